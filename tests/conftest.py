@@ -1,0 +1,60 @@
+"""Shared fixtures: synthetic media written once per session, and the shared real data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from utal_core.synth.video import SyntheticVideo, SyntheticVideoSpec, make_video  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, or a clean skip when it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"shared data file {relative} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def synthetic_video(media_dir) -> SyntheticVideo:
+    """30 s, 25 fps, three actions with sounds, frame counter drawn in."""
+    return make_video(media_dir / "synthetic.mp4", SyntheticVideoSpec(duration=30.0, frame_code=True, seed=3))
+
+
+@pytest.fixture(scope="session")
+def vfr_silent_video(media_dir) -> SyntheticVideo:
+    """Variable frame rate (every frame in the first half, every other one after), no audio track."""
+    spec = SyntheticVideoSpec(duration=20.0, num_actions=2, variable_frame_rate=True, audio=False, frame_code=True, seed=4)
+    return make_video(media_dir / "vfr_silent.mp4", spec)
+
+
+@pytest.fixture(scope="session")
+def bad_files(media_dir, synthetic_video) -> dict[str, Path]:
+    """One file for each kind of bad input the media layer must name plainly."""
+    folder = media_dir / "bad"
+    folder.mkdir()
+    files = {"text": folder / "notes.mp4", "empty": folder / "empty.mp4", "truncated": folder / "truncated.mp4",
+             "headless": folder / "headless.mp4", "audio_only": folder / "tone.m4a", "zero": folder / "zero.mp4"}
+    files["text"].write_text("this is not a video\n" * 20)
+    files["empty"].write_bytes(b"")
+    data = synthetic_video.path.read_bytes()
+    files["truncated"].write_bytes(data[: len(data) // 3])
+    files["headless"].write_bytes(data[len(data) // 2:])
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=d=1", str(files["audio_only"])], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "0",
+                    str(files["zero"])], check=True)
+    return files

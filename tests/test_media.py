@@ -1,0 +1,137 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from utal_core.errors import UTALError
+from utal_core.grid import SnippetGrid
+from utal_core.media import AUDIO_SAMPLE_RATE, decode_audio, iter_frames, probe
+from utal_core.synth.video import read_frame_code
+
+from .conftest import shared_file
+
+HOP_S = 0.010  # one YAMNet audio hop
+
+
+def sampled_codes(video, grid, batch_size=7):
+    info = probe(video.path)
+    codes, times = [], []
+    for batch in iter_frames(video.path, grid, short_side=96, batch_size=batch_size, info=info):
+        assert len(batch.frames) <= batch_size
+        codes += [read_frame_code(frame, video.spec.height) for frame in batch.frames]
+        times += list(batch.times)
+    return np.array(codes), np.array(times)
+
+
+@pytest.mark.parametrize("stride, window", [(1.0, 1.0), (0.64, 0.64), (0.5, 2.0), (0.25, 0.25)])
+def test_frames_are_the_ones_shown_at_window_centres(synthetic_video, stride, window):
+    grid = SnippetGrid(probe(synthetic_video.path).duration, stride=stride, window=window)
+    codes, times = sampled_codes(synthetic_video, grid)
+    assert len(codes) == grid.num_snippets
+    np.testing.assert_allclose(times, grid.times)
+    # The frame a viewer sees at time t of a 25 fps video is frame floor(25 t).
+    np.testing.assert_array_equal(codes, np.floor(grid.times * 25 + 1e-6).astype(int))
+
+
+def test_variable_frame_rate_frames_follow_timestamps(vfr_silent_video):
+    info = probe(vfr_silent_video.path)
+    assert info.is_vfr
+    grid = SnippetGrid(info.duration, stride=0.5, window=0.5)
+    codes, _ = sampled_codes(vfr_silent_video, grid)
+    shown = np.floor(grid.times * 25 + 1e-6).astype(int)
+    # Second half keeps only even frames: the frame on screen is the last even one.
+    expected = np.where(grid.times >= vfr_silent_video.spec.duration / 2, shown - shown % 2, shown)
+    np.testing.assert_array_equal(codes, expected)
+
+
+def test_frames_keep_aspect_and_short_side(synthetic_video):
+    grid = SnippetGrid(5.0)
+    batch = next(iter_frames(synthetic_video.path, grid, short_side=120))
+    assert batch.frames.shape[1:] == (120, 160, 3)
+    assert batch.frames.dtype == np.uint8
+
+
+def onset_seconds(samples, threshold, hop=int(HOP_S * AUDIO_SAMPLE_RATE)):
+    frames = samples[: len(samples) // hop * hop].reshape(-1, hop)
+    energy = np.sqrt((frames ** 2).mean(axis=1))
+    return np.argmax(energy > threshold) * HOP_S
+
+
+def test_audio_is_aligned_to_video_time(synthetic_video):
+    track = decode_audio(synthetic_video.path)
+    assert track.available and track.sample_rate == AUDIO_SAMPLE_RATE
+    assert track.samples.dtype == np.float32
+    assert track.duration == pytest.approx(synthetic_video.spec.duration, abs=0.05)
+    first = synthetic_video.instances[0]
+    found = onset_seconds(track.window(first.sound_start - 1.0, first.sound_end), threshold=0.1) + first.sound_start - 1.0
+    assert abs(found - first.sound_start) <= HOP_S
+
+
+def test_no_audio_track_is_an_explicit_absence(vfr_silent_video):
+    info = probe(vfr_silent_video.path)
+    assert not info.has_audio
+    track = decode_audio(vfr_silent_video.path, info=info)
+    assert not track.available
+    assert "no audio" in track.absent_reason
+
+
+def test_probe_reports_streams(synthetic_video):
+    info = probe(synthetic_video.path)
+    assert info.duration == pytest.approx(30.0, abs=0.05)
+    assert info.fps == pytest.approx(25.0) and not info.is_vfr
+    assert (info.width, info.height, info.rotation) == (320, 240, 0)
+    assert info.video_codec == "h264" and info.audio_codec == "aac" and info.has_audio
+    assert info.frame_count == 750
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("text", "not a readable video"), ("empty", "empty"), ("headless", "not a readable video"),
+    ("audio_only", "no video stream"), ("zero", "zero duration"),
+])
+def test_bad_inputs_raise_plain_errors(bad_files, kind, message):
+    with pytest.raises(UTALError, match=message):
+        probe(bad_files[kind])
+
+
+def test_missing_file_is_named():
+    with pytest.raises(UTALError, match="File not found"):
+        probe("/no/such/video.mp4")
+
+
+def test_truncated_file_is_detected_while_decoding(bad_files):
+    path = bad_files["truncated"]
+    info = probe(path)  # the header survives the cut
+    with pytest.raises(UTALError, match="ends early"):
+        for _ in iter_frames(path, SnippetGrid(info.duration), info=info):
+            pass
+
+
+def test_real_clip_probe():
+    info = probe(shared_file("unav/unav_speech_60s.mp4"))
+    assert info.duration == pytest.approx(60.06, abs=0.05)
+    assert info.fps == pytest.approx(15.0, abs=0.05)
+    assert info.has_audio and (info.width, info.height) == (320, 240)
+
+
+def test_xvid_mp3_avi_decodes():
+    path = shared_file("eval_fixtures/short_clip_mp3.avi")
+    info = probe(path)
+    assert (info.video_codec, info.audio_codec, info.container) == ("mpeg4", "mp3", "avi")
+    grid = SnippetGrid(info.duration, stride=0.5, window=0.5)
+    frames = np.concatenate([b.frames for b in iter_frames(path, grid, info=info)])
+    assert len(frames) == grid.num_snippets and frames.std() > 5
+    track = decode_audio(path, info=info)
+    assert track.duration == pytest.approx(info.duration, abs=0.1) and np.abs(track.samples).max() > 0.01
+
+
+def test_cli_probe_json_and_plain_error(synthetic_video, bad_files):
+    result = subprocess.run([sys.executable, "-m", "utal_core", "probe", str(synthetic_video.path), "--json"],
+                            capture_output=True, text=True, check=True)
+    report = json.loads(result.stdout)
+    assert report["media"]["has_audio"] and report["grid"]["num_snippets"] == 30
+    failed = subprocess.run([sys.executable, "-m", "utal_core", "probe", str(bad_files["text"])],
+                            capture_output=True, text=True)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: ") and "Traceback" not in failed.stderr

@@ -1,0 +1,76 @@
+"""The snippet grid: the one time convention of the project, written once.
+
+Snippet ``i`` covers the window ``[i * stride, i * stride + window]`` seconds of presentation
+time; its time is the window centre ``i * stride + window / 2``. A segment made of snippets
+``a..b`` (inclusive) spans ``[centre(a) - stride / 2, centre(b) + stride / 2]``, so adjacent
+snippets tile the time axis without gaps. Everything (features, curves, segments, exports)
+uses these conversions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+#: Default sampling: one snippet per second with a one-second window.
+DEFAULT_STRIDE_S = 1.0
+DEFAULT_WINDOW_S = 1.0
+#: THUMOS14 feature releases: 16-frame snippets at 25 fps.
+THUMOS_FPS = 25.0
+THUMOS_SNIPPET_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class SnippetGrid:
+    """Snippet stride and window in seconds over a video of ``duration`` seconds."""
+
+    duration: float
+    stride: float = DEFAULT_STRIDE_S
+    window: float = DEFAULT_WINDOW_S
+
+    def __post_init__(self) -> None:
+        if not (self.stride > 0 and self.window > 0):
+            raise ValueError("stride and window must be positive")
+        if not self.duration > 0:
+            raise ValueError("duration must be positive")
+
+    @classmethod
+    def thumos(cls, duration: float) -> "SnippetGrid":
+        """The THUMOS14 I3D preset: 16 frames at 25 fps (0.64 s stride and window)."""
+        step = THUMOS_SNIPPET_FRAMES / THUMOS_FPS
+        return cls(duration=duration, stride=step, window=step)
+
+    @property
+    def num_snippets(self) -> int:
+        """Number of whole windows that fit, at least one (a short video is one snippet)."""
+        if self.duration <= self.window:
+            return 1
+        return int(math.floor((self.duration - self.window) / self.stride + 1e-9)) + 1
+
+    @property
+    def times(self) -> np.ndarray:
+        """Window centres in seconds, shape [num_snippets]."""
+        return self.index_to_seconds(np.arange(self.num_snippets))
+
+    def index_to_seconds(self, index):
+        """Centre time of snippet ``index`` (scalar or array, fractional indices allowed)."""
+        return np.asarray(index, dtype=np.float64) * self.stride + min(self.window, self.duration) / 2
+
+    def seconds_to_index(self, seconds):
+        """Fractional snippet index whose centre is at ``seconds`` (inverse of index_to_seconds)."""
+        return (np.asarray(seconds, dtype=np.float64) - min(self.window, self.duration) / 2) / self.stride
+
+    def nearest_index(self, seconds) -> np.ndarray:
+        """Index of the snippet whose centre is nearest to ``seconds``, clipped to the grid."""
+        return np.clip(np.rint(self.seconds_to_index(seconds)), 0, self.num_snippets - 1).astype(np.int64)
+
+    def span_seconds(self, first: int, last: int) -> tuple[float, float]:
+        """Start and end in seconds of the run of snippets ``first..last`` (inclusive), clipped to the video."""
+        start = float(self.index_to_seconds(first)) - self.stride / 2
+        end = float(self.index_to_seconds(last)) + self.stride / 2
+        return max(0.0, start), min(self.duration, end)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
