@@ -1,0 +1,357 @@
+"""Detection evaluation: mAP at temporal IoU thresholds, kept apart from the model (numpy/scipy only).
+
+Matching follows the ActivityNet reference ``compute_average_precision_detection``: per class,
+predictions are sorted by score over all videos, and each is matched to the still-unmatched
+ground truth of highest tIoU in its video, provided that tIoU reaches the threshold; AP is the
+VOC/ActivityNet interpolated area under the precision-recall curve. mAP averages over the
+classes present in the ground truth. Two deliberate details: ties in score keep the file order
+(a stable sort), and predictions on videos absent from the ground truth (e.g. another subset)
+are left out and counted in :attr:`DetectionResult.ignored_videos` instead of being false
+positives.
+
+The unsupervised protocol maps pseudo-classes to real classes with the Hungarian algorithm on a
+video-level confusion matrix (:func:`hungarian_label_mapping`) before class-wise mAP, and also
+reports class-agnostic mAP (all labels collapsed into one).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .errors import UTALError
+from .types import Segment
+
+#: THUMOS14 tIoU thresholds 0.1:0.1:0.7.
+THUMOS_TIOUS: tuple[float, ...] = tuple(np.round(np.arange(0.1, 0.75, 0.1), 2).tolist())
+#: ActivityNet tIoU thresholds 0.5:0.05:0.95.
+ANET_TIOUS: tuple[float, ...] = tuple(np.round(np.arange(0.5, 0.975, 0.05), 2).tolist())
+#: The label every instance gets in class-agnostic evaluation.
+AGNOSTIC_LABEL = "action"
+_ANET_VIDEO_PREFIX = "v_"
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """One annotated action instance of a video, in seconds."""
+
+    start: float
+    end: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One predicted action instance of a video, in seconds."""
+
+    start: float
+    end: float
+    score: float
+    label: str
+
+    @classmethod
+    def from_segment(cls, segment: Segment) -> "Prediction":
+        """A prediction from a localized segment; its label is the segment's label, else its cluster id."""
+        label = segment.label if segment.label is not None else str(segment.cluster)
+        return cls(float(segment.start), float(segment.end), float(segment.score), label)
+
+
+GroundTruthByVideo = dict[str, list[GroundTruth]]
+PredictionsByVideo = dict[str, list[Prediction]]
+
+
+@dataclass
+class DetectionResult:
+    """mAP per tIoU threshold, their mean, and the AP of every class (rows follow ``tiou_thresholds``)."""
+
+    tiou_thresholds: np.ndarray
+    map_per_tiou: np.ndarray
+    per_class_ap: dict[str, np.ndarray] = field(default_factory=dict)
+    class_agnostic: bool = False
+    num_videos: int = 0
+    num_ground_truth: int = 0
+    num_predictions: int = 0
+    ignored_videos: int = 0
+
+    @property
+    def mean_map(self) -> float:
+        """mAP averaged over the tIoU thresholds."""
+        return float(np.mean(self.map_per_tiou)) if len(self.map_per_tiou) else 0.0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready form."""
+        return {
+            "tiou_thresholds": [float(t) for t in self.tiou_thresholds],
+            "map_per_tiou": [float(m) for m in self.map_per_tiou],
+            "mean_map": self.mean_map,
+            "per_class_ap": {label: [float(a) for a in ap] for label, ap in self.per_class_ap.items()},
+            "class_agnostic": self.class_agnostic,
+            "num_videos": self.num_videos,
+            "num_ground_truth": self.num_ground_truth,
+            "num_predictions": self.num_predictions,
+            "ignored_videos": self.ignored_videos,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+
+def _read_json(path: str | Path, what: str) -> object:
+    path = Path(path)
+    if not path.is_file():
+        raise UTALError(f"{what} file not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UTALError(f"{what} file {path} is not valid JSON ({error})") from None
+
+
+def _segment_bounds(item: object, path: Path, video_id: str) -> tuple[float, float]:
+    try:
+        start, end = (float(value) for value in item["segment"])
+    except (KeyError, TypeError, ValueError):
+        raise UTALError(f"{path}: video {video_id} has an entry without a valid [start, end] segment") from None
+    if not (np.isfinite(start) and np.isfinite(end)) or end < start:
+        raise UTALError(f"{path}: video {video_id} has a segment with end before start: [{start}, {end}]")
+    return start, end
+
+
+def _entry_label(item: Mapping, path: Path, video_id: str) -> str:
+    if "label" not in item:
+        raise UTALError(f"{path}: video {video_id} has an entry without a label")
+    return str(item["label"])
+
+
+def load_ground_truth(path: str | Path, subset: str | None = None) -> GroundTruthByVideo:
+    """Read ActivityNet (``{"database": {...}}``) or THUMOS14-style (``{video: {...}}``) ground truth.
+
+    ``subset`` keeps only the videos whose ``"subset"`` field equals it (e.g. ``"test"``,
+    ``"validation"``). Videos without annotations are kept (with an empty list): predictions on
+    them are false positives.
+    """
+    path = Path(path)
+    data = _read_json(path, "ground truth")
+    database = data.get("database", data) if isinstance(data, dict) else None
+    if not isinstance(database, dict) or not all(isinstance(v, dict) for v in database.values()):
+        raise UTALError(f"{path}: expected {{video_id: {{'annotations': [...]}}}} or ActivityNet {{'database': ...}}")
+    ground_truth: GroundTruthByVideo = {}
+    for video_id, video in database.items():
+        if subset is not None and video.get("subset") != subset:
+            continue
+        annotations = video.get("annotations", [])
+        if not isinstance(annotations, list):
+            raise UTALError(f"{path}: video {video_id} has 'annotations' that is not a list")
+        ground_truth[video_id] = [
+            GroundTruth(*_segment_bounds(item, path, video_id), _entry_label(item, path, video_id))
+            for item in annotations
+        ]
+    if subset is not None and not ground_truth:
+        available = sorted({str(v.get("subset")) for v in database.values()})
+        raise UTALError(f"{path}: no video in subset {subset!r}; subsets present: {', '.join(available)}")
+    return ground_truth
+
+
+def load_predictions(path: str | Path) -> PredictionsByVideo:
+    """Read ActivityNet-format results: ``{"results": {video: [{"segment", "score", "label"}]}}``."""
+    path = Path(path)
+    data = _read_json(path, "predictions")
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, dict):
+        raise UTALError(f"{path}: expected ActivityNet results {{'results': {{video_id: [...]}}}}")
+    predictions: PredictionsByVideo = {}
+    for video_id, items in results.items():
+        if not isinstance(items, list):
+            raise UTALError(f"{path}: results of video {video_id} is not a list")
+        video_predictions = []
+        for item in items:
+            start, end = _segment_bounds(item, path, video_id)
+            try:
+                score = float(item["score"])
+            except (KeyError, TypeError, ValueError):
+                raise UTALError(f"{path}: video {video_id} has a prediction without a numeric score") from None
+            video_predictions.append(Prediction(start, end, score, _entry_label(item, path, video_id)))
+        predictions[video_id] = video_predictions
+    return predictions
+
+
+def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str, list]) -> dict[str, list]:
+    """Re-key ``predictions`` to the ground-truth ids, matching ids with or without the ActivityNet ``v_`` prefix.
+
+    Videos that match no ground-truth video keep their own id.
+    """
+
+    def bare(video_id: str) -> str:
+        return video_id.removeprefix(_ANET_VIDEO_PREFIX)
+
+    by_bare_id = {bare(video_id): video_id for video_id in ground_truth}
+    aligned: dict[str, list] = {}
+    for video_id, items in predictions.items():
+        key = video_id if video_id in ground_truth else by_bare_id.get(bare(video_id), video_id)
+        if key in aligned:
+            raise UTALError(f"predictions hold video {key} twice (with and without the 'v_' prefix)")
+        aligned[key] = items
+    return aligned
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric
+
+
+def segment_tiou(segment: Sequence[float] | np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Temporal IoU of one ``[start, end]`` against each row of ``segments`` [N, 2]; 0 where the union is empty.
+
+    ``segment`` may also be [N, 2], pairing the rows of both one to one.
+    """
+    segment = np.asarray(segment, dtype=np.float64)
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    start, end = segment[..., 0], segment[..., 1]
+    intersection = np.clip(np.minimum(end, segments[:, 1]) - np.maximum(start, segments[:, 0]), 0.0, None)
+    union = (segments[:, 1] - segments[:, 0]) + (end - start) - intersection
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, intersection / np.where(union > 0, union, 1.0), 0.0)
+
+
+def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
+    """Area under the precision-recall curve with precision made monotone (VOC / ActivityNet)."""
+    precision = np.concatenate([[0.0], precision, [0.0]])
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.flatnonzero(recall[1:] != recall[:-1]) + 1
+    return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
+
+
+def average_precision_detection(
+    ground_truth: Mapping[str, np.ndarray],
+    predictions: Sequence[tuple[str, float, float, float]],
+    tiou_thresholds: Sequence[float],
+) -> np.ndarray:
+    """AP of one class at each tIoU threshold.
+
+    ``ground_truth`` maps video id -> [N, 2] segments; ``predictions`` are ``(video, start, end, score)``.
+    """
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
+    num_positives = sum(len(segments) for segments in ground_truth.values())
+    if not predictions or num_positives == 0:
+        return np.zeros(len(thresholds))
+    order = np.argsort(-np.array([p[3] for p in predictions], dtype=np.float64), kind="stable")
+    true_positive = np.zeros((len(thresholds), len(predictions)), dtype=bool)
+    matched = {video: np.zeros((len(thresholds), len(segments)), dtype=bool) for video, segments in ground_truth.items()}
+    for rank, index in enumerate(order):
+        video, start, end, _ = predictions[index]
+        segments = ground_truth.get(video)
+        if segments is None or len(segments) == 0:
+            continue
+        tiou = segment_tiou((start, end), segments)
+        by_tiou = np.argsort(-tiou, kind="stable")
+        # Per threshold: the first unmatched GT in tIoU order whose tIoU reaches the threshold.
+        candidates = ~matched[video][:, by_tiou] & (tiou[by_tiou][None, :] >= thresholds[:, None])
+        hit = candidates.any(axis=1)
+        chosen = by_tiou[np.argmax(candidates, axis=1)]
+        matched[video][np.flatnonzero(hit), chosen[hit]] = True
+        true_positive[:, rank] = hit
+    tp_cumsum = np.cumsum(true_positive, axis=1, dtype=np.float64)
+    fp_cumsum = np.cumsum(~true_positive, axis=1, dtype=np.float64)
+    recall = tp_cumsum / num_positives
+    precision = tp_cumsum / (tp_cumsum + fp_cumsum)
+    return np.array([interpolated_average_precision(precision[t], recall[t]) for t in range(len(thresholds))])
+
+
+def evaluate_detection(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    predictions: Mapping[str, Sequence[Prediction]],
+    tiou_thresholds: Sequence[float] = ANET_TIOUS,
+    class_agnostic: bool = False,
+) -> DetectionResult:
+    """Class-wise mAP (or class-agnostic mAP) of ``predictions`` against ``ground_truth`` at each tIoU threshold.
+
+    Prediction video ids may carry or drop the ActivityNet ``v_`` prefix. Predictions whose label
+    is not a ground-truth class count for no class (class-wise mode only).
+    """
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
+    if len(thresholds) == 0 or np.any((thresholds <= 0) | (thresholds > 1)):
+        raise UTALError("tIoU thresholds must be one or more numbers in (0, 1]")
+    aligned = align_video_ids(ground_truth, predictions)
+
+    def label_of(item: GroundTruth | Prediction) -> str:
+        return AGNOSTIC_LABEL if class_agnostic else item.label
+
+    classes = sorted({label_of(gt) for items in ground_truth.values() for gt in items})
+    per_class_ap: dict[str, np.ndarray] = {}
+    for label in classes:
+        class_ground_truth = {
+            video: np.array([(gt.start, gt.end) for gt in items if label_of(gt) == label], dtype=np.float64).reshape(-1, 2)
+            for video, items in ground_truth.items()
+        }
+        class_predictions = [
+            (video, p.start, p.end, p.score)
+            for video, items in aligned.items() if video in ground_truth
+            for p in items if label_of(p) == label
+        ]
+        per_class_ap[label] = average_precision_detection(class_ground_truth, class_predictions, thresholds)
+    map_per_tiou = np.mean(list(per_class_ap.values()), axis=0) if per_class_ap else np.zeros(len(thresholds))
+    return DetectionResult(
+        tiou_thresholds=thresholds,
+        map_per_tiou=map_per_tiou,
+        per_class_ap=per_class_ap,
+        class_agnostic=class_agnostic,
+        num_videos=len(ground_truth),
+        num_ground_truth=sum(len(items) for items in ground_truth.values()),
+        num_predictions=sum(len(items) for video, items in aligned.items() if video in ground_truth),
+        ignored_videos=sum(1 for video in aligned if video not in ground_truth),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Unsupervised protocol
+
+
+def _dominant_label(items: Iterable[Prediction]) -> str | None:
+    """The label with the largest summed score in one video (ties: the first in sorted order)."""
+    totals: dict[str, float] = {}
+    for prediction in items:
+        totals[prediction.label] = totals.get(prediction.label, 0.0) + prediction.score
+    return max(sorted(totals), key=totals.__getitem__) if totals else None
+
+
+def hungarian_label_mapping(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    predictions: Mapping[str, Sequence[Prediction]],
+) -> dict[str, str]:
+    """One-to-one pseudo-label -> real-label mapping that maximises video-level agreement.
+
+    Each video votes once: its dominant pseudo-label (largest summed prediction score, the
+    video's pseudo-class as in UTAL clustering) against every real class annotated in it. The
+    confusion matrix of these votes is solved with the Hungarian algorithm
+    (``scipy.optimize.linear_sum_assignment``). Every pseudo-label that appears in the predictions
+    takes part; when there are more pseudo-labels than real classes, the leftover ones stay unmapped.
+    """
+    aligned = align_video_ids(ground_truth, predictions)
+    pseudo_labels = sorted({p.label for items in aligned.values() for p in items})
+    real_labels = sorted({gt.label for items in ground_truth.values() for gt in items})
+    if not pseudo_labels or not real_labels:
+        return {}
+    pseudo_index = {label: i for i, label in enumerate(pseudo_labels)}
+    real_index = {label: j for j, label in enumerate(real_labels)}
+    confusion = np.zeros((len(pseudo_labels), len(real_labels)))
+    for video, items in ground_truth.items():
+        dominant = _dominant_label(aligned.get(video, []))
+        if dominant is None:
+            continue
+        for label in {gt.label for gt in items}:
+            confusion[pseudo_index[dominant], real_index[label]] += 1
+    rows, cols = linear_sum_assignment(confusion, maximize=True)
+    return {pseudo_labels[r]: real_labels[c] for r, c in zip(rows, cols)}
+
+
+def apply_label_mapping(predictions: Mapping[str, Sequence[Prediction]], mapping: Mapping[str, str]) -> PredictionsByVideo:
+    """Relabel predictions through ``mapping``; labels it does not cover are kept unchanged."""
+    return {
+        video: [Prediction(p.start, p.end, p.score, mapping.get(p.label, p.label)) for p in items]
+        for video, items in predictions.items()
+    }
