@@ -1,0 +1,272 @@
+"""Multi-view feature extraction in one streaming pass, with a content-addressed disk cache.
+
+One ffmpeg pass decodes the snippet-centre frames once and feeds every frame encoder batch by
+batch; the audio track is decoded once for the audio encoder; video-level encoders (precomputed
+features) read their files. The result is a :class:`ViewFeatures` on one snippet grid.
+
+Cache entry (``<cache>/<key[:2]>/<key>.npz`` + ``.json``): the key hashes the file content
+(:func:`content_hash`), every encoder's fingerprint, the grid and the frame size. The npz holds
+``times``, one array per present view and the extras as ``extra_<name>``; the json holds the
+absent reasons, fingerprints, grid, versions and the npz's sha256. Both files are written to a
+temp file and renamed; a missing, unreadable or mismatching entry is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import media
+from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, VideoEncoder, create_encoder
+from .errors import UTALError
+from .grid import SnippetGrid
+from .types import VIEW_NAMES, ViewFeatures
+
+#: progress(stage, fraction in [0, 1]); stages: "probe", "frames", "audio", "video", "done".
+ProgressCallback = Callable[[str, float], None]
+DEFAULT_SHORT_SIDE = 256
+_CHUNK = 1 << 20
+_CACHE_FORMAT = 1
+
+
+def content_hash(path: str | os.PathLike, samples: int = 8) -> str:
+    """Fast content identity of a file: its size plus the sha256 of evenly spaced 1 MiB chunks.
+
+    Files up to ``samples + 2`` chunks are hashed whole; larger ones by their first, last and
+    ``samples`` evenly spaced chunks, so a multi-GB video costs about 10 MiB of reads.
+    """
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        if size <= (samples + 2) * _CHUNK:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                digest.update(chunk)
+        else:
+            for offset in np.linspace(0, size - _CHUNK, samples + 2).astype(np.int64):
+                handle.seek(int(offset))
+                digest.update(handle.read(_CHUNK))
+    return digest.hexdigest()
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a CUDA device is present, else ``"cpu"``; other values unchanged."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour shapes the features."""
+    import importlib.metadata as metadata
+
+    versions = {}
+    for package in ("torch", "torchaudio", "torchvision", "open_clip_torch", "onnxruntime", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_features(npz_path: str | os.PathLike, features: ViewFeatures, metadata: dict) -> None:
+    """Write ``features`` as npz plus a json sidecar (``metadata`` + absent reasons + npz sha256), atomically."""
+    npz_path = Path(npz_path)
+    arrays = {"times": np.asarray(features.times)} | dict(features.views)
+    arrays |= {f"extra_{name}": value for name, value in features.extras.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    sidecar = dict(metadata) | {"absent": features.absent, "npz_sha256": hashlib.sha256(data).hexdigest(),
+                                "cache_format": _CACHE_FORMAT}
+    _atomic_write_bytes(npz_path, data)
+    _atomic_write_bytes(npz_path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
+
+
+def read_features(npz_path: str | os.PathLike) -> tuple[ViewFeatures, dict]:
+    """Read what :func:`write_features` wrote; ValueError if the files are missing, corrupt or mismatched."""
+    npz_path = Path(npz_path)
+    try:
+        metadata = json.loads(npz_path.with_suffix(".json").read_text())
+        data = npz_path.read_bytes()
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"unreadable feature files {npz_path}: {error}") from error
+    if hashlib.sha256(data).hexdigest() != metadata.get("npz_sha256"):
+        raise ValueError(f"checksum mismatch in {npz_path}")
+    try:
+        with np.load(io.BytesIO(data)) as arrays:
+            loaded = {name: arrays[name] for name in arrays.files}
+        times = loaded.pop("times")
+    except Exception as error:  # np.load raises several types (BadZipFile, ValueError, KeyError...)
+        raise ValueError(f"corrupt feature file {npz_path}: {error}") from error
+    extras = {name[len("extra_"):]: value for name, value in loaded.items() if name.startswith("extra_")}
+    views = {name: value for name, value in loaded.items() if not name.startswith("extra_")}
+    return ViewFeatures(times=times, views=views, absent=dict(metadata.get("absent", {})), extras=extras), metadata
+
+
+class FeatureExtractor:
+    """Holds loaded encoders (no per-video state) and extracts :class:`ViewFeatures` from videos.
+
+    ``encoders`` are registry names or ready Encoder objects; ``encoder_configs`` maps a name to
+    extra config fields (e.g. ``{"clip": {"weights": "ViT-B-32.safetensors"}}``). At most one
+    encoder per view. ``cache_dir=None`` disables the cache.
+    """
+
+    def __init__(self, encoders: Iterable[str | Encoder] = VIEW_NAMES, device: str = "auto", batch_size: int = 32,
+                 cache_dir: str | os.PathLike | None = None, encoder_configs: dict[str, dict] | None = None,
+                 short_side: int = DEFAULT_SHORT_SIDE) -> None:
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.short_side = short_side
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        configs = encoder_configs or {}
+        half = self.device.startswith("cuda")
+        self.encoders: list[Encoder] = [
+            spec if isinstance(spec, Encoder)
+            else create_encoder(spec, **({"device": self.device, "half": half} | configs.get(spec, {})))
+            for spec in encoders
+        ]
+        views = [encoder.view for encoder in self.encoders]
+        if len(set(views)) != len(views):
+            raise UTALError(f"two encoders for the same view: {views}")
+        #: Seconds spent per stage in the last extraction ("decode_frames", "decode_audio", encoder names).
+        self.last_timings: dict[str, float] = {}
+        #: Whether the last extraction was served from the cache.
+        self.last_from_cache = False
+
+    def cache_key(self, path: str | os.PathLike, grid: SnippetGrid) -> str:
+        """Content hash of the file + encoder fingerprints + grid + frame size."""
+        identity = {
+            "content": content_hash(path),
+            "encoders": sorted((e.view, json.dumps(e.fingerprint.to_dict(), sort_keys=True)) for e in self.encoders),
+            "grid": grid.to_dict(),
+            "short_side": self.short_side,
+            "format": _CACHE_FORMAT,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+    def _cache_path(self, key: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.npz"
+
+    def metadata(self, path: str | os.PathLike, grid: SnippetGrid) -> dict:
+        """What the json sidecar records besides absent reasons: source, grid, fingerprints, versions."""
+        return {
+            "source": str(path),
+            "grid": grid.to_dict(),
+            "short_side": self.short_side,
+            "fingerprints": {e.view: e.fingerprint.to_dict() for e in self.encoders},
+            "versions": library_versions(),
+        }
+
+    def extract(self, path: str | os.PathLike, grid: SnippetGrid | None = None,
+                progress: ProgressCallback | None = None) -> ViewFeatures:
+        """Features of every view of the video at ``path`` on ``grid`` (default: 1 snippet/s over its duration)."""
+        report = progress or (lambda stage, fraction: None)
+        report("probe", 0.0)
+        info = media.probe(path)
+        grid = grid or SnippetGrid(info.duration)
+        self.last_timings, self.last_from_cache = {}, False
+        cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None
+        if cache_path is not None and cache_path.exists():
+            try:
+                features, _ = read_features(cache_path)
+                self.last_from_cache = True
+                report("done", 1.0)
+                return features
+            except ValueError:
+                pass  # a corrupt entry is recomputed and overwritten below
+        features = self._compute(path, info, grid, report)
+        if cache_path is not None:
+            write_features(cache_path, features, self.metadata(path, grid))
+        report("done", 1.0)
+        return features
+
+    def _compute(self, path, info: media.MediaInfo, grid: SnippetGrid, report: ProgressCallback) -> ViewFeatures:
+        features = ViewFeatures(times=grid.times)
+        runnable = []
+        for encoder in self.encoders:
+            if encoder.available:
+                runnable.append(encoder)
+            else:
+                features.absent[encoder.view] = encoder.unavailable_reason
+        frame_encoders = [e for e in runnable if isinstance(e, FrameEncoder)]
+        if frame_encoders:
+            self._run_frame_encoders(path, info, grid, frame_encoders, features, report)
+        for encoder in runnable:
+            if isinstance(encoder, AudioEncoder):
+                self._run_audio_encoder(path, info, grid, encoder, features, report)
+            elif isinstance(encoder, VideoEncoder):
+                report("video", 0.0)
+                try:
+                    self._store(features, encoder, self._timed(encoder.name, encoder.encode_batch, Path(path), grid))
+                except UTALError as error:
+                    features.absent[encoder.view] = str(error)
+        return features
+
+    def _timed(self, stage: str, function, *args):
+        start = time.perf_counter()
+        result = function(*args)
+        self.last_timings[stage] = self.last_timings.get(stage, 0.0) + time.perf_counter() - start
+        return result
+
+    @staticmethod
+    def _store(features: ViewFeatures, encoder: Encoder, encoded: EncodedBatch) -> None:
+        features.views[encoder.view] = np.asarray(encoded.features, dtype=np.float32)
+        features.extras.update(encoded.extras)
+
+    def _run_frame_encoders(self, path, info, grid: SnippetGrid, encoders: Sequence[FrameEncoder],
+                            features: ViewFeatures, report: ProgressCallback) -> None:
+        outputs: dict[str, list] = defaultdict(list)
+        batches = media.iter_frames(path, grid, short_side=self.short_side, batch_size=self.batch_size, info=info)
+        report("frames", 0.0)
+        while (batch := self._timed("decode_frames", next, batches, None)) is not None:
+            for encoder in encoders:
+                outputs[encoder.name].append(self._timed(encoder.name, encoder.encode_batch, batch.frames))
+            report("frames", min(1.0, (batch.indices[-1] + 1) / grid.num_snippets))
+        for encoder in encoders:
+            parts = outputs[encoder.name]
+            extras = {name: np.concatenate([part.extras[name] for part in parts]) for name in parts[0].extras}
+            self._store(features, encoder, EncodedBatch(np.concatenate([part.features for part in parts]), extras))
+
+    def _run_audio_encoder(self, path, info, grid: SnippetGrid, encoder: AudioEncoder, features: ViewFeatures,
+                           report: ProgressCallback) -> None:
+        report("audio", 0.0)
+        track = self._timed("decode_audio", media.decode_audio, path, media.AUDIO_SAMPLE_RATE, info)
+        if not track.available:
+            features.absent[encoder.view] = track.absent_reason
+            return
+        self._store(features, encoder, self._timed(encoder.name, encoder.encode_batch, track.samples,
+                                                   track.sample_rate, grid))
+        report("audio", 1.0)
+
+
+def extract_features(path: str | os.PathLike, grid: SnippetGrid | None = None,
+                     encoders: Iterable[str | Encoder] = VIEW_NAMES, device: str = "auto", batch_size: int = 32,
+                     cache_dir: str | os.PathLike | None = None, encoder_configs: dict[str, dict] | None = None,
+                     progress: ProgressCallback | None = None) -> ViewFeatures:
+    """One-shot :class:`FeatureExtractor` ``.extract``; keep an extractor around to reuse loaded models."""
+    extractor = FeatureExtractor(encoders, device=device, batch_size=batch_size, cache_dir=cache_dir,
+                                 encoder_configs=encoder_configs)
+    return extractor.extract(path, grid, progress=progress)
