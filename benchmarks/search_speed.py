@@ -1,0 +1,121 @@
+"""Library search speed: latency (p50/p99), recall@10 against exact search, and add throughput.
+
+Data: random 512-d unit vectors with cluster structure (``--centers`` random unit centres, each
+vector a centre plus isotropic noise, L2-normalised); queries are held-out vectors drawn the same
+way. Indexes are built exactly as the library builds them (``build_exact_index`` and, above the
+threshold, ``build_ivf_index`` with ``LibraryConfig``), so the figures describe the shipped
+settings. Latency is one query at a time, as the app and CLI issue them.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/search_speed.py --sizes 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+from utal_core.library import LibraryConfig, SegmentLibrary, build_exact_index, build_ivf_index, ivf_lists
+from utal_core.types import Segment
+
+DIM = 512
+K = 10
+
+
+def clustered_vectors(count: int, centers: np.ndarray, noise: float, rng: np.random.Generator,
+                      chunk: int = 100_000) -> np.ndarray:
+    """``count`` unit vectors, each a random centre plus Gaussian noise of norm about ``noise``."""
+    out = np.empty((count, centers.shape[1]), dtype=np.float32)
+    for begin in range(0, count, chunk):
+        size = min(chunk, count - begin)
+        rows = centers[rng.integers(len(centers), size=size)]
+        rows = rows + rng.standard_normal(rows.shape, dtype=np.float32) * (noise / np.sqrt(centers.shape[1]))
+        out[begin : begin + size] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return out
+
+
+def latencies_ms(index, queries: np.ndarray) -> np.ndarray:
+    """Per-query wall time in ms, one query per call."""
+    times = np.empty(len(queries))
+    for row, query in enumerate(queries):
+        started = time.perf_counter()
+        index.search(query[None, :], K)
+        times[row] = (time.perf_counter() - started) * 1000
+    return times
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of the exact top-k found by the approximate top-k."""
+    return float(np.mean([len(np.intersect1d(f, t)) / K for f, t in zip(found, truth)]))
+
+
+def bench_size(size: int, args: argparse.Namespace, config: LibraryConfig) -> None:
+    rng = np.random.default_rng(args.seed)
+    centers = rng.standard_normal((args.centers, DIM), dtype=np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    vectors = clustered_vectors(size, centers, args.noise, rng)
+    queries = clustered_vectors(args.queries, centers, args.noise, rng)
+    ids = np.arange(1, size + 1, dtype=np.int64)
+
+    started = time.perf_counter()
+    exact = build_exact_index(ids, vectors)
+    exact_add = size / (time.perf_counter() - started)
+    _, truth = exact.search(queries, K)
+    exact_ms = latencies_ms(exact, queries[: args.exact_queries])
+    print(f"n={size:>8}  exact: add {exact_add:>10.0f} seg/s  p50 {np.percentile(exact_ms, 50):6.2f} ms  "
+          f"p99 {np.percentile(exact_ms, 99):6.2f} ms  ({len(exact_ms)} queries)", flush=True)
+
+    started = time.perf_counter()
+    ivf = build_ivf_index(ids, vectors, config)
+    build_s = time.perf_counter() - started
+    del vectors
+    print(f"n={size:>8}  ivf:   {ivf_lists(size)} lists, train+add {build_s:6.1f} s = {size / build_s:>8.0f} seg/s",
+          flush=True)
+    for nprobe in args.nprobe or [config.nprobe]:
+        ivf.nprobe = nprobe
+        _, found = ivf.search(queries, K)
+        ivf_ms = latencies_ms(ivf, queries)
+        marker = "  <- library default" if nprobe == config.nprobe else ""
+        print(f"n={size:>8}  ivf nprobe {nprobe:>3}: recall@10 {recall_at_k(found, truth):.4f}  "
+              f"p50 {np.percentile(ivf_ms, 50):6.2f} ms  p99 {np.percentile(ivf_ms, 99):6.2f} ms{marker}", flush=True)
+
+
+def bench_library_add(videos: int, segments_per_video: int, seed: int) -> None:
+    """End-to-end ``SegmentLibrary.add_video`` throughput (SQLite + index files), CLIP space only."""
+    rng = np.random.default_rng(seed)
+    segments = [Segment(start=float(i), end=float(i) + 1.0, score=0.5) for i in range(segments_per_video)]
+    with tempfile.TemporaryDirectory() as folder, SegmentLibrary.open(folder) as library:
+        started = time.perf_counter()
+        for video in range(videos):
+            vectors = rng.standard_normal((segments_per_video, DIM), dtype=np.float32)
+            library.add_video(f"video{video}.mp4", f"hash{video}", 60.0, {}, segments, {"clip": vectors})
+        elapsed = time.perf_counter() - started
+    total = videos * segments_per_video
+    print(f"library add_video: {videos} videos x {segments_per_video} segments = {total} in {elapsed:.1f} s "
+          f"= {total / elapsed:.0f} seg/s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=1000, help="held-out queries for recall and IVF latency")
+    parser.add_argument("--exact-queries", type=int, default=100, help="queries timed on the exact index")
+    parser.add_argument("--nprobe", type=int, nargs="*", help="IVF nprobe values to sweep (default: the library's)")
+    parser.add_argument("--centers", type=int, default=1000)
+    parser.add_argument("--noise", type=float, default=1.5, help="noise norm relative to the unit centres")
+    parser.add_argument("--library-videos", type=int, default=50, help="videos for the end-to-end add (0: skip)")
+    parser.add_argument("--segments-per-video", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    config = LibraryConfig()
+    print(f"library defaults: exact up to {config.approximate_threshold} segments, IVF nprobe {config.nprobe}")
+    for size in args.sizes:
+        bench_size(size, args, config)
+    if args.library_videos:
+        bench_library_add(args.library_videos, args.segments_per_video, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Segment embeddings, pseudo-action clustering and cluster naming."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from utal_core.cluster import (ClusterResult, cluster_segments, label_segments, name_clusters,
+                               segment_embeddings, segment_snippets)
+from utal_core.grid import SnippetGrid
+from utal_core.types import Segment, ViewFeatures
+
+
+class KeywordScorer:
+    """A text scorer without a model: texts and the "clip" view live in a 3-d keyword space."""
+
+    name = "keywords"
+    space = "clip"
+    KEYWORDS = ("dog", "guitar", "swim")
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.array([[float(k in t) for k in self.KEYWORDS] for t in texts], dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def segment_vectors(self, segment_data) -> np.ndarray:
+        clip = segment_data["clip"]
+        return clip / np.linalg.norm(clip, axis=1, keepdims=True)
+
+    def score(self, query: str, segment_data) -> np.ndarray:
+        return self.segment_vectors(segment_data) @ self.embed_texts([query])[0]
+
+
+def features_on(grid: SnippetGrid) -> ViewFeatures:
+    steps = np.arange(grid.num_snippets, dtype=np.float32)
+    probs = np.full((grid.num_snippets, 1000), 1e-4, dtype=np.float32)
+    probs[:, 7] = 1.0
+    return ViewFeatures(times=grid.times, views={"clip": np.stack([steps, steps ** 2], axis=1)},
+                        extras={"cbp_probs": probs / probs.sum(axis=1, keepdims=True)})
+
+
+def test_segment_snippets_follow_the_grid_convention() -> None:
+    grid = SnippetGrid(duration=10.0)
+    first, last = 2, 4
+    assert segment_snippets(Segment(*grid.span_seconds(first, last), 0.5), grid, grid.num_snippets) == (2, 4)
+    assert segment_snippets(Segment(9.9, 10.0, 0.5), grid, grid.num_snippets) == (9, 9)
+
+
+def test_segment_embeddings_are_actionness_weighted_means() -> None:
+    grid = SnippetGrid(duration=10.0)
+    features = features_on(grid)
+    weights = np.zeros(grid.num_snippets)
+    weights[2], weights[3] = 1.0, 3.0
+    segments = [Segment(*grid.span_seconds(2, 3), 0.9), Segment(*grid.span_seconds(6, 8), 0.4)]
+    pooled = segment_embeddings(features, segments, weights, grid)
+    assert set(pooled) == {"clip", "cbp_probs"}
+    np.testing.assert_allclose(pooled["clip"][0], [(2 + 3 * 3) / 4, (4 + 3 * 9) / 4])
+    np.testing.assert_allclose(pooled["clip"][1], [7.0, (36 + 49 + 64) / 3])  # zero actionness: plain mean
+    np.testing.assert_allclose(pooled["cbp_probs"].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def three_groups(per_group: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 16, dtype=np.float32) * 5
+    clip = np.concatenate([c + 0.2 * rng.standard_normal((per_group, 16)) for c in centres]).astype(np.float32)
+    audio = np.concatenate([np.eye(3, 8)[g] + 0.1 * rng.standard_normal((per_group, 8))
+                            for g in range(3)]).astype(np.float32)
+    return {"clip": clip, "audio": audio}
+
+
+def test_auto_k_finds_separated_groups_deterministically() -> None:
+    embeddings = three_groups()
+    result = cluster_segments(embeddings, k="auto", seed=3)
+    assert result.k == 3 and result.quality > 0.5
+    np.testing.assert_array_equal(result.labels, np.repeat([0, 1, 2], 5))  # numbered by first appearance
+    assert result.centroids.shape == (3, 24)
+    again = cluster_segments(embeddings, k="auto", seed=3)
+    np.testing.assert_array_equal(again.labels, result.labels)
+
+
+def test_fixed_k_and_small_inputs() -> None:
+    embeddings = three_groups()
+    assert cluster_segments(embeddings, k=2, seed=0).k == 2
+    assert cluster_segments(np.zeros((0, 4), np.float32)).k == 0
+    assert cluster_segments(np.ones((1, 4), np.float32)).labels.tolist() == [0]
+    same_pair = cluster_segments(np.array([[1, 0], [0.99, 0.05]], np.float32))
+    different_pair = cluster_segments(np.array([[1, 0], [0, 1]], np.float32))
+    assert (same_pair.k, different_pair.k) == (1, 2)
+    assert different_pair.quality is None  # silhouette needs more segments than clusters
+    duplicates = cluster_segments(np.ones((6, 4), np.float32), k=4)
+    assert duplicates.k == 1  # k is capped at the number of distinct segments
+
+
+def test_one_elongated_cloud_is_not_fragmented() -> None:
+    rng = np.random.default_rng(0)
+    result = cluster_segments(rng.standard_normal((40, 2)).astype(np.float32) * [1, 0.01], k="auto")
+    assert result.k in (1, 2)  # a single elongated cloud: never fragmented into many clusters
+
+
+def test_clusters_are_named_by_the_scorer() -> None:
+    clip = np.array([[1, 0.1, 0], [0.9, 0, 0.1], [0, 1, 0.2], [0.1, 0.9, 0]], np.float32)
+    result = ClusterResult(labels=np.array([0, 0, 1, 1]), k=2, centroids=np.zeros((2, 3)), quality=None)
+    names = name_clusters({"clip": clip}, result, KeywordScorer(),
+                          vocabulary=["walking a dog", "playing guitar", "swimming"])
+    assert [n.name for n in names] == ["walking a dog", "playing guitar"]
+    assert all(n.encoder == "keywords" and 0.9 < n.score <= 1.0 for n in names)
+    segments = label_segments([Segment(0, 1, 0.5)] * 4, result, names)
+    assert [(s.cluster, s.label) for s in segments][1:3] == [(0, "walking a dog"), (1, "playing guitar")]

@@ -1,0 +1,99 @@
+"""`library` (add / remove / list / search) and `export` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..export import EXPORT_FORMATS, default_export_path, export_analysis, load_analysis_json
+from ..library import SearchFilters, SegmentLibrary, add_analysis_to_library
+from ..text import build_text_scorer, clip_or_label_bridge
+from . import subcommand
+
+
+def _configure_library(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+
+    add = actions.add_parser("add", help="Analyse videos and add their segments to the library.")
+    add.add_argument("videos", nargs="+", type=Path, metavar="VIDEO")
+
+    remove = actions.add_parser("remove", help="Remove a video (by path, id or content hash).")
+    remove.add_argument("video", metavar="VIDEO_OR_ID")
+
+    listing = actions.add_parser("list", help="List the videos in the library.")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+    search = actions.add_parser("search", help="Find segments matching a text query.")
+    search.add_argument("query", metavar="TEXT")
+    search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    search.add_argument("--encoder", choices=["auto", "clip", "label_bridge"], default="auto",
+                        help="text encoder: auto uses CLIP when --clip-weights load, else the offline label bridge")
+    search.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name for the CLIP text tower")
+    search.add_argument("--clip-weights", help="open_clip pretrained tag or weights file for the CLIP text tower")
+    search.add_argument("--video", help="only segments of this video (path, id or content hash)")
+    search.add_argument("--min-score", type=float, help="only segments scoring at least this")
+    search.add_argument("--cluster", type=int, help="only segments of this cluster")
+    search.add_argument("--json", action="store_true", help="print JSON")
+
+    for sub in (add, remove, listing, search):
+        sub.add_argument("--library", type=Path, required=True, metavar="DIR", help="library folder")
+
+
+def _add(library: SegmentLibrary, videos: list[Path]) -> None:
+    from ..pipeline import Pipeline
+
+    pipeline = Pipeline.from_config()
+    for video in videos:
+        video_id = add_analysis_to_library(library, pipeline.analyze(video))
+        print(f"added {video} as video {video_id}")
+
+
+def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
+    if args.encoder == "auto":
+        scorer = clip_or_label_bridge(args.clip_model, args.clip_weights)
+    elif args.encoder == "clip":
+        scorer = build_text_scorer("clip", model_name=args.clip_model, pretrained=args.clip_weights)
+    else:
+        scorer = build_text_scorer("label_bridge")
+    filters = SearchFilters(video=args.video, min_score=args.min_score, cluster=args.cluster)
+    hits = library.search_text(args.query, scorer, k=args.k, filters=filters)
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], indent=2))
+        return
+    if not hits:
+        print("no matching segments")
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank:>3}. {hit.score:.3f}  {hit.video_name}  {hit.start:.2f}-{hit.end:.2f} s  "
+              f"cluster {hit.cluster} {hit.label or ''}  [{hit.encoder}]")
+
+
+@subcommand("library", "Manage and search the persistent segment library.", _configure_library)
+def run_library(args: argparse.Namespace) -> int:
+    with SegmentLibrary.open(args.library) as library:
+        if args.action == "add":
+            _add(library, args.videos)
+        elif args.action == "remove":
+            print(f"removed video {library.remove_video(args.video)}")
+        elif args.action == "list":
+            videos = library.list_videos()
+            if args.json:
+                print(json.dumps([video.to_dict() for video in videos], indent=2))
+            for video in [] if args.json else videos:
+                print(f"{video.id:>4}  {video.num_segments:>4} segments  {video.duration:8.1f} s  {video.path}")
+        else:
+            _search(library, args)
+    return 0
+
+
+def _configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("analysis", type=Path, metavar="ANALYSIS.json", help="analysis JSON written by analyze")
+    parser.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS), help="output format")
+    parser.add_argument("--out", type=Path, help="output file (default: next to the analysis)")
+
+
+@subcommand("export", "Export an analysis as ActivityNet JSON, CSV, WebVTT or SRT.", _configure_export)
+def run_export(args: argparse.Namespace) -> int:
+    out = args.out or default_export_path(args.analysis, args.format)
+    print(export_analysis(load_analysis_json(args.analysis), args.format, out))
+    return 0

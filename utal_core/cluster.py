@@ -1,0 +1,204 @@
+"""Segment embeddings, pseudo-action clustering and cluster naming.
+
+Segments (of one video, or of the whole library) are pooled into per-view embeddings, clustered
+with k-means on the concatenation of their L2-normalised views (k fixed, or chosen by silhouette),
+and each cluster is named with the nearest entry of an action vocabulary under a text scorer
+(CLIP prompts when CLIP is available, the offline label bridge otherwise). A name is a
+suggestion: it comes with its similarity score and the encoder that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from dataclasses import dataclass
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
+
+from .grid import SnippetGrid
+from .text import CLASS_VOCABULARIES, TextScorer, l2_normalize, load_vocabulary
+from .types import VIEW_NAMES, Segment, ViewFeatures
+
+#: Vocabulary that names pseudo-action clusters (assets/vocab/actions.txt).
+ACTION_VOCABULARY = "actions"
+
+
+def segment_snippets(segment: Segment, grid: SnippetGrid, num_snippets: int) -> tuple[int, int]:
+    """First and last snippet (inclusive) whose windows make up ``segment``, per the grid convention."""
+    half_stride = grid.stride / 2
+    first = int(grid.nearest_index(segment.start + half_stride))
+    last = int(grid.nearest_index(segment.end - half_stride))
+    first = min(first, num_snippets - 1)
+    return first, min(max(last, first), num_snippets - 1)
+
+
+def segment_embeddings(features: ViewFeatures, segments: Sequence[Segment], weights: np.ndarray,
+                       grid: SnippetGrid) -> dict[str, np.ndarray]:
+    """Per-view segment embeddings [N, D]: each segment's snippets averaged, weighted by actionness.
+
+    Covers the present views (cbp, clip, audio) and the class-probability extras ``cbp_probs``
+    and ``audio_scores``; a pooled probability row stays a distribution. Snippets with zero
+    actionness in a segment fall back to a plain mean.
+    """
+    sources = dict(features.views)
+    sources.update({key: features.extras[key] for key in CLASS_VOCABULARIES if key in features.extras})
+    weights = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    spans = [segment_snippets(s, grid, features.num_snippets) for s in segments]
+    pooling = np.zeros((len(segments), features.num_snippets), dtype=np.float64)
+    for row, (first, last) in enumerate(spans):
+        span_weights = weights[first : last + 1]
+        if span_weights.sum() <= 0:
+            span_weights = np.ones(last - first + 1)
+        pooling[row, first : last + 1] = span_weights / span_weights.sum()
+    return {name: (pooling @ values.astype(np.float64)).astype(np.float32) for name, values in sources.items()}
+
+
+def joint_features(embeddings: Mapping[str, np.ndarray] | np.ndarray,
+                   views: Sequence[str] = VIEW_NAMES) -> np.ndarray:
+    """One vector per segment: the present ``views`` L2-normalised, concatenated, scaled to unit norm."""
+    if isinstance(embeddings, np.ndarray):
+        return l2_normalize(embeddings)
+    present = [name for name in views if name in embeddings]
+    if not present:
+        raise ValueError(f"none of the views {list(views)} is in the segment embeddings")
+    scale = 1.0 / np.sqrt(len(present))
+    return np.concatenate([l2_normalize(embeddings[name]) * scale for name in present], axis=1)
+
+
+@dataclass
+class ClusterResult:
+    """Cluster id per segment (0..k-1, numbered in order of first appearance), centroids, silhouette."""
+
+    labels: np.ndarray
+    k: int
+    centroids: np.ndarray
+    quality: float | None
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """How ``k="auto"`` is chosen: it tries 2..max_k by silhouette, falling back to one cluster when the
+    best silhouette is below ``min_silhouette``; two segments share a cluster when their joint
+    cosine similarity is at least ``pair_similarity`` (silhouette needs three or more)."""
+
+    max_k: int = 10
+    min_silhouette: float = 0.1
+    pair_similarity: float = 0.8
+    views: tuple[str, ...] = VIEW_NAMES
+
+
+def _fit(points: np.ndarray, k: int, seed: int) -> np.ndarray:
+    if k == 1:
+        return np.zeros(len(points), dtype=np.int64)
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(points).astype(np.int64)
+
+
+def _auto_k(points: np.ndarray, distinct: int, config: ClusterConfig, seed: int) -> int:
+    if len(points) == 2:
+        return 1 if float(points[0] @ points[1]) >= config.pair_similarity else 2
+    best_k, best_quality = 1, config.min_silhouette
+    for k in range(2, min(config.max_k, len(points) - 1, distinct) + 1):
+        quality = silhouette_score(points, _fit(points, k, seed))
+        if quality > best_quality:
+            best_k, best_quality = k, quality
+    return best_k
+
+
+def _span_coordinates(points: np.ndarray) -> np.ndarray:
+    if points.shape[1] <= len(points):
+        return points
+    left, singular, _ = np.linalg.svd(points, full_matrices=False)
+    return left * singular
+
+
+def _first_appearance_order(labels: np.ndarray) -> np.ndarray:
+    _, first_rows = np.unique(labels, return_index=True)
+    order = labels[np.sort(first_rows)]
+    return np.argsort(order)[labels]
+
+
+def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int | Literal["auto"] = "auto",
+                     seed: int = 0, config: ClusterConfig | None = None) -> ClusterResult:
+    """Cluster segments into pseudo-actions (deterministic for a given ``seed``).
+
+    ``embeddings`` is a per-view dict (see :func:`segment_embeddings`) or one [N, D] array.
+    ``k`` fixed is capped at the number of distinct segments.
+    """
+    config = config or ClusterConfig()
+    points = joint_features(embeddings, config.views).astype(np.float64)
+    if len(points) == 0:
+        return ClusterResult(np.zeros(0, dtype=np.int64), 0, np.zeros((0, points.shape[1]), np.float32), None)
+    distinct = len(np.unique(points.round(6), axis=0))
+    # k-means and silhouette only need distances, which N points keep exactly in their own
+    # N-dimensional span; fitting there (single-threaded) keeps re-clustering interactive.
+    span = _span_coordinates(points)
+    with threadpool_limits(1):
+        if k == "auto":
+            chosen = 1 if len(points) == 1 else _auto_k(span, distinct, config, seed)
+        else:
+            chosen = max(1, min(int(k), distinct))
+        labels = _first_appearance_order(_fit(span, chosen, seed))
+        quality = float(silhouette_score(span, labels)) if 2 <= chosen < len(points) else None
+    centroids = np.stack([points[labels == c].mean(axis=0) for c in range(chosen)]).astype(np.float32)
+    return ClusterResult(labels=labels, k=chosen, centroids=centroids, quality=quality)
+
+
+@dataclass(frozen=True)
+class ClusterName:
+    """A suggested name for a cluster, its text similarity, and the encoder that suggested it."""
+
+    name: str
+    score: float
+    encoder: str
+
+
+def cluster_means(embeddings: Mapping[str, np.ndarray], labels: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-view mean embedding of each cluster, [k, D] per view."""
+    return {
+        view: np.stack([values[labels == c].mean(axis=0) for c in range(k)]).astype(np.float32)
+        for view, values in embeddings.items()
+    }
+
+
+def name_clusters(embeddings: Mapping[str, np.ndarray], result: ClusterResult, scorer: TextScorer,
+                  vocabulary: Sequence[str] | None = None) -> list[ClusterName]:
+    """Name each cluster with the vocabulary entry nearest to its mean in ``scorer``'s space."""
+    if result.k == 0:
+        return []
+    return name_vectors(scorer.segment_vectors(cluster_means(embeddings, result.labels, result.k)), scorer, vocabulary)
+
+
+_VOCABULARY_EMBEDDINGS: "weakref.WeakKeyDictionary[TextScorer, dict[tuple[str, ...], np.ndarray]]" = (
+    weakref.WeakKeyDictionary())
+
+
+def vocabulary_embeddings(scorer: TextScorer, names: Sequence[str]) -> np.ndarray:
+    """``scorer``'s embeddings of ``names``, computed once per scorer and vocabulary (re-naming is on the
+    app's re-threshold path, which must not re-embed a whole vocabulary)."""
+    per_scorer = _VOCABULARY_EMBEDDINGS.setdefault(scorer, {})
+    key = tuple(names)
+    if key not in per_scorer:
+        per_scorer[key] = scorer.embed_texts(key)
+    return per_scorer[key]
+
+
+def name_vectors(cluster_vectors: np.ndarray, scorer: TextScorer,
+                 vocabulary: Sequence[str] | None = None) -> list[ClusterName]:
+    """Name each row of ``cluster_vectors`` (already in ``scorer``'s space) with its nearest vocabulary entry."""
+    names = tuple(vocabulary) if vocabulary is not None else load_vocabulary(ACTION_VOCABULARY)
+    similarity = l2_normalize(cluster_vectors) @ vocabulary_embeddings(scorer, names).T
+    best = similarity.argmax(axis=1)
+    return [ClusterName(names[i], float(similarity[c, i]), scorer.name) for c, i in enumerate(best)]
+
+
+def label_segments(segments: Sequence[Segment], result: ClusterResult,
+                   names: Sequence[ClusterName]) -> list[Segment]:
+    """Copies of ``segments`` carrying their cluster id and the cluster's suggested name and score."""
+    return [
+        dataclasses.replace(s, cluster=int(c), label=names[c].name, label_score=names[c].score)
+        for s, c in zip(segments, result.labels)
+    ]

