@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Caches (features, text embeddings) live in one folder per test session, never in the user's home.
+os.environ["UTAL_CACHE_DIR"] = tempfile.mkdtemp(prefix="utal_test_cache_")
 
 from utal_core.synth.video import SyntheticVideo, SyntheticVideoSpec, make_video  # noqa: E402
 

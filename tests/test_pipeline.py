@@ -1,0 +1,86 @@
+"""The whole path on synthetic videos with known actions: features -> model -> segments -> clusters."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from utal_core.errors import UTALError
+from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth, load_predictions
+from utal_core.localize import LocalizeParams
+from utal_core.pipeline import Pipeline, PipelineConfig, read_analysis
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    return Pipeline.from_config(PipelineConfig(cache_dir=str(tmp_path_factory.mktemp("features"))))
+
+
+@pytest.fixture(scope="module")
+def analysis(pipeline, synthetic_video):
+    return pipeline.analyze(synthetic_video.path)
+
+
+def test_curves_cover_every_view_on_the_grid(analysis, synthetic_video):
+    assert analysis.grid.num_snippets == 30
+    for name in ("cbp", "audio", "fused"):
+        curve = analysis.curves[name]
+        assert curve.shape == (30,) and np.all((curve >= 0) & (curve <= 1))
+    assert analysis.curves["clip"] is None and "clip" in analysis.absent  # no CLIP weights offline
+
+
+def test_segments_find_the_planted_actions(analysis, synthetic_video):
+    gt = load_ground_truth(synthetic_video.gt_path)
+    predictions = {synthetic_video.video_id: [Prediction.from_segment(s) for s in analysis.segments]}
+    result = evaluate_detection(gt, predictions, THUMOS_TIOUS, class_agnostic=True)
+    assert result.map_per_tiou[THUMOS_TIOUS.index(0.5)] >= 0.6, result.to_dict()
+
+
+def test_resegment_never_reruns_the_model(pipeline, analysis):
+    runs = pipeline.model_runs
+    strict = pipeline.resegment(analysis, LocalizeParams().with_threshold(0.95), "auto")
+    loose = pipeline.resegment(analysis, LocalizeParams().with_threshold(0.05), 2)
+    assert pipeline.model_runs == runs
+    assert sum(s.duration for s in strict.segments) <= sum(s.duration for s in loose.segments)
+    assert {s.cluster for s in loose.segments} <= {0, 1} and len(loose.clusters) <= 2
+    assert all(s.label for s in loose.segments)
+
+
+def test_second_analysis_is_served_from_the_feature_cache(pipeline, synthetic_video, analysis):
+    again = pipeline.analyze(synthetic_video.path)
+    assert pipeline.extractor.last_from_cache
+    np.testing.assert_array_equal(again.curves["fused"], analysis.curves["fused"])
+
+
+def test_analysis_json_round_trip(analysis, tmp_path):
+    path = analysis.write_json(tmp_path / "a.analysis.json")
+    back = read_analysis(path)
+    assert [(s.start, s.end, s.cluster, s.label) for s in back.segments] == \
+        [(s.start, s.end, s.cluster, s.label) for s in analysis.segments]
+    np.testing.assert_allclose(back.curves["fused"], analysis.curves["fused"], atol=1e-5)
+    assert back.curves["clip"] is None and back.grid == analysis.grid
+    with pytest.raises(UTALError, match="features"):
+        Pipeline.resegment(None, back, LocalizeParams())  # features are not serialised
+
+
+def test_video_without_audio_runs_on_the_other_views(pipeline, vfr_silent_video):
+    result = pipeline.analyze(vfr_silent_video.path)
+    assert result.curves["audio"] is None and "no audio" in result.absent["audio"]
+    assert result.curves["fused"] is not None
+
+
+def test_bad_file_is_a_plain_error(pipeline, bad_files):
+    with pytest.raises(UTALError):
+        pipeline.analyze(bad_files["text"])
+
+
+def test_analyze_cli_writes_analysis_and_activitynet_results(synthetic_video, tmp_path):
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "utal_core", "analyze", str(synthetic_video.path), "--out", str(out),
+                    "--format", "anet", "--json"], check=True, capture_output=True, text=True)
+    analysis = json.loads((out / f"{synthetic_video.video_id}.analysis.json").read_text())
+    assert analysis["curves"]["clip"] is None and len(analysis["times"]) == 30
+    predictions = load_predictions(out / "results.anet.json")
+    assert len(predictions[synthetic_video.video_id]) == len(analysis["segments"]) > 0

@@ -1,0 +1,286 @@
+"""The one pipeline behind the app, the CLI, the tests and the benchmarks.
+
+``Pipeline`` is stateless with respect to videos (it holds only loaded models): ``encode_video``
+gives cached features, ``predict`` runs the model once, and everything after that
+(``resegment``: localization, clustering, naming) works from the cached raw outputs, so
+re-thresholding never reruns a network. Per-video state is the returned ``Analysis``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from . import media
+from .cluster import ClusterName, cluster_segments, label_segments, name_clusters, segment_embeddings
+from .errors import UTALError
+from .export import atomic_write_text
+from .features import FeatureExtractor, content_hash, library_versions
+from .grid import DEFAULT_STRIDE_S, SnippetGrid
+from .localize import LocalizeParams, localize
+from .model import RefineConfig, load_checkpoint, predict, refine
+from .text import TextScorer, build_text_scorer
+from .types import VIEW_NAMES, Segment, ViewFeatures
+
+#: Keys of ``Analysis.curves``: the model's per-view actionness heads and their fusion.
+CURVE_NAMES: tuple[str, ...] = (*VIEW_NAMES, "fused")
+ANALYSIS_FORMAT = 1
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "clip_ae_default.safetensors"
+
+ProgressCallback = Callable[[str, float], None]
+NumClusters = int | Literal["auto"]
+
+
+def default_cache_dir() -> Path:
+    """``$UTAL_CACHE_DIR`` or ``~/.cache/utal_core``: feature cache, text-embedding cache, thumbnails."""
+    return Path(os.environ.get("UTAL_CACHE_DIR") or Path.home() / ".cache" / "utal_core")
+
+
+@dataclass
+class PipelineConfig:
+    """Every setting of an analysis; saved inside each Analysis so results say how they were made."""
+
+    stride_s: float = DEFAULT_STRIDE_S
+    window_s: float | None = None
+    views: tuple[str, ...] = VIEW_NAMES
+    encoder_configs: dict[str, dict] = field(default_factory=dict)
+    checkpoint: str | None = None
+    refine_steps: int = 30
+    device: str = "auto"
+    cache_dir: str | None = None
+    localize: LocalizeParams = field(default_factory=LocalizeParams)
+    num_clusters: NumClusters = "auto"
+    seed: int = 0
+
+    def grid(self, duration: float) -> SnippetGrid:
+        return SnippetGrid(duration, stride=self.stride_s, window=self.window_s or self.stride_s)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"localize": self.localize.to_dict(), "views": list(self.views)}
+
+
+@dataclass
+class ClusterInfo:
+    """A pseudo-action: its id, a suggested name with its score and the encoder that named it, its size."""
+
+    id: int
+    name: str
+    name_score: float
+    named_by: str
+    size: int
+
+
+@dataclass
+class Analysis:
+    """Everything known about one analysed video; JSON-serialisable except ``features``.
+
+    ``curves`` are the raw per-snippet outputs (per-view and fused actionness, None for a view the
+    video lacks); ``segments`` and ``clusters`` are derived from them by ``Pipeline.resegment``.
+    """
+
+    video_path: str
+    video_id: str
+    content_hash: str
+    duration: float
+    grid: SnippetGrid
+    media: dict
+    curves: dict[str, np.ndarray | None]
+    clip_prior: np.ndarray | None
+    absent: dict[str, str]
+    cas: np.ndarray
+    video_scores: np.ndarray
+    params: LocalizeParams
+    segments: list[Segment]
+    clusters: list[ClusterInfo]
+    segment_embeddings: dict[str, np.ndarray]
+    config: dict
+    versions: dict
+    num_clusters: NumClusters = "auto"
+    features: ViewFeatures | None = field(default=None, repr=False)
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.grid.times
+
+    def to_dict(self) -> dict:
+        """The analysis as plain JSON types (curves as lists, null for an absent view)."""
+        def listed(values):
+            return None if values is None else np.asarray(values, dtype=np.float64).round(5).tolist()
+
+        return {
+            "format": ANALYSIS_FORMAT,
+            "video": self.video_id,
+            "video_path": self.video_path,
+            "content_hash": self.content_hash,
+            "duration": self.duration,
+            "grid": self.grid.to_dict(),
+            "times": listed(self.times),
+            "media": self.media,
+            "curves": {name: listed(self.curves.get(name)) for name in CURVE_NAMES},
+            "clip_prior": listed(self.clip_prior),
+            "absent": self.absent,
+            "cas": listed(self.cas),
+            "video_scores": listed(self.video_scores),
+            "params": self.params.to_dict(),
+            "segments": [dataclasses.asdict(s) for s in self.segments],
+            "clusters": [dataclasses.asdict(c) for c in self.clusters],
+            "segment_embeddings": {k: listed(v) for k, v in self.segment_embeddings.items()},
+            "config": self.config,
+            "versions": self.versions,
+            "num_clusters": self.num_clusters,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Analysis":
+        """Inverse of :meth:`to_dict` (without the in-memory features)."""
+        def array(values):
+            return None if values is None else np.asarray(values, dtype=np.float32)
+
+        if data.get("format") != ANALYSIS_FORMAT:
+            raise UTALError(f"unsupported analysis file format {data.get('format')!r}")
+        return cls(
+            video_path=data["video_path"], video_id=data["video"], content_hash=data["content_hash"],
+            duration=float(data["duration"]), grid=SnippetGrid(**data["grid"]), media=data["media"],
+            curves={name: array(data["curves"].get(name)) for name in CURVE_NAMES},
+            clip_prior=array(data.get("clip_prior")), absent=data.get("absent", {}),
+            cas=array(data["cas"]), video_scores=array(data["video_scores"]),
+            params=LocalizeParams.from_dict(data["params"]),
+            segments=[Segment(**s) for s in data["segments"]],
+            clusters=[ClusterInfo(**c) for c in data["clusters"]],
+            segment_embeddings={k: array(v) for k, v in data.get("segment_embeddings", {}).items()},
+            config=data.get("config", {}), versions=data.get("versions", {}),
+            num_clusters=data.get("num_clusters", "auto"),
+        )
+
+    def write_json(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_dict` atomically."""
+        return atomic_write_text(path, json.dumps(self.to_dict()))
+
+
+def read_analysis(path: str | os.PathLike) -> Analysis:
+    """Read an ``<stem>.analysis.json`` file; a plain UTALError when it is not one."""
+    try:
+        return Analysis.from_dict(json.loads(Path(path).read_text()))
+    except FileNotFoundError:
+        raise UTALError(f"File not found: {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
+
+
+class Pipeline:
+    """Loaded encoders, the CLIP-AE checkpoint (if any) and a text scorer; no per-video state."""
+
+    def __init__(self, config: PipelineConfig, extractor: FeatureExtractor, checkpoint_path: Path | None,
+                 text_scorer: TextScorer | None = None) -> None:
+        self.config = config
+        self.extractor = extractor
+        self.checkpoint_path = checkpoint_path
+        self._text_scorer = text_scorer
+        #: Number of model forward passes run so far (the app shows it; re-thresholding must not change it).
+        self.model_runs = 0
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig | None = None) -> "Pipeline":
+        """Load encoders and resolve the checkpoint: explicit path, else the shipped default, else none."""
+        config = config or PipelineConfig()
+        cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir() / "features"
+        extractor = FeatureExtractor(config.views, device=config.device, cache_dir=cache,
+                                     encoder_configs=config.encoder_configs)
+        checkpoint = Path(config.checkpoint) if config.checkpoint else (
+            DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.exists() else None)
+        if checkpoint is not None and not checkpoint.exists():
+            raise UTALError(f"Checkpoint not found: {checkpoint}")
+        return cls(config, extractor, checkpoint)
+
+    @property
+    def clip_encoder(self):
+        """The loaded CLIP encoder when its weights are available, else None."""
+        return next((e for e in self.extractor.encoders if e.view == "clip" and e.available), None)
+
+    @property
+    def text_scorer(self) -> TextScorer:
+        """CLIP's text tower when the CLIP view is available, else the offline label bridge."""
+        if self._text_scorer is None:
+            clip = self.clip_encoder
+            self._text_scorer = (build_text_scorer("clip", **clip.text_tower()) if clip is not None
+                                 else build_text_scorer("label_bridge"))
+        return self._text_scorer
+
+    def doctor(self) -> dict:
+        """Encoders with their weights or the reason they are missing, the device and the checkpoint."""
+        return {
+            "device": self.extractor.device,
+            "encoders": [encoder.describe() for encoder in self.extractor.encoders],
+            "checkpoint": str(self.checkpoint_path) if self.checkpoint_path else None,
+            "versions": library_versions(),
+        }
+
+    def encode_video(self, path: str | os.PathLike, progress: ProgressCallback | None = None,
+                     info: media.MediaInfo | None = None) -> tuple[ViewFeatures, SnippetGrid]:
+        """Per-snippet features of every view (from the cache when the same file was seen before)."""
+        info = info or media.probe(path)
+        grid = self.config.grid(info.duration)
+        return self.extractor.extract(path, grid, progress=progress), grid
+
+    def predict(self, features: ViewFeatures):
+        """Run the model once: per-video refinement from the checkpoint (or from scratch), then inference."""
+        model = load_checkpoint(self.checkpoint_path)[0] if self.checkpoint_path else None
+        if model is None or self.config.refine_steps > 0:
+            steps = self.config.refine_steps or RefineConfig.steps
+            model = refine(features, model=model, config=RefineConfig(steps=steps), seed=self.config.seed)
+        self.model_runs += 1
+        return predict(model, features)
+
+    def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
+        """The whole path for one video: features -> model -> segments -> clusters."""
+        report = progress or (lambda stage, fraction: None)
+        info = media.probe(path)
+        features, grid = self.encode_video(path, progress=report, info=info)
+        if not features.views:
+            reasons = "; ".join(f"{k}: {v}" for k, v in features.absent.items())
+            raise UTALError(f"No view could be computed for {Path(path).name} ({reasons}).")
+        report("model", 0.0)
+        prediction = self.predict(features)
+        report("model", 1.0)
+        analysis = Analysis(
+            video_path=str(path), video_id=Path(path).stem, content_hash=content_hash(path),
+            duration=info.duration, grid=grid, media=info.to_dict(),
+            curves={**{name: prediction.view_actionness.get(name) for name in VIEW_NAMES},
+                    "fused": prediction.actionness},
+            clip_prior=features.extras.get("clip_prior"), absent=dict(features.absent),
+            cas=prediction.cas, video_scores=prediction.video_scores, params=self.config.localize,
+            segments=[], clusters=[], segment_embeddings={},
+            config=self.config.to_dict() | {"checkpoint": str(self.checkpoint_path) if self.checkpoint_path else None},
+            versions=library_versions(), features=features,
+        )
+        report("segments", 0.0)
+        result = self.resegment(analysis, self.config.localize, self.config.num_clusters)
+        report("segments", 1.0)
+        return result
+
+    def resegment(self, analysis: Analysis, params: LocalizeParams, num_clusters: NumClusters = "auto") -> Analysis:
+        """Segments and pseudo-action clusters from the cached curves; never reruns an encoder or the model."""
+        if analysis.features is None:
+            raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
+        fused = analysis.curves["fused"]
+        segments = localize(fused, analysis.grid, params)
+        embeddings = segment_embeddings(analysis.features, segments, fused, analysis.grid) if segments else {}
+        clusters: list[ClusterInfo] = []
+        if segments:
+            result = cluster_segments(embeddings, k=num_clusters, seed=self.config.seed)
+            try:
+                names = name_clusters(embeddings, result, self.text_scorer)
+            except UTALError:  # no view this scorer can read (e.g. no class probabilities): unnamed clusters
+                names = [ClusterName(f"cluster {c}", 0.0, "none") for c in range(result.k)]
+            segments = label_segments(segments, result, names)
+            sizes = np.bincount(result.labels, minlength=result.k)
+            clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c])) for c, n in enumerate(names)]
+        return dataclasses.replace(analysis, params=params, segments=segments, clusters=clusters,
+                                   segment_embeddings=embeddings, num_clusters=num_clusters)
