@@ -94,7 +94,7 @@ class ClusterConfig:
 def _fit(points: np.ndarray, k: int, seed: int) -> np.ndarray:
     if k == 1:
         return np.zeros(len(points), dtype=np.int64)
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(points).astype(np.int64)
+    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(points).astype(np.int64)
 
 
 def _auto_k(points: np.ndarray, distinct: int, config: ClusterConfig, seed: int) -> int:
@@ -111,8 +111,9 @@ def _auto_k(points: np.ndarray, distinct: int, config: ClusterConfig, seed: int)
 def _span_coordinates(points: np.ndarray) -> np.ndarray:
     if points.shape[1] <= len(points):
         return points
-    left, singular, _ = np.linalg.svd(points, full_matrices=False)
-    return left * singular
+    # Coordinates with the same Gram matrix (hence the same distances), from an N x N eigenproblem.
+    eigenvalues, eigenvectors = np.linalg.eigh(points @ points.T)
+    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
 
 
 def _first_appearance_order(labels: np.ndarray) -> np.ndarray:
@@ -135,8 +136,8 @@ def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int |
     distinct = len(np.unique(points.round(6), axis=0))
     # k-means and silhouette only need distances, which N points keep exactly in their own
     # N-dimensional span; fitting there (single-threaded) keeps re-clustering interactive.
-    span = _span_coordinates(points)
     with threadpool_limits(1):
+        span = _span_coordinates(points)
         if k == "auto":
             chosen = 1 if len(points) == 1 else _auto_k(span, distinct, config, seed)
         else:

@@ -1,0 +1,569 @@
+"""CLIP-AE Explorer: the Gradio app. UI only; every computation goes through ``utal_core``.
+
+Run ``python app.py [--example] [--port N]``. Per-session state (the current ``Analysis``, the
+session's analysis cache, the selected cluster and segment) lives in ``gr.State``; the process
+holds only shared resources (the pipeline, the segment library, the thumbnail cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr  # noqa: E402
+
+from utal_core.errors import UTALError  # noqa: E402
+from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth  # noqa: E402
+from utal_core.examples import EXAMPLE_SPECS, EXAMPLES_DIR, example_path  # noqa: E402
+from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text  # noqa: E402
+from utal_core.features import content_hash  # noqa: E402
+from utal_core.library import SegmentLibrary, add_analysis_to_library  # noqa: E402
+from utal_core.localize import LocalizeParams  # noqa: E402
+from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, default_cache_dir  # noqa: E402
+from utal_core.viz import (  # noqa: E402
+    CLUSTER_COLUMNS, SEGMENT_COLUMNS, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video,
+    segment_rows, timeline_figure, visible_segments,
+)
+
+try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
+    import spaces
+except ImportError:
+    spaces = None
+
+LOG = logging.getLogger("utal_app")
+#: Overall progress fraction at which each pipeline stage starts and ends, and what the bar says.
+STAGES: dict[str, tuple[float, float, str]] = {
+    "probe": (0.00, 0.02, "reading the file"),
+    "frames": (0.02, 0.55, "decoding frames + visual views (CBP, CLIP)"),
+    "audio": (0.55, 0.70, "audio view"),
+    "video": (0.70, 0.72, "precomputed features"),
+    "done": (0.72, 0.72, "features ready"),
+    "model": (0.72, 0.95, "CLIP-AE model"),
+    "segments": (0.95, 1.00, "segments and clusters"),
+}
+SESSION_CACHE_SIZE = 8
+#: The segment gallery shows the best-scoring visible segments, at most this many (in time order).
+MAX_THUMBNAILS = 24
+CLUSTER_CHOICES = ["auto", *[str(k) for k in range(1, 11)]]
+CLIP_HELP = ("CLIP weights are missing, so the CLIP view is off and text search uses the offline label "
+             "bridge. To add them, put `ViT-B-32_laion2b_s34b_b79k.safetensors` in `checkpoints/` "
+             "(or pass `clip` weights in the pipeline config) and restart; `python -m utal_core doctor` "
+             "shows what is found.")
+
+
+@dataclass
+class AppConfig:
+    """Where the app keeps its files and how the pipeline is built."""
+
+    library_dir: Path = field(default_factory=lambda: default_cache_dir() / "library")
+    work_dir: Path = field(default_factory=lambda: default_cache_dir() / "app")
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    max_file_size: str = "2gb"
+    example: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "AppConfig":
+        """Defaults, with ``UTAL_LIBRARY_DIR`` / ``UTAL_APP_DIR`` overriding the folders."""
+        config = cls()
+        if os.environ.get("UTAL_LIBRARY_DIR"):
+            config.library_dir = Path(os.environ["UTAL_LIBRARY_DIR"])
+        if os.environ.get("UTAL_APP_DIR"):
+            config.work_dir = Path(os.environ["UTAL_APP_DIR"])
+        return config
+
+    @property
+    def allowed_paths(self) -> list[str]:
+        """Folders the server may send files from (besides Gradio's own upload/temp folders)."""
+        return [str(self.library_dir), str(self.work_dir), str(EXAMPLES_DIR)]
+
+
+class AppServices:
+    """Process-wide resources shared by all sessions; the pipeline is loaded on first use."""
+
+    def __init__(self, config: AppConfig, pipeline: Pipeline | None = None) -> None:
+        self.config = config
+        self._pipeline = pipeline
+        self._library: SegmentLibrary | None = None
+        self._lock = threading.Lock()
+        self.thumbnails = Thumbnailer(config.work_dir / "thumbnails")
+
+    @property
+    def pipeline(self) -> Pipeline:
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = Pipeline.from_config(self.config.pipeline)
+            return self._pipeline
+
+    @property
+    def library(self) -> SegmentLibrary:
+        with self._lock:
+            if self._library is None:
+                self._library = SegmentLibrary.open(self.config.library_dir)
+            return self._library
+
+    def export_dir(self, analysis: Analysis) -> Path:
+        return self.config.work_dir / "exports" / analysis.content_hash[:16]
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Show a UTALError as its plain message and any other failure as one line, never a traceback."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except UTALError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except Exception as error:  # noqa: BLE001 - the UI must answer with a message, the log keeps the trace
+            LOG.exception("unexpected error in %s", handler.__name__)
+            raise gr.Error(f"Something went wrong: {type(error).__name__}: {error}", print_exception=False) from None
+
+    return wrapped
+
+
+def _file_path(upload: Any) -> str | None:
+    """The local path of a gr.File value (a path string or an object with ``.name``)."""
+    if upload is None:
+        return None
+    return str(getattr(upload, "name", upload))
+
+
+def _status(services: AppServices, analysis: Analysis, note: str) -> str:
+    pipeline = services.pipeline
+    absent = "; ".join(f"{view}: {reason}" for view, reason in analysis.absent.items()) or "none"
+    return (f"**{Path(analysis.video_path).name}** — {analysis.duration:.1f} s, {analysis.grid.num_snippets} snippets. "
+            f"{note}  \nAbsent views: {absent}.  \n"
+            f"Model runs (this server): <span id='model-runs'>{pipeline.model_runs}</span>; "
+            f"device {pipeline.extractor.device}.")
+
+
+def _segment_count(services: AppServices, analysis: Analysis, cluster: int | None) -> str:
+    shown = len(visible_segments(analysis, cluster))
+    scope = f" in cluster {cluster}" if cluster is not None else ""
+    return (f"<span id='segment-count-value'>{shown}</span> segments{scope} (of {len(analysis.segments)}) · "
+            f"model runs: <span id='segment-model-runs'>{services.pipeline.model_runs}</span>")
+
+
+def _params(threshold: float, min_duration: float, merge_gap: float, nms_iou: float) -> LocalizeParams:
+    return LocalizeParams(thresholds=(float(threshold),), min_duration_s=float(min_duration),
+                          merge_gap_s=float(merge_gap), nms_iou=float(nms_iou))
+
+
+def _num_clusters(choice: str) -> int | str:
+    return "auto" if choice in (None, "auto") else int(choice)
+
+
+class Explorer:
+    """The event handlers; each takes and returns plain values and ``gr.State`` contents."""
+
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
+
+    # --- analysis ---------------------------------------------------------------------------
+
+    def use_example(self, name: str) -> tuple[str, str | None]:
+        """The bundled example's video and ground-truth files, written on first use."""
+        if name not in EXAMPLE_SPECS:
+            raise UTALError(f"Unknown example {name!r}.")
+        video = example_path(name)
+        truth = video.with_suffix(".gt.json")
+        return str(video), (str(truth) if truth.exists() else None)
+
+    def run_pipeline(self, path: str, progress: gr.Progress) -> Analysis:
+        def report(stage: str, fraction: float) -> None:
+            start, end, text = STAGES.get(stage, (0.0, 1.0, stage))
+            progress(start + (end - start) * min(max(fraction, 0.0), 1.0), desc=text)
+
+        return self.services.pipeline.analyze(path, progress=report)
+
+    def analyze(self, upload: Any, truth_upload: Any, cache: dict, threshold: float, min_duration: float,
+                merge_gap: float, nms_iou: float, clusters_choice: str, progress: gr.Progress = gr.Progress()):
+        """Analyse the uploaded video (or reuse this session's analysis of the same content)."""
+        path = _file_path(upload)
+        if path is None:
+            raise UTALError("Upload a video or pick a bundled example first.")
+        progress(0.0, desc="hashing the file")
+        key = content_hash(path)
+        cache = dict(cache or {})
+        note = "Reused this session's analysis (no model run)."
+        analysis = cache.get(key)
+        if analysis is None:
+            analysis = run_heavy(self, path, progress)
+            note = "Analysed."
+            try:
+                add_analysis_to_library(self.services.library, analysis)
+            except UTALError as error:
+                gr.Warning(f"Not added to the library: {error}")
+        params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
+        if analysis.params != params or num_clusters != self.services.pipeline.config.num_clusters:
+            analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
+        cache[key] = analysis
+        while len(cache) > SESSION_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        truth = self.ground_truth(truth_upload, analysis)
+        return (analysis, cache, truth, None, None, _status(self.services, analysis, note),
+                gr.Video(value=analysis.video_path, playback_position=0.0), segment_rows(analysis))
+
+    def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
+        """The ground truth of the analysed video from an ActivityNet JSON file, or None without one."""
+        path = _file_path(truth_upload)
+        if path is None or analysis is None:
+            return None
+        return ground_truth_for_video(load_ground_truth(path), analysis.video_id)
+
+    def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None, threshold: float,
+                  min_duration: float, merge_gap: float, nms_iou: float, clusters_choice: str):
+        """Re-segment from the cached curves (no model run) and redraw the timeline and the table."""
+        if analysis is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        analysis = self.services.pipeline.resegment(
+            analysis, _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice))
+        if cluster is not None and all(c.id != cluster for c in analysis.clusters):
+            cluster = None
+        return (analysis, cluster, *self.render(analysis, truth, cluster))
+
+    def render(self, analysis: Analysis | None, truth: list | None, cluster: int | None):
+        """Timeline figure, segments table and segment count."""
+        if analysis is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (timeline_figure(analysis, truth, cluster), segment_rows(analysis, cluster),
+                _segment_count(self.services, analysis, cluster))
+
+    def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None):
+        """Thumbnails, clusters view, subtitles and mAP (the slower, second half of a refresh)."""
+        if analysis is None:
+            return (gr.skip(),) * 6
+        shown = visible_segments(analysis, cluster)
+        best = sorted(sorted(range(len(shown)), key=lambda p: -shown[p][1].score)[:MAX_THUMBNAILS])
+        segments = [shown[p][1] for p in best]
+        thumbs = self.services.thumbnails.for_segments(analysis.video_path, segments)
+        gallery = [(str(path), f"{s.start:.1f}–{s.end:.1f} s · {s.label or s.cluster}")
+                   for path, s in zip(thumbs, segments)]
+        (subtitles,) = self.write_exports(analysis, ("vtt",))
+        return (gallery, best, self.cluster_gallery(analysis), cluster_rows(analysis),
+                gr.Video(subtitles=subtitles), self.detection(analysis, truth))
+
+    def cluster_gallery(self, analysis: Analysis) -> list[tuple[str, str]]:
+        """One representative thumbnail per cluster: its best-scoring segment."""
+        items = []
+        for info in analysis.clusters:
+            members = [s for s in analysis.segments if s.cluster == info.id]
+            if members:
+                best = max(members, key=lambda s: s.score)
+                path = self.services.thumbnails(analysis.video_path, (best.start + best.end) / 2)
+                items.append((str(path), f"{info.id}: {info.name} ({info.size})"))
+        return items
+
+    def write_exports(self, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:
+        """The given export formats, written atomically to this analysis' export folder."""
+        folder = self.services.export_dir(analysis)
+        exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=analysis.segments)
+        return [str(atomic_write_text(folder / f"{analysis.video_id}{EXPORT_FORMATS[name][0]}",
+                                      EXPORT_FORMATS[name][1](exported))) for name in formats]
+
+    def downloads(self, analysis: Analysis | None) -> list[str]:
+        """Analysis JSON plus every export format of the current segments."""
+        if analysis is None:
+            raise UTALError("Analyse a video first.")
+        folder = self.services.export_dir(analysis)
+        return [str(analysis.write_json(folder / f"{analysis.video_id}.analysis.json")), *self.write_exports(analysis)]
+
+    @staticmethod
+    def detection(analysis: Analysis, truth: list | None):
+        """Class-agnostic mAP at THUMOS tIoUs against the supplied ground truth (hidden without one)."""
+        if truth is None:
+            return gr.Dataframe(visible=False)
+        predictions = {analysis.video_id: [Prediction.from_segment(s) for s in analysis.segments]}
+        result = evaluate_detection({analysis.video_id: truth}, predictions, THUMOS_TIOUS, class_agnostic=True)
+        return gr.Dataframe(value=detection_rows(result), visible=True)
+
+    # --- selection and playback ---------------------------------------------------------------
+
+    def select_segment(self, analysis: Analysis | None, cluster: int | None, position: int):
+        """Seek the player to the ``position``-th visible segment; returns its index, start and end."""
+        shown = visible_segments(analysis, cluster) if analysis is not None else []
+        if not shown:
+            raise UTALError("There is no segment to show.")
+        position = min(max(position, 0), len(shown) - 1)
+        index, segment = shown[position]
+        info = (f"Segment {index}: {segment.start:.2f}–{segment.end:.2f} s, score {segment.score:.3f}, "
+                f"{segment.label or 'cluster ' + str(segment.cluster)}")
+        return position, segment.start, segment.end, info, gr.Video(playback_position=float(segment.start))
+
+    def select_row(self, analysis: Analysis | None, cluster: int | None, event: gr.SelectData):
+        return self.select_segment(analysis, cluster, int(event.index[0]))
+
+    def select_thumbnail(self, analysis: Analysis | None, cluster: int | None, positions: list[int],
+                         event: gr.SelectData):
+        return self.select_segment(analysis, cluster, positions[int(event.index)])
+
+    def step_segment(self, step: int) -> Callable:
+        def step_handler(analysis: Analysis | None, cluster: int | None, position: int | None):
+            return self.select_segment(analysis, cluster, (-1 if position is None and step > 0 else position or 0) + step)
+
+        return step_handler
+
+    def select_cluster(self, analysis: Analysis | None, event: gr.SelectData) -> int | None:
+        """The cluster of the clicked cluster thumbnail (galleries list clusters in id order)."""
+        if analysis is None:
+            return None
+        with_members = [c.id for c in analysis.clusters if any(s.cluster == c.id for s in analysis.segments)]
+        return with_members[int(event.index)]
+
+    # --- search -------------------------------------------------------------------------------
+
+    def search(self, query: str, count: int):
+        """Text search over every video in the library; says which text encoder answered."""
+        scorer = self.services.pipeline.text_scorer
+        hits = self.services.library.search_text(query, scorer, k=int(count))
+        gallery, rows = [], []
+        for hit in hits:
+            if Path(hit.video_path).exists():
+                thumb = self.services.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
+                gallery.append((str(thumb), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
+            rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
+        kind = "CLIP text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
+        info = f"{len(hits)} result(s) for “{query.strip()}”, answered by **{scorer.name}** — {kind}."
+        return hits, gallery, rows, info
+
+    def open_hit(self, hits: list, cache: dict, event: gr.SelectData):
+        """Open the clicked result's video at its start, with its analysis when this session has one."""
+        hit = hits[int(event.index if isinstance(event.index, int) else event.index[0])]
+        if not Path(hit.video_path).exists():
+            raise UTALError(f"{hit.video_name} is no longer on disk.")
+        analysis = next((a for a in (cache or {}).values() if Path(a.video_path).resolve() == Path(hit.video_path)),
+                        None)
+        note = f"Opened {hit.video_name} at {hit.start:.1f} s from search."
+        if analysis is None:
+            return (gr.Tabs(selected="analyze"), gr.skip(), hit.video_path, f"{note} Press **Analyze** for its timeline.",
+                    gr.Video(value=hit.video_path, playback_position=float(hit.start)))
+        return (gr.Tabs(selected="analyze"), analysis, hit.video_path, _status(self.services, analysis, note),
+                gr.Video(value=hit.video_path, playback_position=float(hit.start)))
+
+    # --- settings -----------------------------------------------------------------------------
+
+    def settings(self):
+        """Doctor report and the missing-CLIP banner."""
+        report = self.services.pipeline.doctor()
+        rows = [[e["name"], e["view"], "yes" if e["available"] else "no", e["weights"] or e["reason"] or ""]
+                for e in report["encoders"]]
+        clip_ok = any(e["view"] == "clip" and e["available"] for e in report["encoders"])
+        summary = (f"Device: **{report['device']}** · checkpoint: {report.get('checkpoint') or 'none (per-video refinement from scratch)'}"
+                   f" · text search: **{self.services.pipeline.text_scorer.name}**")
+        banner = gr.Markdown(f"⚠️ {CLIP_HELP}", visible=not clip_ok)
+        return rows, summary, banner
+
+    def preload(self, cache: dict, *controls, progress: gr.Progress = gr.Progress()):
+        """With ``--example``: fill in and analyse the bundled example when the page loads."""
+        if not self.services.config.example:
+            return (gr.skip(),) * 10
+        video, truth = self.use_example(self.services.config.example)
+        return (video, truth, *self.analyze(video, truth, cache, *controls, progress=progress))
+
+
+def run_heavy(explorer: Explorer, path: str, progress: gr.Progress) -> Analysis:
+    """The model-running step (a GPU request on Hugging Face Spaces)."""
+    return explorer.run_pipeline(path, progress)
+
+
+if spaces is not None:
+    run_heavy = spaces.GPU(run_heavy)
+
+
+def build_demo(services: AppServices) -> gr.Blocks:
+    """The whole UI; ``services`` supplies the pipeline, the library and the file folders."""
+    explorer = Explorer(services)
+    handle = user_errors
+    with gr.Blocks(title="CLIP-AE Explorer") as demo:
+        analysis = gr.State(None)
+        cache = gr.State({})
+        truth = gr.State(None)
+        cluster = gr.State(None)
+        position = gr.State(None)
+        hits = gr.State([])
+        thumbnail_positions = gr.State([])
+        gr.Markdown("# CLIP-AE Explorer\nFind actions in a video without annotations: upload it, press **Analyze**, "
+                    "then explore the timeline, segments and pseudo-action clusters, or search every analysed video.")
+        banner = gr.Markdown(visible=False, elem_id="clip-banner")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Analyze", id="analyze"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=300):
+                        upload = gr.File(label="Video", file_types=["video"], elem_id="upload")
+                        with gr.Row():
+                            example = gr.Dropdown(list(EXAMPLE_SPECS), value=next(iter(EXAMPLE_SPECS)),
+                                                  label="Bundled example", scale=3)
+                            use_example = gr.Button("Use example", scale=1, elem_id="use-example")
+                        truth_upload = gr.File(label="Ground truth (optional, ActivityNet JSON)",
+                                               file_types=[".json"], elem_id="gt-upload")
+                        with gr.Row():
+                            analyze_button = gr.Button("Analyze", variant="primary", elem_id="analyze-btn")
+                            cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
+                        status = gr.Markdown("Upload a video or pick the bundled example.", elem_id="status")
+                        gr.Markdown("### Segmentation (instant, no model rerun)")
+                        threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Threshold",
+                                              elem_id="threshold")
+                        min_duration = gr.Slider(0, 30, value=0, step=0.5, label="Minimum duration (s)",
+                                                 elem_id="min-duration")
+                        merge_gap = gr.Slider(0, 30, value=0, step=0.5, label="Merge gap (s)", elem_id="merge-gap")
+                        nms_iou = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="NMS IoU", elem_id="nms-iou")
+                        num_clusters = gr.Dropdown(CLUSTER_CHOICES, value="auto", label="Number of clusters",
+                                                   elem_id="num-clusters")
+                    with gr.Column(scale=2):
+                        player = gr.Video(label="Player", interactive=False, elem_id="player", height=360)
+                        with gr.Row():
+                            previous_button = gr.Button("◀ Previous segment", elem_id="prev-btn")
+                            play_button = gr.Button("▶ Play segment", elem_id="play-segment-btn")
+                            next_button = gr.Button("Next segment ▶", elem_id="next-btn")
+                        segment_info = gr.Markdown(elem_id="segment-info")
+                        segment_start = gr.Number(visible=False)
+                        segment_end = gr.Number(visible=False)
+                timeline = gr.Plot(label="Timeline", elem_id="timeline")
+                segment_count = gr.Markdown(elem_id="segment-count")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
+                                             interactive=False, elem_id="segments-table", max_height=320)
+                    with gr.Column(scale=2):
+                        segment_gallery = gr.Gallery(label="Segment thumbnails", columns=4, height=320,
+                                                     allow_preview=False, elem_id="segment-gallery")
+                gr.Markdown("### Pseudo-action clusters (click one to filter)")
+                with gr.Row():
+                    cluster_gallery = gr.Gallery(label="Clusters", columns=5, height=220, allow_preview=False,
+                                                 elem_id="clusters-gallery", scale=3)
+                    with gr.Column(scale=2):
+                        cluster_table = gr.Dataframe(headers=list(CLUSTER_COLUMNS), interactive=False,
+                                                     elem_id="clusters-table")
+                        show_all = gr.Button("Show all clusters", elem_id="show-all-clusters")
+                with gr.Row():
+                    prepare_downloads = gr.Button("Prepare downloads", elem_id="prepare-downloads", scale=0)
+                    downloads = gr.File(label="Downloads (analysis JSON, ActivityNet JSON, CSV, VTT, SRT)",
+                                        file_count="multiple", interactive=False, elem_id="downloads")
+                    detection = gr.Dataframe(headers=["tIoU", "mAP (class-agnostic)"], visible=False,
+                                             label="mAP against the ground truth", elem_id="map-table")
+            with gr.Tab("Search", id="search"):
+                with gr.Row():
+                    query = gr.Textbox(label="Search every analysed video", placeholder="e.g. a person waving",
+                                       scale=4, elem_id="search-box")
+                    result_count = gr.Slider(1, 50, value=12, step=1, label="Results", scale=1)
+                    search_button = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
+                search_info = gr.Markdown(elem_id="search-info")
+                search_gallery = gr.Gallery(label="Results (click to open)", columns=4, height=360,
+                                            allow_preview=False, elem_id="search-results")
+                search_table = gr.Dataframe(headers=["video", "start (s)", "end (s)", "score", "label"],
+                                            interactive=False, elem_id="search-table")
+            with gr.Tab("Settings", id="settings"):
+                settings_summary = gr.Markdown(elem_id="settings-summary")
+                encoders = gr.Dataframe(headers=["encoder", "view", "available", "weights / reason"],
+                                        interactive=False, elem_id="doctor")
+                gr.Markdown(CLIP_HELP)
+
+        controls = [threshold, min_duration, merge_gap, nms_iou, num_clusters]
+        analysis_outputs = [analysis, cache, truth, cluster, position, status, player, table]
+        view_outputs = [timeline, table, segment_count]
+        media_outputs = [segment_gallery, thumbnail_positions, cluster_gallery, cluster_table, player, detection]
+        view_inputs = [analysis, truth, cluster]
+
+        use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
+        analyzing = analyze_button.click(
+            handle(explorer.analyze), [upload, truth_upload, cache, *controls], analysis_outputs,
+            concurrency_limit=1, concurrency_id="heavy", api_name="analyze",
+        )
+        refreshed = analyzing.success(handle(explorer.render), view_inputs, view_outputs, show_progress="hidden")
+        refreshed.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
+        cancel_button.click(None, cancels=[analyzing])
+        truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth).success(
+            handle(explorer.render), view_inputs, view_outputs).success(
+            handle(explorer.render_media), view_inputs, media_outputs)
+
+        resegment_inputs = [analysis, truth, cluster, *controls]
+        resegment_outputs = [analysis, cluster, *view_outputs]
+        for control in controls:
+            event = control.input if isinstance(control, gr.Dropdown) else control.release
+            event(handle(explorer.resegment), resegment_inputs, resegment_outputs, show_progress="hidden",
+                  trigger_mode="always_last", api_name=False).success(
+                handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden",
+                trigger_mode="always_last")
+
+        seek_outputs = [position, segment_start, segment_end, segment_info, player]
+        table.select(handle(explorer.select_row), [analysis, cluster], seek_outputs)
+        segment_gallery.select(handle(explorer.select_thumbnail), [analysis, cluster, thumbnail_positions],
+                               seek_outputs)
+        prepare_downloads.click(handle(explorer.downloads), analysis, downloads)
+        previous_button.click(handle(explorer.step_segment(-1)), [analysis, cluster, position], seek_outputs)
+        next_button.click(handle(explorer.step_segment(+1)), [analysis, cluster, position], seek_outputs)
+        play_button.click(None, [segment_start, segment_end], None, js=PLAY_SEGMENT_JS)
+
+        for event in (cluster_gallery.select(handle(explorer.select_cluster), analysis, cluster),
+                      show_all.click(lambda: None, None, cluster)):
+            event.then(handle(explorer.render), view_inputs, view_outputs).then(
+                handle(explorer.render_media), view_inputs, media_outputs)
+
+        gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
+              [hits, search_gallery, search_table, search_info], api_name="search")
+        for results in (search_gallery, search_table):
+            results.select(handle(explorer.open_hit), [hits, cache], [tabs, analysis, upload, status, player]).then(
+                handle(explorer.render), view_inputs, view_outputs).then(
+                handle(explorer.render_media), view_inputs, media_outputs)
+
+        demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
+        demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
+                  concurrency_limit=1, concurrency_id="heavy").success(
+            handle(explorer.render), view_inputs, view_outputs).success(
+            handle(explorer.render_media), view_inputs, media_outputs)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+#: Plays the selected segment from its start and pauses at its end (runs in the browser).
+PLAY_SEGMENT_JS = """
+(start, end) => {
+  const video = document.querySelector('#player video');
+  if (!video || start === null || end === null) return;
+  if (video._segmentStop) video.removeEventListener('timeupdate', video._segmentStop);
+  video._segmentStop = () => {
+    if (video.currentTime >= end) { video.pause(); video.removeEventListener('timeupdate', video._segmentStop); }
+  };
+  video.addEventListener('timeupdate', video._segmentStop);
+  video.currentTime = start;
+  video.play();
+}
+"""
+
+services = AppServices(AppConfig.from_env())
+demo = build_demo(services)
+
+
+def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: str = "127.0.0.1", **kwargs) -> Any:
+    """Launch with the app's limits: upload size, allowed folders, no share link."""
+    for folder in (config.library_dir, config.work_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
+                         allowed_paths=config.allowed_paths, show_error=True, ssr_mode=False, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="CLIP-AE Explorer web app")
+    parser.add_argument("--example", nargs="?", const=next(iter(EXAMPLE_SPECS)), default=None,
+                        choices=list(EXAMPLE_SPECS), help="analyse the bundled example when the page loads")
+    parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    services.config.example = args.example
+    launch(demo, services.config, port=args.port, host=args.host)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Start the Gradio app in this process on a free 127.0.0.1 port, with temporary library and work folders."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from utal_core.pipeline import PipelineConfig
+
+#: Chromium flags for the browser tests and benchmark (Debian chromium, no network, throwaway profile).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningApp:
+    url: str
+    services: object  # app.AppServices
+
+
+@contextmanager
+def running_app(folder: Path, pipeline: PipelineConfig | None = None, pipeline_object=None) -> Iterator[RunningApp]:
+    """The app served from a thread; ``pipeline_object`` replaces the lazily built pipeline when given."""
+    import app
+
+    config = app.AppConfig(library_dir=folder / "library", work_dir=folder / "work",
+                           pipeline=pipeline or PipelineConfig(cache_dir=str(folder / "features")))
+    services = app.AppServices(config, pipeline=pipeline_object)
+    demo = app.build_demo(services)
+    port = free_port()
+    app.launch(demo, config, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield RunningApp(url=f"http://127.0.0.1:{port}/", services=services)
+    finally:
+        demo.close()
+
+
+@contextmanager
+def chromium_page(profile: Path, viewport: tuple[int, int] = (1400, 1000)):
+    """A playwright page in Debian chromium with a fresh profile folder."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": viewport[0], "height": viewport[1]})
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()

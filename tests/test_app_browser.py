@@ -1,0 +1,162 @@
+"""The Gradio app driven in headless Debian chromium: analyse, re-threshold, seek, search, bad upload.
+
+One app server and one browser page for the whole module (the steps build on each other, as a
+user's session does). Screenshots of each state go to artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from utal_core.synth.video import SyntheticVideoSpec, make_video
+
+from .app_harness import CHROMIUM, chromium_page, running_app
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
+                       reason="needs /usr/bin/chromium and ffmpeg"),
+]
+
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app_browser")
+    video = make_video(folder / "two_actions.mp4", SyntheticVideoSpec(duration=24.0, num_actions=2, seed=11))
+    not_a_video = folder / "notes.mp4"
+    not_a_video.write_text("this is not a video\n" * 50)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with running_app(folder) as server, chromium_page(folder / "profile") as page:
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(server.url)
+        page.wait_for_selector("#analyze-btn")
+        yield {"page": page, "server": server, "video": video, "not_a_video": not_a_video}
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def count_text(page) -> int:
+    return int(page.inner_text("#segment-count-value"))
+
+
+def plot_traces(page) -> list[dict]:
+    return page.evaluate("""() => document.querySelector('#timeline .js-plotly-plot')._fullData.map(t => ({
+        name: t.name, meta: t.meta || {}, visible: t.visible === true, points: Array.from(t.x || []).filter(x => x !== null).length}))""")
+
+
+def upload_and_analyze(page, path: Path) -> None:
+    clear = page.locator("#upload button[aria-label=Clear]")
+    if clear.count():
+        clear.click()
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.wait_for_selector(f"#upload .file-preview td[aria-label='{path.name}']", timeout=30_000)
+    page.click("#analyze-btn")
+
+
+def test_non_video_upload_shows_plain_error(session):
+    page = session["page"]
+    upload_and_analyze(page, session["not_a_video"])
+    toast = page.wait_for_selector(".toast-body, [data-testid='toast-body']", timeout=60_000)
+    message = toast.inner_text()
+    shot(page, "01_bad_upload_error")
+    assert "notes.mp4" in message and "Traceback" not in message
+    page.click(".toast-close, [data-testid='toast-close']")
+
+
+def test_analyze_draws_views_and_segments(session):
+    page = session["page"]
+    upload_and_analyze(page, session["video"].path)
+    page.wait_for_selector("#segment-count-value", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelector('#timeline .js-plotly-plot')?.data?.length > 0")
+    shot(page, "02_analyzed")
+    traces = plot_traces(page)
+    curves = {t["meta"].get("curve") for t in traces if t["points"]}
+    absent = {t["meta"].get("absent") for t in traces if "absent" in t["meta"]}
+    assert {"fused", "cbp", "audio"} <= curves
+    assert "clip" in curves or "clip" in absent  # CLIP without local weights is shown as absent
+    bands = [t for t in traces if "segments" in t["meta"]]
+    assert sum(t["points"] for t in bands) == count_text(page) > 0
+    assert session["server"].services.pipeline.model_runs == 1
+
+
+def set_slider(page, elem_id: str, value: float) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_threshold_resegments_without_model_run(session):
+    page, services = session["page"], session["server"].services
+    counts = {}
+    for threshold in (0.05, 1.0):  # 1.0: nothing is strictly above it, so no segment
+        set_slider(page, "threshold", threshold)
+        page.wait_for_function(
+            """(t) => [...document.querySelectorAll('#timeline .annotation-text')]
+                        .some(a => a.textContent.includes('threshold ' + t))""", arg=f"{threshold:.2f}")
+        counts[threshold] = count_text(page)
+        shot(page, f"03_threshold_{threshold:.2f}")
+    assert counts[0.05] > counts[1.0] == 0
+    assert services.pipeline.model_runs == 1
+    assert page.inner_text("#segment-model-runs") == "1"
+    set_slider(page, "threshold", 0.05)
+    page.wait_for_function("(n) => document.querySelector('#segment-count-value')?.textContent == String(n)",
+                           arg=counts[0.05])
+
+
+def test_selecting_a_segment_seeks_the_player(session):
+    page = session["page"]
+    page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 1")
+    starts = [float(page.inner_text(f"#segments-table [data-testid='cell-{row}-1']")) for row in (0, 1)]
+    page.click("#segments-table [data-testid='cell-0-1']")
+    at_time = "(s) => Math.abs(document.querySelector('#player video').currentTime - s) < 0.25"
+    page.wait_for_function(at_time, arg=starts[0])
+    assert f"{starts[0]:.2f}" in page.inner_text("#segment-info")
+    shot(page, "04_segment_selected")
+    page.click("#next-btn")
+    page.wait_for_function(at_time, arg=starts[1])
+    assert f"{starts[1]:.2f}" in page.inner_text("#segment-info")
+
+
+def test_search_finds_the_analysed_video(session):
+    page, video = session["page"], session["video"]
+    page.get_by_role("tab", name="Search").click()
+    page.fill("#search-box textarea", "a ball bouncing")
+    page.click("#search-btn")
+    page.wait_for_function("() => /answered by/.test(document.querySelector('#search-info')?.textContent || '')")
+    info = page.inner_text("#search-info")
+    shot(page, "05_search")
+    assert re.search(r"label_bridge|clip/", info)
+    assert int(info.split()[0]) > 0
+    assert video.path.name in page.inner_text("#search-table")
+
+
+def test_clicking_a_result_opens_the_video_there(session):
+    page = session["page"]
+    start = float(page.inner_text("#search-table [data-testid='cell-0-1']"))
+    page.click("#search-table [data-testid='cell-0-0']")
+    page.wait_for_selector("#analyze-btn", state="visible")
+    page.wait_for_function("(s) => Math.abs(document.querySelector('#player video')?.currentTime - s) < 0.25",
+                           arg=start)
+    shot(page, "06_opened_from_search")
+
+
+def test_clicking_a_cluster_filters_timeline_and_table(session):
+    page = session["page"]
+    page.locator("#clusters-gallery .thumbnail-item").first.click()
+    page.wait_for_function("() => /in cluster/.test(document.querySelector('#segment-count')?.textContent || '')")
+    shown = count_text(page)
+    visible_bands = [t for t in plot_traces(page) if "segments" in t["meta"] and t["visible"]]
+    assert len(visible_bands) == 1 and visible_bands[0]["points"] == shown
+    assert page.locator("#segments-table [data-testid$='-0'][data-col='0']").count() == shown
+    shot(page, "07_cluster_filter")
+    page.click("#show-all-clusters")
+    page.wait_for_function("() => !/in cluster/.test(document.querySelector('#segment-count')?.textContent || '')")

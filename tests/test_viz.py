@@ -1,0 +1,142 @@
+"""Timeline figure, table rows, ground-truth selection and thumbnails (utal_core/viz.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from utal_core.errors import UTALError
+from utal_core.evaluate import GroundTruth
+from utal_core.grid import SnippetGrid
+from utal_core.localize import LocalizeParams, localize
+from utal_core.pipeline import Analysis, ClusterInfo
+from utal_core.synth.video import SyntheticVideoSpec, make_video
+from utal_core.viz import (
+    CURVE_STYLES, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video, segment_rows, timeline_figure,
+    visible_segments,
+)
+
+ACTIONS = [(5, 12), (20, 26), (40, 47)]  # snippet runs of the planted actions
+
+
+def synthetic_analysis(duration: float = 60.0, audio: bool = False, threshold: float = 0.5) -> Analysis:
+    """An Analysis built from step curves, segmented with the real localizer; clusters by alternation."""
+    grid = SnippetGrid(duration)
+    rng = np.random.default_rng(0)
+    base = np.full(grid.num_snippets, 0.1)
+    for first, last in ACTIONS:
+        base[first:last + 1] = 0.9
+    curves = {"cbp": np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1), "clip": base * 0.8,
+              "audio": base * 0.7 if audio else None, "fused": base}
+    params = LocalizeParams(thresholds=(threshold,))
+    segments = [dataclasses.replace(s, cluster=i % 2, label=("waving", "bouncing")[i % 2])
+                for i, s in enumerate(sorted(localize(base, grid, params), key=lambda s: s.start))]
+    clusters = [ClusterInfo(c, ("waving", "bouncing")[c], 0.5, "test", sum(s.cluster == c for s in segments))
+                for c in range(2)]
+    return Analysis(video_path="/nonexistent/clip.mp4", video_id="clip", content_hash="abc", duration=duration,
+                    grid=grid, media={}, curves=curves, clip_prior=None,
+                    absent={} if audio else {"audio": "no audio track"}, cas=np.zeros((grid.num_snippets, 2)),
+                    video_scores=np.array([0.5, 0.5]), params=params, segments=segments, clusters=clusters,
+                    segment_embeddings={}, config={}, versions={})
+
+
+def traces_with(figure, key: str) -> list:
+    return [t for t in figure.data if t.meta and key in t.meta]
+
+
+def test_one_trace_per_curve_and_absent_views_named_with_reason():
+    analysis = synthetic_analysis(audio=False)
+    figure = timeline_figure(analysis)
+    curves = {t.meta["curve"]: t for t in traces_with(figure, "curve")}
+    assert set(curves) == {"cbp", "clip", "fused"}
+    assert all(len(t.x) == analysis.grid.num_snippets for t in curves.values())
+    np.testing.assert_allclose(curves["fused"].x, analysis.grid.times)
+    (absent,) = traces_with(figure, "absent")
+    assert absent.meta == {"absent": "audio", "reason": "no audio track"}
+    assert CURVE_STYLES["audio"][0] in absent.name and absent.showlegend is not False
+    assert any("no audio track" in a.text for a in figure.layout.annotations)
+    assert not traces_with(timeline_figure(synthetic_analysis(audio=True)), "absent")
+
+
+def test_segment_bands_span_each_segment_one_trace_per_cluster():
+    analysis = synthetic_analysis()
+    figure = timeline_figure(analysis)
+    bands = traces_with(figure, "segments")
+    assert sorted(t.meta["segments"] for t in bands) == [0, 1]
+    spans = sorted((x - w / 2, x + w / 2) for t in bands for x, w in zip(t.x, t.width))
+    expected = sorted((s.start, s.end) for s in analysis.segments)
+    np.testing.assert_allclose(spans, expected)
+    assert len(expected) == len(ACTIONS)
+    assert all("waving" in text or "bouncing" in text for t in bands for text in t.customdata)
+    assert len(figure.data) <= len(CURVE_STYLES) + len(analysis.clusters)
+
+
+def test_threshold_line_and_sweep_band():
+    figure = timeline_figure(synthetic_analysis(threshold=0.42))
+    lines = [s for s in figure.layout.shapes if s.type == "line"]
+    assert len(lines) == 1 and lines[0].y0 == lines[0].y1 == pytest.approx(0.42)
+    sweep = dataclasses.replace(synthetic_analysis(), params=LocalizeParams())
+    rects = [s for s in timeline_figure(sweep).layout.shapes if s.type == "rect"]
+    assert len(rects) == 1 and rects[0].y0 == pytest.approx(0.1) and rects[0].y1 == pytest.approx(0.9)
+
+
+def test_ground_truth_gets_its_own_row():
+    analysis = synthetic_analysis()
+    truth = [GroundTruth(5.0, 12.0, "waving"), GroundTruth(40.0, 48.0, "bouncing")]
+    figure = timeline_figure(analysis, truth)
+    (row,) = traces_with(figure, "ground_truth")
+    assert row.xaxis == "x2" and len(row.x) == 2
+    assert all(t.xaxis in (None, "x") for t in traces_with(figure, "curve"))
+    assert not traces_with(timeline_figure(analysis), "ground_truth")
+
+
+def test_selected_cluster_hides_other_bands_and_filters_rows():
+    analysis = synthetic_analysis()
+    figure = timeline_figure(analysis, selected_cluster=1)
+    visibility = {t.meta["segments"]: t.visible for t in traces_with(figure, "segments")}
+    assert visibility == {0: "legendonly", 1: True}
+    rows = segment_rows(analysis, cluster=1)
+    assert rows and all(row[5].startswith("1:") for row in rows)
+    for row in rows:
+        assert analysis.segments[row[0]].start == pytest.approx(row[1], abs=0.01)
+
+
+def test_rows_are_in_time_order_and_clusters_listed():
+    analysis = dataclasses.replace(synthetic_analysis(), segments=list(reversed(synthetic_analysis().segments)))
+    starts = [row[1] for row in segment_rows(analysis)]
+    assert starts == sorted(starts) and len(starts) == len(ACTIONS)
+    assert [i for i, _ in visible_segments(analysis)] == [2, 1, 0]
+    assert [row[:3] for row in cluster_rows(analysis)] == [[0, "waving", 2], [1, "bouncing", 1]]
+
+
+def test_ground_truth_for_video_matches_ids():
+    truth = {"v_clip": [GroundTruth(1, 2, "a")], "other": [GroundTruth(3, 4, "b")]}
+    assert ground_truth_for_video(truth, "clip") == [GroundTruth(1, 2, "a")]
+    assert ground_truth_for_video({"anything": [GroundTruth(3, 4, "b")]}, "clip") == [GroundTruth(3, 4, "b")]
+    with pytest.raises(UTALError, match="no video named"):
+        ground_truth_for_video(truth, "missing")
+
+
+def test_detection_rows_end_with_the_mean():
+    from utal_core.evaluate import DetectionResult
+
+    rows = detection_rows(DetectionResult(np.array([0.3, 0.5]), np.array([0.8, 0.4])))
+    assert rows == [["0.30", 0.8], ["0.50", 0.4], ["mean", 0.6]]
+
+
+def test_thumbnails_are_extracted_once_and_bad_files_named(tmp_path):
+    video = make_video(tmp_path / "tiny.mp4", SyntheticVideoSpec(duration=12.0, width=160, height=120,
+                                                                num_actions=1, audio=False, seed=2))
+    thumbnails = Thumbnailer(tmp_path / "thumbs", width=64)
+    first = thumbnails(video.path, 2.0)
+    assert first.read_bytes()[:2] == b"\xff\xd8"  # JPEG
+    stamp = first.stat().st_mtime_ns
+    assert thumbnails(video.path, 2.04) == first and first.stat().st_mtime_ns == stamp
+    assert thumbnails(video.path, 4.0) != first
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    with pytest.raises(UTALError, match="broken.mp4"):
+        thumbnails(broken, 1.0)
+    assert not list((tmp_path / "thumbs").glob(".thumb.*"))

@@ -1,0 +1,242 @@
+"""Plotly figures, table rows and thumbnails for an analysis: pure functions of an ``Analysis``.
+
+The timeline keeps its trace count small so that an update after a slider move is cheap: one
+line per actionness curve, one bar trace per pseudo-action cluster (each segment a bar spanning
+its start..end, so hover shows that segment), one bar trace for the ground truth in a row of its
+own, and the threshold as a layout shape. A view the video lacks gets an empty legend entry that
+says why, plus a note above the plot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .errors import UTALError
+from .evaluate import DetectionResult, GroundTruth, GroundTruthByVideo
+from .export import segment_label
+from .types import Segment
+
+if TYPE_CHECKING:
+    from .pipeline import Analysis
+
+#: Curve key -> (legend name, colour), in drawing order.
+CURVE_STYLES: dict[str, tuple[str, str]] = {
+    "cbp": ("visual (CBP)", "#1f77b4"),
+    "clip": ("CLIP-text", "#9467bd"),
+    "audio": ("audio", "#2ca02c"),
+    "fused": ("fused", "#111111"),
+}
+#: Colours of clusters 0, 1, ... (cycled); -1 (unclustered) is grey.
+CLUSTER_COLOURS: tuple[str, ...] = (
+    "#e6550d", "#3182bd", "#31a354", "#756bb1", "#d6616b", "#8c6d31", "#e7ba52", "#17becf", "#7b4173", "#637939",
+)
+UNCLUSTERED_COLOUR = "#7f7f7f"
+GROUND_TRUTH_COLOUR = "#444444"
+#: Columns of :func:`segment_rows`.
+SEGMENT_COLUMNS: tuple[str, ...] = ("#", "start (s)", "end (s)", "duration (s)", "score", "cluster", "name")
+#: Columns of :func:`cluster_rows`.
+CLUSTER_COLUMNS: tuple[str, ...] = ("cluster", "name", "segments", "name score", "named by")
+THUMBNAIL_WIDTH = 192
+
+
+def cluster_colour(cluster: int) -> str:
+    """The colour of a cluster's bands, table marks and thumbnails."""
+    return UNCLUSTERED_COLOUR if cluster < 0 else CLUSTER_COLOURS[cluster % len(CLUSTER_COLOURS)]
+
+
+def cluster_names(analysis: "Analysis") -> dict[int, str]:
+    """Cluster id -> display name (``"2: waving"``), including ``-1`` for unclustered segments."""
+    names = {info.id: f"{info.id}: {info.name}" for info in analysis.clusters}
+    names[-1] = "unclustered"
+    return names
+
+
+def visible_segments(analysis: "Analysis", cluster: int | None = None) -> list[tuple[int, Segment]]:
+    """``(index in analysis.segments, segment)`` in time order, restricted to ``cluster`` when given."""
+    indexed = [(i, s) for i, s in enumerate(analysis.segments) if cluster is None or s.cluster == cluster]
+    return sorted(indexed, key=lambda item: (item[1].start, item[1].end))
+
+
+def segment_rows(analysis: "Analysis", cluster: int | None = None) -> list[list]:
+    """Table rows (see ``SEGMENT_COLUMNS``) of the visible segments, in time order."""
+    names = cluster_names(analysis)
+    return [[index, round(s.start, 2), round(s.end, 2), round(s.duration, 2), round(s.score, 3),
+             names.get(s.cluster, str(s.cluster)), segment_label(s)]
+            for index, s in visible_segments(analysis, cluster)]
+
+
+def cluster_rows(analysis: "Analysis") -> list[list]:
+    """Table rows (see ``CLUSTER_COLUMNS``), one per cluster."""
+    return [[c.id, c.name, c.size, round(c.name_score, 3), c.named_by] for c in analysis.clusters]
+
+
+def _segment_hover_labels(analysis: "Analysis") -> np.ndarray:
+    """Per snippet: the name of the cluster of the best segment covering it, else an empty string."""
+    times = analysis.grid.times
+    labels = np.full(len(times), "", dtype=object)
+    names = cluster_names(analysis)
+    for segment in sorted(analysis.segments, key=lambda s: s.score):
+        inside = (times >= segment.start) & (times <= segment.end)
+        labels[inside] = f"segment: {names.get(segment.cluster, segment.cluster)} ({segment.score:.2f})"
+    return labels
+
+
+def _curve_traces(analysis: "Analysis", figure: go.Figure) -> list[str]:
+    """Add one line per present curve and an empty legend entry per absent one; returns absence notes."""
+    times = analysis.grid.times
+    hover_labels = _segment_hover_labels(analysis)
+    notes = []
+    for key, (name, colour) in CURVE_STYLES.items():
+        curve = analysis.curves.get(key)
+        if curve is None:
+            reason = analysis.absent.get(key, "not computed")
+            notes.append(f"{name}: {reason if len(reason) <= 90 else reason[:89] + '…'}")
+            figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{name} — absent",
+                                        line={"color": colour, "dash": "dot"}, hoverinfo="skip",
+                                        legendgroup="curves", meta={"absent": key, "reason": reason}), row=1, col=1)
+            continue
+        is_fused = key == "fused"
+        figure.add_trace(go.Scatter(
+            x=times, y=np.asarray(curve, dtype=np.float64), mode="lines", name=name,
+            line={"color": colour, "width": 3 if is_fused else 1.5}, legendgroup="curves",
+            customdata=hover_labels if is_fused else None,
+            hovertemplate=f"{name}: %{{y:.3f}}" + ("<br>%{customdata}" if is_fused else "") + "<extra></extra>",
+            meta={"curve": key}), row=1, col=1)
+    return notes
+
+
+def _band_trace(spans: Sequence[tuple[float, float]], height: float, name: str, colour: str, hover: Sequence[str],
+                meta: dict, visible: bool | str = True) -> go.Bar:
+    """One bar per ``(start, end)`` span, from 0 to ``height``, as a single trace."""
+    starts = np.array([s for s, _ in spans], dtype=np.float64)
+    ends = np.array([e for _, e in spans], dtype=np.float64)
+    return go.Bar(x=(starts + ends) / 2, y=np.full(len(spans), height), width=ends - starts, base=0.0,
+                  name=name, marker={"color": colour, "line": {"width": 0}}, opacity=0.3, customdata=list(hover),
+                  hovertemplate="%{customdata}<extra></extra>", meta=meta, visible=visible)
+
+
+def _segment_traces(analysis: "Analysis", figure: go.Figure, height: float, selected_cluster: int | None) -> None:
+    names = cluster_names(analysis)
+    by_cluster: dict[int, list[Segment]] = {}
+    for segment in analysis.segments:
+        by_cluster.setdefault(segment.cluster, []).append(segment)
+    for cluster, segments in sorted(by_cluster.items()):
+        hover = [f"{names.get(cluster, cluster)}<br>{s.start:.2f}–{s.end:.2f} s<br>score {s.score:.3f}"
+                 for s in segments]
+        visible = True if selected_cluster is None or cluster == selected_cluster else "legendonly"
+        figure.add_trace(_band_trace([(s.start, s.end) for s in segments], height, names.get(cluster, str(cluster)),
+                                     cluster_colour(cluster), hover, {"segments": cluster}, visible), row=1, col=1)
+
+
+def _threshold_shape(analysis: "Analysis", figure: go.Figure) -> None:
+    thresholds = analysis.params.thresholds
+    if len(thresholds) == 1:
+        figure.add_hline(y=thresholds[0], line={"color": "#d62728", "dash": "dash", "width": 1.5},
+                         annotation_text=f"threshold {thresholds[0]:.2f}", annotation_position="top left",
+                         row=1, col=1)
+    else:
+        figure.add_hrect(y0=min(thresholds), y1=max(thresholds), fillcolor="#d62728", opacity=0.05, line_width=0,
+                         annotation_text=f"threshold sweep {min(thresholds):.2f}–{max(thresholds):.2f}",
+                         annotation_position="top left", row=1, col=1)
+
+
+def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
+                    selected_cluster: int | None = None, height: int = 420) -> go.Figure:
+    """The timeline: actionness curves, threshold, segment bands by cluster, and a ground-truth row when given.
+
+    ``selected_cluster`` shows only that cluster's bands (the others stay in the legend, hidden).
+    ``uirevision`` is the content hash, so zoom and legend clicks survive re-segmenting.
+    """
+    with_truth = ground_truth is not None
+    figure = make_subplots(rows=2 if with_truth else 1, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                           row_heights=[0.82, 0.18] if with_truth else None)
+    present = [np.nanmax(c) for c in analysis.curves.values() if c is not None and len(c)]
+    band_height = float(max([1.0, *present]))
+    _segment_traces(analysis, figure, band_height, selected_cluster)
+    notes = _curve_traces(analysis, figure)
+    _threshold_shape(analysis, figure)
+    if with_truth:
+        hover = [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth]
+        figure.add_trace(_band_trace([(g.start, g.end) for g in ground_truth], 1.0, "ground truth",
+                                     GROUND_TRUTH_COLOUR, hover, {"ground_truth": True}), row=2, col=1)
+        figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=2, col=1)
+    if notes:
+        figure.add_annotation(text="absent views — " + "; ".join(notes), xref="paper", yref="paper", x=0, y=1.0,
+                              yanchor="bottom", xanchor="left", showarrow=False, font={"size": 11, "color": "#a33"},
+                              name="absent")
+    figure.update_xaxes(range=[0, analysis.duration])
+    figure.update_xaxes(title_text="time (s)", row=2 if with_truth else 1, col=1)
+    figure.update_yaxes(title_text="actionness", range=[0, band_height * 1.02], row=1, col=1)
+    figure.update_layout(
+        height=height, barmode="overlay", bargap=0, hovermode="x unified", uirevision=analysis.content_hash,
+        margin={"l": 50, "r": 10, "t": 60, "b": 40}, template="plotly_white",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "x": 0},
+        xaxis={"hoverformat": ".1f"},
+    )
+    return figure
+
+
+def ground_truth_for_video(ground_truth: GroundTruthByVideo, video_id: str) -> list[GroundTruth]:
+    """The annotations of ``video_id`` (with or without the ActivityNet ``v_`` prefix), or of the only video."""
+    bare = video_id.removeprefix("v_")
+    for key, items in ground_truth.items():
+        if key.removeprefix("v_") == bare:
+            return list(items)
+    if len(ground_truth) == 1:
+        return list(next(iter(ground_truth.values())))
+    raise UTALError(f"The ground-truth file has no video named {video_id!r} (it has {len(ground_truth)} videos).")
+
+
+def detection_rows(result: DetectionResult) -> list[list]:
+    """Rows ``[tIoU, mAP]`` of a detection result, with the mean last."""
+    rows = [[f"{tiou:.2f}", round(float(value), 4)] for tiou, value in zip(result.tiou_thresholds, result.map_per_tiou)]
+    return rows + [["mean", round(result.mean_map, 4)]]
+
+
+@dataclass(frozen=True)
+class Thumbnailer:
+    """Small JPEG frames of a video at given times, cached on disk by (file, time, width)."""
+
+    folder: Path
+    width: int = THUMBNAIL_WIDTH
+
+    def path_for(self, video: str | os.PathLike, seconds: float) -> Path:
+        """Where the thumbnail of ``video`` at ``seconds`` (rounded to 0.1 s) lives."""
+        stat = os.stat(video)
+        key = f"{Path(video).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{round(seconds, 1)}|{self.width}"
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.jpg"
+
+    def __call__(self, video: str | os.PathLike, seconds: float) -> Path:
+        """The thumbnail of ``video`` at ``seconds``, extracted with ffmpeg on first use."""
+        target = self.path_for(video, seconds)
+        if target.exists():
+            return target
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
+            raise UTALError("ffmpeg is not installed; install ffmpeg (e.g. `apt-get install ffmpeg`).")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=".thumb.", suffix=".jpg", dir=self.folder)
+        os.close(handle)
+        command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{max(0.0, seconds):.3f}", "-i", str(video),
+                   "-frames:v", "1", "-vf", f"scale={self.width}:-2", "-q:v", "5", partial]
+        done = subprocess.run(command, capture_output=True, check=False)
+        if done.returncode != 0 or os.path.getsize(partial) == 0:
+            Path(partial).unlink(missing_ok=True)
+            raise UTALError(f"Could not read a frame of {Path(video).name} at {seconds:.1f} s.")
+        os.replace(partial, target)
+        return target
+
+    def for_segments(self, video: str | os.PathLike, segments: Sequence[Segment]) -> list[Path]:
+        """One thumbnail per segment, taken at its middle."""
+        return [self(video, (s.start + s.end) / 2) for s in segments]
