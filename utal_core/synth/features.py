@@ -16,14 +16,28 @@ are built to show the weaknesses that the method addresses (see docs/METHOD.md):
 Every video also has its own background scene (a constant offset per view) and temporally
 correlated noise, so that raw feature magnitude is not a free answer. Ground truth is returned in
 ActivityNet format for the evaluator.
+
+:func:`write_thumos_layout` uses the same signal model on the real THUMOS14 annotation file: for
+each selected video it plants that video's real ground-truth instances (one class direction per
+real label) on the THUMOS I3D grid and writes the usual per-video ``.npy`` layout, so the real
+benchmark's protocol can be run end to end without the real features.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
+import os
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
+from ..errors import UTALError
+from ..export import atomic_write_bytes, write_json
 from ..grid import SnippetGrid
 from ..types import ViewFeatures
 
@@ -183,18 +197,15 @@ def _noise(config: SynthFeatureConfig, view: str, length: int, dim: int, rng: np
     return config.noise[view] * noise + scene
 
 
-def _make_video(config: SynthFeatureConfig, index: int, directions: _Directions, class_names: list[str],
-                rng: np.random.Generator) -> SynthVideo:
-    length = int(rng.integers(config.min_snippets, config.max_snippets + 1))
-    grid = SnippetGrid(duration=length * config.stride_s, stride=config.stride_s, window=config.stride_s)
+def _synthesize_views(config: SynthFeatureConfig, grid: SnippetGrid, spans: Sequence[tuple[int, int, int]],
+                      directions: _Directions, rng: np.random.Generator) -> ViewFeatures:
+    """The three views and the CLIP prior of one video with ``(first, last, class)`` instances planted (inclusive snippets)."""
     length = grid.num_snippets
-    label = int(rng.integers(config.num_classes))
-    spans = _place_instances(config, length, rng)
     dims = config.dims()
     views = {name: _noise(config, name, length, dims[name], rng) for name in dims}
 
     cbp, clip, audio = (config.noise_norm(name) for name in ("cbp", "clip", "audio"))
-    for first, last in spans:
+    for first, last, label in spans:
         size = last - first + 1
         core = max(1, int(round(config.core_fraction * size)))
         core_first = first + int(rng.integers(0, size - core + 1))
@@ -219,11 +230,20 @@ def _make_video(config: SynthFeatureConfig, index: int, directions: _Directions,
     acting = views["clip"] @ directions.clip_acting
     expected = clip * config.clip_amplitude / np.sqrt(2)
     clip_prior = 1.0 / (1.0 + np.exp(-4.0 * (acting / expected - 0.5)))
-    features = ViewFeatures(
+    return ViewFeatures(
         times=grid.times,
         views={name: value.astype(np.float32) for name, value in views.items()},
         extras={"clip_prior": clip_prior.astype(np.float32)},
     )
+
+
+def _make_video(config: SynthFeatureConfig, index: int, directions: _Directions, class_names: list[str],
+                rng: np.random.Generator) -> SynthVideo:
+    length = int(rng.integers(config.min_snippets, config.max_snippets + 1))
+    grid = SnippetGrid(duration=length * config.stride_s, stride=config.stride_s, window=config.stride_s)
+    label = int(rng.integers(config.num_classes))
+    spans = _place_instances(config, grid.num_snippets, rng)
+    features = _synthesize_views(config, grid, [(first, last, label) for first, last in spans], directions, rng)
     instances = [(*grid.span_seconds(first, last), class_names[label]) for first, last in spans]
     return SynthVideo(video_id=f"synth_{config.seed}_{index:04d}", features=features, grid=grid,
                       label=class_names[label], instances=instances)
@@ -244,3 +264,127 @@ def restrict_views(features: ViewFeatures, keep: tuple[str, ...]) -> ViewFeature
     absent = dict(features.absent) | {name: "left out" for name in features.views if name not in keep}
     extras = {name: value for name, value in features.extras.items() if name != "clip_prior" or "clip" in keep}
     return ViewFeatures(times=features.times, views=views, absent=absent, extras=extras)
+
+
+# ---------------------------------------------------------------------------------------------
+# THUMOS14 layout
+
+#: Feature widths of the THUMOS14 layout: I3D RGB+flow (CBP), a CLIP ViT-B image embedding, a VGGish-sized audio embedding.
+THUMOS_LAYOUT_DIMS = {"cbp": 2048, "clip": 512, "audio": 128}
+#: Views written to side folders ``<subset>/<view>/<id>.npy`` beside the CBP ``<subset>/<id>.npy`` files.
+SIDE_VIEWS: tuple[str, ...] = ("audio", "clip")
+#: The annotation file restricted to the written videos, at the layout's root.
+LAYOUT_ANNOTATIONS = "annotations.json"
+
+
+@dataclass
+class ThumosLayout:
+    """What :func:`write_thumos_layout` wrote: the root, the video ids of each subset and the matching annotations."""
+
+    root: Path
+    videos: dict[str, list[str]]
+    annotations: Path
+    side_views: tuple[str, ...]
+
+    def folder(self, subset: str) -> Path:
+        """The CBP feature folder of ``subset`` (side views are its ``audio/`` and ``clip/`` subfolders)."""
+        return self.root / subset
+
+
+def read_thumos_annotations(path: str | os.PathLike) -> dict[str, dict]:
+    """The THUMOS14 annotation file ``{video_id: {duration, subset, annotations: [{segment, label}]}}``."""
+    path = Path(path)
+    try:
+        database = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UTALError(f"annotation file not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UTALError(f"annotation file {path} is not valid JSON ({error})") from None
+    if not isinstance(database, dict) or not all(
+            isinstance(v, dict) and {"duration", "subset", "annotations"} <= set(v) for v in database.values()):
+        raise UTALError(f"{path}: expected {{video_id: {{'duration', 'subset', 'annotations'}}}} (THUMOS14 format)")
+    return database
+
+
+def select_thumos_videos(database: dict[str, dict], subset: str | None = None, max_videos: int | None = None,
+                         max_duration_s: float | None = None) -> dict[str, list[str]]:
+    """Subset -> video ids: of ``subset`` (all subsets when None), at most ``max_duration_s`` long, and at most
+    ``max_videos`` per subset spread evenly over the sorted ids (THUMOS ids are grouped by class)."""
+    chosen: dict[str, list[str]] = {}
+    for name in sorted({str(v["subset"]) for v in database.values()}):
+        if subset is not None and name != subset:
+            continue
+        ids = sorted(video_id for video_id, video in database.items() if video["subset"] == name
+                     and (max_duration_s is None or float(video["duration"]) <= max_duration_s))
+        if max_videos is not None and len(ids) > max_videos:
+            ids = [ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, max_videos).round().astype(int))]
+        if ids:
+            chosen[name] = ids
+    if not chosen:
+        raise UTALError(f"no video matches subset={subset!r}, max duration {max_duration_s}")
+    return chosen
+
+
+def _instance_span(grid: SnippetGrid, start: float, end: float) -> tuple[int, int]:
+    """Snippets whose centre lies in ``[start, end]``; the nearest one for an instance shorter than a snippet."""
+    first = max(0, int(np.ceil(grid.seconds_to_index(start) - 1e-9)))
+    last = min(grid.num_snippets - 1, int(np.floor(grid.seconds_to_index(end) + 1e-9)))
+    if last < first:
+        first = last = int(grid.nearest_index((start + end) / 2))
+    return first, last
+
+
+def _thumos_video_features(video_id: str, video: dict, class_index: dict[str, int], config: SynthFeatureConfig,
+                          directions: _Directions) -> ViewFeatures:
+    """One video's synthetic views on the THUMOS I3D grid with its real instances planted
+    (deterministic in the video id and ``config.seed``, whatever else is selected)."""
+    grid = SnippetGrid.thumos(float(video["duration"]))
+    spans = [(*_instance_span(grid, *map(float, item["segment"])), class_index[item["label"]])
+             for item in video["annotations"]]
+    rng = np.random.default_rng([config.seed, zlib.crc32(video_id.encode())])
+    return _synthesize_views(config, grid, spans, directions, rng)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def write_thumos_layout(annotations_path: str | os.PathLike, out_dir: str | os.PathLike, subset: str | None = None,
+                        max_videos: int | None = None, max_duration_s: float | None = None, seed: int = 0,
+                        side_views: Sequence[str] = SIDE_VIEWS, config: SynthFeatureConfig | None = None) -> ThumosLayout:
+    """Write synthetic features in the THUMOS14 layout for the real videos of an annotation file.
+
+    Per selected video (see :func:`select_thumos_videos`): ``<out>/<subset>/<id>.npy`` [T, 2048]
+    CBP features with T the snippet count of ``SnippetGrid.thumos(duration)``, and
+    ``<out>/<subset>/<view>/<id>.npy`` for each of ``side_views`` (audio [T, 128], clip [T, 512]).
+    ``<out>/annotations.json`` is the annotation file restricted to the written videos, for
+    evaluating a partial run. ``config`` sets the signal model (default: the family's defaults
+    with the layout's widths); its class count and seed are replaced by one class per real label
+    and ``seed``.
+    """
+    unknown = set(side_views) - set(SIDE_VIEWS)
+    if unknown:
+        raise UTALError(f"unknown side view(s) {', '.join(sorted(unknown))}; choose from {', '.join(SIDE_VIEWS)}")
+    database = read_thumos_annotations(annotations_path)
+    classes = sorted({item["label"] for video in database.values() for item in video["annotations"]})
+    if not classes:
+        raise UTALError(f"{annotations_path} has no annotated instances")
+    dims = THUMOS_LAYOUT_DIMS
+    config = dataclasses.replace(config or SynthFeatureConfig(cbp_dim=dims["cbp"], clip_dim=dims["clip"],
+                                                              audio_dim=dims["audio"]),
+                                 num_classes=len(classes), seed=seed)
+    directions = _directions(config, np.random.default_rng(seed))
+    class_index = {label: k for k, label in enumerate(classes)}
+    chosen = select_thumos_videos(database, subset, max_videos, max_duration_s)
+    root = Path(out_dir)
+    for name, ids in chosen.items():
+        for video_id in ids:
+            features = _thumos_video_features(video_id, database[video_id], class_index, config, directions)
+            atomic_write_bytes(root / name / f"{video_id}.npy", _npy_bytes(features.views["cbp"]))
+            for view in side_views:
+                atomic_write_bytes(root / name / view / f"{video_id}.npy", _npy_bytes(features.views[view]))
+    written = {video_id: database[video_id] for ids in chosen.values() for video_id in ids}
+    annotations = write_json(root / LAYOUT_ANNOTATIONS, written)
+    return ThumosLayout(root=root, videos=chosen, annotations=annotations, side_views=tuple(side_views))
