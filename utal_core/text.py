@@ -10,6 +10,10 @@ against a query. Two are registered:
   of class-name embeddings weighted by its pooled class probabilities (see
   :meth:`LabelBridgeScorer.class_weights` for how the two vocabularies are combined).
 
+The label bridge also gives an offline action prior, the analogue of CLIP's zero-shot
+``clip_prior`` when CLIP weights are missing (:meth:`LabelBridgeScorer.action_prior`,
+:func:`add_bridge_prior`).
+
 Every scorer has a ``name`` that search results report as the encoder that answered.
 """
 
@@ -25,13 +29,17 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .encoders.clip import ClipConfig, read_prompt_list
 from .errors import UTALError
 from .export import atomic_write_bytes
+from .types import ViewFeatures
 
 VOCAB_DIR = Path(__file__).resolve().parents[1] / "assets" / "vocab"
 #: Class-probability extras and the vocabulary that names their columns.
 CLASS_VOCABULARIES: dict[str, str] = {"cbp_probs": "imagenet_1k", "audio_scores": "audioset_521"}
 MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+#: ``features.extras`` key of the label bridge's action prior.
+BRIDGE_PRIOR_KEY = "bridge_prior"
 EMPTY_QUERY_MESSAGE = "Type something to search for."
 
 
@@ -168,15 +176,29 @@ class LabelBridgeConfig:
     ``top_k`` classes are kept per vocabulary before normalising (the long tail of tiny
     probabilities is noise that pulls every segment towards the vocabulary's mean);
     ``image_weight`` is the share of ImageNet against AudioSet when a segment has both.
+
+    The action prior compares class names with the CLIP prior's prompt files (templates x
+    ``action_vocabulary`` against ``background_prompts``) through a two-way softmax at
+    ``affinity_temperature``: 0.05 is the temperature all-MiniLM-L6-v2 was trained at (its
+    contrastive loss scales cosine similarities by 20), as CLIP's prior uses CLIP's own learned
+    logit scale.
     """
 
     top_k: int = 10
     image_weight: float = 0.5
     cache_dir: Path | None = None
+    action_vocabulary: str = ClipConfig.vocabulary
+    action_templates: str = ClipConfig.templates
+    background_prompts: str = ClipConfig.background
+    affinity_temperature: float = 0.05
 
 
 class LabelBridgeScorer:
-    """Offline text search through class labels: score = sum_k p(class_k | segment) * sim(query, class_k)."""
+    """Offline text search through class labels: score = sum_k p(class_k | segment) * sim(query, class_k).
+
+    Its action prior is the same mixture over a per-class action affinity:
+    prior = sum_k p(class_k | snippet) * a_k.
+    """
 
     name = "label_bridge/all-MiniLM-L6-v2"
     space = "minilm"
@@ -195,23 +217,68 @@ class LabelBridgeScorer:
         vectors = self.model.encode(list(texts), batch_size=256, convert_to_numpy=True, normalize_embeddings=True)
         return np.asarray(vectors, dtype=np.float32)
 
-    def class_embeddings(self, vocabulary: str) -> np.ndarray:
-        """Embeddings of a vocabulary's names, cached on disk keyed by model and vocabulary hash."""
-        names = load_vocabulary(vocabulary)
-        key = hashlib.sha256("\n".join((MINILM_MODEL_ID, *names)).encode("utf-8")).hexdigest()[:16]
-        path = (self.config.cache_dir or default_cache_dir()) / f"{vocabulary}-{key}.npy"
+    def _cached(self, tag: str, texts: Sequence[str], rows: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()`` ([rows, D]), cached on disk as ``<tag>-<hash of model and texts>.npy``."""
+        key = hashlib.sha256("\n".join((MINILM_MODEL_ID, *texts)).encode("utf-8")).hexdigest()[:16]
+        path = (self.config.cache_dir or default_cache_dir()) / f"{tag}-{key}.npy"
         if path.exists():
             try:
                 cached = np.load(path)
-                if cached.shape[0] == len(names):
+                if cached.shape[0] == rows:
                     return cached
             except (OSError, ValueError):
                 pass  # a damaged cache file is recomputed below
-        vectors = self.embed_texts(names)
+        vectors = compute()
         buffer = io.BytesIO()
         np.save(buffer, vectors)
         atomic_write_bytes(path, buffer.getvalue())
         return vectors
+
+    def class_embeddings(self, vocabulary: str) -> np.ndarray:
+        """Embeddings of a vocabulary's names, cached on disk keyed by model and vocabulary hash."""
+        names = load_vocabulary(vocabulary)
+        return self._cached(vocabulary, names, len(names), lambda: self.embed_texts(names))
+
+    def prior_embeddings(self) -> np.ndarray:
+        """Unit-norm [action, background] embeddings [2, D], built like CLIP's prior; cached on disk.
+
+        Action: each vocabulary entry's templated prompts are averaged and normalised (prompt
+        ensembling), then the entries are averaged and normalised. Background: the normalised mean
+        of the background prompts.
+        """
+        vocabulary = read_prompt_list(self.config.action_vocabulary)
+        templates = read_prompt_list(self.config.action_templates)
+        background = read_prompt_list(self.config.background_prompts)
+        prompts = [template.format(entry) for entry in vocabulary for template in templates]
+
+        def compute() -> np.ndarray:
+            per_entry = self.embed_texts(prompts).reshape(len(vocabulary), len(templates), -1).mean(axis=1)
+            action = l2_normalize(l2_normalize(per_entry).mean(axis=0))
+            return np.stack([action, l2_normalize(self.embed_texts(background).mean(axis=0))])
+
+        return self._cached("action-background", [*prompts, "|", *background], 2, compute)
+
+    def class_affinities(self, class_vectors: np.ndarray) -> np.ndarray:
+        """Each class's probability of "action" against "background", [C] in [0, 1].
+
+        A two-way softmax of its similarities to the action and background embeddings at
+        ``affinity_temperature``, i.e. sigmoid((sim_action - sim_background) / temperature).
+        """
+        similarity = class_vectors @ self.prior_embeddings().T
+        margin = (similarity[:, 0] - similarity[:, 1]) / self.config.affinity_temperature
+        return (1.0 / (1.0 + np.exp(-margin))).astype(np.float32)
+
+    def action_prior(self, extras: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """Per-snippet action prior [T] in [0, 1] from class probabilities; None without any.
+
+        prior_t = sum_k p(class_k | t) * a_k over the distribution of :meth:`class_weights`, so
+        with both vocabularies it is the ``image_weight``-weighted mean of the ImageNet prior and
+        the AudioSet prior (by default their average).
+        """
+        if not any(key in extras for key in CLASS_VOCABULARIES):
+            return None
+        weights, class_vectors = self.class_weights(extras)
+        return (weights @ self.class_affinities(class_vectors)).astype(np.float32)
 
     def class_weights(self, segment_data: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Combined class distribution [N, C] and the matching class-name embeddings [C, 384].
@@ -246,6 +313,23 @@ class LabelBridgeScorer:
     def score(self, query: str, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
         weights, class_vectors = self.class_weights(segment_data)
         return weights @ (class_vectors @ self.embed_texts([check_query(query)])[0])
+
+
+def add_bridge_prior(features: ViewFeatures, scorer: LabelBridgeScorer | None = None) -> ViewFeatures:
+    """Put the label bridge's action prior in ``features.extras[BRIDGE_PRIOR_KEY]`` (in place).
+
+    Only when there is no ``clip_prior`` (CLIP's own prior is preferred) and some class
+    probabilities exist; left out when the offline text model is not installed.
+    """
+    if "clip_prior" in features.extras or BRIDGE_PRIOR_KEY in features.extras:
+        return features
+    try:
+        prior = (scorer or LabelBridgeScorer()).action_prior(features.extras)
+    except UTALError:
+        return features  # no offline text model: saliency alone will have to do
+    if prior is not None:
+        features.extras[BRIDGE_PRIOR_KEY] = prior
+    return features
 
 
 @register_text_scorer("clip")

@@ -6,7 +6,8 @@ Layouts accepted by :func:`load_feature_folder` (``features_dir`` is the CBP vie
 - ``rgb/<id>.npy`` + ``flow/<id>.npy`` subfolders, or ``<id>_rgb.npy`` + ``<id>_flow.npy`` pairs,
   each [T, 1024], concatenated RGB first;
 - ``<id>.npz`` cached features written by ``python -m utal_core features``: one array per view
-  (``"cbp"``, ``"clip"``, ``"audio"``), ``"times"`` and extras prefixed ``"extra_"``.
+  (``"cbp"``, ``"clip"``, ``"audio"``), ``"times"`` and extras prefixed ``"extra_"``; the label
+  bridge's action prior is added from their class probabilities when they have no CLIP prior.
 
 Optional ``audio_dir`` / ``clip_dir`` hold ``<id>.npy`` files with the same names. Their length
 may differ a little from the CBP length (other extractors use other windows); they are resampled
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..errors import UTALError
 from ..grid import SnippetGrid
+from ..text import add_bridge_prior
 from ..types import VIEW_NAMES, ViewFeatures
 
 _EXTRA_PREFIX = "extra_"
@@ -52,7 +54,8 @@ def load_cached_features(path: str | os.PathLike) -> ViewFeatures:
     views = {name: arrays[name].astype(np.float32) for name in VIEW_NAMES if name in arrays}
     extras = {name[len(_EXTRA_PREFIX):]: value for name, value in arrays.items() if name.startswith(_EXTRA_PREFIX)}
     absent = {name: "not in the cache file" for name in VIEW_NAMES if name not in views}
-    return ViewFeatures(times=arrays["times"].astype(np.float64), views=views, absent=absent, extras=extras)
+    return add_bridge_prior(ViewFeatures(times=arrays["times"].astype(np.float64), views=views, absent=absent,
+                                         extras=extras))
 
 
 def _resample(values: np.ndarray, length: int) -> np.ndarray:

@@ -4,7 +4,9 @@ Initial pseudo-labels (reconstruction): for every available view, a *feature sal
 each snippet's feature lies from the video's median feature, as a robust z-score — and, when the
 CLIP view is used, the zero-shot CLIP-text prior (its logit, robust-z-scored). Their mean ``s`` becomes
 ``sigmoid(sharpness * (s - offset))``: a snippet must stand out from the video's typical content
-by about ``offset`` robust deviations to count as action. Training then refines these labels
+by about ``offset`` robust deviations to count as action. Without CLIP's prior, the label
+bridge's prior (``extras["bridge_prior"]``: class probabilities weighted by their names' action
+affinity, see utal_core.text) adds its log-odds inside the sigmoid. Training then refines these labels
 iteratively with the model's own fused actionness (see train.py).
 
 Losses on one batch:
@@ -26,13 +28,17 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ..text import BRIDGE_PRIOR_KEY
 from ..types import ViewFeatures
 from .clip_ae import CLIPAEOutput
 
 
 @dataclass
 class PseudoLabelConfig:
-    """How saliency and the CLIP prior are turned into initial actionness pseudo-labels."""
+    """How saliency and the text prior are turned into initial actionness pseudo-labels.
+
+    ``use_clip_prior`` turns the text prior on: CLIP's, or else the label bridge's.
+    """
 
     sharpness: float = 1.5
     offset: float = 1.0
@@ -68,17 +74,31 @@ def feature_saliency(features: np.ndarray) -> np.ndarray:
     return robust_z(distance)
 
 
+def prior_logit(probability: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)) of a prior, clipped away from 0 and 1."""
+    probability = np.clip(np.asarray(probability, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return np.log(probability / (1 - probability))
+
+
 def initial_pseudo_labels(features: ViewFeatures, views: list[str], config: PseudoLabelConfig = PseudoLabelConfig()) -> np.ndarray:
-    """Label-free actionness in [0, 1] per snippet from feature saliency and the CLIP-text prior."""
+    """Label-free actionness in [0, 1] per snippet from feature saliency and a text prior.
+
+    CLIP's prior (when the CLIP view is used) is one more robust-z signal, as its logit scale makes
+    it too confident to take at face value. Without it, the label bridge's prior is added as prior
+    log-odds (Bayes' rule on the saliency label): robust-z-scoring would stretch a nearly flat,
+    uninformative bridge prior to the same weight as a saliency signal, whereas the log-odds leave
+    labels unchanged where the prior says 0.5 and move them only as far as it is confident.
+    """
     signals = [feature_saliency(features.views[name]) for name in views if name in features.views]
-    prior = features.extras.get("clip_prior")
-    if config.use_clip_prior and prior is not None and "clip" in views and "clip" in features.views:
-        probability = np.clip(np.asarray(prior, dtype=np.float64), 1e-4, 1 - 1e-4)
-        signals.append(robust_z(np.log(probability / (1 - probability))))
-    if not signals:
-        return np.full(features.num_snippets, 0.5, dtype=np.float32)
-    score = np.mean(signals, axis=0)
-    return (1.0 / (1.0 + np.exp(-config.sharpness * (score - config.offset)))).astype(np.float32)
+    clip_prior = features.extras.get("clip_prior") if "clip" in views and "clip" in features.views else None
+    bridge_prior = features.extras.get(BRIDGE_PRIOR_KEY)
+    if config.use_clip_prior and clip_prior is not None:
+        signals.append(robust_z(prior_logit(clip_prior)))
+    logits = (config.sharpness * (np.mean(signals, axis=0) - config.offset) if signals
+              else np.zeros(features.num_snippets))
+    if config.use_clip_prior and clip_prior is None and bridge_prior is not None:
+        logits = logits + prior_logit(bridge_prior)
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
 
 def confidence_bce(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
