@@ -1,7 +1,7 @@
 """Feature extraction speed: per-view throughput and end-to-end time on a long 720p video, with peak RSS.
 
-Default: a 10-minute 1280x720 25 fps H.264 + AAC video (ffmpeg lavfi testsrc2 + sine, written once
-into --workdir) at 1 snippet/s. Targets: every offline view >= 10x real time (<= 60 s for 10 min)
+Default: the 10-minute 1280x720 25 fps H.264 + AAC synthetic video of benchmarks/common.py (written
+once into .cache/benchmarks) at 1 snippet/s. Targets: every offline view >= 10x real time (<= 60 s for 10 min)
 and peak RSS < 2 GB. Reports where the time goes (frame decoding, audio decoding, each encoder).
 
     .venv/bin/python benchmarks/extract_speed.py                      # CPU or CUDA, whichever is present
@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import long_video, peak_rss_mb
 
 from utal_core.features import FeatureExtractor  # noqa: E402
 from utal_core.grid import SnippetGrid  # noqa: E402
@@ -29,27 +26,8 @@ REAL_TIME_FACTOR_TARGET = 10.0
 PEAK_RSS_TARGET_MB = 2048.0
 
 
-def make_benchmark_video(folder: Path, duration: float) -> Path:
-    """The synthetic 720p benchmark video, generated once (libx264 ultrafast + AAC)."""
-    path = folder / f"bench_{int(duration)}s_720p.mp4"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.mp4")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:d={duration}",
-                        "-f", "lavfi", "-i", f"sine=frequency=440:beep_factor=4:d={duration}", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(partial)],
-                       check=True)
-        partial.replace(path)
-    return path
-
-
-def peak_rss_mb(who: int) -> float:
-    """Peak resident set size in MB (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(who).ru_maxrss / 1024.0
-
-
 def run(args: argparse.Namespace) -> dict:
-    video = Path(args.video) if args.video else make_benchmark_video(Path(args.workdir), args.duration)
+    video = Path(args.video) if args.video else long_video(args.duration / 60)
     info = probe(video)
     grid = SnippetGrid(info.duration, stride=args.stride, window=args.stride)
     configs = {"clip": {"weights": args.clip_weights}} if args.clip_weights else {}
@@ -68,10 +46,10 @@ def run(args: argparse.Namespace) -> dict:
         "throughput_snippets_per_s": {e.view: round(snippets / timings[e.name], 1)
                                       for e in extractor.encoders if timings.get(e.name)},
         "absent": features.absent,
-        "peak_rss_mb": round(peak_rss_mb(resource.RUSAGE_SELF), 1),
-        "peak_rss_ffmpeg_mb": round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_ffmpeg_mb": round(peak_rss_mb(children=True), 1),
         "meets_real_time_target": info.duration / total >= REAL_TIME_FACTOR_TARGET,
-        "meets_memory_target": peak_rss_mb(resource.RUSAGE_SELF) < PEAK_RSS_TARGET_MB,
+        "meets_memory_target": peak_rss_mb() < PEAK_RSS_TARGET_MB,
     }
 
 
@@ -79,7 +57,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", help="benchmark this video instead of the generated one")
     parser.add_argument("--duration", type=float, default=600.0, help="length of the generated video (s)")
-    parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "utal_bench"))
     parser.add_argument("--views", nargs="+", default=["cbp", "audio"], help="encoders to run (default: the offline ones)")
     parser.add_argument("--clip-weights", help="local open_clip weights file (enables the clip view)")
     parser.add_argument("--device", default="auto")

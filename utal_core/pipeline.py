@@ -24,8 +24,8 @@ from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import DEFAULT_STRIDE_S, SnippetGrid
 from .localize import LocalizeParams, localize
-from .model import RefineConfig, load_checkpoint, predict, refine
-from .text import TextScorer, build_text_scorer
+from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, read_checkpoint_metadata, refine
+from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
 
 #: Keys of ``Analysis.curves``: the model's per-view actionness heads and their fusion.
@@ -174,6 +174,42 @@ def read_analysis(path: str | os.PathLike) -> Analysis:
         raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
 
 
+def pseudo_class_label(k: int) -> str:
+    """The label of pseudo-class ``k`` in results files; the unsupervised protocol maps it to a real class."""
+    return f"pseudo_{k}"
+
+
+def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 0, seed: int = 0) -> Prediction:
+    """The model's outputs on one video, after ``refine_steps`` of per-video refinement
+    (always refined when there is no model: a small one is then fitted from scratch)."""
+    if model is None or refine_steps > 0:
+        model = refine(features, model=model, config=RefineConfig(steps=refine_steps or RefineConfig.steps), seed=seed)
+    return predict(model, features)
+
+
+def features_grid(features: ViewFeatures, stride_s: float) -> SnippetGrid:
+    """The snippet grid of precomputed features, recovered from their window centres
+    (``stride_s`` is used only for a one-snippet video, where the centres do not tell it)."""
+    times = np.asarray(features.times, dtype=np.float64)
+    stride = float(times[1] - times[0]) if len(times) > 1 else stride_s
+    window = 2 * float(times[0])
+    return SnippetGrid(duration=float(times[-1]) + window / 2, stride=stride, window=window)
+
+
+def predict_features(model: CLIPAE, features: ViewFeatures, grid: SnippetGrid,
+                     params: LocalizeParams = LocalizeParams(), refine_steps: int = 0,
+                     seed: int = 0) -> tuple[Prediction, list[Segment]]:
+    """Model outputs and class-wise segments for one video of precomputed features (no media, no clustering).
+
+    Proposals from the fused actionness are scored on the CAS of every likely pseudo-class
+    (:func:`~utal_core.localize.localize` with the CAS and video scores); each segment is labelled
+    :func:`pseudo_class_label` of its class, as the unsupervised evaluation protocol expects.
+    """
+    prediction = run_model(model, features, refine_steps, seed)
+    segments = localize(prediction.actionness, grid, params, prediction.cas, prediction.video_scores)
+    return prediction, [dataclasses.replace(s, label=pseudo_class_label(s.cluster)) for s in segments]
+
+
 class Pipeline:
     """Loaded encoders, the CLIP-AE checkpoint (if any) and a text scorer; no per-video state."""
 
@@ -224,19 +260,28 @@ class Pipeline:
 
     def encode_video(self, path: str | os.PathLike, progress: ProgressCallback | None = None,
                      info: media.MediaInfo | None = None) -> tuple[ViewFeatures, SnippetGrid]:
-        """Per-snippet features of every view (from the cache when the same file was seen before)."""
+        """Per-snippet features of every view (from the cache when the same file was seen before),
+        with the label bridge's action prior when there is no CLIP prior."""
         info = info or media.probe(path)
         grid = self.config.grid(info.duration)
-        return self.extractor.extract(path, grid, progress=progress), grid
+        return add_bridge_prior(self.extractor.extract(path, grid, progress=progress)), grid
 
-    def predict(self, features: ViewFeatures):
+    def model_source(self, features: ViewFeatures) -> str:
+        """Which model analyses these features: the checkpoint, or one fitted from scratch on this video
+        when there is no checkpoint or the video has a view the checkpoint was not trained with."""
+        if self.checkpoint_path is None:
+            return "scratch: no checkpoint"
+        unknown = sorted(set(features.views) - set(read_checkpoint_metadata(self.checkpoint_path)["input_dims"]))
+        if unknown:
+            return f"scratch: the checkpoint has no {', '.join(unknown)} view"
+        return f"checkpoint: {self.checkpoint_path.name}"
+
+    def predict(self, features: ViewFeatures) -> Prediction:
         """Run the model once: per-video refinement from the checkpoint (or from scratch), then inference."""
-        model = load_checkpoint(self.checkpoint_path)[0] if self.checkpoint_path else None
-        if model is None or self.config.refine_steps > 0:
-            steps = self.config.refine_steps or RefineConfig.steps
-            model = refine(features, model=model, config=RefineConfig(steps=steps), seed=self.config.seed)
+        from_checkpoint = self.model_source(features).startswith("checkpoint")
+        model = load_checkpoint(self.checkpoint_path)[0] if from_checkpoint else None
         self.model_runs += 1
-        return predict(model, features)
+        return run_model(model, features, self.config.refine_steps, self.config.seed)
 
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""
@@ -257,7 +302,7 @@ class Pipeline:
             clip_prior=features.extras.get("clip_prior"), absent=dict(features.absent),
             cas=prediction.cas, video_scores=prediction.video_scores, params=self.config.localize,
             segments=[], clusters=[], segment_embeddings={},
-            config=self.config.to_dict() | {"checkpoint": str(self.checkpoint_path) if self.checkpoint_path else None},
+            config=self.config.to_dict() | {"model": self.model_source(features)},
             versions=library_versions(), features=features,
         )
         report("segments", 0.0)

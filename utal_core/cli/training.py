@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
-from ..model import CLIPAEConfig, TrainConfig, load_feature_folder, save_checkpoint, train
+from ..encoders.base import file_sha256
+from ..export import atomic_write_text
+from ..footage import footage_source
+from ..model import CLIPAEConfig, TrainConfig, load_feature_folder, read_checkpoint_metadata, save_checkpoint, train
 from ..model.train import infer_input_dims
 from . import subcommand
 
@@ -23,7 +28,28 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride-s", type=float, default=0.64, help="snippet stride of .npy features in seconds")
     parser.add_argument("--hidden", type=int, default=CLIPAEConfig.hidden_dim, help="hidden width d")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--manifest", help="record the checkpoint (sha256, config, training data) in this manifest JSON")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+def _training_data(features_dir: str, video_ids: list[str]) -> list[dict]:
+    """Where each training video came from: its cached-feature sidecar's source and the footage licence."""
+    entries = []
+    for video_id in video_ids:
+        sidecar = Path(features_dir) / f"{video_id}.json"
+        source = json.loads(sidecar.read_text()).get("source") if sidecar.exists() else None
+        origin = footage_source(Path(source).name) if source else None
+        entries.append({"video": video_id, "file": Path(source).name if source else None,
+                        "package": origin.name if origin else None, "licence": origin.licence if origin else None})
+    return entries
+
+
+def record_in_manifest(manifest: Path, checkpoint: Path, entry: dict) -> None:
+    """Add or replace ``checkpoint``'s entry in the manifest (atomic write)."""
+    data = json.loads(manifest.read_text()) if manifest.exists() else {"checkpoints": []}
+    data["checkpoints"] = [c for c in data["checkpoints"] if c.get("file") != checkpoint.name]
+    data["checkpoints"].append({"file": checkpoint.name, "sha256": file_sha256(checkpoint), **entry})
+    atomic_write_text(manifest, json.dumps(data, indent=2) + "\n")
 
 
 @subcommand("train", "Train CLIP-AE without labels on a folder of per-video features.", _configure)
@@ -41,6 +67,14 @@ def run_train(args: argparse.Namespace) -> int:
     summary = {"checkpoint": str(args.out), "videos": len(dataset), "views": list(config.input_dims),
                "pseudo_classes": args.k, "epochs": args.epochs, "seconds": round(seconds, 2),
                "final_loss": trained.history[-1] if trained.history else None}
+    if args.manifest:
+        record_in_manifest(Path(args.manifest), Path(args.out), {
+            "command": "python -m utal_core " + " ".join(sys.argv[1:]),
+            "model_config": read_checkpoint_metadata(args.out).get("model_config"),
+            "train_config": {"epochs": args.epochs, "seed": args.seed, "pseudo_classes": args.k, "hidden": args.hidden},
+            "training_data": _training_data(args.features, list(videos)),
+            "seconds": round(seconds, 2),
+        })
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
