@@ -179,12 +179,14 @@ def pseudo_class_label(k: int) -> str:
     return f"pseudo_{k}"
 
 
-def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 0, seed: int = 0) -> Prediction:
-    """The model's outputs on one video, after ``refine_steps`` of per-video refinement
+def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 0, seed: int = 0,
+              device: str = "cpu") -> Prediction:
+    """The model's outputs on one video, after ``refine_steps`` of per-video refinement on ``device``
     (always refined when there is no model: a small one is then fitted from scratch)."""
     if model is None or refine_steps > 0:
-        model = refine(features, model=model, config=RefineConfig(steps=refine_steps or RefineConfig.steps), seed=seed)
-    return predict(model, features)
+        config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device)
+        model = refine(features, model=model, config=config, seed=seed)
+    return predict(model.to(device), features)
 
 
 def features_grid(features: ViewFeatures, stride_s: float) -> SnippetGrid:
@@ -281,7 +283,7 @@ class Pipeline:
         from_checkpoint = self.model_source(features).startswith("checkpoint")
         model = load_checkpoint(self.checkpoint_path)[0] if from_checkpoint else None
         self.model_runs += 1
-        return run_model(model, features, self.config.refine_steps, self.config.seed)
+        return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device)
 
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""
