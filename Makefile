@@ -22,8 +22,9 @@ $(VENV)/.installed: requirements.txt
 
 setup: system-deps $(VENV)/.installed  ## everything the project needs
 
-demo: setup  ## analyse the bundled example
+demo: setup  ## analyse the bundled example in the CLI, then open the app with it analysed (http://127.0.0.1:7860)
 	$(PY) -m utal_core demo
+	$(PY) app.py --example
 
 test: setup  ## the default suite (what CI runs); pytest's "no tests" (exit 5) counts as a failure
 	$(PY) -m pytest -m "not slow and not gpu" -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
