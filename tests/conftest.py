@@ -61,3 +61,14 @@ def bad_files(media_dir, synthetic_video) -> dict[str, Path]:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "0",
                     str(files["zero"])], check=True)
     return files
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """Small models run far faster on one torch thread than on oversubscribed shared cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

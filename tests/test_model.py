@@ -16,13 +16,7 @@ from utal_core.model.checkpoint import read_checkpoint_metadata
 from utal_core.types import VIEW_NAMES, ViewFeatures
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run far faster on one thread than on oversubscribed shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 DIMS = {"cbp": 24, "clip": 12, "audio": 8}

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from utal_core.cli import main as cli_main
 from utal_core.errors import UTALError
@@ -24,13 +23,7 @@ VIDEOS_PER_SUBSET = 10
 MAX_DURATION_S = 60.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Small models run far faster on one thread than on oversubscribed shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from utal_core.model.train import cluster_videos
 from utal_core.synth.features import SynthFeatureConfig, make_feature_set
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run far faster on one thread than on oversubscribed shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 TINY = SynthFeatureConfig(num_videos=24, num_classes=2, min_snippets=100, max_snippets=150, cbp_dim=32, clip_dim=16,
