@@ -2,9 +2,9 @@
 
 Data: random 512-d unit vectors with cluster structure (one random unit centre per
 ``--points-per-center`` segments, each vector a centre plus isotropic noise, L2-normalised);
-queries are held-out vectors drawn the same way. Indexes are built exactly as the library builds them (``build_exact_index`` and, above the
-threshold, ``build_ivf_index`` with ``LibraryConfig``), so the figures describe the shipped
-settings. Latency is one query at a time, as the app and CLI issue them.
+queries are held-out vectors drawn the same way. Indexes are built exactly as the library builds
+them (``build_exact_index`` and ``build_ivf_index`` with ``LibraryConfig``; the library uses IVF
+only above its threshold), so the figures describe the shipped settings. Latency is one query at a time, as the app and CLI issue them.
 
     .venv/bin/python benchmarks/search_speed.py --sizes 10000 100000 1000000
 """
@@ -77,7 +77,7 @@ def bench_size(size: int, args: argparse.Namespace, config: LibraryConfig) -> No
     ivf = build_ivf_index(ids, vectors, config)
     build_s = time.perf_counter() - started
     del vectors
-    print(f"n={size:>8}  ivf:   {ivf_lists(size)} lists, train+add {build_s:6.1f} s = {size / build_s:>8.0f} seg/s",
+    print(f"n={size:>8}  ivf:   {ivf_lists(size, config)} lists, train+add {build_s:6.1f} s = {size / build_s:>8.0f} seg/s",
           flush=True)
     for nprobe in args.nprobe or [config.nprobe]:
         ivf.nprobe = nprobe

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
 
+import faiss
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from tests.tiny_clip import register_tiny_clip
 from utal_core.cli import main
 from utal_core.errors import UTALError
 from utal_core.library import (PAUSE_BEFORE_COMMIT_ENV, LibraryConfig, SearchFilters, SegmentLibrary,
-                               add_analysis_to_library, build_exact_index)
+                               add_analysis_to_library, build_exact_index, ivf_lists)
 from utal_core.text import LabelBridgeConfig, LabelBridgeScorer, build_text_scorer, load_vocabulary
 from utal_core.types import Segment
 
@@ -178,6 +179,25 @@ def test_large_space_switches_to_ivf_with_high_recall(tmp_path: Path) -> None:
         assert not any("ivf" in p.name for p in index_files(tmp_path))
     with SegmentLibrary.open(tmp_path, config) as library:
         assert len(library.search_text("q", VectorScorer({"q": queries[0]}), k=1000)) == 400
+
+
+def ivf_list_count(folder: Path) -> int:
+    (path,) = [p for p in index_files(folder) if ".ivf." in p.name]
+    return faiss.read_index(str(path)).nlist
+
+
+def test_ivf_is_retrained_with_more_lists_as_the_space_grows(tmp_path: Path) -> None:
+    config = LibraryConfig(approximate_threshold=100, nprobe=4, training_per_list=8, lists_per_sqrt=2.0)
+    vectors = np.random.default_rng(3).standard_normal((1000, DIM)).astype(np.float32)
+    with SegmentLibrary.open(tmp_path, config) as library:
+        library.add_video("/v/a.mp4", "a", 200.0, {}, segments_for(200), {"clip": vectors[:200]})
+        assert ivf_list_count(tmp_path) == ivf_lists(200, config) == 25
+        library.add_video("/v/b.mp4", "b", 200.0, {}, segments_for(200), {"clip": vectors[200:400]})
+        assert ivf_list_count(tmp_path) == 25  # 40 lists wanted: not yet twice as many, so only added to
+        library.add_video("/v/c.mp4", "c", 600.0, {}, segments_for(600), {"clip": vectors[400:]})
+        assert ivf_list_count(tmp_path) == ivf_lists(1000, config) == 63
+        hits = library.search_text("q", VectorScorer({"q": vectors[900]}), k=1)
+        assert hits[0].score == pytest.approx(1.0, abs=1e-5)
 
 
 def peaked(vocabulary: str, name: str, count: int) -> np.ndarray:

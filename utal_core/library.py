@@ -73,19 +73,24 @@ CREATE TABLE IF NOT EXISTS indexes (
 class LibraryConfig:
     """Index choice: exact search up to ``approximate_threshold`` vectors in a space, IVF above it.
 
-    IVF uses ``ivf_lists(n)`` inverted lists trained on at most ``training_per_list`` vectors per
-    list, and probes ``nprobe`` lists per query (see benchmarks/search_speed.py for the figures).
+    IVF uses ``ivf_lists(n, config)`` inverted lists (about ``lists_per_sqrt`` * sqrt(n), and at
+    least ``training_per_list`` vectors per list), trained by spherical k-means for
+    ``training_iterations`` rounds on at most ``training_per_list`` vectors per list; a query probes
+    ``nprobe`` lists. The IVF index is retrained once a space has grown to need twice as many lists
+    as it was trained with. See benchmarks/search_speed.py for the recall/latency figures.
     """
 
     approximate_threshold: int = 50_000
-    nprobe: int = 48
-    training_per_list: int = 40
+    nprobe: int = 512
+    lists_per_sqrt: float = 8.0
+    training_per_list: int = 32
+    training_iterations: int = 10
     seed: int = 0
 
 
-def ivf_lists(count: int) -> int:
-    """Number of IVF lists for ``count`` vectors: about 2 * sqrt(count)."""
-    return int(max(16, 2 * np.sqrt(count)))
+def ivf_lists(count: int, config: LibraryConfig) -> int:
+    """Number of IVF lists for ``count`` vectors under ``config``."""
+    return int(max(1, min(config.lists_per_sqrt * np.sqrt(count), count // config.training_per_list)))
 
 
 def build_exact_index(ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
@@ -98,12 +103,16 @@ def build_exact_index(ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
 
 def build_ivf_index(ids: np.ndarray, vectors: np.ndarray, config: LibraryConfig) -> faiss.Index:
     """IVF-flat inner-product index keyed by segment id, trained on a seeded sample of ``vectors``."""
-    lists = ivf_lists(len(vectors))
+    lists = ivf_lists(len(vectors), config)
     rng = np.random.default_rng(config.seed)
     sample_size = min(len(vectors), lists * config.training_per_list)
     sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = config.seed
+    index.cp.spherical = True
+    index.cp.niter = config.training_iterations
+    # The sample is sized by training_per_list on purpose; silence faiss's "too few points" warning.
+    index.cp.min_points_per_centroid = min(index.cp.min_points_per_centroid, config.training_per_list)
     index.train(np.ascontiguousarray(sample, dtype=np.float32))
     index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
     index.nprobe = config.nprobe
@@ -291,6 +300,8 @@ class SegmentLibrary:
         ivf = self._read_index(self._index_path(space, generation, "ivf"), ivf_sha) if ivf_sha else None
         if exact is None or exact.d != dim or exact.ntotal != count or (ivf_sha and ivf is None):
             return None
+        if ivf is not None:
+            ivf.nprobe = self.config.nprobe
         return _SpaceIndexes(generation, exact, ivf)
 
     def _write_files(self, space: str, indexes: _SpaceIndexes) -> None:
@@ -310,7 +321,7 @@ class SegmentLibrary:
     def _with_ivf_if_large(self, generation: int, exact: faiss.Index, ivf: faiss.Index | None) -> _SpaceIndexes:
         if exact.ntotal <= self.config.approximate_threshold:
             return _SpaceIndexes(generation, exact, None)
-        if ivf is None:
+        if ivf is None or ivf_lists(exact.ntotal, self.config) >= 2 * ivf.nlist:
             ivf = build_ivf_index(*exact_index_contents(exact), self.config)
         return _SpaceIndexes(generation, exact, ivf)
 
