@@ -24,7 +24,7 @@ from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import DEFAULT_STRIDE_S, SnippetGrid
 from .localize import LocalizeParams, localize
-from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, read_checkpoint_metadata, refine
+from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
 from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
 
@@ -220,6 +220,8 @@ class Pipeline:
         self.config = config
         self.extractor = extractor
         self.checkpoint_path = checkpoint_path
+        #: The checkpoint's model, loaded once (refinement works on a copy of it).
+        self.checkpoint_model = load_checkpoint(checkpoint_path)[0] if checkpoint_path else None
         self._text_scorer = text_scorer
         #: Number of model forward passes run so far (the app shows it; re-thresholding must not change it).
         self.model_runs = 0
@@ -271,9 +273,9 @@ class Pipeline:
     def model_source(self, features: ViewFeatures) -> str:
         """Which model analyses these features: the checkpoint, or one fitted from scratch on this video
         when there is no checkpoint or the video has a view the checkpoint was not trained with."""
-        if self.checkpoint_path is None:
+        if self.checkpoint_model is None:
             return "scratch: no checkpoint"
-        unknown = sorted(set(features.views) - set(read_checkpoint_metadata(self.checkpoint_path)["input_dims"]))
+        unknown = sorted(set(features.views) - set(self.checkpoint_model.config.input_dims))
         if unknown:
             return f"scratch: the checkpoint has no {', '.join(unknown)} view"
         return f"checkpoint: {self.checkpoint_path.name}"
@@ -281,7 +283,7 @@ class Pipeline:
     def predict(self, features: ViewFeatures) -> Prediction:
         """Run the model once: per-video refinement from the checkpoint (or from scratch), then inference."""
         from_checkpoint = self.model_source(features).startswith("checkpoint")
-        model = load_checkpoint(self.checkpoint_path)[0] if from_checkpoint else None
+        model = self.checkpoint_model if from_checkpoint else None
         self.model_runs += 1
         return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device)
 
