@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utal_core.synth.video import SyntheticVideo, SyntheticVideoSpec, make_video  # noqa: E402
+from utal_core.synth.video import SyntheticVideoSpec, make_video  # noqa: E402
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "benchmarks"
 

@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from common import long_video, peak_rss_mb
+from common import long_video
 
 from utal_core.grid import SnippetGrid
-from utal_core.media import iter_frames, output_size, probe
+from utal_core.media import output_size, probe
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLER = """

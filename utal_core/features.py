@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from . import media
 from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, VideoEncoder, create_encoder
 from .errors import UTALError
+from .export import atomic_write_bytes
 from .grid import SnippetGrid
 from .types import VIEW_NAMES, ViewFeatures
 
@@ -79,18 +79,6 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def write_features(npz_path: str | os.PathLike, features: ViewFeatures, metadata: dict) -> None:
     """Write ``features`` as npz plus a json sidecar (``metadata`` + absent reasons + npz sha256), atomically."""
     npz_path = Path(npz_path)
@@ -101,8 +89,8 @@ def write_features(npz_path: str | os.PathLike, features: ViewFeatures, metadata
     data = buffer.getvalue()
     sidecar = dict(metadata) | {"absent": features.absent, "npz_sha256": hashlib.sha256(data).hexdigest(),
                                 "cache_format": _CACHE_FORMAT}
-    _atomic_write_bytes(npz_path, data)
-    _atomic_write_bytes(npz_path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
+    atomic_write_bytes(npz_path, data)
+    atomic_write_bytes(npz_path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
 
 
 def read_features(npz_path: str | os.PathLike) -> tuple[ViewFeatures, dict]:
@@ -181,11 +169,12 @@ class FeatureExtractor:
         }
 
     def extract(self, path: str | os.PathLike, grid: SnippetGrid | None = None,
-                progress: ProgressCallback | None = None) -> ViewFeatures:
-        """Features of every view of the video at ``path`` on ``grid`` (default: 1 snippet/s over its duration)."""
+                progress: ProgressCallback | None = None, info: media.MediaInfo | None = None) -> ViewFeatures:
+        """Features of every view of the video at ``path`` on ``grid`` (default: 1 snippet/s over its duration);
+        ``info`` saves a second probe when the caller has one."""
         report = progress or (lambda stage, fraction: None)
         report("probe", 0.0)
-        info = media.probe(path)
+        info = info or media.probe(path)
         grid = grid or SnippetGrid(info.duration)
         self.last_timings, self.last_from_cache = {}, False
         cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None

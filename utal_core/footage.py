@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UTALError
+from .export import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,7 @@ def _write_member(name: str, data: bytes, out: Path) -> list[Path]:
         return written
     if name.endswith(".gz"):
         return _write_member(name[:-3], gzip.decompress(data), out)
-    target = out / Path(name).name
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)
-    return [target]
+    return [atomic_write_bytes(out / Path(name).name, data)]
 
 
 def fetch_footage(out: str | os.PathLike, sources: tuple[FootageSource, ...] = SOURCES) -> list[Path]:
@@ -108,13 +105,6 @@ def fetch_footage(out: str | os.PathLike, sources: tuple[FootageSource, ...] = S
                     raise UTALError(f"{source.name} no longer holds {member}")
                 written += _write_member(member, files[member], out)
     return written
-
-
-def list_footage(folder: str | os.PathLike) -> list[Path]:
-    """Video files in ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
-
-
 
 
 def footage_source(filename: str) -> FootageSource | None:

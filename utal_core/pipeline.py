@@ -18,6 +18,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from . import media
+from .cache import default_cache_dir
 from .cluster import ClusterName, cluster_segments, label_segments, name_clusters, segment_embeddings
 from .errors import UTALError
 from .export import atomic_write_text
@@ -36,11 +37,6 @@ DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "clip_ae_default.safetensors"
 
 ProgressCallback = Callable[[str, float], None]
 NumClusters = int | Literal["auto"]
-
-
-def default_cache_dir() -> Path:
-    """``$UTAL_CACHE_DIR`` or ``~/.cache/utal_core``: feature cache, text-embedding cache, thumbnails."""
-    return Path(os.environ.get("UTAL_CACHE_DIR") or Path.home() / ".cache" / "utal_core")
 
 
 @dataclass
@@ -268,7 +264,7 @@ class Pipeline:
         with the label bridge's action prior when there is no CLIP prior."""
         info = info or media.probe(path)
         grid = self.config.grid(info.duration)
-        return add_bridge_prior(self.extractor.extract(path, grid, progress=progress)), grid
+        return add_bridge_prior(self.extractor.extract(path, grid, progress=progress, info=info)), grid
 
     def model_source(self, features: ViewFeatures) -> str:
         """Which model analyses these features: the checkpoint, or one fitted from scratch on this video

