@@ -28,7 +28,7 @@ from . import media
 from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, VideoEncoder, create_encoder
 from .errors import UTALError
 from .export import atomic_write_bytes
-from .grid import SnippetGrid
+from .grid import SnippetGrid, make_grid
 from .types import VIEW_NAMES, ViewFeatures
 
 #: progress(stage, fraction in [0, 1]); stages: "probe", "frames", "audio", "video", "done".
@@ -170,12 +170,12 @@ class FeatureExtractor:
 
     def extract(self, path: str | os.PathLike, grid: SnippetGrid | None = None,
                 progress: ProgressCallback | None = None, info: media.MediaInfo | None = None) -> ViewFeatures:
-        """Features of every view of the video at ``path`` on ``grid`` (default: 1 snippet/s over its duration);
+        """Features of every view of the video at ``path`` on ``grid`` (default: the adaptive grid);
         ``info`` saves a second probe when the caller has one."""
         report = progress or (lambda stage, fraction: None)
         report("probe", 0.0)
         info = info or media.probe(path)
-        grid = grid or SnippetGrid(info.duration)
+        grid = grid or make_grid(info.duration)
         self.last_timings, self.last_from_cache = {}, False
         cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None
         if cache_path is not None and cache_path.exists():
