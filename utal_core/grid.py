@@ -109,6 +109,11 @@ class SnippetGrid:
         end = float(self.index_to_seconds(last)) + self.stride / 2
         return max(0.0, start), min(self.duration, end)
 
+    def sub_windows(self, bins: int) -> tuple[np.ndarray, float]:
+        """Centres [num_snippets, bins] (s) and width (s) of ``bins`` equal parts of each snippet's window."""
+        window = min(self.window, self.duration)
+        return (self.times - window / 2)[:, None] + (np.arange(bins) + 0.5) * window / bins, window / bins
+
     def to_dict(self) -> dict:
         return asdict(self)
 
