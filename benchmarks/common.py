@@ -6,11 +6,12 @@ import resource
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from utal_core.synth.video import SyntheticVideoSpec, make_video  # noqa: E402
 
-CACHE = Path(__file__).resolve().parents[1] / ".cache" / "benchmarks"
+CACHE = ROOT / ".cache" / "benchmarks"
 
 
 def long_video(minutes: float = 10.0, width: int = 1280, height: int = 720, fps: float = 25.0) -> Path:

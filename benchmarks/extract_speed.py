@@ -1,9 +1,17 @@
-"""Feature extraction speed: per-view throughput and end-to-end time on a long 720p video, with peak RSS.
+"""Feature extraction and analysis speed on a long 720p video, with peak RSS.
 
-Default: the 10-minute 1280x720 25 fps H.264 + AAC synthetic video of benchmarks/common.py (written
-once into .cache/benchmarks) at 1 snippet/s. Targets: every offline view >= 10x real time (<= 60 s for 10 min)
-and peak RSS < 2 GB. Reports where the time goes (frame decoding, audio decoding, each encoder).
+``--analyze`` (the acceptance check of issue 9): in one run, the time of a plain decode
+(``ffmpeg -i VIDEO -f null -``) and of a cold ``python -m utal_core analyze VIDEO`` (fresh
+UTAL_CACHE_DIR, every offline view: cbp motion audio) on the real 10-minute 720p Big Buck Bunny,
+their ratio (target <= 2.5x), the peak RSS of the analyze process tree (python + ffmpeg children,
+sampled from /proc; target <= 2 GB) and analyze's own per-stage breakdown.
 
+Without ``--analyze``: features only, in this process, on the 10-minute 1280x720 25 fps synthetic
+video of benchmarks/common.py (written once into .cache/benchmarks) or ``--video``. Targets: every
+offline view >= 10x real time and peak RSS < 2 GB; reports where the time goes.
+
+    .venv/bin/python -m utal_core footage --out data/footage          # once: fetches bbb.mp4
+    .venv/bin/python benchmarks/extract_speed.py --analyze            # ratio to plain ffmpeg, tree RSS, stages
     .venv/bin/python benchmarks/extract_speed.py                      # CPU or CUDA, whichever is present
     .venv/bin/python benchmarks/extract_speed.py --device cuda --views cbp clip audio --clip-weights W
 """
@@ -12,11 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
-from common import long_video, peak_rss_mb
+from common import ROOT, long_video, peak_rss_mb
 
 from utal_core.features import FeatureExtractor  # noqa: E402
 from utal_core.grid import SnippetGrid  # noqa: E402
@@ -24,6 +36,85 @@ from utal_core.media import probe  # noqa: E402
 
 REAL_TIME_FACTOR_TARGET = 10.0
 PEAK_RSS_TARGET_MB = 2048.0
+ANALYZE_RATIO_TARGET = 2.5
+FOOTAGE = ROOT / "data" / "footage" / "bbb.mp4"
+OFFLINE_VIEWS = ("cbp", "motion", "audio")
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory (MB) of process ``root`` and all its descendants, summed, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    total_kb = 0
+    for pid in tree:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kb / 1024
+
+
+def run_analyze(args: argparse.Namespace) -> dict:
+    """Plain ffmpeg decode vs a cold `analyze`, in one run, on the same file."""
+    video = Path(args.video) if args.video else FOOTAGE
+    if not video.is_file():
+        raise SystemExit(f"error: {video} not found; fetch it with `.venv/bin/python -m utal_core footage --out data/footage`")
+    start = time.perf_counter()
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"], check=True)
+    ffmpeg_s = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="utal_speed_") as folder:
+        env = os.environ | {"UTAL_CACHE_DIR": str(Path(folder) / "cache"), "GRADIO_ANALYTICS_ENABLED": "False"}
+        command = [sys.executable, "-m", "utal_core", "analyze", str(video), "--out", str(Path(folder) / "out"),
+                   "--views", *args.views, "--device", args.device, "--json"]
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        peak = [0.0]
+
+        def sample() -> None:
+            while process.poll() is None:
+                peak[0] = max(peak[0], tree_rss_mb(process.pid))
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stdout, stderr = process.communicate()
+        analyze_s = time.perf_counter() - start
+        sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"analyze failed ({process.returncode}): {stderr.strip()[-2000:]}")
+    summary = json.loads(stdout)[0]
+    ratio = analyze_s / ffmpeg_s
+    return {
+        "video": str(video), "views": list(args.views), "ffmpeg_null_s": round(ffmpeg_s, 2),
+        "analyze_s": round(analyze_s, 2), "ratio": round(ratio, 2), "meets_ratio_target": ratio <= ANALYZE_RATIO_TARGET,
+        "peak_tree_rss_mb": round(peak[0], 1), "meets_memory_target": peak[0] <= PEAK_RSS_TARGET_MB,
+        "stages_s": summary["timings_s"], "model": summary["model"], "segments": summary["segments"],
+        "absent": summary["absent"],
+    }
+
+
+def print_analyze(result: dict) -> None:
+    print(f"{result['video']} with views {' '.join(result['views'])} ({result['model']})")
+    print(f"plain decode (ffmpeg -f null): {result['ffmpeg_null_s']} s; cold analyze: {result['analyze_s']} s; "
+          f"ratio {result['ratio']}x (target <= {ANALYZE_RATIO_TARGET}x): {'OK' if result['meets_ratio_target'] else 'MISSED'}")
+    print(f"peak RSS of analyze + children: {result['peak_tree_rss_mb']} MB (target <= {PEAK_RSS_TARGET_MB:.0f} MB): "
+          f"{'OK' if result['meets_memory_target'] else 'MISSED'}")
+    print("analyze's stages (s; decode_frames = waiting for decoded frames, encoders overlap with decoding):")
+    for stage, seconds in sorted(result["stages_s"].items(), key=lambda item: -item[1]):
+        print(f"  {stage:<14} {seconds:8.2f}")
+    print(f"{result['segments']} segments; absent: {result['absent'] or 'none'}")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -55,15 +146,21 @@ def run(args: argparse.Namespace) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", help="benchmark this video instead of the generated one")
+    parser.add_argument("--analyze", action="store_true",
+                        help="plain ffmpeg decode vs a cold `analyze` subprocess (default video: data/footage/bbb.mp4)")
+    parser.add_argument("--video", help="benchmark this video instead of the default one")
     parser.add_argument("--duration", type=float, default=600.0, help="length of the generated video (s)")
-    parser.add_argument("--views", nargs="+", default=["cbp", "audio"], help="encoders to run (default: the offline ones)")
+    parser.add_argument("--views", nargs="+", default=list(OFFLINE_VIEWS), help="encoders to run (default: the offline ones)")
     parser.add_argument("--clip-weights", help="local open_clip weights file (enables the clip view)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--stride", type=float, default=1.0, help="snippet stride and window (s)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.analyze:
+        result = run_analyze(args)
+        print(json.dumps(result, indent=1)) if args.json else print_analyze(result)
+        return 0
     result = run(args)
     if args.json:
         print(json.dumps(result, indent=1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -230,6 +231,9 @@ class Pipeline:
         self._text_scorer = text_scorer
         #: Number of model forward passes run so far (the app shows it; re-thresholding must not change it).
         self.model_runs = 0
+        #: Seconds per stage of the last ``analyze``: the extractor's stages (decoding, each encoder),
+        #: "features" (all of them, cache included), "model" and "segments".
+        self.last_timings: dict[str, float] = {}
 
     @classmethod
     def from_config(cls, config: PipelineConfig | None = None) -> "Pipeline":
@@ -295,13 +299,17 @@ class Pipeline:
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""
         report = progress or (lambda stage, fraction: None)
+        started = time.perf_counter()
         info = media.probe(path)
         features, grid = self.encode_video(path, progress=report, info=info)
         if not features.views:
             reasons = "; ".join(f"{k}: {v}" for k, v in features.absent.items())
             raise UTALError(f"No view could be computed for {Path(path).name} ({reasons}).")
+        timings = dict(self.extractor.last_timings) | {"features": time.perf_counter() - started}
         report("model", 0.0)
+        started = time.perf_counter()
         prediction = self.predict(features)
+        timings["model"] = time.perf_counter() - started
         report("model", 1.0)
         analysis = Analysis(
             video_path=str(path), video_id=Path(path).stem, content_hash=content_hash(path),
@@ -315,7 +323,10 @@ class Pipeline:
             versions=library_versions(), features=features,
         )
         report("segments", 0.0)
+        started = time.perf_counter()
         result = self.resegment(analysis, self.config.localize, self.config.num_clusters)
+        timings["segments"] = time.perf_counter() - started
+        self.last_timings = timings
         report("segments", 1.0)
         return result
 

@@ -110,7 +110,9 @@ def run_analyze(args: argparse.Namespace) -> int:
         path = analysis.write_json(out / f"{analysis.video_id}.analysis.json")
         predictions[analysis.video_id] = pseudo_class_segments(analysis)
         summary.append({"video": analysis.video_id, "analysis": str(path), "segments": len(analysis.segments),
-                        "clusters": [c.name for c in analysis.clusters], "absent": analysis.absent})
+                        "clusters": [c.name for c in analysis.clusters], "absent": analysis.absent,
+                        "model": analysis.config["model"],
+                        "timings_s": {stage: round(seconds, 3) for stage, seconds in pipeline.last_timings.items()}})
         if not args.json:
             print(f"\r{analysis.video_id}: {len(analysis.segments)} segments, {len(analysis.clusters)} clusters "
                   f"-> {path}", file=sys.stderr)
