@@ -28,7 +28,7 @@ from ..grid import SnippetGrid
 #: Where shipped or user-provided weights are looked up after an explicit path.
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 #: Bump when preprocessing changes in a way that changes cached features.
-ENCODER_CODE_VERSION = "1"
+ENCODER_CODE_VERSION = "2"
 #: Fingerprint value for a model deliberately run on random weights (tests only).
 RANDOM_WEIGHTS = "random-init"
 
