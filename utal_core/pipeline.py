@@ -170,6 +170,16 @@ def read_analysis(path: str | os.PathLike) -> Analysis:
         raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
 
 
+#: ``features.extras`` key of the per-snippet shot-cut strength in [0, 1] (from the decode pass).
+SHOT_CUT_KEY = "shot_cut"
+
+
+def shot_cuts(features: ViewFeatures, threshold: float = 0.5) -> np.ndarray:
+    """Indices of the snippets that begin a new shot (none when the decode pass gave no cut signal)."""
+    strength = features.extras.get(SHOT_CUT_KEY)
+    return np.zeros(0, dtype=np.int64) if strength is None else np.flatnonzero(np.asarray(strength) >= threshold)
+
+
 def pseudo_class_label(k: int) -> str:
     """The label of pseudo-class ``k`` in results files; the unsupervised protocol maps it to a real class."""
     return f"pseudo_{k}"
@@ -315,7 +325,7 @@ class Pipeline:
         if analysis.features is None:
             raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
         fused = analysis.curves["fused"]
-        segments = localize(fused, analysis.grid, params)
+        segments = localize(fused, analysis.grid, params, cuts=shot_cuts(analysis.features))
         embeddings = segment_embeddings(analysis.features, segments, fused, analysis.grid) if segments else {}
         clusters: list[ClusterInfo] = []
         if segments:
