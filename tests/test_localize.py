@@ -212,3 +212,28 @@ def test_params_round_trip_and_validation():
     for bad in ({"thresholds": ()}, {"nms_iou": 0.0}, {"upsample": 0}, {"min_duration_s": -1}, {"max_segments": 0}):
         with pytest.raises(UTALError):
             LocalizeParams(**bad)
+
+
+def test_a_shot_cut_splits_the_proposals_that_span_it() -> None:
+    from utal_core.localize import split_at_cuts
+
+    first, last = split_at_cuts(np.array([2, 10]), np.array([8, 12]), np.array([5, 7, 20]), 30)
+    assert sorted(zip(first.tolist(), last.tolist())) == [(2, 4), (2, 8), (5, 6), (7, 8), (10, 12)]
+    grid = SnippetGrid(40.0)
+    curve = _pulses(grid.num_snippets, (10, 29))
+    spans = {(s.start, s.end) for s in localize(curve, grid, LocalizeParams(nms_iou=1.0), cuts=np.array([20]))}
+    assert {(10.0, 30.0), (10.0, 20.0), (20.0, 30.0)} <= spans
+    assert {(s.start, s.end) for s in localize(curve, grid, LocalizeParams(nms_iou=1.0))} == {(10.0, 30.0)}
+
+
+def test_boundaries_move_to_the_fine_onset_and_offset() -> None:
+    from utal_core.localize import refine_boundaries
+
+    times = np.arange(0, 20, 0.125) + 0.0625
+    evidence = ((times > 4.3) & (times < 11.6)).astype(float)
+    segment, = refine_boundaries([Segment(4.0, 12.0, 0.5)], times, evidence, reach_s=0.5, duration=20.0)
+    assert segment.start == pytest.approx(4.3, abs=0.07) and segment.end == pytest.approx(11.6, abs=0.07)
+    assert segment.score == 0.5
+    # no rise within reach (flat evidence): the boundary stays; the video's ends stay too
+    flat, = refine_boundaries([Segment(0.0, 12.0, 0.5)], times, np.zeros_like(times), 0.5, 20.0)
+    assert (flat.start, flat.end) == (0.0, 12.0)

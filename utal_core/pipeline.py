@@ -25,8 +25,9 @@ from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
-from .localize import LocalizeParams, localize
+from .localize import LocalizeParams, localize, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
+from .model.evidence import fine_evidence
 from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
 
@@ -178,6 +179,16 @@ def read_analysis(path: str | os.PathLike) -> Analysis:
         raise UTALError(f"File not found: {path}") from None
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
+
+
+#: ``features.extras`` key of the per-snippet shot-cut strength in [0, 1] (from the decode pass).
+SHOT_CUT_KEY = "shot_cut"
+
+
+def shot_cuts(features: ViewFeatures, threshold: float = 0.5) -> np.ndarray:
+    """Indices of the snippets that begin a new shot (none when the decode pass gave no cut signal)."""
+    strength = features.extras.get(SHOT_CUT_KEY)
+    return np.zeros(0, dtype=np.int64) if strength is None else np.flatnonzero(np.asarray(strength) >= threshold)
 
 
 def pseudo_class_label(k: int) -> str:
@@ -335,7 +346,10 @@ class Pipeline:
         if analysis.features is None:
             raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
         fused = analysis.curves["fused"]
-        segments = localize(fused, analysis.grid, params)
+        segments = localize(fused, analysis.grid, params, cuts=shot_cuts(analysis.features))
+        fine = fine_evidence(analysis.features, analysis.grid.window)
+        if fine is not None:
+            segments = refine_boundaries(segments, *fine, analysis.grid.stride / 2, analysis.duration)
         embeddings = segment_embeddings(analysis.features, segments, fused, analysis.grid) if segments else {}
         clusters: list[ClusterInfo] = []
         if segments:
