@@ -96,7 +96,7 @@ def library_versions() -> dict[str, str]:
     import importlib.metadata as metadata
 
     versions = {}
-    for package in ("torch", "torchaudio", "torchvision", "open_clip_torch", "onnxruntime", "numpy"):
+    for package in ("torch", "torchaudio", "torchvision", "open_clip_torch", "onnxruntime", "opencv-python-headless", "numpy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

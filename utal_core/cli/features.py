@@ -51,7 +51,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     print("versions: " + ", ".join(f"{name} {version}" for name, version in report["versions"].items()))
     for encoder in report["encoders"]:
         if encoder["available"]:
-            print(f"  [ok] {encoder['name']:<12} view={encoder['view']:<6} {encoder['weights']} "
+            print(f"  [ok] {encoder['name']:<12} view={encoder['view']:<6} {encoder['weights'] or '(no weights needed)'} "
                   f"sha256={encoder['weights_sha256'] or '-'}")
         else:
             print(f"  [--] {encoder['name']:<12} view={encoder['view']:<6} {encoder['reason']}")
