@@ -96,7 +96,8 @@ def library_versions() -> dict[str, str]:
     import importlib.metadata as metadata
 
     versions = {}
-    for package in ("torch", "torchaudio", "torchvision", "open_clip_torch", "onnxruntime", "opencv-python-headless", "numpy"):
+    packages = ("torch", "torchaudio", "torchvision", "open_clip_torch", "onnxruntime", "opencv-python-headless", "numpy")
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
