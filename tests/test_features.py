@@ -39,7 +39,8 @@ def tiny_clip_settings(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def encoders(tiny_clip_settings):
     """Loaded once for the module; tests read their call counters as differences."""
-    return [create_encoder("cbp"), create_encoder("clip", **tiny_clip_settings), create_encoder("audio")]
+    return [create_encoder("cbp"), create_encoder("clip", **tiny_clip_settings), create_encoder("audio"),
+            create_encoder("motion")]
 
 
 @pytest.fixture
@@ -85,14 +86,17 @@ def test_one_decode_pass_feeds_every_view(synthetic_video, encoders, count_decod
     assert features.num_snippets == grid.num_snippets
     np.testing.assert_allclose(features.times, grid.times)
     assert {name: value.shape for name, value in features.views.items()} == {
-        "cbp": (grid.num_snippets, 1280), "clip": (grid.num_snippets, 32), "audio": (grid.num_snippets, 1024)}
+        "cbp": (grid.num_snippets, 1280), "clip": (grid.num_snippets, 32), "audio": (grid.num_snippets, 1024),
+        "motion": (grid.num_snippets, 32)}
+    for name, shape in (("motion_energy", ()), ("motion_fine", (4,)), ("shot_cut", ()), ("audio_rms_fine", (8,))):
+        assert features.extras[name].shape == (grid.num_snippets, *shape)
     assert features.absent == {}
     assert features.extras["cbp_probs"].shape == (grid.num_snippets, 1000)
     assert features.extras["audio_scores"].shape == (grid.num_snippets, 521)
     assert features.extras["clip_prior"].shape == (grid.num_snippets,)
     assert features.extras["clip_topk"].shape == (grid.num_snippets, 2)
     assert stages[0] == "probe" and "frames" in stages and stages[-1] == "done"
-    assert {"decode_frames", "decode_audio", "cbp", "clip", "audio"} <= set(extractor.last_timings)
+    assert {"decode_frames", "decode_audio", "cbp", "clip", "audio", "motion", "shot_cuts"} <= set(extractor.last_timings)
 
 
 def test_a_video_without_audio_gets_an_explicit_absent_audio_view(vfr_silent_video, encoders):
@@ -185,3 +189,12 @@ def test_features_cli_writes_npz_and_json_per_video(synthetic_video, tmp_path, c
     features, metadata = read_features(out / f"{synthetic_video.path.stem}.npz")
     assert features.views["audio"].shape == (15, 1024) and metadata["grid"]["stride"] == 2.0
     assert metadata["fingerprints"]["audio"]["name"] == "audio"
+
+
+def test_cache_key_covers_the_motion_settings_the_fine_stream_and_cut_detection(synthetic_video):
+    grid = SnippetGrid(30.0)
+    variants = (({}, {}), ({"preset": "fast"}, {}), ({}, {"fine_rate_hz": 12.0}), ({}, {"fine_short_side": 128}),
+                ({}, {"shot_cuts": None}))
+    keys = {FeatureExtractor([create_encoder("motion", **settings)], **extra).cache_key(synthetic_video.path, grid)
+            for settings, extra in variants}
+    assert len(keys) == len(variants)
