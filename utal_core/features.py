@@ -29,6 +29,7 @@ from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, VideoEn
 from .errors import UTALError
 from .export import atomic_write_bytes
 from .grid import SnippetGrid
+from .limits import Limits
 from .types import VIEW_NAMES, ViewFeatures
 
 #: progress(stage, fraction in [0, 1]); stages: "probe", "frames", "audio", "video", "done".
@@ -119,13 +120,15 @@ class FeatureExtractor:
 
     ``encoders`` are registry names or ready Encoder objects; ``encoder_configs`` maps a name to
     extra config fields (e.g. ``{"clip": {"weights": "ViT-B-32.safetensors"}}``). At most one
-    encoder per view. ``cache_dir=None`` disables the cache.
+    encoder per view. ``cache_dir=None`` disables the cache. ``limits`` bounds each video's
+    duration and snippet count (default: :meth:`Limits.from_env`).
     """
 
     def __init__(self, encoders: Iterable[str | Encoder] = VIEW_NAMES, device: str = "auto", batch_size: int = 32,
                  cache_dir: str | os.PathLike | None = None, encoder_configs: dict[str, dict] | None = None,
-                 short_side: int = DEFAULT_SHORT_SIDE) -> None:
+                 short_side: int = DEFAULT_SHORT_SIDE, limits: Limits | None = None) -> None:
         self.device = resolve_device(device)
+        self.limits = limits or Limits.from_env()
         self.batch_size = batch_size
         self.short_side = short_side
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -174,8 +177,9 @@ class FeatureExtractor:
         ``info`` saves a second probe when the caller has one."""
         report = progress or (lambda stage, fraction: None)
         report("probe", 0.0)
-        info = info or media.probe(path)
+        info = info or media.probe(path, self.limits)
         grid = grid or SnippetGrid(info.duration)
+        self.limits.check_analysis(Path(path).name, info.duration, grid.num_snippets, info.frame_count)
         self.last_timings, self.last_from_cache = {}, False
         cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None
         if cache_path is not None and cache_path.exists():

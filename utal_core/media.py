@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import UTALError
 from .grid import SnippetGrid
+from .limits import Limits
 
 AUDIO_SAMPLE_RATE = 16_000
 #: Relative difference between the nominal and the average frame rate above which a video is VFR.
@@ -105,16 +106,20 @@ def _rotation(stream: dict) -> int:
     return int(round(_float(stream.get("tags", {}).get("rotate")))) % 360
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
+def probe(path: str | os.PathLike, limits: Limits | None = None) -> MediaInfo:
     """Read duration, frame rate, size, rotation and audio facts of a video file (no decoding).
 
+    Files below ``limits.count_frames_below_bytes`` have their video packets counted (demuxing
+    only), so ``frame_count`` is what the file holds, not what its header claims.
     Raises UTALError with a plain message for a missing file, a file that is not media, a
     truncated or corrupt container, a file without a video stream, or zero duration.
     """
     path = Path(path)
     _check_readable(path)
+    limits = limits or Limits.from_env()
+    count = ["-count_packets"] if path.stat().st_size <= limits.count_frames_below_bytes else []
     result = subprocess.run(
-        [_binary("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        [_binary("ffprobe"), "-v", "error", *count, "-print_format", "json", "-show_format", "-show_streams", str(path)],
         capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
@@ -141,7 +146,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     nominal_fps = _rate(video.get("r_frame_rate"))
     if avg_fps <= 0:
         avg_fps = nominal_fps
-    frame_count = int(_float(video.get("nb_frames"))) or int(round(duration * avg_fps))
+    frame_count = (int(_float(video.get("nb_read_packets"))) or int(_float(video.get("nb_frames")))
+                   or int(round(duration * avg_fps)))
     is_vfr = bool(avg_fps and nominal_fps and abs(nominal_fps - avg_fps) / avg_fps > _VFR_TOLERANCE)
     return MediaInfo(
         path=str(path),

@@ -24,6 +24,7 @@ from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import DEFAULT_STRIDE_S, SnippetGrid
+from .limits import Limits
 from .localize import LocalizeParams, localize
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
 from .text import TextScorer, add_bridge_prior, build_text_scorer
@@ -223,12 +224,14 @@ class Pipeline:
         self.model_runs = 0
 
     @classmethod
-    def from_config(cls, config: PipelineConfig | None = None) -> "Pipeline":
-        """Load encoders and resolve the checkpoint: explicit path, else the shipped default, else none."""
+    def from_config(cls, config: PipelineConfig | None = None, limits: Limits | None = None) -> "Pipeline":
+        """Load encoders and resolve the checkpoint: explicit path, else the shipped default, else none.
+
+        ``limits`` bounds every analysis (default: :meth:`Limits.from_env`)."""
         config = config or PipelineConfig()
         cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir() / "features"
         extractor = FeatureExtractor(config.views, device=config.device, cache_dir=cache,
-                                     encoder_configs=config.encoder_configs)
+                                     encoder_configs=config.encoder_configs, limits=limits)
         checkpoint = Path(config.checkpoint) if config.checkpoint else (
             DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.exists() else None)
         if checkpoint is not None and not checkpoint.exists():
@@ -262,7 +265,7 @@ class Pipeline:
                      info: media.MediaInfo | None = None) -> tuple[ViewFeatures, SnippetGrid]:
         """Per-snippet features of every view (from the cache when the same file was seen before),
         with the label bridge's action prior when there is no CLIP prior."""
-        info = info or media.probe(path)
+        info = info or media.probe(path, self.extractor.limits)
         grid = self.config.grid(info.duration)
         return add_bridge_prior(self.extractor.extract(path, grid, progress=progress, info=info)), grid
 
@@ -286,7 +289,7 @@ class Pipeline:
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""
         report = progress or (lambda stage, fraction: None)
-        info = media.probe(path)
+        info = media.probe(path, self.extractor.limits)
         features, grid = self.encode_video(path, progress=report, info=info)
         if not features.views:
             reasons = "; ".join(f"{k}: {v}" for k, v in features.absent.items())
