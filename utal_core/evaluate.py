@@ -110,6 +110,8 @@ def _read_json(path: str | Path, what: str) -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UTALError(f"{what} file {path} is not valid JSON ({error})") from None
+    except RecursionError:
+        raise UTALError(f"{what} file {path} is nested too deeply to be ActivityNet or THUMOS JSON") from None
 
 
 def _segment_bounds(item: object, path: Path, video_id: str) -> tuple[float, float]:
@@ -117,8 +119,12 @@ def _segment_bounds(item: object, path: Path, video_id: str) -> tuple[float, flo
         start, end = (float(value) for value in item["segment"])
     except (KeyError, TypeError, ValueError):
         raise UTALError(f"{path}: video {video_id} has an entry without a valid [start, end] segment") from None
-    if not (np.isfinite(start) and np.isfinite(end)) or end < start:
-        raise UTALError(f"{path}: video {video_id} has a segment with end before start: [{start}, {end}]")
+    if not (np.isfinite(start) and np.isfinite(end)):
+        raise UTALError(f"{path}: video {video_id} has a segment that is not finite: [{start}, {end}]")
+    if start < 0:
+        raise UTALError(f"{path}: video {video_id} has a segment starting before 0 s: [{start}, {end}]")
+    if end <= start:
+        raise UTALError(f"{path}: video {video_id} has a segment with end before start or of zero length: [{start}, {end}]")
     return start, end
 
 
@@ -175,6 +181,8 @@ def load_predictions(path: str | Path) -> PredictionsByVideo:
                 score = float(item["score"])
             except (KeyError, TypeError, ValueError):
                 raise UTALError(f"{path}: video {video_id} has a prediction without a numeric score") from None
+            if not np.isfinite(score):
+                raise UTALError(f"{path}: video {video_id} has a prediction whose score is not finite ({score})")
             video_predictions.append(Prediction(start, end, score, _entry_label(item, path, video_id)))
         predictions[video_id] = video_predictions
     return predictions
@@ -274,7 +282,7 @@ def evaluate_detection(
     is not a ground-truth class count for no class (class-wise mode only).
     """
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
-    if len(thresholds) == 0 or np.any((thresholds <= 0) | (thresholds > 1)):
+    if len(thresholds) == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
         raise UTALError("tIoU thresholds must be one or more numbers in (0, 1]")
     aligned = align_video_ids(ground_truth, predictions)
 

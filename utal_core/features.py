@@ -88,8 +88,8 @@ def write_features(npz_path: str | os.PathLike, features: ViewFeatures, metadata
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
-    sidecar = dict(metadata) | {"absent": features.absent, "npz_sha256": hashlib.sha256(data).hexdigest(),
-                                "cache_format": _CACHE_FORMAT}
+    sidecar = dict(metadata) | {"absent": features.absent, "warnings": features.warnings,
+                                "npz_sha256": hashlib.sha256(data).hexdigest(), "cache_format": _CACHE_FORMAT}
     atomic_write_bytes(npz_path, data)
     atomic_write_bytes(npz_path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
 
@@ -100,8 +100,10 @@ def read_features(npz_path: str | os.PathLike) -> tuple[ViewFeatures, dict]:
     try:
         metadata = json.loads(npz_path.with_suffix(".json").read_text())
         data = npz_path.read_bytes()
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"unreadable feature files {npz_path}: {error}") from error
+    if not isinstance(metadata, dict):
+        raise ValueError(f"the sidecar of {npz_path} is not a JSON object")
     if hashlib.sha256(data).hexdigest() != metadata.get("npz_sha256"):
         raise ValueError(f"checksum mismatch in {npz_path}")
     try:
@@ -112,7 +114,11 @@ def read_features(npz_path: str | os.PathLike) -> tuple[ViewFeatures, dict]:
         raise ValueError(f"corrupt feature file {npz_path}: {error}") from error
     extras = {name[len("extra_"):]: value for name, value in loaded.items() if name.startswith("extra_")}
     views = {name: value for name, value in loaded.items() if not name.startswith("extra_")}
-    return ViewFeatures(times=times, views=views, absent=dict(metadata.get("absent", {})), extras=extras), metadata
+    features = ViewFeatures(times=times, views=views, absent=dict(metadata.get("absent", {})), extras=extras,
+                            warnings=[str(w) for w in metadata.get("warnings", [])])
+    if features.non_finite():
+        raise ValueError(f"{npz_path} holds NaN or infinite values ({', '.join(features.non_finite())})")
+    return features, metadata
 
 
 class FeatureExtractor:
@@ -184,16 +190,29 @@ class FeatureExtractor:
         cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None
         if cache_path is not None and cache_path.exists():
             try:
-                features, _ = read_features(cache_path)
+                features = self._check_entry(read_features(cache_path)[0], grid)
                 self.last_from_cache = True
                 report("done", 1.0)
                 return features
             except ValueError:
-                pass  # a corrupt entry is recomputed and overwritten below
+                pass  # a corrupt or mismatching entry is recomputed and overwritten below
         features = self._compute(path, info, grid, report)
+        if features.non_finite():
+            raise UTALError(f"{Path(path).name}: the encoders produced NaN or infinite features "
+                            f"({', '.join(features.non_finite())})")
         if cache_path is not None:
             write_features(cache_path, features, self.metadata(path, grid))
         report("done", 1.0)
+        return features
+
+    def _check_entry(self, features: ViewFeatures, grid: SnippetGrid) -> ViewFeatures:
+        """``features`` when a cache entry fits ``grid`` and the encoders' dimensions; ValueError otherwise."""
+        if features.num_snippets != grid.num_snippets or not np.allclose(features.times, grid.times):
+            raise ValueError("the cache entry is on another snippet grid")
+        for encoder in self.encoders:
+            values = features.views.get(encoder.view)
+            if values is not None and (values.ndim != 2 or values.shape != (grid.num_snippets, encoder.dim)):
+                raise ValueError(f"the cached {encoder.view} features have shape {values.shape}")
         return features
 
     def _compute(self, path, info: media.MediaInfo, grid: SnippetGrid, report: ProgressCallback) -> ViewFeatures:
@@ -232,7 +251,8 @@ class FeatureExtractor:
     def _run_frame_encoders(self, path, info, grid: SnippetGrid, encoders: Sequence[FrameEncoder],
                             features: ViewFeatures, report: ProgressCallback) -> None:
         outputs: dict[str, list] = defaultdict(list)
-        batches = media.iter_frames(path, grid, short_side=self.short_side, batch_size=self.batch_size, info=info)
+        batches = media.iter_frames(path, grid, short_side=self.short_side, batch_size=self.batch_size, info=info,
+                                    warnings=features.warnings)
         report("frames", 0.0)
         while (batch := self._timed("decode_frames", next, batches, None)) is not None:
             for encoder in encoders:
@@ -246,7 +266,7 @@ class FeatureExtractor:
     def _run_audio_encoder(self, path, info, grid: SnippetGrid, encoder: AudioEncoder, features: ViewFeatures,
                            report: ProgressCallback) -> None:
         report("audio", 0.0)
-        track = self._timed("decode_audio", media.decode_audio, path, media.AUDIO_SAMPLE_RATE, info)
+        track = self._timed("decode_audio", media.decode_audio, path, media.AUDIO_SAMPLE_RATE, info, features.warnings)
         if not track.available:
             features.absent[encoder.view] = track.absent_reason
             return

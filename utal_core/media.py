@@ -201,13 +201,23 @@ def _sampling_filter(grid: SnippetGrid, width: int, height: int) -> str:
             f"scale={width}:{height}:flags=bilinear")
 
 
+def decode_warning(path: str | os.PathLike, stderr: str, stream: str) -> str | None:
+    """A plain warning when ffmpeg reported errors while decoding ``stream`` (None when it reported none)."""
+    errors = [line for line in stderr.splitlines() if line.strip()]
+    if not errors:
+        return None
+    return (f"{Path(path).name}: {len(errors)} decode error(s) in the {stream} (the file is damaged in places); "
+            f"results near the damage may be missing or wrong")
+
+
 def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
-                info: MediaInfo | None = None) -> Iterator[FrameBatch]:
+                info: MediaInfo | None = None, warnings: list[str] | None = None) -> Iterator[FrameBatch]:
     """Yield RGB frames at the grid's centre times in batches, decoded and resized by one ffmpeg process.
 
     Frames are selected by presentation timestamp (works for variable frame rate). Exactly
     ``grid.num_snippets`` frames are produced: if the stream ends early by less than a snippet
     the last frame is repeated; a file that ends much earlier than its header says raises UTALError.
+    Decode errors in the middle of the file are appended to ``warnings`` as one plain message.
     """
     info = info or probe(path)
     width, height = output_size(info, short_side)
@@ -242,6 +252,9 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
     if missing > max(2, 0.02 * total):
         raise UTALError(f"{Path(path).name} ends early: decoded {produced} of {total} snippets "
                         f"(truncated or corrupt file).")
+    warning = decode_warning(path, stderr, "video frames")
+    if warning and warnings is not None:
+        warnings.append(warning)
     if missing > 0:
         yield _batch(grid, produced, np.repeat(last_frame[None], missing, axis=0))
 
@@ -283,11 +296,12 @@ NO_AUDIO_REASON = "the video has no audio track"
 
 
 def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
-                 info: MediaInfo | None = None) -> AudioTrack:
+                 info: MediaInfo | None = None, warnings: list[str] | None = None) -> AudioTrack:
     """Decode the first audio stream to mono float32 at ``sample_rate`` with an ffmpeg subprocess.
 
     The track is shifted so that sample 0 is the video's first presented frame. A video without
     audio gives ``AudioTrack(samples=None, absent_reason=...)``, not an exception or fake silence.
+    Decode errors in a track that still decodes are appended to ``warnings`` as one plain message.
     """
     info = info or probe(path)
     if not info.has_audio:
@@ -301,6 +315,9 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
             raise UTALError(f"{Path(path).name}: the audio track could not be decoded "
                             f"({result.stderr.decode(errors='replace').strip()[:200]}).")
         return AudioTrack(samples=None, sample_rate=sample_rate, absent_reason="the audio track is empty")
+    warning = decode_warning(path, result.stderr.decode(errors="replace"), "audio track")
+    if warning and warnings is not None:
+        warnings.append(warning)
     offset = int(round(((info.audio_start or 0.0) - info.video_start) * sample_rate))
     if offset > 0:
         samples = np.concatenate([np.zeros(offset, np.float32), samples])

@@ -100,6 +100,8 @@ class Analysis:
     config: dict
     versions: dict
     num_clusters: NumClusters = "auto"
+    #: Plain messages about damaged input (decode errors in the middle of the file), shown beside the results.
+    warnings: list[str] = field(default_factory=list)
     features: ViewFeatures | None = field(default=None, repr=False)
 
     @property
@@ -132,6 +134,7 @@ class Analysis:
             "config": self.config,
             "versions": self.versions,
             "num_clusters": self.num_clusters,
+            "warnings": self.warnings,
         }
 
     @classmethod
@@ -153,7 +156,7 @@ class Analysis:
             clusters=[ClusterInfo(**c) for c in data["clusters"]],
             segment_embeddings={k: array(v) for k, v in data.get("segment_embeddings", {}).items()},
             config=data.get("config", {}), versions=data.get("versions", {}),
-            num_clusters=data.get("num_clusters", "auto"),
+            num_clusters=data.get("num_clusters", "auto"), warnings=list(data.get("warnings", [])),
         )
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -167,7 +170,7 @@ def read_analysis(path: str | os.PathLike) -> Analysis:
         return Analysis.from_dict(json.loads(Path(path).read_text()))
     except FileNotFoundError:
         raise UTALError(f"File not found: {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as error:
         raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
 
 
@@ -183,7 +186,12 @@ def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 
     if model is None or refine_steps > 0:
         config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device)
         model = refine(features, model=model, config=config, seed=seed)
-    return predict(model.to(device), features)
+    prediction = predict(model.to(device), features)
+    outputs = {"actionness": prediction.actionness, "cas": prediction.cas, "video scores": prediction.video_scores}
+    broken = [name for name, values in outputs.items() if not np.isfinite(values).all()]
+    if broken:
+        raise UTALError(f"the model produced NaN or infinite {', '.join(broken)} for this video")
+    return prediction
 
 
 def features_grid(features: ViewFeatures, stride_s: float) -> SnippetGrid:
@@ -306,7 +314,7 @@ class Pipeline:
             cas=prediction.cas, video_scores=prediction.video_scores, params=self.config.localize,
             segments=[], clusters=[], segment_embeddings={},
             config=self.config.to_dict() | {"model": self.model_source(features)},
-            versions=library_versions(), features=features,
+            versions=library_versions(), warnings=list(features.warnings), features=features,
         )
         report("segments", 0.0)
         result = self.resegment(analysis, self.config.localize, self.config.num_clusters)

@@ -18,16 +18,24 @@ class ViewFeatures:
     missing view is missing. ``extras`` holds per-snippet side outputs such as
     ``"clip_prior"`` [T] (zero-shot action-vs-background score), ``"cbp_probs"`` [T, 1000]
     (ImageNet class probabilities) and ``"audio_scores"`` [T, 521] (AudioSet class scores).
+    ``warnings`` holds plain messages about damaged input met on the way (decode errors).
     """
 
     times: np.ndarray
     views: dict[str, np.ndarray] = field(default_factory=dict)
     absent: dict[str, str] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def num_snippets(self) -> int:
         return int(len(self.times))
+
+    def non_finite(self) -> list[str]:
+        """Names of the views and extras that hold NaN or infinite values."""
+        arrays = {"times": self.times} | self.views | self.extras
+        return [name for name, values in arrays.items()
+                if np.issubdtype(np.asarray(values).dtype, np.floating) and not np.isfinite(values).all()]
 
 
 @dataclass

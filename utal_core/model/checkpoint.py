@@ -44,12 +44,18 @@ def save_checkpoint(path: str | os.PathLike, model: CLIPAE, train_config: TrainC
         "input_dims": dict(model.config.input_dims),
     }
     tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise UTALError(f"Cannot write {path}: {error.strerror or error}") from None
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(meta)})
         os.replace(temporary, path)
+    except (OSError, SafetensorError) as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise UTALError(f"Cannot write {path}: {getattr(error, 'strerror', None) or error}") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
