@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -114,7 +114,7 @@ def _read_json(path: str | Path, what: str) -> object:
         raise UTALError(f"{what} file {path} is nested too deeply to be ActivityNet or THUMOS JSON") from None
 
 
-def _segment_bounds(item: object, path: Path, video_id: str) -> tuple[float, float]:
+def _segment_bounds(item: Any, path: Path, video_id: str) -> tuple[float, float]:
     try:
         start, end = (float(value) for value in item["segment"])
     except (KeyError, TypeError, ValueError):
@@ -188,7 +188,7 @@ def load_predictions(path: str | Path) -> PredictionsByVideo:
     return predictions
 
 
-def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str, list]) -> dict[str, list]:
+def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str, Sequence[Any]]) -> dict[str, list]:
     """Re-key ``predictions`` to the ground-truth ids, matching ids with or without the ActivityNet ``v_`` prefix.
 
     Videos that match no ground-truth video keep their own id.
@@ -203,7 +203,7 @@ def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str
         key = video_id if video_id in ground_truth else by_bare_id.get(bare(video_id), video_id)
         if key in aligned:
             raise UTALError(f"predictions hold video {key} twice (with and without the 'v_' prefix)")
-        aligned[key] = items
+        aligned[key] = list(items)
     return aligned
 
 
@@ -237,7 +237,7 @@ def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) ->
 def average_precision_detection(
     ground_truth: Mapping[str, np.ndarray],
     predictions: Sequence[tuple[str, float, float, float]],
-    tiou_thresholds: Sequence[float],
+    tiou_thresholds: Sequence[float] | np.ndarray,
 ) -> np.ndarray:
     """AP of one class at each tIoU threshold.
 

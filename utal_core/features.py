@@ -20,7 +20,7 @@ import os
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def library_versions() -> dict[str, str]:
 def write_features(npz_path: str | os.PathLike, features: ViewFeatures, metadata: dict) -> None:
     """Write ``features`` as npz plus a json sidecar (``metadata`` + absent reasons + npz sha256), atomically."""
     npz_path = Path(npz_path)
-    arrays = {"times": np.asarray(features.times)} | dict(features.views)
+    arrays: dict[str, Any] = {"times": np.asarray(features.times)} | dict(features.views)
     arrays |= {f"extra_{name}": value for name, value in features.extras.items()}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)

@@ -27,6 +27,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,7 +160,7 @@ class ClipEncoder(FrameEncoder):
     def __init__(self, config: ClipConfig) -> None:
         super().__init__(config)
         self.config: ClipConfig = config
-        self._model = None
+        self._model: Any = None
         self.vocabulary = read_prompt_list(config.vocabulary)
         self.templates = read_prompt_list(config.templates)
         self.background_prompts = read_prompt_list(config.background)

@@ -57,8 +57,8 @@ def write_record(folder: Path, path: str, content_hash: str, duration: float, co
             "config": dict(config), "thumbnails": list(thumbnails),
             "segments": [[s.start, s.end, s.score, s.cluster, s.label, s.label_score] for s in segments]}
     buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta, default=str)),
-             **{f"vectors_{space}": np.asarray(values, np.float32) for space, values in vectors.items()})
+    arrays: dict[str, Any] = {f"vectors_{space}": np.asarray(values, np.float32) for space, values in vectors.items()}
+    np.savez(buffer, meta=np.array(json.dumps(meta, default=str)), **arrays)
     return atomic_write_bytes(record_path(folder, content_hash), buffer.getvalue())
 
 

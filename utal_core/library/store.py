@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, TypeVar
 
 import faiss
 import numpy as np
@@ -496,7 +496,7 @@ class SegmentLibrary:
         raise UTALError(f"Segment {segment_id} has no stored embedding to compare with.")
 
     @_plain_database_errors
-    def recluster(self, scorer: TextScorer, k: int | str = "auto", seed: int = 0) -> ClusterResult:
+    def recluster(self, scorer: TextScorer, k: int | Literal["auto"] = "auto", seed: int = 0) -> ClusterResult:
         """Cluster every segment of the library in ``scorer``'s space and store clusters and names."""
         with self._write():
             ids, vectors = self._stored_vectors(scorer.space)
