@@ -10,7 +10,7 @@ from tests.hostile import damage_middle, make_read_only, measure, tiny_filesyste
 from utal_core.cache import default_cache_dir
 from utal_core.errors import UTALError
 from utal_core.features import FeatureExtractor, read_features, write_features
-from utal_core.grid import SnippetGrid
+from utal_core.grid import SnippetGrid, make_grid
 from utal_core.limits import Limits
 from utal_core.media import probe
 from utal_core.model import load_feature_folder
@@ -51,12 +51,15 @@ def test_duration_and_snippet_limits_are_settings_with_plain_messages(short_vide
     with pytest.raises(UTALError, match="UTAL_MAX_SNIPPETS must be a number"):
         Limits.from_env()
     assert Limits.from_env({"UTAL_MAX_SNIPPETS": "7"}, max_snippets=9).max_snippets == 9  # a CLI flag wins
+    Limits().check_analysis("still_image_with_sound.mp4", 60.0, 60, 1)  # a short grid is never refused for it
+    with pytest.raises(UTALError, match="holds only 2 frame"):
+        Limits().check_analysis("bomb.mkv", 3601.0, 1800, 2)
 
 
 def test_decode_errors_in_the_middle_are_a_warning_kept_in_the_cache(tmp_path, short_video, cbp_extractor):
     damaged = damage_middle(short_video, tmp_path / "damaged.mp4")
     features = cbp_extractor.extract(damaged)
-    assert features.views["cbp"].shape[0] == 12
+    assert features.views["cbp"].shape[0] == cbp_extractor.extract(short_video).num_snippets
     assert len(features.warnings) == 1 and "decode error(s) in the video frames" in features.warnings[0]
     assert "h264" not in features.warnings[0] and "NAL" not in features.warnings[0]  # no raw ffmpeg wording
     again = cbp_extractor.extract(damaged)
@@ -65,7 +68,7 @@ def test_decode_errors_in_the_middle_are_a_warning_kept_in_the_cache(tmp_path, s
 
 
 def _entry(extractor, video):
-    return extractor._cache_path(extractor.cache_key(video, SnippetGrid(probe(video).duration)))
+    return extractor._cache_path(extractor.cache_key(video, make_grid(probe(video).duration)))
 
 
 @pytest.mark.parametrize("damage", ["wrong dimension", "nan", "sidecar is a list", "deeply nested sidecar"])

@@ -28,6 +28,9 @@ class Limits:
     #: A video must hold at least this many real frames per snippet: a file whose header claims an
     #: hour but that holds two frames is refused instead of being decoded as thousands of copies.
     min_frames_per_snippet: float = 0.05
+    #: ... but only grids longer than this are refused for it (a short one costs little either way,
+    #: and a still image with a soundtrack is a real video).
+    frame_check_above_snippets: int = 200
     #: Files up to this size have their frames counted (demuxing only, no decoding) at probe time;
     #: larger ones are trusted to hold the frames their container announces.
     count_frames_below_bytes: int = 512 * 1024 * 1024
@@ -63,7 +66,7 @@ class Limits:
         if num_snippets > self.max_snippets:
             raise UTALError(f"{name} would be {num_snippets} snippets, more than the {self.max_snippets} allowed "
                             f"per analysis (use a longer stride, or raise {ENV['max_snippets']})")
-        if frame_count < self.min_frames_per_snippet * num_snippets:
+        if num_snippets > self.frame_check_above_snippets and frame_count < self.min_frames_per_snippet * num_snippets:
             raise UTALError(f"{name} holds only {frame_count} frame(s) over {duration:.0f} s of announced duration "
                             f"({num_snippets} snippets): a damaged or hostile file (setting "
                             f"{ENV['min_frames_per_snippet']})")
