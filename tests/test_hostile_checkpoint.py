@@ -1,5 +1,6 @@
-"""Hostile checkpoints and weights (issue 10, points 3, 6 and 7): sizes checked against the tensors
-before any allocation, NaN weights and deep metadata refused, foreign CLIP weights a plain error."""
+"""Hostile checkpoints, weights and model outputs (issue 10, points 3, 6 and 7): sizes checked against
+the tensors before any allocation; NaN weights, NaN features and NaN predictions refused; deep metadata
+and foreign CLIP weights a plain error."""
 
 from __future__ import annotations
 
@@ -14,10 +15,15 @@ from safetensors.torch import save_file
 
 from tests.hostile import measure
 from utal_core.cli import main
+from utal_core.encoders.base import EncodedBatch, EncoderConfig, Fingerprint, FrameEncoder
 from utal_core.encoders.clip import load_open_clip
 from utal_core.errors import UTALError
+from utal_core.features import FeatureExtractor
 from utal_core.model import CLIPAE, load_checkpoint, save_checkpoint
 from utal_core.model.clip_ae import CLIPAEConfig
+from utal_core.pipeline import run_model
+from utal_core.synth.video import SyntheticVideoSpec, make_video
+from utal_core.types import ViewFeatures
 
 SMALL = CLIPAEConfig(input_dims={"cbp": 8, "audio": 4}, hidden_dim=8, num_classes=3, contrast_dim=4)
 
@@ -99,3 +105,43 @@ def test_library_search_with_foreign_clip_weights_exits_2(tmp_path, foreign_weig
                  "--clip-weights", str(foreign_weights / "payload.pt")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: CLIP weights payload.pt could not be loaded")
+
+
+def test_nan_predictions_are_refused(saved):
+    model, _ = load_checkpoint(saved)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(float("inf"))
+    features = ViewFeatures(times=np.arange(10) + 0.5, views={"cbp": np.ones((10, 8), np.float32),
+                                                            "audio": np.ones((10, 4), np.float32)})
+    with pytest.raises(UTALError, match="the model produced NaN or infinite"):
+        run_model(model, features)
+
+
+class NaNFrameEncoder(FrameEncoder):
+    """A frame encoder whose outputs are NaN: what a broken encoder or weights file would give."""
+
+    name = "nan_frames"
+    view = "cbp"
+
+    def __init__(self) -> None:
+        super().__init__(EncoderConfig())
+
+    @property
+    def dim(self) -> int:
+        return 4
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint(self.name, "")
+
+    def encode_batch(self, frames: np.ndarray) -> EncodedBatch:
+        return EncodedBatch(np.full((len(frames), 4), np.nan, np.float32), {})
+
+
+def test_nan_features_from_an_encoder_are_refused_and_not_cached(tmp_path):
+    video = make_video(tmp_path / "v.mp4", SyntheticVideoSpec(duration=12.0, num_actions=1, seed=1)).path
+    extractor = FeatureExtractor([NaNFrameEncoder()], cache_dir=tmp_path / "cache", shot_cuts=None)
+    with pytest.raises(UTALError, match=r"v.mp4: the encoders produced NaN or infinite features \(cbp\)"):
+        extractor.extract(video)
+    assert not list((tmp_path / "cache").rglob("*.npz"))
