@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup system-deps demo test test-all
+.PHONY: setup system-deps demo lint test test-all
 
 system-deps:  ## ffmpeg (media) and chromium (browser tests), from Debian
 	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v chromium >/dev/null; then \
@@ -25,6 +25,10 @@ setup: system-deps $(VENV)/.installed  ## everything the project needs
 demo: setup  ## analyse the bundled example in the CLI, then open the app with it analysed (http://127.0.0.1:7860)
 	$(PY) -m utal_core demo
 	$(PY) app.py --example
+
+lint: setup  ## static checks, configured in pyproject.toml: ruff (whole tree), mypy (utal_core's public API)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: setup  ## the default suite (what CI runs); pytest's "no tests" (exit 5) counts as a failure
 	$(PY) -m pytest -m "not slow and not gpu" -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -110,15 +110,21 @@ def _read_json(path: str | Path, what: str) -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UTALError(f"{what} file {path} is not valid JSON ({error})") from None
+    except RecursionError:
+        raise UTALError(f"{what} file {path} is nested too deeply to be ActivityNet or THUMOS JSON") from None
 
 
-def _segment_bounds(item: object, path: Path, video_id: str) -> tuple[float, float]:
+def _segment_bounds(item: Any, path: Path, video_id: str) -> tuple[float, float]:
     try:
         start, end = (float(value) for value in item["segment"])
     except (KeyError, TypeError, ValueError):
         raise UTALError(f"{path}: video {video_id} has an entry without a valid [start, end] segment") from None
-    if not (np.isfinite(start) and np.isfinite(end)) or end < start:
-        raise UTALError(f"{path}: video {video_id} has a segment with end before start: [{start}, {end}]")
+    if not (np.isfinite(start) and np.isfinite(end)):
+        raise UTALError(f"{path}: video {video_id} has a segment that is not finite: [{start}, {end}]")
+    if start < 0:
+        raise UTALError(f"{path}: video {video_id} has a segment starting before 0 s: [{start}, {end}]")
+    if end <= start:
+        raise UTALError(f"{path}: video {video_id} has a segment with end before start or of zero length: [{start}, {end}]")
     return start, end
 
 
@@ -175,12 +181,14 @@ def load_predictions(path: str | Path) -> PredictionsByVideo:
                 score = float(item["score"])
             except (KeyError, TypeError, ValueError):
                 raise UTALError(f"{path}: video {video_id} has a prediction without a numeric score") from None
+            if not np.isfinite(score):
+                raise UTALError(f"{path}: video {video_id} has a prediction whose score is not finite ({score})")
             video_predictions.append(Prediction(start, end, score, _entry_label(item, path, video_id)))
         predictions[video_id] = video_predictions
     return predictions
 
 
-def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str, list]) -> dict[str, list]:
+def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str, Sequence[Any]]) -> dict[str, list]:
     """Re-key ``predictions`` to the ground-truth ids, matching ids with or without the ActivityNet ``v_`` prefix.
 
     Videos that match no ground-truth video keep their own id.
@@ -195,7 +203,7 @@ def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str
         key = video_id if video_id in ground_truth else by_bare_id.get(bare(video_id), video_id)
         if key in aligned:
             raise UTALError(f"predictions hold video {key} twice (with and without the 'v_' prefix)")
-        aligned[key] = items
+        aligned[key] = list(items)
     return aligned
 
 
@@ -229,7 +237,7 @@ def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) ->
 def average_precision_detection(
     ground_truth: Mapping[str, np.ndarray],
     predictions: Sequence[tuple[str, float, float, float]],
-    tiou_thresholds: Sequence[float],
+    tiou_thresholds: Sequence[float] | np.ndarray,
 ) -> np.ndarray:
     """AP of one class at each tIoU threshold.
 
@@ -274,7 +282,7 @@ def evaluate_detection(
     is not a ground-truth class count for no class (class-wise mode only).
     """
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
-    if len(thresholds) == 0 or np.any((thresholds <= 0) | (thresholds > 1)):
+    if len(thresholds) == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
         raise UTALError("tIoU thresholds must be one or more numbers in (0, 1]")
     aligned = align_video_ids(ground_truth, predictions)
 
@@ -332,7 +340,6 @@ def expected_calibration_error(probabilities: np.ndarray, outcomes: np.ndarray, 
     if not np.all(np.isfinite(probabilities)) or probabilities.min() < 0 or probabilities.max() > 1:
         raise UTALError("calibration needs probabilities in [0, 1]")
     which = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
-    count = np.bincount(which, minlength=bins)
     confidence = np.bincount(which, weights=probabilities, minlength=bins)
     accuracy = np.bincount(which, weights=outcomes, minlength=bins)
     return float(np.abs(accuracy - confidence).sum() / probabilities.size)

@@ -25,24 +25,31 @@ from .types import Segment
 ANET_VERSION = "VERSION 1.3"
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``;
+    a write the system refuses (read-only, full, a folder in the way) is one plain UTALError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise UTALError(f"Cannot write {path}: {error.strerror or error}") from None
     try:
         with os.fdopen(handle, "wb") as temp_file:
             temp_file.write(data)
             temp_file.flush()
             os.fsync(temp_file.fileno())
         os.replace(temp_name, path)
+    except OSError as error:  # read-only, full disk, a folder in the way: one plain message
+        Path(temp_name).unlink(missing_ok=True)
+        raise UTALError(f"Cannot write {path}: {error.strerror or error}") from None
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -26,7 +26,7 @@ import os
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, StreamE
 from .errors import UTALError
 from .export import atomic_write_bytes
 from .grid import SnippetGrid, make_grid
+from .limits import Limits
 from .signals import ShotCutConfig, ShotCutDetector, audio_rms_fine
 from .types import VIEW_NAMES, ViewFeatures
 
@@ -108,13 +109,13 @@ def library_versions() -> dict[str, str]:
 def write_features(npz_path: str | os.PathLike, features: ViewFeatures, metadata: dict) -> None:
     """Write ``features`` as npz plus a json sidecar (``metadata`` + absent reasons + npz sha256), atomically."""
     npz_path = Path(npz_path)
-    arrays = {"times": np.asarray(features.times)} | dict(features.views)
+    arrays: dict[str, Any] = {"times": np.asarray(features.times)} | dict(features.views)
     arrays |= {f"extra_{name}": value for name, value in features.extras.items()}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
-    sidecar = dict(metadata) | {"absent": features.absent, "npz_sha256": hashlib.sha256(data).hexdigest(),
-                                "cache_format": _CACHE_FORMAT}
+    sidecar = dict(metadata) | {"absent": features.absent, "warnings": features.warnings,
+                                "npz_sha256": hashlib.sha256(data).hexdigest(), "cache_format": _CACHE_FORMAT}
     atomic_write_bytes(npz_path, data)
     atomic_write_bytes(npz_path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
 
@@ -125,8 +126,10 @@ def read_features(npz_path: str | os.PathLike) -> tuple[ViewFeatures, dict]:
     try:
         metadata = json.loads(npz_path.with_suffix(".json").read_text())
         data = npz_path.read_bytes()
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"unreadable feature files {npz_path}: {error}") from error
+    if not isinstance(metadata, dict):
+        raise ValueError(f"the sidecar of {npz_path} is not a JSON object")
     if hashlib.sha256(data).hexdigest() != metadata.get("npz_sha256"):
         raise ValueError(f"checksum mismatch in {npz_path}")
     try:
@@ -137,7 +140,11 @@ def read_features(npz_path: str | os.PathLike) -> tuple[ViewFeatures, dict]:
         raise ValueError(f"corrupt feature file {npz_path}: {error}") from error
     extras = {name[len("extra_"):]: value for name, value in loaded.items() if name.startswith("extra_")}
     views = {name: value for name, value in loaded.items() if not name.startswith("extra_")}
-    return ViewFeatures(times=times, views=views, absent=dict(metadata.get("absent", {})), extras=extras), metadata
+    features = ViewFeatures(times=times, views=views, absent=dict(metadata.get("absent", {})), extras=extras,
+                            warnings=[str(w) for w in metadata.get("warnings", [])])
+    if features.non_finite():
+        raise ValueError(f"{npz_path} holds NaN or infinite values ({', '.join(features.non_finite())})")
+    return features, metadata
 
 
 class FeatureExtractor:
@@ -146,14 +153,17 @@ class FeatureExtractor:
     ``encoders`` are registry names or ready Encoder objects; ``encoder_configs`` maps a name to
     extra config fields (e.g. ``{"clip": {"weights": "ViT-B-32.safetensors"}}``). At most one
     encoder per view. ``cache_dir=None`` disables the cache. ``fine_short_side`` and ``fine_rate_hz``
-    set the fine stream (motion, shot cuts); ``shot_cuts=None`` turns cut detection off.
+    set the fine stream (motion, shot cuts); ``shot_cuts=None`` turns cut detection off. ``limits``
+    bounds each video's duration and snippet count (default: :meth:`Limits.from_env`).
     """
 
     def __init__(self, encoders: Iterable[str | Encoder] = VIEW_NAMES, device: str = "auto", batch_size: int = 32,
                  cache_dir: str | os.PathLike | None = None, encoder_configs: dict[str, dict] | None = None,
                  short_side: int = DEFAULT_SHORT_SIDE, fine_short_side: int = FINE_SHORT_SIDE,
-                 fine_rate_hz: float = FINE_RATE_HZ, shot_cuts: ShotCutConfig | None = ShotCutConfig()) -> None:
+                 fine_rate_hz: float = FINE_RATE_HZ, shot_cuts: ShotCutConfig | None = ShotCutConfig(),
+                 limits: Limits | None = None) -> None:
         self.device = resolve_device(device)
+        self.limits = limits or Limits.from_env()
         self.batch_size = batch_size
         self.short_side = short_side
         self.fine_short_side, self.fine_rate_hz, self.shot_cuts = fine_short_side, fine_rate_hz, shot_cuts
@@ -210,22 +220,36 @@ class FeatureExtractor:
         ``info`` saves a second probe when the caller has one."""
         report = progress or (lambda stage, fraction: None)
         report("probe", 0.0)
-        info = info or media.probe(path)
+        info = info or media.probe(path, self.limits)
         grid = grid or make_grid(info.duration)
+        self.limits.check_analysis(Path(path).name, info.duration, grid.num_snippets, info.frame_count)
         self.last_timings, self.last_from_cache = {}, False
         cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None
         if cache_path is not None and cache_path.exists():
             try:
-                features, _ = read_features(cache_path)
+                features = self._check_entry(read_features(cache_path)[0], grid)
                 self.last_from_cache = True
                 report("done", 1.0)
                 return features
             except ValueError:
-                pass  # a corrupt entry is recomputed and overwritten below
+                pass  # a corrupt or mismatching entry is recomputed and overwritten below
         features = self._compute(path, info, grid, report)
+        if features.non_finite():
+            raise UTALError(f"{Path(path).name}: the encoders produced NaN or infinite features "
+                            f"({', '.join(features.non_finite())})")
         if cache_path is not None:
             write_features(cache_path, features, self.metadata(path, grid))
         report("done", 1.0)
+        return features
+
+    def _check_entry(self, features: ViewFeatures, grid: SnippetGrid) -> ViewFeatures:
+        """``features`` when a cache entry fits ``grid`` and the encoders' dimensions; ValueError otherwise."""
+        if features.num_snippets != grid.num_snippets or not np.allclose(features.times, grid.times):
+            raise ValueError("the cache entry is on another snippet grid")
+        for encoder in self.encoders:
+            values = features.views.get(encoder.view)
+            if values is not None and (values.ndim != 2 or values.shape != (grid.num_snippets, encoder.dim)):
+                raise ValueError(f"the cached {encoder.view} features have shape {values.shape}")
         return features
 
     def _compute(self, path, info: media.MediaInfo, grid: SnippetGrid, report: ProgressCallback) -> ViewFeatures:
@@ -273,7 +297,7 @@ class FeatureExtractor:
             fine = media.FineStream(fine_stream_grid(grid, info.fps, self.fine_rate_hz), self.fine_short_side)
         outputs: dict[str, list] = defaultdict(list)
         batches = media.iter_frames(path, grid, short_side=self.short_side, batch_size=self.batch_size, info=info,
-                                    fine=fine)
+                                    fine=fine, warnings=features.warnings)
         report("frames", 0.0)
         while (batch := self._timed("decode_frames", next, batches, None)) is not None:
             if batch.kind == media.FINE_FRAMES:
@@ -289,16 +313,17 @@ class FeatureExtractor:
             parts = outputs[encoder.name]
             extras = {name: np.concatenate([part.extras[name] for part in parts]) for name in parts[0].extras}
             self._store(features, encoder, EncodedBatch(np.concatenate([part.features for part in parts]), extras))
-        for encoder in encoders:
-            if encoder.name in accumulators:
-                self._store(features, encoder, self._timed(encoder.name, accumulators[encoder.name].finish))
+        for stream_encoder in encoders:
+            if stream_encoder.name in accumulators:
+                finished = self._timed(stream_encoder.name, accumulators[stream_encoder.name].finish)
+                self._store(features, stream_encoder, finished)
         if shots is not None:
             features.extras["shot_cut"] = shots.finish()
 
     def _run_audio_encoder(self, path, info, grid: SnippetGrid, encoder: AudioEncoder, features: ViewFeatures,
                            report: ProgressCallback) -> None:
         report("audio", 0.0)
-        track = self._timed("decode_audio", media.decode_audio, path, media.AUDIO_SAMPLE_RATE, info)
+        track = self._timed("decode_audio", media.decode_audio, path, media.AUDIO_SAMPLE_RATE, info, features.warnings)
         if not track.available:
             features.absent[encoder.view] = track.absent_reason
             return

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import UTALError
 from .grid import SnippetGrid
+from .limits import Limits
 
 AUDIO_SAMPLE_RATE = 16_000
 #: Relative difference between the nominal and the average frame rate above which a video is VFR.
@@ -107,16 +108,20 @@ def _rotation(stream: dict) -> int:
     return int(round(_float(stream.get("tags", {}).get("rotate")))) % 360
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
+def probe(path: str | os.PathLike, limits: Limits | None = None) -> MediaInfo:
     """Read duration, frame rate, size, rotation and audio facts of a video file (no decoding).
 
+    Files below ``limits.count_frames_below_bytes`` have their video packets counted (demuxing
+    only), so ``frame_count`` is what the file holds, not what its header claims.
     Raises UTALError with a plain message for a missing file, a file that is not media, a
     truncated or corrupt container, a file without a video stream, or zero duration.
     """
     path = Path(path)
     _check_readable(path)
+    limits = limits or Limits.from_env()
+    count = ["-count_packets"] if path.stat().st_size <= limits.count_frames_below_bytes else []
     result = subprocess.run(
-        [_binary("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        [_binary("ffprobe"), "-v", "error", *count, "-print_format", "json", "-show_format", "-show_streams", str(path)],
         capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
@@ -143,7 +148,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     nominal_fps = _rate(video.get("r_frame_rate"))
     if avg_fps <= 0:
         avg_fps = nominal_fps
-    frame_count = int(_float(video.get("nb_frames"))) or int(round(duration * avg_fps))
+    frame_count = (int(_float(video.get("nb_read_packets"))) or int(_float(video.get("nb_frames")))
+                   or int(round(duration * avg_fps)))
     is_vfr = bool(avg_fps and nominal_fps and abs(nominal_fps - avg_fps) / avg_fps > _VFR_TOLERANCE)
     return MediaInfo(
         path=str(path),
@@ -217,6 +223,15 @@ def _sampling_filter(grid: SnippetGrid, width: int, height: int) -> str:
             f"scale={width}:{height}:flags=bilinear")
 
 
+def decode_warning(path: str | os.PathLike, stderr: str, stream: str) -> str | None:
+    """A plain warning when ffmpeg reported errors while decoding ``stream`` (None when it reported none)."""
+    errors = [line for line in stderr.splitlines() if line.strip()]
+    if not errors:
+        return None
+    return (f"{Path(path).name}: {len(errors)} decode error(s) in the {stream} (the file is damaged in places); "
+            f"results near the damage may be missing or wrong")
+
+
 @dataclass
 class _Output:
     """One rawvideo output of the decode process and the reader state that goes with it."""
@@ -262,7 +277,7 @@ def _read_output(handle, output: _Output, queue: Queue, stop: threading.Event) -
 
 def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
                 info: MediaInfo | None = None, fine: FineStream | None = None,
-                prefetch: int = DEFAULT_PREFETCH) -> Iterator[FrameBatch]:
+                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None) -> Iterator[FrameBatch]:
     """Yield RGB frames at the grid's centre times in batches, decoded and resized by one ffmpeg process.
 
     With ``fine``, the same process (one decode of the video) also yields a second, low-resolution
@@ -273,6 +288,7 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
     Frames are selected by presentation timestamp (works for variable frame rate). Exactly
     ``grid.num_snippets`` frames are produced per stream: if the stream ends early by less than a
     snippet the last frame is repeated; a file that ends much earlier than its header says raises UTALError.
+    Decode errors in the middle of the file are appended to ``warnings`` as one plain message.
     """
     info = info or probe(path)
     outputs = [_Output(CENTRE_FRAMES, grid, *output_size(info, short_side), batch_size)]
@@ -324,6 +340,9 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
         process.wait()
     for output in outputs:
         yield from _pad_short_stream(path, output, stderr)
+    warning = decode_warning(path, stderr, "video frames")
+    if warning and warnings is not None:
+        warnings.append(warning)
 
 
 def _pad_short_stream(path, output: _Output, stderr: str) -> Iterator[FrameBatch]:
@@ -371,11 +390,12 @@ NO_AUDIO_REASON = "the video has no audio track"
 
 
 def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
-                 info: MediaInfo | None = None) -> AudioTrack:
+                 info: MediaInfo | None = None, warnings: list[str] | None = None) -> AudioTrack:
     """Decode the first audio stream to mono float32 at ``sample_rate`` with an ffmpeg subprocess.
 
     The track is shifted so that sample 0 is the video's first presented frame. A video without
     audio gives ``AudioTrack(samples=None, absent_reason=...)``, not an exception or fake silence.
+    Decode errors in a track that still decodes are appended to ``warnings`` as one plain message.
     """
     info = info or probe(path)
     if not info.has_audio:
@@ -389,6 +409,9 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
             raise UTALError(f"{Path(path).name}: the audio track could not be decoded "
                             f"({result.stderr.decode(errors='replace').strip()[:200]}).")
         return AudioTrack(samples=None, sample_rate=sample_rate, absent_reason="the audio track is empty")
+    warning = decode_warning(path, result.stderr.decode(errors="replace"), "audio track")
+    if warning and warnings is not None:
+        warnings.append(warning)
     offset = int(round(((info.audio_start or 0.0) - info.video_start) * sample_rate))
     if offset > 0:
         samples = np.concatenate([np.zeros(offset, np.float32), samples])

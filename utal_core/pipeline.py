@@ -25,6 +25,7 @@ from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
+from .limits import Limits
 from .localize import LocalizeParams, localize, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
 from .model.evidence import fine_evidence
@@ -110,6 +111,8 @@ class Analysis:
     config: dict
     versions: dict
     num_clusters: NumClusters = "auto"
+    #: Plain messages about damaged input (decode errors in the middle of the file), shown beside the results.
+    warnings: list[str] = field(default_factory=list)
     features: ViewFeatures | None = field(default=None, repr=False)
 
     @property
@@ -142,6 +145,7 @@ class Analysis:
             "config": self.config,
             "versions": self.versions,
             "num_clusters": self.num_clusters,
+            "warnings": self.warnings,
         }
 
     @classmethod
@@ -163,7 +167,7 @@ class Analysis:
             clusters=[ClusterInfo(**c) for c in data["clusters"]],
             segment_embeddings={k: array(v) for k, v in data.get("segment_embeddings", {}).items()},
             config=data.get("config", {}), versions=data.get("versions", {}),
-            num_clusters=data.get("num_clusters", "auto"),
+            num_clusters=data.get("num_clusters", "auto"), warnings=list(data.get("warnings", [])),
         )
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -177,7 +181,7 @@ def read_analysis(path: str | os.PathLike) -> Analysis:
         return Analysis.from_dict(json.loads(Path(path).read_text()))
     except FileNotFoundError:
         raise UTALError(f"File not found: {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as error:
         raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
 
 
@@ -203,7 +207,12 @@ def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 
     if model is None or refine_steps > 0:
         config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device)
         model = refine(features, model=model, config=config, seed=seed)
-    return predict(model.to(device), features)
+    prediction = predict(model.to(device), features)
+    outputs = {"actionness": prediction.actionness, "cas": prediction.cas, "video scores": prediction.video_scores}
+    broken = [name for name, values in outputs.items() if not np.isfinite(values).all()]
+    if broken:
+        raise UTALError(f"the model produced NaN or infinite {', '.join(broken)} for this video")
+    return prediction
 
 
 def features_grid(features: ViewFeatures, stride_s: float) -> SnippetGrid:
@@ -247,12 +256,14 @@ class Pipeline:
         self.last_timings: dict[str, float] = {}
 
     @classmethod
-    def from_config(cls, config: PipelineConfig | None = None) -> "Pipeline":
-        """Load encoders and resolve the checkpoint: explicit path, else the shipped default, else none."""
+    def from_config(cls, config: PipelineConfig | None = None, limits: Limits | None = None) -> "Pipeline":
+        """Load encoders and resolve the checkpoint: explicit path, else the shipped default, else none.
+
+        ``limits`` bounds every analysis (default: :meth:`Limits.from_env`)."""
         config = config or PipelineConfig()
         cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir() / "features"
         extractor = FeatureExtractor(config.views, device=config.device, cache_dir=cache,
-                                     encoder_configs=config.encoder_configs)
+                                     encoder_configs=config.encoder_configs, limits=limits)
         checkpoint = Path(config.checkpoint) if config.checkpoint else (
             DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.exists() else None)
         if checkpoint is not None and not checkpoint.exists():
@@ -286,7 +297,7 @@ class Pipeline:
                      info: media.MediaInfo | None = None) -> tuple[ViewFeatures, SnippetGrid]:
         """Per-snippet features of every view (from the cache when the same file was seen before),
         with the label bridge's action prior when there is no CLIP prior."""
-        info = info or media.probe(path)
+        info = info or media.probe(path, self.extractor.limits)
         grid = self.config.grid(info.duration)
         return add_bridge_prior(self.extractor.extract(path, grid, progress=progress, info=info)), grid
 
@@ -311,7 +322,7 @@ class Pipeline:
         """The whole path for one video: features -> model -> segments -> clusters."""
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
-        info = media.probe(path)
+        info = media.probe(path, self.extractor.limits)
         features, grid = self.encode_video(path, progress=report, info=info)
         if not features.views:
             reasons = "; ".join(f"{k}: {v}" for k, v in features.absent.items())
@@ -331,7 +342,7 @@ class Pipeline:
             cas=prediction.cas, video_scores=prediction.video_scores, params=self.config.localize,
             segments=[], clusters=[], segment_embeddings={},
             config=self.config.to_dict() | {"model": self.model_source(features)},
-            versions=library_versions(), features=features,
+            versions=library_versions(), warnings=list(features.warnings), features=features,
         )
         report("segments", 0.0)
         started = time.perf_counter()

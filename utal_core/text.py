@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .encoders.clip import ClipConfig, read_prompt_list
+from .encoders.clip import ClipConfig, load_open_clip, read_prompt_list
 from .cache import default_cache_dir
 from .errors import UTALError
 from .export import atomic_write_bytes
@@ -126,10 +126,7 @@ class ClipTextScorer:
         """Build from an open_clip model name and pretrained tag or weights path (None: random weights)."""
         import open_clip
 
-        try:
-            model = open_clip.create_model(model_name, pretrained=pretrained, device="cpu")
-        except (RuntimeError, OSError, ValueError) as error:
-            raise UTALError(f"CLIP model {model_name} ({pretrained}) could not be loaded: {error}") from None
+        model = load_open_clip(model_name, pretrained)
         return cls(model, open_clip.get_tokenizer(model_name), model_name=model_name, prompt=prompt)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -223,8 +220,8 @@ class LabelBridgeScorer:
         path = (self.config.cache_dir or text_cache_dir()) / f"{tag}-{key}.npy"
         if path.exists():
             try:
-                cached = np.load(path)
-                if cached.shape[0] == rows:
+                cached = np.load(path, allow_pickle=False)
+                if cached.shape[0] == rows and np.isfinite(cached).all():
                     return cached
             except (OSError, ValueError):
                 pass  # a damaged cache file is recomputed below

@@ -21,16 +21,24 @@ class ViewFeatures:
     ``"motion_energy"`` [T] (camera-compensated foreground motion), ``"motion_fine"`` [T, 4] and
     ``"audio_rms_fine"`` [T, 8] (the same inside equal sub-windows of each snippet) and
     ``"shot_cut"`` [T] (1 where a hard cut falls in or just before the snippet).
+    ``warnings`` holds plain messages about damaged input met on the way (decode errors).
     """
 
     times: np.ndarray
     views: dict[str, np.ndarray] = field(default_factory=dict)
     absent: dict[str, str] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def num_snippets(self) -> int:
         return int(len(self.times))
+
+    def non_finite(self) -> list[str]:
+        """Names of the views and extras that hold NaN or infinite values."""
+        arrays = {"times": self.times} | self.views | self.extras
+        return [name for name, values in arrays.items()
+                if np.issubdtype(np.asarray(values).dtype, np.floating) and not np.isfinite(values).all()]
 
 
 @dataclass

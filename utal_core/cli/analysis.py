@@ -7,7 +7,9 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from ..errors import UTALError
 from ..export import write_activitynet
 from ..features import resolve_device
 from ..grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, THUMOS_FPS, THUMOS_SNIPPET_FRAMES
+from ..limits import ENV, Limits
 from ..localize import LocalizeParams
 from ..model import load_checkpoint, load_feature_folder
 from ..pipeline import Analysis, Pipeline, PipelineConfig, features_grid, predict_features, pseudo_class_label
@@ -48,6 +51,23 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["anet"],
                         help="also write ActivityNet results (results.anet.json); always written with --features")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    parser.add_argument("--max-duration", type=float, metavar="SECONDS",
+                        help=f"longest video analysed (default {Limits.max_duration_s:g} s, or {ENV['max_duration_s']})")
+    parser.add_argument("--max-snippets", type=int, metavar="N",
+                        help=f"most snippets per video (default {Limits.max_snippets}, or {ENV['max_snippets']})")
+
+
+def unique_video_ids(videos: Sequence[str]) -> list[str]:
+    """Output name of each video: its file stem; where inputs share a stem, its folder's name comes first
+    (``a/clip.mp4`` -> ``a_clip``), then a number if names are still equal."""
+    paths = [Path(video) for video in videos]
+    stems = Counter(path.stem for path in paths)
+    names = [f"{path.resolve().parent.name}_{path.stem}" if stems[path.stem] > 1 else path.stem for path in paths]
+    counts, seen, unique = Counter(names), Counter(), []
+    for name in names:
+        seen[name] += 1
+        unique.append(name if counts[name] == 1 else f"{name}-{seen[name]}")
+    return unique
 
 
 def pseudo_class_segments(analysis: Analysis) -> list:
@@ -98,31 +118,46 @@ def run_analyze(args: argparse.Namespace) -> int:
         config.views = tuple(args.views)
     if args.clip_weights:
         config.encoder_configs["clip"] = {"weights": args.clip_weights}
-    pipeline = Pipeline.from_config(config)
+    limits = Limits.from_env(max_duration_s=args.max_duration, max_snippets=args.max_snippets)
+    pipeline = Pipeline.from_config(config, limits=limits)
     out = Path(args.out)
-    summary, predictions = [], {}
-    for video in args.videos:
+    summary, predictions, failures = [], {}, {}
+    for video, video_id in zip(args.videos, unique_video_ids(args.videos)):
         def progress(stage: str, fraction: float) -> None:
             if not args.json:
                 print(f"\r{Path(video).name}: {stage} {fraction:4.0%}   ", end="", file=sys.stderr, flush=True)
 
-        analysis = pipeline.analyze(video, progress=progress)
-        path = analysis.write_json(out / f"{analysis.video_id}.analysis.json")
-        predictions[analysis.video_id] = pseudo_class_segments(analysis)
-        summary.append({"video": analysis.video_id, "analysis": str(path), "segments": len(analysis.segments),
+        try:  # one bad video must not stop the others: failures are listed at the end
+            analysis = dataclasses.replace(pipeline.analyze(video, progress=progress), video_id=video_id)
+            path = analysis.write_json(out / f"{video_id}.analysis.json")
+        except UTALError as error:
+            failures[video] = str(error)
+            if not args.json:
+                print(f"\r{Path(video).name}: failed (listed at the end)", file=sys.stderr)
+            continue
+        predictions[video_id] = pseudo_class_segments(analysis)
+        summary.append({"video": video_id, "analysis": str(path), "segments": len(analysis.segments),
                         "clusters": [c.name for c in analysis.clusters], "absent": analysis.absent,
-                        "model": analysis.config["model"],
+                        "warnings": analysis.warnings, "model": analysis.config["model"],
                         "timings_s": {stage: round(seconds, 3) for stage, seconds in pipeline.last_timings.items()}})
         if not args.json:
-            print(f"\r{analysis.video_id}: {len(analysis.segments)} segments, {len(analysis.clusters)} clusters "
+            print(f"\r{video_id}: {len(analysis.segments)} segments, {len(analysis.clusters)} clusters "
                   f"-> {path}", file=sys.stderr)
             for s in analysis.segments:
                 print(f"  {s.start:8.2f} - {s.end:8.2f} s  score {s.score:.3f}  cluster {s.cluster} ({s.label})")
-    if args.format == "anet":
+        for warning in analysis.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    if args.format == "anet" and predictions:
         path = write_activitynet(out / RESULTS_FILE, predictions)
         summary.append({"results": str(path)})
         if not args.json:
             print(f"ActivityNet results -> {path}")
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary + [{"failed": failures}] * bool(failures), indent=2))
+    if failures:
+        if len(args.videos) > 1:
+            print(f"{len(failures)} of {len(args.videos)} videos failed:", file=sys.stderr)
+        for reason in failures.values():
+            print(f"error: {reason}", file=sys.stderr)
+        return 2
     return 0

@@ -1,13 +1,15 @@
-"""`library` (add / remove / list / search) and `export` subcommands."""
+"""`library` (add / remove / list / search / rebuild) and `export` subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..export import EXPORT_FORMATS, default_export_path, export_analysis, load_analysis_json
-from ..library import SearchFilters, SegmentLibrary, add_analysis_to_library
+from ..library import SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
+from ..limits import ENV, Limits
 from ..text import build_text_scorer, clip_or_label_bridge
 from . import subcommand
 
@@ -26,7 +28,8 @@ def _configure_library(parser: argparse.ArgumentParser) -> None:
 
     search = actions.add_parser("search", help="Find segments matching a text query.")
     search.add_argument("query", metavar="TEXT")
-    search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    search.add_argument("-k", type=int, default=10,
+                        help=f"number of results (default 10, at most {Limits.max_search_k}: setting {ENV['max_search_k']})")
     search.add_argument("--encoder", choices=["auto", "clip", "label_bridge"], default="auto",
                         help="text encoder: auto uses CLIP when --clip-weights load, else the offline label bridge")
     search.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name for the CLIP text tower")
@@ -36,7 +39,11 @@ def _configure_library(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--cluster", type=int, help="only segments of this cluster")
     search.add_argument("--json", action="store_true", help="print JSON")
 
-    for sub in (add, remove, listing, search):
+    rebuild = actions.add_parser("rebuild", aliases=["repair"],
+                                 help="Re-create a lost or damaged library database from its saved video records "
+                                      "(the old files are kept in damaged/).")
+
+    for sub in (add, remove, listing, search, rebuild):
         sub.add_argument("--library", type=Path, required=True, metavar="DIR", help="library folder")
 
 
@@ -50,6 +57,7 @@ def _add(library: SegmentLibrary, videos: list[Path]) -> None:
 
 
 def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
+    k = Limits.from_env().check_search_k(args.k)
     if args.encoder == "auto":
         scorer = clip_or_label_bridge(args.clip_model, args.clip_weights)
     elif args.encoder == "clip":
@@ -57,7 +65,7 @@ def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
     else:
         scorer = build_text_scorer("label_bridge")
     filters = SearchFilters(video=args.video, min_score=args.min_score, cluster=args.cluster)
-    hits = library.search_text(args.query, scorer, k=args.k, filters=filters)
+    hits = library.search_text(args.query, scorer, k=k, filters=filters)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2))
         return
@@ -70,6 +78,14 @@ def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
 
 @subcommand("library", "Manage and search the persistent segment library.", _configure_library)
 def run_library(args: argparse.Namespace) -> int:
+    if args.action in ("rebuild", "repair"):
+        report = rebuild_library(args.library)
+        if report.set_aside:
+            print(f"old database and indexes kept in {report.set_aside}")
+        for name, reason in report.unreadable.items():
+            print(f"warning: record {name} could not be read: {reason}", file=sys.stderr)
+        print(f"restored {len(report.restored)} video(s) into {args.library}")
+        return 0
     with SegmentLibrary.open(args.library) as library:
         if args.action == "add":
             _add(library, args.videos)

@@ -44,7 +44,7 @@ _EMBEDDING_TENSOR = "/model/Reshape_output_0_qdq"
 _RESHAPE_SHAPE = "/model/Constant_output_0"
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
 
 

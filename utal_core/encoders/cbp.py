@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +47,8 @@ class ImageNetClassifierEncoder(FrameEncoder):
     def __init__(self, config: ImageNetConfig) -> None:
         super().__init__(config)
         self.config: ImageNetConfig = config
-        self._model = None
-        self._classifier = None
+        self._model: Any = None
+        self._classifier: Any = None
         self._captured: dict = {}
         self.mean, self.std, self.image_size = IMAGENET_MEAN, IMAGENET_STD, config.image_size
         self.weights_path = self._resolve_weights()

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +107,21 @@ def _cached_hub_file(pretrained_cfg: dict) -> Path | None:
     return None
 
 
+def load_open_clip(model_name: str, pretrained: str | None, device: str = "cpu", precision: str = "fp32"):
+    """``open_clip.create_model``, with a weights file that is not open_clip weights (a pickle, random
+    bytes, a damaged or foreign safetensors file) refused by one plain UTALError."""
+    import open_clip
+    from safetensors import SafetensorError
+
+    try:
+        return open_clip.create_model(model_name, pretrained=pretrained, device=device, precision=precision)
+    except (pickle.UnpicklingError, SafetensorError, EOFError, KeyError, RuntimeError, OSError, ValueError,
+            TypeError, AttributeError) as error:
+        name = Path(pretrained).name if pretrained else "random"
+        raise UTALError(f"CLIP weights {name} could not be loaded as {model_name} open_clip weights "
+                        f"({type(error).__name__})") from None
+
+
 def resolve_clip_weights(config: ClipConfig) -> tuple[Path | None, str | None]:
     """(weights file, None) or (None, reason it could not be found); see the module docstring for the order."""
     import open_clip
@@ -143,7 +160,7 @@ class ClipEncoder(FrameEncoder):
     def __init__(self, config: ClipConfig) -> None:
         super().__init__(config)
         self.config: ClipConfig = config
-        self._model = None
+        self._model: Any = None
         self.vocabulary = read_prompt_list(config.vocabulary)
         self.templates = read_prompt_list(config.templates)
         self.background_prompts = read_prompt_list(config.background)
@@ -180,8 +197,7 @@ class ClipEncoder(FrameEncoder):
         self.require_available()
         device = self.config.device
         pretrained = None if self.random_weights else str(self.weights_path)
-        model = open_clip.create_model(self.config.model, pretrained=pretrained, device=device,
-                                       precision="fp16" if self.config.half else "fp32")
+        model = load_open_clip(self.config.model, pretrained, device, "fp16" if self.config.half else "fp32")
         model.eval()
         tokenizer = open_clip.get_tokenizer(self.config.model)
         with torch.inference_mode():

@@ -38,6 +38,8 @@ def _load_array(path: Path) -> np.ndarray:
         raise UTALError(f"cannot read {path}: {error}") from error
     if array.ndim != 2 or array.shape[0] == 0:
         raise UTALError(f"{path} must hold a [T, D] array, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise UTALError(f"{path} holds NaN or infinite values")
     return array.astype(np.float32)
 
 
@@ -54,8 +56,10 @@ def load_cached_features(path: str | os.PathLike) -> ViewFeatures:
     views = {name: arrays[name].astype(np.float32) for name in VIEW_NAMES if name in arrays}
     extras = {name[len(_EXTRA_PREFIX):]: value for name, value in arrays.items() if name.startswith(_EXTRA_PREFIX)}
     absent = {name: "not in the cache file" for name in VIEW_NAMES if name not in views}
-    return add_bridge_prior(ViewFeatures(times=arrays["times"].astype(np.float64), views=views, absent=absent,
-                                         extras=extras))
+    features = ViewFeatures(times=arrays["times"].astype(np.float64), views=views, absent=absent, extras=extras)
+    if features.non_finite():
+        raise UTALError(f"{path} holds NaN or infinite values ({', '.join(features.non_finite())})")
+    return add_bridge_prior(features)
 
 
 def _resample(values: np.ndarray, length: int) -> np.ndarray:

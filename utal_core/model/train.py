@@ -146,7 +146,7 @@ def make_batches(dataset: Sequence[ViewFeatures], views: list[str], targets: Seq
         present = tuple(name for name in views if name in features.views)
         if present:
             groups[present].extend((index, start, end) for start, end in _crops(features.num_snippets, max_len, rng))
-    chunks = []
+    chunks: list[tuple[tuple[str, ...], list[tuple[int, int, int]]]] = []
     for present in sorted(groups):
         crops = groups[present]
         order = rng.permutation(len(crops))

@@ -1,24 +1,8 @@
-"""Persistent segment library: SQLite metadata and vectors, FAISS indexes per embedding space.
-
-Folder layout::
-
-    library.sqlite                        videos, segments, vectors (float32 blobs), index state
-    indexes/<space>.g<generation>.exact.faiss    IndexIDMap2(IndexFlatIP): exact ground truth
-    indexes/<space>.g<generation>.ivf.faiss      IndexIVFFlat (inner product), above a size threshold
-
-SQLite is the source of truth. Vectors are L2-normalised, so inner product is cosine similarity.
-Every write runs in one SQLite transaction (WAL mode, so readers keep reading while one writer
-adds): the new index files are written to temp files and renamed to the *next* generation's
-names, and only then is the transaction, which records that generation and the files' SHA-256,
-committed. A crash before the commit leaves the previous generation in force; a crash after it
-leaves files that are missing, stale or corrupt, which :meth:`SegmentLibrary.open` (and any
-later search) detects through generation, format version, hash, size and dimension checks and
-rebuilds from the stored vectors. Readers compare the generation before each search and reload
-when a writer has moved it on.
-"""
+"""The SQLite store of the segment library and its transactions (see the package docstring)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,26 +14,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, TypeVar
 
 import faiss
 import numpy as np
 
-from .cluster import ClusterResult, cluster_segments, name_vectors
-from .errors import UTALError
-from .export import atomic_write_bytes
-from .text import CLASS_VOCABULARIES, LabelBridgeScorer, TextScorer, check_query, l2_normalize
-from .types import Segment
+from ..cluster import ClusterResult, cluster_segments, name_vectors
+from ..errors import UTALError
+from ..export import atomic_write_bytes
+from ..text import LabelBridgeScorer, TextScorer, check_query, l2_normalize
+from ..types import Segment
+from .index import (INDEX_FORMAT, LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_index,
+                    exact_index_contents, ivf_lists)
+from .records import (DATABASE_NAME, check_folder, check_integrity, damaged_database, record_path,
+                      write_record)
+from .search import MAX_SQLITE_INTEGER, SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors
 
-#: Bump when the index files' layout changes; older files are then rebuilt at open.
-INDEX_FORMAT = 1
 SCHEMA_VERSION = 1
-DATABASE_NAME = "library.sqlite"
 #: Test hook (crash-safety tests only): seconds to sleep after the new index files are in place
 #: and before the SQLite commit, so a test can SIGKILL a writer in the middle of an add.
 PAUSE_BEFORE_COMMIT_ENV = "UTAL_LIBRARY_PAUSE_BEFORE_COMMIT"
-#: Order in which ``search_by_segment`` picks a space when none is named.
-SIMILARITY_SPACES = ("clip", "minilm")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS videos (
@@ -68,106 +52,6 @@ CREATE TABLE IF NOT EXISTS indexes (
     count INTEGER NOT NULL, exact_sha256 TEXT NOT NULL, ivf_sha256 TEXT);
 """
 
-
-@dataclass(frozen=True)
-class LibraryConfig:
-    """Index choice: exact search up to ``approximate_threshold`` vectors in a space, IVF above it.
-
-    IVF uses ``ivf_lists(n, config)`` inverted lists (about ``lists_per_sqrt`` * sqrt(n), and at
-    least ``training_per_list`` vectors per list), trained by spherical k-means for
-    ``training_iterations`` rounds on at most ``training_per_list`` vectors per list; a query probes
-    ``nprobe`` lists. The IVF index is retrained once a space has grown to need twice as many lists
-    as it was trained with. See benchmarks/search_speed.py for the recall/latency figures.
-    """
-
-    approximate_threshold: int = 50_000
-    nprobe: int = 512
-    lists_per_sqrt: float = 8.0
-    training_per_list: int = 32
-    training_iterations: int = 10
-    seed: int = 0
-
-
-def ivf_lists(count: int, config: LibraryConfig) -> int:
-    """Number of IVF lists for ``count`` vectors under ``config``."""
-    return int(max(1, min(config.lists_per_sqrt * np.sqrt(count), count // config.training_per_list)))
-
-
-def build_exact_index(ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
-    """Exact inner-product index keyed by segment id."""
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-    return index
-
-
-def build_ivf_index(ids: np.ndarray, vectors: np.ndarray, config: LibraryConfig) -> faiss.Index:
-    """IVF-flat inner-product index keyed by segment id, trained on a seeded sample of ``vectors``."""
-    lists = ivf_lists(len(vectors), config)
-    rng = np.random.default_rng(config.seed)
-    sample_size = min(len(vectors), lists * config.training_per_list)
-    sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
-    index.cp.seed = config.seed
-    index.cp.spherical = True
-    index.cp.niter = config.training_iterations
-    # The sample is sized by training_per_list on purpose; silence faiss's "too few points" warning.
-    index.cp.min_points_per_centroid = min(index.cp.min_points_per_centroid, config.training_per_list)
-    index.train(np.ascontiguousarray(sample, dtype=np.float32))
-    index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-    index.nprobe = config.nprobe
-    return index
-
-
-def exact_index_contents(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and vectors held by an index made by :func:`build_exact_index`."""
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-    return ids, index.index.reconstruct_n(0, index.ntotal) if len(ids) else np.zeros((0, index.d), np.float32)
-
-
-@dataclass
-class _SpaceIndexes:
-    generation: int
-    exact: faiss.Index
-    ivf: faiss.Index | None
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Restrict a search to one video (id, path or content hash), a minimum score, or one cluster."""
-
-    video: int | str | None = None
-    min_score: float | None = None
-    cluster: int | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.video is not None or self.min_score is not None or self.cluster is not None
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One ranked segment; ``encoder`` names the text encoder (or embedding space) that answered."""
-
-    video_path: str
-    video_id: int
-    segment_id: int
-    start: float
-    end: float
-    score: float
-    cluster: int
-    label: str | None
-    encoder: str
-
-    @property
-    def video_name(self) -> str:
-        return Path(self.video_path).name
-
-    def to_dict(self) -> dict[str, Any]:
-        """The CLI/JSON form: video, start, end, score, cluster, label, encoder (plus ids)."""
-        return {"video": self.video_path, "start": self.start, "end": self.end, "score": self.score,
-                "cluster": self.cluster, "label": self.label, "encoder": self.encoder,
-                "video_id": self.video_id, "segment_id": self.segment_id}
 
 
 @dataclass(frozen=True)
@@ -197,6 +81,22 @@ def _check_space_name(space: str) -> str:
     return space
 
 
+Result = TypeVar("Result")
+
+
+def _plain_database_errors(method: Callable[..., Result]) -> Callable[..., Result]:
+    """SQLite failures inside ``method`` (damage found after open) become one plain UTALError."""
+
+    @functools.wraps(method)
+    def guarded(self: "SegmentLibrary", *args: Any, **kwargs: Any) -> Result:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as error:
+            raise damaged_database(self.folder, str(error)) from None
+
+    return guarded
+
+
 class SegmentLibrary:
     """A folder of analysed videos' segments, searchable by text or by example segment.
 
@@ -209,27 +109,49 @@ class SegmentLibrary:
         self.config = config
         self._db = connection
         self._lock = threading.RLock()
-        self._loaded: dict[str, _SpaceIndexes] = {}
+        self._loaded: dict[str, SpaceIndexes] = {}
 
     @classmethod
     def open(cls, folder: str | Path, config: LibraryConfig = LibraryConfig()) -> "SegmentLibrary":
-        """Open (creating if needed) the library in ``folder``; damaged or stale indexes are rebuilt."""
+        """Open (creating if needed) the library in ``folder``; damaged or stale indexes are rebuilt.
+
+        A damaged database (``PRAGMA quick_check``), a lost one next to surviving index files or
+        records, and an interrupted rebuild are refused with a plain UTALError; nothing is written.
+        """
         folder = Path(folder)
+        check_folder(folder)
+        return cls.create_unchecked(folder, config)
+
+    @classmethod
+    def create_unchecked(cls, folder: Path, config: LibraryConfig = LibraryConfig()) -> "SegmentLibrary":
+        """:meth:`open` without the folder checks (``library rebuild`` creates the new database with it)."""
         try:
             (folder / "indexes").mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(folder / DATABASE_NAME, timeout=60, isolation_level=None,
                                          check_same_thread=False)
+        except (OSError, sqlite3.DatabaseError) as error:
+            raise UTALError(f"Cannot open the library in {folder}: {error}") from None
+        try:
+            check_integrity(connection, folder)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             version = connection.execute("PRAGMA user_version").fetchone()[0]
-        except (OSError, sqlite3.DatabaseError) as error:
-            raise UTALError(f"Cannot open the library in {folder}: {error}") from None
-        if version > SCHEMA_VERSION:
-            raise UTALError(f"The library in {folder} was made by a newer version of this tool.")
-        connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            if version > SCHEMA_VERSION:
+                raise UTALError(f"The library in {folder} was made by a newer version of this tool.")
+            connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise damaged_database(folder, str(error)) from None
+        except UTALError:
+            connection.close()
+            raise
         library = cls(folder, connection, config)
-        for space in library.spaces():
-            library._indexes(space)
+        try:
+            for space in library.spaces():
+                library._indexes(space)
+        except UTALError:
+            library.close()
+            raise
         return library
 
     def close(self) -> None:
@@ -291,7 +213,7 @@ class SegmentLibrary:
         except RuntimeError:
             return None
 
-    def _load_files(self, space: str, row: tuple) -> _SpaceIndexes | None:
+    def _load_files(self, space: str, row: tuple) -> SpaceIndexes | None:
         """The indexes recorded in ``row``, or None when any check fails."""
         generation, dim, index_format, count, exact_sha, ivf_sha = row
         if index_format != INDEX_FORMAT:
@@ -302,9 +224,9 @@ class SegmentLibrary:
             return None
         if ivf is not None:
             ivf.nprobe = self.config.nprobe
-        return _SpaceIndexes(generation, exact, ivf)
+        return SpaceIndexes(generation, exact, ivf)
 
-    def _write_files(self, space: str, indexes: _SpaceIndexes) -> None:
+    def _write_files(self, space: str, indexes: SpaceIndexes) -> None:
         """Write ``indexes`` as generation ``indexes.generation`` and record it (inside a transaction)."""
         hashes = {}
         for kind, index in (("exact", indexes.exact), ("ivf", indexes.ivf)):
@@ -318,12 +240,12 @@ class SegmentLibrary:
              hashes["exact"], hashes.get("ivf")))
         self._loaded[space] = indexes
 
-    def _with_ivf_if_large(self, generation: int, exact: faiss.Index, ivf: faiss.Index | None) -> _SpaceIndexes:
+    def _with_ivf_if_large(self, generation: int, exact: faiss.Index, ivf: faiss.Index | None) -> SpaceIndexes:
         if exact.ntotal <= self.config.approximate_threshold:
-            return _SpaceIndexes(generation, exact, None)
+            return SpaceIndexes(generation, exact, None)
         if ivf is None or ivf_lists(exact.ntotal, self.config) >= 2 * ivf.nlist:
             ivf = build_ivf_index(*exact_index_contents(exact), self.config)
-        return _SpaceIndexes(generation, exact, ivf)
+        return SpaceIndexes(generation, exact, ivf)
 
     def _stored_vectors(self, space: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self._db.execute("SELECT segment_id, vector FROM vectors WHERE space = ? ORDER BY segment_id", (space,))
@@ -336,7 +258,7 @@ class SegmentLibrary:
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
         return np.asarray(ids, dtype=np.int64), vectors
 
-    def _rebuild_space(self, space: str, generation: int) -> _SpaceIndexes | None:
+    def _rebuild_space(self, space: str, generation: int) -> SpaceIndexes | None:
         """Rebuild ``space``'s indexes from the stored vectors as ``generation`` (inside a transaction)."""
         ids, vectors = self._stored_vectors(space)
         if not len(ids):
@@ -347,7 +269,7 @@ class SegmentLibrary:
         self._write_files(space, indexes)
         return indexes
 
-    def _indexes(self, space: str) -> _SpaceIndexes | None:
+    def _indexes(self, space: str) -> SpaceIndexes | None:
         """The current indexes of ``space`` (None if it has no vectors), reloaded or repaired as needed."""
         with self._lock:
             row = self._index_rows().get(space)
@@ -377,7 +299,7 @@ class SegmentLibrary:
         current = self._indexes(space)
         if current is None:
             dim = added.shape[1]
-            current = _SpaceIndexes(0, build_exact_index(np.zeros(0, np.int64), np.zeros((0, dim), np.float32)), None)
+            current = SpaceIndexes(0, build_exact_index(np.zeros(0, np.int64), np.zeros((0, dim), np.float32)), None)
         elif added is not None and added.shape[1] != current.exact.d:
             raise UTALError(f"This library's {space} vectors are {current.exact.d}-d but the new ones are "
                             f"{added.shape[1]}-d (analysed with a different model?).")
@@ -399,10 +321,12 @@ class SegmentLibrary:
 
     # ----- public API -----
 
+    @_plain_database_errors
     def spaces(self) -> list[str]:
         """Embedding spaces that hold vectors."""
         return sorted(self._index_rows())
 
+    @_plain_database_errors
     def add_video(self, path: str | Path, content_hash: str, duration: float, config: Mapping[str, Any],
                   segments: Sequence[Segment], embeddings: Mapping[str, np.ndarray],
                   thumbnails: Sequence[str | None] | None = None) -> int:
@@ -414,14 +338,20 @@ class SegmentLibrary:
         for space, values in vectors.items():
             if values.ndim != 2 or len(values) != len(segments):
                 raise ValueError(f"{space} embeddings must be [{len(segments)}, D], got {values.shape}")
+            if not np.isfinite(values).all():
+                raise UTALError(f"The {space} vectors of {Path(path).name} hold NaN or infinite values.")
         thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(segments)
+        resolved = str(Path(path).resolve())
         with self._write():
             existing = self._db.execute("SELECT id FROM videos WHERE content_hash = ?", (content_hash,)).fetchone()
             if existing:
                 return int(existing[0])
+            # The record goes first: a crash after it and before the commit leaves a record that only
+            # `library rebuild` reads, never a database row without its record.
+            write_record(self.folder, resolved, content_hash, float(duration), config, segments, vectors, thumbnails)
             video_id = self._db.execute(
                 "INSERT INTO videos (path, content_hash, duration, config_json, added_at) VALUES (?, ?, ?, ?, ?)",
-                (str(Path(path).resolve()), content_hash, float(duration), json.dumps(dict(config), default=str),
+                (resolved, content_hash, float(duration), json.dumps(dict(config), default=str),
                  datetime.now(timezone.utc).isoformat(timespec="seconds"))).lastrowid
             segment_ids = np.array([
                 self._db.execute(
@@ -440,6 +370,8 @@ class SegmentLibrary:
     def _resolve_video(self, video: int | str) -> int:
         text = str(video)
         if text.isdigit():
+            if int(text) > MAX_SQLITE_INTEGER:
+                raise UTALError(f"No video {video!r} in this library.")
             row = self._db.execute("SELECT id FROM videos WHERE id = ?", (int(text),)).fetchone()
         else:
             row = self._db.execute("SELECT id FROM videos WHERE path = ? OR content_hash = ? ORDER BY id LIMIT 1",
@@ -448,10 +380,12 @@ class SegmentLibrary:
             raise UTALError(f"No video {video!r} in this library.")
         return int(row[0])
 
+    @_plain_database_errors
     def remove_video(self, video: int | str) -> int:
         """Remove a video (by id, path or content hash) with its segments; returns its id."""
         with self._write():
             video_id = self._resolve_video(video)
+            content_hash = self._db.execute("SELECT content_hash FROM videos WHERE id = ?", (video_id,)).fetchone()[0]
             segment_ids = np.array([row[0] for row in self._db.execute(
                 "SELECT id FROM segments WHERE video_id = ?", (video_id,))], dtype=np.int64)
             spaces = [row[0] for row in self._db.execute(
@@ -460,8 +394,10 @@ class SegmentLibrary:
             self._db.execute("DELETE FROM videos WHERE id = ?", (video_id,))
             for space in spaces:
                 self._update_space(space, removed_ids=segment_ids)
-            return video_id
+        record_path(self.folder, content_hash).unlink(missing_ok=True)
+        return video_id
 
+    @_plain_database_errors
     def list_videos(self) -> list[VideoRecord]:
         """Videos in the library, oldest first."""
         with self._lock:
@@ -470,6 +406,7 @@ class SegmentLibrary:
                 "FROM videos v LEFT JOIN segments s ON s.video_id = v.id GROUP BY v.id ORDER BY v.id").fetchall()
         return [VideoRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
 
+    @_plain_database_errors
     def segments(self, video: int | str) -> list[Segment]:
         """A video's segments in time order."""
         with self._lock:
@@ -478,6 +415,7 @@ class SegmentLibrary:
                                     "WHERE video_id = ? ORDER BY start_s", (video_id,)).fetchall()
         return [Segment(*row) for row in rows]
 
+    @_plain_database_errors
     def rebuild_indexes(self) -> None:
         """Rebuild every space's indexes from the stored vectors (a new generation each)."""
         with self._write():
@@ -503,7 +441,7 @@ class SegmentLibrary:
             if indexes.exact.d != len(vector):
                 raise UTALError(f"The query is {len(vector)}-d but this library's {space} vectors are "
                                 f"{indexes.exact.d}-d (a different model?).")
-            fetch = k + (exclude is not None)
+            fetch = min(k + (exclude is not None), indexes.exact.ntotal)
             query = l2_normalize(vector[None, :])
             if filters is not None and filters.active:
                 # Filtered searches run exactly over the allowed segments (IVF probing could miss them).
@@ -529,6 +467,7 @@ class SegmentLibrary:
                           end=by_id[i][4], score=score, cluster=by_id[i][5], label=by_id[i][6], encoder=encoder)
                 for i, score in ranked if i in by_id]
 
+    @_plain_database_errors
     def search_text(self, query: str, scorer: TextScorer, k: int = 10,
                     filters: SearchFilters | None = None) -> list[SearchHit]:
         """The ``k`` segments nearest to ``query`` in ``scorer``'s embedding space (cosine similarity)."""
@@ -542,6 +481,7 @@ class SegmentLibrary:
                                (segment_id, space)).fetchone()
         return None if row is None else np.frombuffer(row[0], dtype=np.float32)
 
+    @_plain_database_errors
     def search_by_segment(self, segment_id: int, k: int = 10, space: str | None = None,
                           filters: SearchFilters | None = None) -> list[SearchHit]:
         """The ``k`` segments most similar to segment ``segment_id`` (itself excluded).
@@ -555,7 +495,8 @@ class SegmentLibrary:
                     return self._search(candidate, vector, k, filters, candidate, exclude=segment_id)
         raise UTALError(f"Segment {segment_id} has no stored embedding to compare with.")
 
-    def recluster(self, scorer: TextScorer, k: int | str = "auto", seed: int = 0) -> ClusterResult:
+    @_plain_database_errors
+    def recluster(self, scorer: TextScorer, k: int | Literal["auto"] = "auto", seed: int = 0) -> ClusterResult:
         """Cluster every segment of the library in ``scorer``'s space and store clusters and names."""
         with self._write():
             ids, vectors = self._stored_vectors(scorer.space)
@@ -567,21 +508,6 @@ class SegmentLibrary:
                     "UPDATE segments SET cluster = ?, label = ?, label_score = ? WHERE id = ?",
                     [(int(c), names[c].name, names[c].score, int(i)) for i, c in zip(ids, result.labels)])
             return result
-
-
-def library_vectors(segment_embeddings: Mapping[str, np.ndarray],
-                    bridge: LabelBridgeScorer | None = None) -> dict[str, np.ndarray]:
-    """Vectors to store per library space from pooled segment views.
-
-    ``"clip"``: the CLIP image view itself (CLIP text queries compare with it directly);
-    ``"minilm"``: the label-bridge mixture of class-name embeddings, when class probabilities exist.
-    """
-    spaces = {}
-    if "clip" in segment_embeddings:
-        spaces["clip"] = l2_normalize(segment_embeddings["clip"])
-    if any(key in segment_embeddings for key in CLASS_VOCABULARIES):
-        spaces["minilm"] = (bridge or LabelBridgeScorer()).segment_vectors(segment_embeddings)
-    return spaces
 
 
 def add_analysis_to_library(library: SegmentLibrary, analysis: Any, bridge: LabelBridgeScorer | None = None) -> int:

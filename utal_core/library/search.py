@@ -1,0 +1,76 @@
+"""Search requests and answers of the segment library, and the vectors stored per embedding space."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import UTALError
+from ..text import CLASS_VOCABULARIES, LabelBridgeScorer, l2_normalize
+
+#: Order in which ``search_by_segment`` picks a space when none is named.
+SIMILARITY_SPACES = ("clip", "minilm")
+#: SQLite integers are signed 64-bit: a cluster or video id beyond this cannot exist.
+MAX_SQLITE_INTEGER = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrict a search to one video (id, path or content hash), a minimum score, or one cluster."""
+
+    video: int | str | None = None
+    min_score: float | None = None
+    cluster: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cluster is not None and abs(self.cluster) > MAX_SQLITE_INTEGER:
+            raise UTALError(f"There is no cluster {self.cluster}: cluster numbers are at most {MAX_SQLITE_INTEGER}.")
+        if self.min_score is not None and not np.isfinite(self.min_score):
+            raise UTALError(f"The minimum score must be a finite number, got {self.min_score}.")
+
+    @property
+    def active(self) -> bool:
+        return self.video is not None or self.min_score is not None or self.cluster is not None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked segment; ``encoder`` names the text encoder (or embedding space) that answered."""
+
+    video_path: str
+    video_id: int
+    segment_id: int
+    start: float
+    end: float
+    score: float
+    cluster: int
+    label: str | None
+    encoder: str
+
+    @property
+    def video_name(self) -> str:
+        return Path(self.video_path).name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI/JSON form: video, start, end, score, cluster, label, encoder (plus ids)."""
+        return {"video": self.video_path, "start": self.start, "end": self.end, "score": self.score,
+                "cluster": self.cluster, "label": self.label, "encoder": self.encoder,
+                "video_id": self.video_id, "segment_id": self.segment_id}
+
+
+def library_vectors(segment_embeddings: Mapping[str, np.ndarray],
+                    bridge: LabelBridgeScorer | None = None) -> dict[str, np.ndarray]:
+    """Vectors to store per library space from pooled segment views.
+
+    ``"clip"``: the CLIP image view itself (CLIP text queries compare with it directly);
+    ``"minilm"``: the label-bridge mixture of class-name embeddings, when class probabilities exist.
+    """
+    spaces = {}
+    if "clip" in segment_embeddings:
+        spaces["clip"] = l2_normalize(segment_embeddings["clip"])
+    if any(key in segment_embeddings for key in CLASS_VOCABULARIES):
+        spaces["minilm"] = (bridge or LabelBridgeScorer()).segment_vectors(segment_embeddings)
+    return spaces
