@@ -31,7 +31,7 @@ from utal_core.localize import LocalizeParams  # noqa: E402
 from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, default_cache_dir  # noqa: E402
 from utal_core.viz import (  # noqa: E402
     CLUSTER_COLUMNS, SEGMENT_COLUMNS, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video,
-    segment_rows, timeline_figure, visible_segments,
+    runner_ups, segment_rows, timeline_figure, visible_segments,
 )
 
 try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
@@ -262,7 +262,8 @@ class Explorer:
             if members:
                 best = max(members, key=lambda s: s.score)
                 path = self.services.thumbnails(analysis.video_path, (best.start + best.end) / 2)
-                items.append((str(path), f"{info.id}: {info.name} ({info.size})"))
+                others = f" · or {runner_ups(info.alternatives)}" if info.alternatives else ""
+                items.append((str(path), f"{info.id}: {info.name} ({info.size}){others}"))
         return items
 
     def write_exports(self, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:

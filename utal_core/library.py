@@ -35,7 +35,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import faiss
 import numpy as np
 
-from .cluster import ClusterResult, cluster_segments, name_vectors
+from .cluster import ClusterResult, cluster_segments, cluster_space_vectors, name_vectors
 from .errors import UTALError
 from .export import atomic_write_bytes
 from .text import CLASS_VOCABULARIES, LabelBridgeScorer, TextScorer, check_query, l2_normalize
@@ -561,8 +561,7 @@ class SegmentLibrary:
             ids, vectors = self._stored_vectors(scorer.space)
             result = cluster_segments(vectors, k=k, seed=seed)
             if result.k:
-                names = name_vectors(np.stack([vectors[result.labels == c].mean(axis=0) for c in range(result.k)]),
-                                     scorer)
+                names = name_vectors(*cluster_space_vectors(vectors, result, l2_normalize), scorer)
                 self._db.executemany(
                     "UPDATE segments SET cluster = ?, label = ?, label_score = ? WHERE id = ?",
                     [(int(c), names[c].name, names[c].score, int(i)) for i, c in zip(ids, result.labels)])

@@ -64,13 +64,22 @@ class PipelineConfig:
 
 @dataclass
 class ClusterInfo:
-    """A pseudo-action: its id, a suggested name with its score and the encoder that named it, its size."""
+    """A pseudo-action: its id, a suggested name with its score and the encoder that named it, its size,
+    and the runner-up names."""
 
     id: int
     name: str
     name_score: float
     named_by: str
     size: int
+    #: Runner-up names with their scores, best first (empty in files written before they were kept).
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClusterInfo":
+        """Inverse of ``dataclasses.asdict``; reads files without ``alternatives`` too."""
+        alternatives = [(str(name), float(score)) for name, score in data.get("alternatives", [])]
+        return cls(**{key: value for key, value in data.items() if key != "alternatives"}, alternatives=alternatives)
 
 
 @dataclass
@@ -149,7 +158,7 @@ class Analysis:
             cas=array(data["cas"]), video_scores=array(data["video_scores"]),
             params=LocalizeParams.from_dict(data["params"]),
             segments=[Segment(**s) for s in data["segments"]],
-            clusters=[ClusterInfo(**c) for c in data["clusters"]],
+            clusters=[ClusterInfo.from_dict(c) for c in data["clusters"]],
             segment_embeddings={k: array(v) for k, v in data.get("segment_embeddings", {}).items()},
             config=data.get("config", {}), versions=data.get("versions", {}),
             num_clusters=data.get("num_clusters", "auto"),
@@ -326,6 +335,7 @@ class Pipeline:
                 names = [ClusterName(f"cluster {c}", 0.0, "none") for c in range(result.k)]
             segments = label_segments(segments, result, names)
             sizes = np.bincount(result.labels, minlength=result.k)
-            clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c])) for c, n in enumerate(names)]
+            clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c]), list(n.alternatives))
+                        for c, n in enumerate(names)]
         return dataclasses.replace(analysis, params=params, segments=segments, clusters=clusters,
                                    segment_embeddings=embeddings, num_clusters=num_clusters)

@@ -46,7 +46,7 @@ GROUND_TRUTH_COLOUR = "#444444"
 #: Columns of :func:`segment_rows`.
 SEGMENT_COLUMNS: tuple[str, ...] = ("#", "start (s)", "end (s)", "duration (s)", "score", "cluster", "name")
 #: Columns of :func:`cluster_rows`.
-CLUSTER_COLUMNS: tuple[str, ...] = ("cluster", "name", "segments", "name score", "named by")
+CLUSTER_COLUMNS: tuple[str, ...] = ("cluster", "name", "segments", "name score", "runner-ups", "named by")
 THUMBNAIL_WIDTH = 192
 
 
@@ -78,7 +78,13 @@ def segment_rows(analysis: "Analysis", cluster: int | None = None) -> list[list]
 
 def cluster_rows(analysis: "Analysis") -> list[list]:
     """Table rows (see ``CLUSTER_COLUMNS``), one per cluster."""
-    return [[c.id, c.name, c.size, round(c.name_score, 3), c.named_by] for c in analysis.clusters]
+    return [[c.id, c.name, c.size, round(c.name_score, 3), runner_ups(c.alternatives), c.named_by]
+            for c in analysis.clusters]
+
+
+def runner_ups(alternatives: Sequence[tuple[str, float]]) -> str:
+    """Runner-up names with their scores, ``"clapping 0.41, dancing 0.40"``."""
+    return ", ".join(f"{name} {score:.2f}" for name, score in alternatives)
 
 
 def _segment_hover_labels(analysis: "Analysis") -> np.ndarray:
