@@ -334,7 +334,7 @@ class Explorer:
                 thumb = self.services.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
                 gallery.append((str(thumb), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
             rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
-        kind = "CLIP text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
+        kind = f"{scorer.label} text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
         info = f"{len(hits)} result(s) for “{query.strip()}”, answered by **{scorer.name}** — {kind}."
         return hits, gallery, rows, info
 
@@ -355,14 +355,15 @@ class Explorer:
     # --- settings -----------------------------------------------------------------------------
 
     def settings(self):
-        """Doctor report and the missing-CLIP banner."""
+        """Doctor report and the banner for missing or unverified CLIP weights."""
         report = self.services.pipeline.doctor()
-        rows = [[e["name"], e["view"], "yes" if e["available"] else "no", e["weights"] or e["reason"] or ""]
-                for e in report["encoders"]]
-        clip_ok = any(e["view"] == "clip" and e["available"] for e in report["encoders"])
+        rows = [[e.get("label", e["name"]), e["view"], "yes" if e["available"] else "no",
+                 e["weights"] or e["reason"] or ""] for e in report["encoders"]]
+        clip = next((e for e in report["encoders"] if e["view"] == "clip" and e["available"]), None)
         summary = (f"Device: **{report['device']}** · checkpoint: {report.get('checkpoint') or 'none (per-video refinement from scratch)'}"
                    f" · text search: **{self.services.pipeline.text_scorer.name}**")
-        banner = gr.Markdown(f"⚠️ {CLIP_HELP}", visible=not clip_ok)
+        warning = CLIP_HELP if clip is None else clip.get("warning")
+        banner = gr.Markdown(f"⚠️ {warning}", visible=warning is not None)
         return rows, summary, banner
 
     def preload(self, cache: dict, *controls, progress: gr.Progress = gr.Progress()):

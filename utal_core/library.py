@@ -561,7 +561,8 @@ class SegmentLibrary:
             ids, vectors = self._stored_vectors(scorer.space)
             result = cluster_segments(vectors, k=k, seed=seed)
             if result.k:
-                names = name_vectors(*cluster_space_vectors(vectors, result, l2_normalize), scorer)
+                means, resampled = cluster_space_vectors(vectors, result, l2_normalize)
+                names = name_vectors(means, scorer, bootstrap_vectors=resampled)
                 self._db.executemany(
                     "UPDATE segments SET cluster = ?, label = ?, label_score = ? WHERE id = ?",
                     [(int(c), names[c].name, names[c].score, int(i)) for i, c in zip(ids, result.labels)])

@@ -267,6 +267,14 @@ class Pipeline:
             "versions": library_versions(),
         }
 
+    def clip_weights_report(self, features: ViewFeatures) -> dict:
+        """``{"clip_weights": {label, verified, warning, ...}}`` when the CLIP view was computed, else empty:
+        an analysis says whether its CLIP view came from weights that passed the text sanity check."""
+        clip = self.clip_encoder
+        if clip is None or "clip" not in features.views:
+            return {}
+        return {"clip_weights": clip.text_check.to_dict() | {"weights_sha256": clip.fingerprint.weights_sha256}}
+
     def encode_video(self, path: str | os.PathLike, progress: ProgressCallback | None = None,
                      info: media.MediaInfo | None = None) -> tuple[ViewFeatures, SnippetGrid]:
         """Per-snippet features of every view (from the cache when the same file was seen before),
@@ -311,7 +319,7 @@ class Pipeline:
             clip_prior=features.extras.get("clip_prior"), absent=dict(features.absent),
             cas=prediction.cas, video_scores=prediction.video_scores, params=self.config.localize,
             segments=[], clusters=[], segment_embeddings={},
-            config=self.config.to_dict() | {"model": self.model_source(features)},
+            config=self.config.to_dict() | {"model": self.model_source(features)} | self.clip_weights_report(features),
             versions=library_versions(), features=features,
         )
         report("segments", 0.0)

@@ -105,6 +105,8 @@ def _curve_traces(analysis: "Analysis", figure: go.Figure) -> list[str]:
     notes = []
     for key, (name, colour) in CURVE_STYLES.items():
         curve = analysis.curves.get(key)
+        if key == "clip" and analysis.config.get("clip_weights", {}).get("verified") is False:
+            name = f"{name} (unverified weights)"
         if curve is None:
             reason = analysis.absent.get(key, "not computed")
             notes.append(f"{name}: {reason if len(reason) <= 90 else reason[:89] + '…'}")

@@ -109,8 +109,12 @@ def run_analyze(args: argparse.Namespace) -> int:
         analysis = pipeline.analyze(video, progress=progress)
         path = analysis.write_json(out / f"{analysis.video_id}.analysis.json")
         predictions[analysis.video_id] = pseudo_class_segments(analysis)
+        clip_weights = analysis.config.get("clip_weights", {})
         summary.append({"video": analysis.video_id, "analysis": str(path), "segments": len(analysis.segments),
-                        "clusters": [c.name for c in analysis.clusters], "absent": analysis.absent})
+                        "clusters": [c.name for c in analysis.clusters], "absent": analysis.absent,
+                        **({"clip": clip_weights["label"]} if clip_weights else {})})
+        if clip_weights.get("warning"):
+            print(f"warning: {clip_weights['warning']}", file=sys.stderr)
         if not args.json:
             print(f"\r{analysis.video_id}: {len(analysis.segments)} segments, {len(analysis.clusters)} clusters "
                   f"-> {path}", file=sys.stderr)
