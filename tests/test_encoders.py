@@ -215,6 +215,7 @@ def test_tiny_random_clip_is_named_unverified_and_its_prompt_bank_is_cached(tiny
     assert (report["label"], report["verified"]) == ("CLIP (unverified weights)", False)
     assert "sanity check" in report["warning"] and report["sanity_accuracy"] < 0.75
     assert encoder.text_tower()["verified"] is False
+    encoder.encode_batch(np.zeros((1, 32, 32, 3), np.uint8))  # builds the prompt bank
     cached = list((tmp_path / "clip_prompts").glob("*.npy"))
     assert len(cached) == 1 and np.load(cached[0]).shape == (6 + 1, 32)  # 6 entries + background
     again = create_encoder("clip", **tiny_clip_setup)

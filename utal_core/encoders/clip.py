@@ -150,15 +150,21 @@ def encode_prompts(model: Any, tokens: Any) -> Any:
 
 def embed_prompts(model: Any, tokenizer: Callable, texts: Sequence[str], device: str = "cpu",
                   batch_size: int = 256) -> np.ndarray:
-    """Unit-norm text embeddings [N, D] float32 of ``texts``, in batches, without gradients."""
+    """Unit-norm text embeddings [N, D] float32 of ``texts``, without gradients, in batches of
+    prompts of similar length (so :func:`encode_prompts` cuts each batch's padding short)."""
     import torch
 
-    chunks = []
+    if not texts:
+        return np.zeros((0, 0), np.float32)
+    tokens = tokenizer(list(texts))
+    order = torch.argsort(tokens.argmax(dim=-1), stable=True)
+    embedded = [None] * len(texts)
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            tokens = tokenizer(list(texts[start:start + batch_size])).to(device)
-            chunks.append(encode_prompts(model, tokens).float().cpu().numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+            rows = order[start:start + batch_size]
+            for row, vector in zip(rows.tolist(), encode_prompts(model, tokens[rows].to(device)).float().cpu().numpy()):
+                embedded[row] = vector
+    return np.stack(embedded)
 
 
 def _connects(timeout_s: float) -> bool:
@@ -241,6 +247,7 @@ class ClipEncoder(FrameEncoder):
         super().__init__(config)
         self.config: ClipConfig = config
         self._model = None
+        self._ready = False  # prompt bank and preprocessing built (the model alone serves text_check)
         self.vocabulary = read_prompt_list(config.vocabulary)
         self.templates = read_prompt_list(config.templates)
         self.background_prompts = read_prompt_list(config.background)
@@ -291,9 +298,9 @@ class ClipEncoder(FrameEncoder):
             return compute()  # no file to key the cache on
         return cached_array(path, compute, rows=len(self.vocabulary) + 1)
 
-    def _load(self) -> None:
+    def _load_model(self) -> None:
+        """The model, its tokenizer and the text-tower check (16 prompts): enough for ``doctor``."""
         import open_clip
-        import torch
 
         self.require_available()
         device = self.config.device
@@ -303,7 +310,16 @@ class ClipEncoder(FrameEncoder):
         model.eval()
         tokenizer = open_clip.get_tokenizer(self.config.model)
         self._text_check = check_text_tower(lambda texts: embed_prompts(model, tokenizer, texts, device))
-        bank = torch.from_numpy(self._prompt_bank(model, tokenizer)).to(device)
+        self._tokenizer = tokenizer
+        self._model = model
+
+    def _load(self) -> None:
+        import torch
+
+        if self._model is None:
+            self._load_model()
+        model, device = self._model, self.config.device
+        bank = torch.from_numpy(self._prompt_bank(model, self._tokenizer)).to(device)
         if self.config.half:
             bank = bank.half()
         self._class_embeddings = bank[:-1].T.contiguous()  # [D, K]
@@ -314,14 +330,13 @@ class ClipEncoder(FrameEncoder):
         self._mean, self._std = preprocess["mean"], preprocess["std"]
         size = model.visual.image_size
         self._image_size = size if isinstance(size, int) else size[0]
-        self._tokenizer = tokenizer
-        self._model = model
+        self._ready = True
 
     @property
     def text_check(self) -> TextTowerCheck:
-        """The text-tower sanity check of the loaded weights (loads the model on first use)."""
+        """The text-tower sanity check of the weights (loads the model, not the prompt bank, on first use)."""
         if self._model is None:
-            self._load()
+            self._load_model()
         return self._text_check
 
     def describe(self) -> dict:
@@ -336,7 +351,7 @@ class ClipEncoder(FrameEncoder):
     def text_tower(self) -> dict:
         """The loaded model and tokenizer, for a text scorer in the same embedding space."""
         if self._model is None:
-            self._load()
+            self._load_model()
         return {"model": self._model, "tokenizer": self._tokenizer, "model_name": self.config.model,
                 "verified": self.text_check.verified}
 
@@ -344,7 +359,7 @@ class ClipEncoder(FrameEncoder):
         """Image embeddings [B, D] plus ``clip_prior`` [B], ``clip_topk`` [B, k], ``clip_topk_probs`` [B, k]."""
         import torch
 
-        if self._model is None:
+        if not self._ready:
             self._load()
         images = frames_to_tensor(frames, self._image_size, self._mean, self._std, self.config.device,
                                   self.config.half, interpolation="bicubic")
