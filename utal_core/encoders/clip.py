@@ -19,8 +19,8 @@ randomly initialised model saved in the hub's format, everything that names the 
 Text side: a prompt bank (templates x vocabulary, prompt-ensembled like open_clip's
 ``build_zero_shot_classifier``), cached on disk per weights file and prompt bank. Per snippet:
 ``clip_prior`` [T] = softmax over {mean action embedding, mean background embedding} (scaled by
-the model's logit scale), the probability of "action"; ``clip_topk`` [T, k] vocabulary indices and ``clip_topk_probs`` [T, k] their softmax
-probabilities over the vocabulary.
+the model's logit scale), the probability of "action"; ``clip_topk`` [T, k] vocabulary indices
+and ``clip_topk_probs`` [T, k] their softmax probabilities over the vocabulary.
 """
 
 from __future__ import annotations
@@ -158,13 +158,10 @@ def embed_prompts(model: Any, tokenizer: Callable, texts: Sequence[str], device:
         return np.zeros((0, 0), np.float32)
     tokens = tokenizer(list(texts))
     order = torch.argsort(tokens.argmax(dim=-1), stable=True)
-    embedded = [None] * len(texts)
     with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            rows = order[start:start + batch_size]
-            for row, vector in zip(rows.tolist(), encode_prompts(model, tokens[rows].to(device)).float().cpu().numpy()):
-                embedded[row] = vector
-    return np.stack(embedded)
+        chunks = [encode_prompts(model, tokens[order[start:start + batch_size]].to(device)).float().cpu().numpy()
+                  for start in range(0, len(texts), batch_size)]
+    return np.concatenate(chunks)[torch.argsort(order).numpy()]
 
 
 def _connects(timeout_s: float) -> bool:
