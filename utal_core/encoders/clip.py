@@ -302,8 +302,13 @@ class ClipEncoder(FrameEncoder):
         self.require_available()
         device = self.config.device
         pretrained = None if self.random_weights else str(self.weights_path)
-        model = open_clip.create_model(self.config.model, pretrained=pretrained, device=device,
-                                       precision="fp16" if self.config.half else "fp32")
+        try:
+            model = open_clip.create_model(self.config.model, pretrained=pretrained, device=device,
+                                           precision="fp16" if self.config.half else "fp32")
+        except (RuntimeError, AssertionError, KeyError, OSError, ValueError) as error:
+            name = self.weights_path.name if self.weights_path else "random weights"
+            self.unavailable_reason = f"{name} does not load into open_clip {self.config.model}: {error}"
+            raise UTALError(f"{self.name} encoder unavailable: {self.unavailable_reason}") from None
         model.eval()
         tokenizer = open_clip.get_tokenizer(self.config.model)
         self._text_check = check_text_tower(lambda texts: embed_prompts(model, tokenizer, texts, device))
@@ -339,10 +344,14 @@ class ClipEncoder(FrameEncoder):
     def describe(self) -> dict:
         """``doctor``'s report, plus the view's label ("CLIP" or "CLIP (unverified weights)") and any warning
         when the weights load (checking them loads the model)."""
+        try:
+            check = self.text_check if self.available else None
+        except UTALError:
+            check = None  # the weights do not load: describe() reports the reason
         report = super().describe()
-        if self.available:
-            report |= {key: value for key, value in self.text_check.to_dict().items() if key != "accuracy"}
-            report["sanity_accuracy"] = self.text_check.accuracy
+        if check is not None:
+            report |= {key: value for key, value in check.to_dict().items() if key != "accuracy"}
+            report["sanity_accuracy"] = check.accuracy
         return report
 
     def text_tower(self) -> dict:
