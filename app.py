@@ -31,7 +31,7 @@ from utal_core.localize import LocalizeParams  # noqa: E402
 from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, default_cache_dir  # noqa: E402
 from utal_core.viz import (  # noqa: E402
     CLUSTER_COLUMNS, SEGMENT_COLUMNS, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video,
-    segment_rows, timeline_figure, visible_segments,
+    runner_ups, segment_rows, timeline_figure, visible_segments,
 )
 
 try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
@@ -262,7 +262,8 @@ class Explorer:
             if members:
                 best = max(members, key=lambda s: s.score)
                 path = self.services.thumbnails(analysis.video_path, (best.start + best.end) / 2)
-                items.append((str(path), f"{info.id}: {info.name} ({info.size})"))
+                others = f" · or {runner_ups(info.alternatives)}" if info.alternatives else ""
+                items.append((str(path), f"{info.id}: {info.name} ({info.size}){others}"))
         return items
 
     def write_exports(self, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:
@@ -333,7 +334,7 @@ class Explorer:
                 thumb = self.services.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
                 gallery.append((str(thumb), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
             rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
-        kind = "CLIP text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
+        kind = f"{scorer.label} text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
         info = f"{len(hits)} result(s) for “{query.strip()}”, answered by **{scorer.name}** — {kind}."
         return hits, gallery, rows, info
 
@@ -354,14 +355,15 @@ class Explorer:
     # --- settings -----------------------------------------------------------------------------
 
     def settings(self):
-        """Doctor report and the missing-CLIP banner."""
+        """Doctor report and the banner for missing or unverified CLIP weights."""
         report = self.services.pipeline.doctor()
-        rows = [[e["name"], e["view"], "yes" if e["available"] else "no", e["weights"] or e["reason"] or ""]
-                for e in report["encoders"]]
-        clip_ok = any(e["view"] == "clip" and e["available"] for e in report["encoders"])
+        rows = [[e.get("label", e["name"]), e["view"], "yes" if e["available"] else "no",
+                 e["weights"] or e["reason"] or ""] for e in report["encoders"]]
+        clip = next((e for e in report["encoders"] if e["view"] == "clip" and e["available"]), None)
         summary = (f"Device: **{report['device']}** · checkpoint: {report.get('checkpoint') or 'none (per-video refinement from scratch)'}"
                    f" · text search: **{self.services.pipeline.text_scorer.name}**")
-        banner = gr.Markdown(f"⚠️ {CLIP_HELP}", visible=not clip_ok)
+        warning = CLIP_HELP if clip is None else clip.get("warning")
+        banner = gr.Markdown(f"⚠️ {warning}", visible=warning is not None)
         return rows, summary, banner
 
     def preload(self, cache: dict, *controls, progress: gr.Progress = gr.Progress()):

@@ -6,8 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from utal_core.cluster import (ClusterResult, cluster_segments, label_segments, name_clusters,
-                               segment_embeddings, segment_snippets)
+from utal_core.cluster import (ClusterResult, NamingConfig, cluster_segments, cluster_space_vectors,
+                               label_segments, name_clusters, segment_embeddings, segment_snippets)
 from utal_core.grid import SnippetGrid
 from utal_core.types import Segment, ViewFeatures
 
@@ -106,3 +106,68 @@ def test_clusters_are_named_by_the_scorer() -> None:
     assert all(n.encoder == "keywords" and 0.9 < n.score <= 1.0 for n in names)
     segments = label_segments([Segment(0, 1, 0.5)] * 4, result, names)
     assert [(s.cluster, s.label) for s in segments][1:3] == [(0, "walking a dog"), (1, "playing guitar")]
+
+
+VOCABULARY = ["walking a dog", "playing guitar", "swimming"]
+
+
+def groups(*centres: Sequence[float], per_group: int = 6, spread: float = 0.02, seed: int = 0):
+    """Keyword-space "clip" rows around each centre, and the clustering that puts each centre's rows together."""
+    rng = np.random.default_rng(seed)
+    clip = np.concatenate([np.asarray(c, np.float32) + spread * rng.standard_normal((per_group, 3)) for c in centres])
+    labels = np.repeat(np.arange(len(centres)), per_group)
+    return {"clip": clip.astype(np.float32)}, ClusterResult(labels, len(centres), np.zeros((len(centres), 3)), None)
+
+
+def name_scores(embeddings, result, vocabulary: Sequence[str] = VOCABULARY) -> tuple[np.ndarray, np.ndarray]:
+    """Every cluster's score for every vocabulary name and its bootstrap noise (as the naming measures it)."""
+    scorer = KeywordScorer()
+    vectors, boot = cluster_space_vectors(embeddings, result, scorer.segment_vectors)
+    text = scorer.embed_texts(vocabulary)
+    return vectors @ text.T, (boot @ text.T).std(axis=1)
+
+
+def test_clusters_of_distinct_content_get_distinct_names() -> None:
+    # Three clusters whose content differs, but whose nearest name is "walking a dog" for all of them
+    # (the Big Buck Bunny defect: three clusters, one name).
+    embeddings, result = groups([1, 0.5, 0], [1, 0, 0.5], [1, 0.15, 0.15])
+    scores, _ = name_scores(embeddings, result)
+    assert scores.argmax(axis=1).tolist() == [0, 0, 0]
+    names = name_clusters(embeddings, result, KeywordScorer(), vocabulary=VOCABULARY)
+    assert [n.name for n in names] == ["playing guitar", "swimming", "walking a dog"]
+    np.testing.assert_allclose([n.score for n in names], [scores[0, 1], scores[1, 2], scores[2, 0]], rtol=1e-5)
+
+
+def test_near_identical_clusters_share_a_name_only_within_noise() -> None:
+    same, result = groups([1, 0.1, 0], [1, 0.1, 0], spread=0.05)
+    scores, noise = name_scores(same, result)
+    assert abs(scores[0, 0] - scores[1, 0]) < np.hypot(noise[0, 0], noise[1, 0])  # within noise
+    assert [n.name for n in name_clusters(same, result, KeywordScorer(), vocabulary=VOCABULARY)] == \
+        ["walking a dog", "walking a dog"]
+
+    # Nearly the same content, but tight clusters whose scores for "walking a dog" differ beyond noise.
+    apart, result = groups([1, 0, 0], [1, 0.3, 0], spread=0.005)
+    scores, noise = name_scores(apart, result)
+    assert abs(scores[0, 0] - scores[1, 0]) > np.hypot(noise[0, 0], noise[1, 0])
+    names = name_clusters(apart, result, KeywordScorer(), vocabulary=VOCABULARY)
+    assert [n.name for n in names] == ["walking a dog", "playing guitar"]
+
+    # One-segment clusters have no measurable noise: identical content still gets distinct names.
+    single = ClusterResult(np.array([0, 1]), 2, np.zeros((2, 3)), None)
+    names = name_clusters({"clip": np.array([[1, 0.1, 0], [1, 0.1, 0]], np.float32)}, single, KeywordScorer(),
+                          vocabulary=VOCABULARY)
+    assert len({n.name for n in names}) == 2
+
+
+def test_names_keep_their_runner_ups_with_scores() -> None:
+    embeddings, result = groups([1, 0.5, 0.2], [0.1, 1, 0.6])
+    vocabulary = [*VOCABULARY, "dog and guitar"]
+    scores, _ = name_scores(embeddings, result, vocabulary)
+    names = name_clusters(embeddings, result, KeywordScorer(), vocabulary=vocabulary,
+                          config=NamingConfig(alternatives=2))
+    for cluster, name in enumerate(names):
+        assert len(name.alternatives) == 2 and name.name not in [alt for alt, _ in name.alternatives]
+        expected = sorted(((float(s), vocabulary[i]) for i, s in enumerate(scores[cluster])
+                           if vocabulary[i] != name.name), reverse=True)[:2]
+        assert [alt for alt, _ in name.alternatives] == [alt for _, alt in expected]
+        np.testing.assert_allclose([s for _, s in name.alternatives], [s for s, _ in expected], rtol=1e-5)

@@ -208,6 +208,52 @@ def test_tiny_clip_runs_through_the_registry_with_an_explicit_weights_file(tiny_
     assert (np.diff(probs, axis=1) <= 0).all() and (probs.sum(axis=1) <= 1.0 + 1e-5).all()
 
 
+def test_tiny_random_clip_is_named_unverified_and_its_prompt_bank_is_cached(tiny_clip_setup, tmp_path, monkeypatch):
+    monkeypatch.setenv("UTAL_CACHE_DIR", str(tmp_path))
+    encoder = create_encoder("clip", **tiny_clip_setup)
+    report = encoder.describe()
+    assert (report["label"], report["verified"]) == ("CLIP (unverified weights)", False)
+    assert "sanity check" in report["warning"] and report["sanity_accuracy"] < 0.75
+    assert encoder.text_tower()["verified"] is False
+    encoder.encode_batch(np.zeros((1, 32, 32, 3), np.uint8))  # builds the prompt bank
+    cached = list((tmp_path / "clip_prompts").glob("*.npy"))
+    assert len(cached) == 1 and np.load(cached[0]).shape == (6 + 1, 32)  # 6 entries + background
+    again = create_encoder("clip", **tiny_clip_setup)
+    again._load()
+    np.testing.assert_array_equal(again._class_embeddings.numpy(), encoder._class_embeddings.numpy())
+
+
+def test_trimmed_prompt_encoding_equals_open_clip_encode_text():
+    import open_clip
+    import torch
+
+    from utal_core.encoders.clip import encode_prompts
+
+    torch.manual_seed(0)
+    model = open_clip.create_model(register_tiny_clip()).eval()
+    tokens = open_clip.get_tokenizer(register_tiny_clip())(["a dog", "a person playing the guitar on a stage"])
+    with torch.no_grad():
+        np.testing.assert_allclose(encode_prompts(model, tokens).numpy(),
+                                   model.encode_text(tokens, normalize=True).numpy(), atol=1e-5)
+
+
+def test_text_sanity_check_passes_a_trained_text_model_and_fails_random_weights():
+    import open_clip
+    import torch
+
+    from utal_core.encoders.clip import check_text_tower, embed_prompts
+    from utal_core.text import load_minilm
+
+    minilm = load_minilm()  # a trained text encoder that ships offline
+    trained = check_text_tower(lambda texts: minilm.encode(list(texts), normalize_embeddings=True))
+    assert trained.verified and trained.label == "CLIP" and trained.warning is None
+    torch.manual_seed(1)
+    model = open_clip.create_model(register_tiny_clip()).eval()
+    tokenizer = open_clip.get_tokenizer(register_tiny_clip())
+    untrained = check_text_tower(lambda texts: embed_prompts(model, tokenizer, texts))
+    assert not untrained.verified and untrained.label == "CLIP (unverified weights)"
+
+
 def test_clip_without_weights_is_unavailable_with_a_reason_and_never_random(tiny_clip_setup):
     settings = {key: value for key, value in tiny_clip_setup.items() if key != "weights"}
     encoder = create_encoder("clip", **settings, pretrained="no-such-tag")

@@ -10,7 +10,7 @@ import pytest
 from utal_core.errors import UTALError
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth, load_predictions
 from utal_core.localize import LocalizeParams
-from utal_core.pipeline import Pipeline, PipelineConfig, read_analysis
+from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, read_analysis
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,13 @@ def test_analysis_json_round_trip(analysis, tmp_path):
         [(s.start, s.end, s.cluster, s.label) for s in analysis.segments]
     np.testing.assert_allclose(back.curves["fused"], analysis.curves["fused"], atol=1e-5)
     assert back.curves["clip"] is None and back.grid == analysis.grid
+    assert analysis.clusters and all(len(c.alternatives) == 3 for c in analysis.clusters)
+    assert [c.alternatives for c in back.clusters] == [
+        [(name, pytest.approx(score)) for name, score in c.alternatives] for c in analysis.clusters]
+    old_file = json.loads(path.read_text())
+    for cluster in old_file["clusters"]:
+        del cluster["alternatives"]  # files written before runner-ups were kept
+    assert all(c.alternatives == [] for c in Analysis.from_dict(old_file).clusters)
     with pytest.raises(UTALError, match="features"):
         Pipeline.resegment(None, back, LocalizeParams())  # features are not serialised
 

@@ -72,7 +72,8 @@ def test_empty_query_is_a_user_error(bridge: LabelBridgeScorer) -> None:
 
 
 def test_clip_segment_equal_to_query_embedding_ranks_first(tiny_clip: TextScorer) -> None:
-    assert tiny_clip.name == "clip/utal_tiny_clip" and tiny_clip.space == "clip"
+    assert tiny_clip.name == "clip/utal_tiny_clip (unverified weights)" and tiny_clip.space == "clip"
+    assert not tiny_clip.verified and tiny_clip.label == "CLIP (unverified weights)"  # random weights
     text = tiny_clip.embed_texts(["a person playing guitar"])[0]
     rng = np.random.default_rng(0)
     clip_view = rng.standard_normal((5, text.shape[0])).astype(np.float32)

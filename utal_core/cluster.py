@@ -2,9 +2,10 @@
 
 Segments (of one video, or of the whole library) are pooled into per-view embeddings, clustered
 with k-means on the concatenation of their L2-normalised views (k fixed, or chosen by silhouette),
-and each cluster is named with the nearest entry of an action vocabulary under a text scorer
-(CLIP prompts when CLIP is available, the offline label bridge otherwise). A name is a
-suggestion: it comes with its similarity score and the encoder that produced it.
+and the clusters are named together from an action vocabulary under a text scorer (CLIP prompts
+when CLIP is available, the offline label bridge otherwise): distinct clusters get distinct names
+unless their scores are within bootstrap noise (:class:`NamingConfig`). A name is a suggestion: it
+comes with its similarity score, the encoder that produced it and its runner-ups.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
@@ -150,27 +152,47 @@ def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int |
 
 @dataclass(frozen=True)
 class ClusterName:
-    """A suggested name for a cluster, its text similarity, and the encoder that suggested it."""
+    """A suggested name for a cluster, its text similarity, the encoder that suggested it, and the
+    runner-up names with their similarities (best first)."""
 
     name: str
     score: float
     encoder: str
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
-def cluster_means(embeddings: Mapping[str, np.ndarray], labels: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """Per-view mean embedding of each cluster, [k, D] per view."""
-    return {
-        view: np.stack([values[labels == c].mean(axis=0) for c in range(k)]).astype(np.float32)
-        for view, values in embeddings.items()
-    }
+@dataclass(frozen=True)
+class NamingConfig:
+    """How the clusters of one clustering are named together.
+
+    A cluster's score for a name is the cosine similarity of its mean (in the scorer's space) to the
+    name's text embedding. Its *noise* is the standard deviation of that score over ``bootstrap``
+    resamples (with replacement, seeded) of the cluster's own segments.
+    Names are assigned jointly by the Hungarian algorithm over clusters x vocabulary (maximising the
+    summed score), so distinct clusters get distinct names. A cluster then takes its own best name
+    back, shared with the cluster(s) holding it, only when both hold:
+
+    1. its score for that name is within noise of every holder's: |s_c - s_d| < sqrt(noise_c² + noise_d²)
+       (noise below ``resolution``, float32 rounding, counts as none: a one-segment cluster never shares);
+    2. the distinct name it was given is worse by more than noise: the score gap exceeds the
+       bootstrap standard deviation of that gap.
+
+    Each name keeps ``alternatives`` runner-up names with their scores.
+    """
+
+    bootstrap: int = 100
+    alternatives: int = 3
+    seed: int = 0
+    resolution: float = 1e-5
 
 
 def name_clusters(embeddings: Mapping[str, np.ndarray], result: ClusterResult, scorer: TextScorer,
-                  vocabulary: Sequence[str] | None = None) -> list[ClusterName]:
-    """Name each cluster with the vocabulary entry nearest to its mean in ``scorer``'s space."""
+                  vocabulary: Sequence[str] | None = None, config: NamingConfig = NamingConfig()) -> list[ClusterName]:
+    """Name the clusters jointly from their means in ``scorer``'s space (see :class:`NamingConfig`)."""
     if result.k == 0:
         return []
-    return name_vectors(scorer.segment_vectors(cluster_means(embeddings, result.labels, result.k)), scorer, vocabulary)
+    vectors, boot = cluster_space_vectors(embeddings, result, scorer.segment_vectors, config)
+    return name_vectors(vectors, scorer, vocabulary, boot, config)
 
 
 _VOCABULARY_EMBEDDINGS: "weakref.WeakKeyDictionary[TextScorer, dict[tuple[str, ...], np.ndarray]]" = (
@@ -187,13 +209,75 @@ def vocabulary_embeddings(scorer: TextScorer, names: Sequence[str]) -> np.ndarra
     return per_scorer[key]
 
 
-def name_vectors(cluster_vectors: np.ndarray, scorer: TextScorer,
-                 vocabulary: Sequence[str] | None = None) -> list[ClusterName]:
-    """Name each row of ``cluster_vectors`` (already in ``scorer``'s space) with its nearest vocabulary entry."""
+def _pool(embeddings: Mapping[str, np.ndarray] | np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray] | np.ndarray:
+    """Weighted sums of segment rows (``weights`` [M, N]) for every view, or for one [N, D] array."""
+    if isinstance(embeddings, np.ndarray):
+        return (weights @ embeddings.astype(np.float64)).astype(np.float32)
+    return {view: (weights @ values.astype(np.float64)).astype(np.float32) for view, values in embeddings.items()}
+
+
+def cluster_space_vectors(embeddings: Mapping[str, np.ndarray] | np.ndarray, result: ClusterResult,
+                          to_space: Callable[[Any], np.ndarray],
+                          config: NamingConfig = NamingConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's mean in a scorer's space [k, D] and its bootstrap resamples [k, bootstrap, D].
+
+    ``to_space`` maps pooled segment data (a per-view dict or an array, like ``embeddings``) to
+    vectors in the scorer's space, e.g. ``scorer.segment_vectors``.
+    """
+    rng = np.random.default_rng(config.seed)
+    num_segments = len(result.labels)
+    means = np.zeros((result.k, num_segments))
+    resamples = np.zeros((result.k * config.bootstrap, num_segments))
+    for c in range(result.k):
+        members = np.flatnonzero(result.labels == c)
+        means[c, members] = 1.0 / len(members)
+        draws = rng.integers(0, len(members), size=(config.bootstrap, len(members)))
+        rows = np.arange(c * config.bootstrap, (c + 1) * config.bootstrap)
+        np.add.at(resamples, (np.repeat(rows, len(members)), members[draws].ravel()), 1.0 / len(members))
+    vectors = l2_normalize(to_space(_pool(embeddings, means)))
+    boot = l2_normalize(to_space(_pool(embeddings, resamples)))
+    return vectors, boot.reshape(result.k, config.bootstrap, -1)
+
+
+def assign_names(scores: np.ndarray, boot_scores: np.ndarray, resolution: float = NamingConfig.resolution) -> np.ndarray:
+    """Vocabulary index per cluster from ``scores`` [k, V] and their bootstrap [k, B, V] (see NamingConfig)."""
+    chosen = scores.argmax(axis=1)
+    rows, columns = linear_sum_assignment(-scores)
+    chosen[rows] = columns
+    noise = boot_scores.std(axis=1)
+    for c in range(len(scores)):
+        best, given = int(scores[c].argmax()), int(chosen[c])
+        if best == given:
+            continue
+        holders = np.flatnonzero(chosen == best)
+        combined = np.hypot(noise[holders, best], noise[c, best])
+        within_noise = np.all((combined > resolution) & (np.abs(scores[holders, best] - scores[c, best]) < combined))
+        gap_noise = (boot_scores[c, :, best] - boot_scores[c, :, given]).std()
+        if within_noise and scores[c, best] - scores[c, given] > gap_noise:
+            chosen[c] = best
+    return chosen
+
+
+def name_vectors(cluster_vectors: np.ndarray, scorer: TextScorer, vocabulary: Sequence[str] | None = None,
+                 bootstrap_vectors: np.ndarray | None = None,
+                 config: NamingConfig = NamingConfig()) -> list[ClusterName]:
+    """Name the clusters whose means are ``cluster_vectors`` [k, D] (in ``scorer``'s space) jointly.
+
+    ``bootstrap_vectors`` [k, B, D] are resampled means that measure each score's noise (see
+    :class:`NamingConfig`); without them no two clusters share a name while the vocabulary lasts.
+    """
     names = tuple(vocabulary) if vocabulary is not None else load_vocabulary(ACTION_VOCABULARY)
-    similarity = l2_normalize(cluster_vectors) @ vocabulary_embeddings(scorer, names).T
-    best = similarity.argmax(axis=1)
-    return [ClusterName(names[i], float(similarity[c, i]), scorer.name) for c, i in enumerate(best)]
+    text = vocabulary_embeddings(scorer, names)
+    scores = l2_normalize(cluster_vectors) @ text.T
+    boot_scores = (scores[:, None, :] if bootstrap_vectors is None
+                   else l2_normalize(bootstrap_vectors) @ text.T)
+    chosen = assign_names(scores, boot_scores, config.resolution)
+    named = []
+    for c, index in enumerate(chosen):
+        ranked = [int(i) for i in np.argsort(-scores[c], kind="stable") if i != index][: config.alternatives]
+        named.append(ClusterName(names[index], float(scores[c, index]), scorer.name,
+                                 tuple((names[i], float(scores[c, i])) for i in ranked)))
+    return named
 
 
 def label_segments(segments: Sequence[Segment], result: ClusterResult,

@@ -76,13 +76,22 @@ class PipelineConfig:
 
 @dataclass
 class ClusterInfo:
-    """A pseudo-action: its id, a suggested name with its score and the encoder that named it, its size."""
+    """A pseudo-action: its id, a suggested name with its score and the encoder that named it, its size,
+    and the runner-up names."""
 
     id: int
     name: str
     name_score: float
     named_by: str
     size: int
+    #: Runner-up names with their scores, best first (empty in files written before they were kept).
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClusterInfo":
+        """Inverse of ``dataclasses.asdict``; reads files without ``alternatives`` too."""
+        alternatives = [(str(name), float(score)) for name, score in data.get("alternatives", [])]
+        return cls(**{key: value for key, value in data.items() if key != "alternatives"}, alternatives=alternatives)
 
 
 @dataclass
@@ -164,7 +173,7 @@ class Analysis:
             cas=array(data["cas"]), video_scores=array(data["video_scores"]),
             params=LocalizeParams.from_dict(data["params"]),
             segments=[Segment(**s) for s in data["segments"]],
-            clusters=[ClusterInfo(**c) for c in data["clusters"]],
+            clusters=[ClusterInfo.from_dict(c) for c in data["clusters"]],
             segment_embeddings={k: array(v) for k, v in data.get("segment_embeddings", {}).items()},
             config=data.get("config", {}), versions=data.get("versions", {}),
             num_clusters=data.get("num_clusters", "auto"), warnings=list(data.get("warnings", [])),
@@ -293,6 +302,14 @@ class Pipeline:
             "versions": library_versions(),
         }
 
+    def clip_weights_report(self, features: ViewFeatures) -> dict:
+        """``{"clip_weights": {label, verified, warning, ...}}`` when the CLIP view was computed, else empty:
+        an analysis says whether its CLIP view came from weights that passed the text sanity check."""
+        clip = self.clip_encoder
+        if clip is None or "clip" not in features.views:
+            return {}
+        return {"clip_weights": clip.text_check.to_dict() | {"weights_sha256": clip.fingerprint.weights_sha256}}
+
     def encode_video(self, path: str | os.PathLike, progress: ProgressCallback | None = None,
                      info: media.MediaInfo | None = None) -> tuple[ViewFeatures, SnippetGrid]:
         """Per-snippet features of every view (from the cache when the same file was seen before),
@@ -341,7 +358,7 @@ class Pipeline:
             clip_prior=features.extras.get("clip_prior"), absent=dict(features.absent),
             cas=prediction.cas, video_scores=prediction.video_scores, params=self.config.localize,
             segments=[], clusters=[], segment_embeddings={},
-            config=self.config.to_dict() | {"model": self.model_source(features)},
+            config=self.config.to_dict() | {"model": self.model_source(features)} | self.clip_weights_report(features),
             versions=library_versions(), warnings=list(features.warnings), features=features,
         )
         report("segments", 0.0)
@@ -371,6 +388,7 @@ class Pipeline:
                 names = [ClusterName(f"cluster {c}", 0.0, "none") for c in range(result.k)]
             segments = label_segments(segments, result, names)
             sizes = np.bincount(result.labels, minlength=result.k)
-            clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c])) for c, n in enumerate(names)]
+            clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c]), list(n.alternatives))
+                        for c, n in enumerate(names)]
         return dataclasses.replace(analysis, params=params, segments=segments, clusters=clusters,
                                    segment_embeddings=embeddings, num_clusters=num_clusters)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,10 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .encoders.clip import ClipConfig, load_open_clip, read_prompt_list
-from .cache import default_cache_dir
+from .encoders.clip import (UNVERIFIED_LABEL, VERIFIED_LABEL, ClipConfig, check_text_tower, embed_prompts,
+                            load_open_clip, read_prompt_list)
+from .cache import cached_array, default_cache_dir
 from .errors import UTALError
-from .export import atomic_write_bytes
 from .types import ViewFeatures
 
 VOCAB_DIR = Path(__file__).resolve().parents[1] / "assets" / "vocab"
@@ -111,15 +110,24 @@ def build_text_scorer(name: str, **kwargs: Any) -> TextScorer:
 
 
 class ClipTextScorer:
-    """CLIP text tower; segments are compared through their pooled CLIP image embeddings."""
+    """CLIP text tower; segments are compared through their pooled CLIP image embeddings.
+
+    ``verified`` says whether the weights passed :func:`~utal_core.encoders.clip.check_text_tower`
+    (checked here when not given); unverified weights report themselves in ``name`` and ``label``.
+    """
 
     space = "clip"
 
-    def __init__(self, model: Any, tokenizer: Callable, model_name: str = "clip", prompt: str = "{}") -> None:
+    def __init__(self, model: Any, tokenizer: Callable, model_name: str = "clip", prompt: str = "{}",
+                 verified: bool | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.prompt = prompt
-        self.name = f"clip/{model_name}"
+        if verified is None:
+            verified = check_text_tower(self.embed_texts).verified
+        self.verified = verified
+        self.label = VERIFIED_LABEL if verified else UNVERIFIED_LABEL
+        self.name = f"clip/{model_name}" + ("" if verified else " (unverified weights)")
 
     @classmethod
     def from_name(cls, model_name: str, pretrained: str | None = None, prompt: str = "{}") -> "ClipTextScorer":
@@ -130,13 +138,8 @@ class ClipTextScorer:
         return cls(model, open_clip.get_tokenizer(model_name), model_name=model_name, prompt=prompt)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
         device = next(self.model.parameters()).device
-        tokens = self.tokenizer([self.prompt.format(text) for text in texts]).to(device)
-        with torch.no_grad():
-            features = self.model.encode_text(tokens)
-        return l2_normalize(features.float().cpu().numpy())
+        return l2_normalize(embed_prompts(self.model, self.tokenizer, [self.prompt.format(t) for t in texts], device))
 
     def segment_vectors(self, segment_data: Mapping[str, np.ndarray]) -> np.ndarray:
         if "clip" not in segment_data:
@@ -217,19 +220,7 @@ class LabelBridgeScorer:
     def _cached(self, tag: str, texts: Sequence[str], rows: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()`` ([rows, D]), cached on disk as ``<tag>-<hash of model and texts>.npy``."""
         key = hashlib.sha256("\n".join((MINILM_MODEL_ID, *texts)).encode("utf-8")).hexdigest()[:16]
-        path = (self.config.cache_dir or text_cache_dir()) / f"{tag}-{key}.npy"
-        if path.exists():
-            try:
-                cached = np.load(path, allow_pickle=False)
-                if cached.shape[0] == rows and np.isfinite(cached).all():
-                    return cached
-            except (OSError, ValueError):
-                pass  # a damaged cache file is recomputed below
-        vectors = compute()
-        buffer = io.BytesIO()
-        np.save(buffer, vectors)
-        atomic_write_bytes(path, buffer.getvalue())
-        return vectors
+        return cached_array((self.config.cache_dir or text_cache_dir()) / f"{tag}-{key}.npy", compute, rows)
 
     def class_embeddings(self, vocabulary: str) -> np.ndarray:
         """Embeddings of a vocabulary's names, cached on disk keyed by model and vocabulary hash."""
@@ -331,9 +322,9 @@ def add_bridge_prior(features: ViewFeatures, scorer: LabelBridgeScorer | None = 
 
 @register_text_scorer("clip")
 def _build_clip(model: Any = None, tokenizer: Callable | None = None, model_name: str = "ViT-B-32",
-                pretrained: str | None = None, prompt: str = "{}") -> ClipTextScorer:
+                pretrained: str | None = None, prompt: str = "{}", verified: bool | None = None) -> ClipTextScorer:
     if model is not None and tokenizer is not None:
-        return ClipTextScorer(model, tokenizer, model_name=model_name, prompt=prompt)
+        return ClipTextScorer(model, tokenizer, model_name=model_name, prompt=prompt, verified=verified)
     return ClipTextScorer.from_name(model_name, pretrained=pretrained, prompt=prompt)
 
 

@@ -47,7 +47,7 @@ GROUND_TRUTH_COLOUR = "#444444"
 #: Columns of :func:`segment_rows`.
 SEGMENT_COLUMNS: tuple[str, ...] = ("#", "start (s)", "end (s)", "duration (s)", "score", "cluster", "name")
 #: Columns of :func:`cluster_rows`.
-CLUSTER_COLUMNS: tuple[str, ...] = ("cluster", "name", "segments", "name score", "named by")
+CLUSTER_COLUMNS: tuple[str, ...] = ("cluster", "name", "segments", "name score", "runner-ups", "named by")
 THUMBNAIL_WIDTH = 192
 
 
@@ -79,7 +79,13 @@ def segment_rows(analysis: "Analysis", cluster: int | None = None) -> list[list]
 
 def cluster_rows(analysis: "Analysis") -> list[list]:
     """Table rows (see ``CLUSTER_COLUMNS``), one per cluster."""
-    return [[c.id, c.name, c.size, round(c.name_score, 3), c.named_by] for c in analysis.clusters]
+    return [[c.id, c.name, c.size, round(c.name_score, 3), runner_ups(c.alternatives), c.named_by]
+            for c in analysis.clusters]
+
+
+def runner_ups(alternatives: Sequence[tuple[str, float]]) -> str:
+    """Runner-up names with their scores, ``"clapping 0.41, dancing 0.40"``."""
+    return ", ".join(f"{name} {score:.2f}" for name, score in alternatives)
 
 
 def _segment_hover_labels(analysis: "Analysis") -> np.ndarray:
@@ -100,6 +106,8 @@ def _curve_traces(analysis: "Analysis", figure: go.Figure) -> list[str]:
     notes = []
     for key, (name, colour) in CURVE_STYLES.items():
         curve = analysis.curves.get(key)
+        if key == "clip" and analysis.config.get("clip_weights", {}).get("verified") is False:
+            name = f"{name} (unverified weights)"
         if curve is None:
             reason = analysis.absent.get(key, "not computed")
             notes.append(f"{name}: {reason if len(reason) <= 90 else reason[:89] + '…'}")

@@ -136,10 +136,14 @@ def run_analyze(args: argparse.Namespace) -> int:
                 print(f"\r{Path(video).name}: failed (listed at the end)", file=sys.stderr)
             continue
         predictions[video_id] = pseudo_class_segments(analysis)
+        clip_weights = analysis.config.get("clip_weights", {})
         summary.append({"video": video_id, "analysis": str(path), "segments": len(analysis.segments),
                         "clusters": [c.name for c in analysis.clusters], "absent": analysis.absent,
                         "warnings": analysis.warnings, "model": analysis.config["model"],
-                        "timings_s": {stage: round(seconds, 3) for stage, seconds in pipeline.last_timings.items()}})
+                        "timings_s": {stage: round(seconds, 3) for stage, seconds in pipeline.last_timings.items()},
+                        **({"clip": clip_weights["label"]} if clip_weights else {})})
+        if clip_weights.get("warning"):
+            print(f"warning: {clip_weights['warning']}", file=sys.stderr)
         if not args.json:
             print(f"\r{video_id}: {len(analysis.segments)} segments, {len(analysis.clusters)} clusters "
                   f"-> {path}", file=sys.stderr)

@@ -53,6 +53,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         if encoder["available"]:
             print(f"  [ok] {encoder['name']:<12} view={encoder['view']:<6} {encoder['weights'] or '(no weights needed)'} "
                   f"sha256={encoder['weights_sha256'] or '-'}")
+            if encoder.get("warning"):
+                print(f"  [!!] {encoder['label']}: {encoder['warning']}")
         else:
             print(f"  [--] {encoder['name']:<12} view={encoder['view']:<6} {encoder['reason']}")
     return 0

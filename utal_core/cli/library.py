@@ -10,7 +10,7 @@ from pathlib import Path
 from ..export import EXPORT_FORMATS, default_export_path, export_analysis, load_analysis_json
 from ..library import SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
 from ..limits import ENV, Limits
-from ..text import build_text_scorer, clip_or_label_bridge
+from ..text import ClipTextScorer, build_text_scorer, clip_or_label_bridge
 from . import subcommand
 
 
@@ -19,6 +19,7 @@ def _configure_library(parser: argparse.ArgumentParser) -> None:
 
     add = actions.add_parser("add", help="Analyse videos and add their segments to the library.")
     add.add_argument("videos", nargs="+", type=Path, metavar="VIDEO")
+    add.add_argument("--clip-weights", metavar="PATH", help="local open_clip weights file for the CLIP view")
 
     remove = actions.add_parser("remove", help="Remove a video (by path, id or content hash).")
     remove.add_argument("video", metavar="VIDEO_OR_ID")
@@ -47,10 +48,13 @@ def _configure_library(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--library", type=Path, required=True, metavar="DIR", help="library folder")
 
 
-def _add(library: SegmentLibrary, videos: list[Path]) -> None:
-    from ..pipeline import Pipeline
+def _add(library: SegmentLibrary, videos: list[Path], clip_weights: str | None) -> None:
+    from ..pipeline import Pipeline, PipelineConfig
 
-    pipeline = Pipeline.from_config()
+    config = PipelineConfig()
+    if clip_weights:
+        config.encoder_configs["clip"] = {"weights": clip_weights}
+    pipeline = Pipeline.from_config(config)
     for video in videos:
         video_id = add_analysis_to_library(library, pipeline.analyze(video))
         print(f"added {video} as video {video_id}")
@@ -64,6 +68,8 @@ def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
         scorer = build_text_scorer("clip", model_name=args.clip_model, pretrained=args.clip_weights)
     else:
         scorer = build_text_scorer("label_bridge")
+    if isinstance(scorer, ClipTextScorer) and not scorer.verified:
+        print(f"warning: the CLIP text tower failed its sanity check; results are from {scorer.label}", file=sys.stderr)
     filters = SearchFilters(video=args.video, min_score=args.min_score, cluster=args.cluster)
     hits = library.search_text(args.query, scorer, k=k, filters=filters)
     if args.json:
@@ -88,7 +94,7 @@ def run_library(args: argparse.Namespace) -> int:
         return 0
     with SegmentLibrary.open(args.library) as library:
         if args.action == "add":
-            _add(library, args.videos)
+            _add(library, args.videos, args.clip_weights)
         elif args.action == "remove":
             print(f"removed video {library.remove_video(args.video)}")
         elif args.action == "list":

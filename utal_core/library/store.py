@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, TypeVar
 import faiss
 import numpy as np
 
-from ..cluster import ClusterResult, cluster_segments, name_vectors
+from ..cluster import ClusterResult, cluster_segments, cluster_space_vectors, name_vectors
 from ..errors import UTALError
 from ..export import atomic_write_bytes
 from ..text import LabelBridgeScorer, TextScorer, check_query, l2_normalize
@@ -502,8 +502,8 @@ class SegmentLibrary:
             ids, vectors = self._stored_vectors(scorer.space)
             result = cluster_segments(vectors, k=k, seed=seed)
             if result.k:
-                names = name_vectors(np.stack([vectors[result.labels == c].mean(axis=0) for c in range(result.k)]),
-                                     scorer)
+                means, resampled = cluster_space_vectors(vectors, result, l2_normalize)
+                names = name_vectors(means, scorer, bootstrap_vectors=resampled)
                 self._db.executemany(
                     "UPDATE segments SET cluster = ?, label = ?, label_score = ? WHERE id = ?",
                     [(int(c), names[c].name, names[c].score, int(i)) for i, c in zip(ids, result.labels)])
