@@ -1,14 +1,16 @@
 """CLIP-AE Explorer: the Gradio app. UI only; every computation goes through ``utal_core``.
 
-Run ``python app.py [--example] [--port N]``. Per-session state (the current ``Analysis``, the
-session's analysis cache, the selected cluster and segment) lives in ``gr.State``; the process
-holds only shared resources (the pipeline, the segment library, the thumbnail cache).
+Run ``python app.py [--example] [--port N]``. Per-session state (the session token, the current
+``Analysis``, the session's analysis cache, the selected cluster and segment) lives in ``gr.State``;
+each session's files live in its own folders (``ui.sessions``: the server sends a visitor only the
+files of their own session's public folder and the bundled examples); the process holds only
+shared resources (the pipeline, the shared library when there is one).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import json
 import logging
 import os
 import threading
@@ -21,6 +23,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
+from gradio.utils import get_upload_folder  # noqa: E402
+
+from ui.messages import plain_message, strip_paths, user_errors, warn  # noqa: E402
+from ui.sessions import Session, SessionStore, is_inside  # noqa: E402
 from utal_core.errors import UTALError  # noqa: E402
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth  # noqa: E402
 from utal_core.examples import EXAMPLE_SPECS, EXAMPLES_DIR, example_path  # noqa: E402
@@ -30,7 +36,7 @@ from utal_core.library import SegmentLibrary, add_analysis_to_library  # noqa: E
 from utal_core.localize import LocalizeParams  # noqa: E402
 from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, default_cache_dir  # noqa: E402
 from utal_core.viz import (  # noqa: E402
-    CLUSTER_COLUMNS, SEGMENT_COLUMNS, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video,
+    CLUSTER_COLUMNS, SEGMENT_COLUMNS, cluster_rows, detection_rows, ground_truth_for_video,
     segment_rows, timeline_figure, visible_segments,
 )
 
@@ -82,8 +88,23 @@ class AppConfig:
 
     @property
     def allowed_paths(self) -> list[str]:
-        """Folders the server may send files from (besides Gradio's own upload/temp folders)."""
-        return [str(self.library_dir), str(self.work_dir), str(EXAMPLES_DIR)]
+        """Folders the server may send files from besides Gradio's upload folder (which holds the
+        sessions' public folders): the bundled examples only."""
+        return [str(EXAMPLES_DIR)]
+
+    @property
+    def private_folders(self) -> list[Path]:
+        """Folders no visitor may fetch from: the library, the app's work files, the feature cache."""
+        features = self.pipeline.cache_dir or default_cache_dir() / "features"
+        return [Path(self.library_dir), Path(self.work_dir), Path(features)]
+
+    def check_private_folders(self) -> None:
+        """Refuse to start when a private folder lies inside a folder the server sends files from."""
+        for folder in self.private_folders:
+            for served in (get_upload_folder(), *self.allowed_paths):
+                if is_inside(folder, served):
+                    raise UTALError(f"{folder} is inside {served}, which the server sends files from; "
+                                    "move the library, work and cache folders elsewhere.")
 
 
 class AppServices:
@@ -94,7 +115,7 @@ class AppServices:
         self._pipeline = pipeline
         self._library: SegmentLibrary | None = None
         self._lock = threading.Lock()
-        self.thumbnails = Thumbnailer(config.work_dir / "thumbnails")
+        self.sessions = SessionStore(config.work_dir, shared_library=lambda: self.library)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -109,27 +130,6 @@ class AppServices:
             if self._library is None:
                 self._library = SegmentLibrary.open(self.config.library_dir)
             return self._library
-
-    def export_dir(self, analysis: Analysis) -> Path:
-        return self.config.work_dir / "exports" / analysis.content_hash[:16]
-
-
-def user_errors(handler: Callable) -> Callable:
-    """Show a UTALError as its plain message and any other failure as one line, never a traceback."""
-
-    @functools.wraps(handler)
-    def wrapped(*args, **kwargs):
-        try:
-            return handler(*args, **kwargs)
-        except gr.Error:
-            raise
-        except UTALError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        except Exception as error:  # noqa: BLE001 - the UI must answer with a message, the log keeps the trace
-            LOG.exception("unexpected error in %s", handler.__name__)
-            raise gr.Error(f"Something went wrong: {type(error).__name__}: {error}", print_exception=False) from None
-
-    return wrapped
 
 
 def _file_path(upload: Any) -> str | None:
@@ -170,6 +170,14 @@ class Explorer:
     def __init__(self, services: AppServices) -> None:
         self.services = services
 
+    def session(self, request: gr.Request) -> Session:
+        """The visitor's session (its folders, stored videos and library)."""
+        return self.services.sessions.get(request.session_hash)
+
+    def end_session(self, request: gr.Request) -> None:
+        """The tab was closed: delete the session's files."""
+        self.services.sessions.close(request.session_hash)
+
     # --- analysis ---------------------------------------------------------------------------
 
     def use_example(self, name: str) -> tuple[str, str | None]:
@@ -188,23 +196,26 @@ class Explorer:
         return self.services.pipeline.analyze(path, progress=report)
 
     def analyze(self, upload: Any, truth_upload: Any, cache: dict, threshold: float, min_duration: float,
-                merge_gap: float, nms_iou: float, clusters_choice: str, progress: gr.Progress = gr.Progress()):
+                merge_gap: float, nms_iou: float, clusters_choice: str, request: gr.Request,
+                progress: gr.Progress = gr.Progress()):
         """Analyse the uploaded video (or reuse this session's analysis of the same content)."""
+        session = self.session(request)
         path = _file_path(upload)
         if path is None:
             raise UTALError("Upload a video or pick a bundled example first.")
         progress(0.0, desc="hashing the file")
-        key = content_hash(path)
+        video = session.video_for(path)
+        key = content_hash(video)
         cache = dict(cache or {})
         note = "Reused this session's analysis (no model run)."
         analysis = cache.get(key)
         if analysis is None:
-            analysis = run_heavy(self, path, progress)
+            analysis = run_heavy(self, str(video), progress)
             note = "Analysed."
             try:
-                add_analysis_to_library(self.services.library, analysis)
+                add_analysis_to_library(session.library, analysis)
             except UTALError as error:
-                gr.Warning(f"Not added to the library: {error}")
+                warn(f"Not added to the library: {error}")
         params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
         if analysis.params != params or num_clusters != self.services.pipeline.config.num_clusters:
             analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
@@ -213,7 +224,7 @@ class Explorer:
             cache.pop(next(iter(cache)))
         truth = self.ground_truth(truth_upload, analysis)
         return (analysis, cache, truth, None, None, _status(self.services, analysis, note),
-                gr.Video(value=analysis.video_path, playback_position=0.0), segment_rows(analysis))
+                gr.Video(value=session.publish(analysis.video_path), playback_position=0.0), segment_rows(analysis))
 
     def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
         """The ground truth of the analysed video from an ActivityNet JSON file, or None without one."""
@@ -240,44 +251,52 @@ class Explorer:
         return (timeline_figure(analysis, truth, cluster), segment_rows(analysis, cluster),
                 _segment_count(self.services, analysis, cluster))
 
-    def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None):
+    def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
+                     request: gr.Request):
         """Thumbnails, clusters view, subtitles and mAP (the slower, second half of a refresh)."""
         if analysis is None:
             return (gr.skip(),) * 6
+        session = self.session(request)
         shown = visible_segments(analysis, cluster)
         best = sorted(sorted(range(len(shown)), key=lambda p: -shown[p][1].score)[:MAX_THUMBNAILS])
         segments = [shown[p][1] for p in best]
-        thumbs = self.services.thumbnails.for_segments(analysis.video_path, segments)
+        thumbs = session.thumbnails.for_segments(analysis.video_path, segments)
         gallery = [(str(path), f"{s.start:.1f}–{s.end:.1f} s · {s.label or s.cluster}")
                    for path, s in zip(thumbs, segments)]
-        (subtitles,) = self.write_exports(analysis, ("vtt",))
-        return (gallery, best, self.cluster_gallery(analysis), cluster_rows(analysis),
+        (subtitles,) = self.write_exports(session, analysis, ("vtt",))
+        return (gallery, best, self.cluster_gallery(session, analysis), cluster_rows(analysis),
                 gr.Video(subtitles=subtitles), self.detection(analysis, truth))
 
-    def cluster_gallery(self, analysis: Analysis) -> list[tuple[str, str]]:
+    @staticmethod
+    def cluster_gallery(session: Session, analysis: Analysis) -> list[tuple[str, str]]:
         """One representative thumbnail per cluster: its best-scoring segment."""
         items = []
         for info in analysis.clusters:
             members = [s for s in analysis.segments if s.cluster == info.id]
             if members:
                 best = max(members, key=lambda s: s.score)
-                path = self.services.thumbnails(analysis.video_path, (best.start + best.end) / 2)
+                path = session.thumbnails(analysis.video_path, (best.start + best.end) / 2)
                 items.append((str(path), f"{info.id}: {info.name} ({info.size})"))
         return items
 
-    def write_exports(self, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:
-        """The given export formats, written atomically to this analysis' export folder."""
-        folder = self.services.export_dir(analysis)
+    @staticmethod
+    def write_exports(session: Session, analysis: Analysis,
+                      formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:
+        """The given export formats, written atomically to this session's export folder of the analysis."""
+        folder = session.export_dir(analysis.content_hash)
         exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=analysis.segments)
         return [str(atomic_write_text(folder / f"{analysis.video_id}{EXPORT_FORMATS[name][0]}",
                                       EXPORT_FORMATS[name][1](exported))) for name in formats]
 
-    def downloads(self, analysis: Analysis | None) -> list[str]:
-        """Analysis JSON plus every export format of the current segments."""
+    def downloads(self, analysis: Analysis | None, request: gr.Request) -> list[str]:
+        """Analysis JSON (server paths reduced to file names) plus every export format of the current segments."""
         if analysis is None:
             raise UTALError("Analyse a video first.")
-        folder = self.services.export_dir(analysis)
-        return [str(analysis.write_json(folder / f"{analysis.video_id}.analysis.json")), *self.write_exports(analysis)]
+        session = self.session(request)
+        data = strip_paths(analysis.to_dict())
+        analysis_json = atomic_write_text(session.export_dir(analysis.content_hash) / f"{analysis.video_id}.analysis.json",
+                                          json.dumps(data))
+        return [str(analysis_json), *self.write_exports(session, analysis)]
 
     @staticmethod
     def detection(analysis: Analysis, truth: list | None):
@@ -323,53 +342,58 @@ class Explorer:
 
     # --- search -------------------------------------------------------------------------------
 
-    def search(self, query: str, count: int):
-        """Text search over every video in the library; says which text encoder answered."""
+    def search(self, query: str, count: int, request: gr.Request):
+        """Text search over every video in the session's library; says which text encoder answered."""
+        session = self.session(request)
         scorer = self.services.pipeline.text_scorer
-        hits = self.services.library.search_text(query, scorer, k=int(count))
+        hits = session.library.search_text(query, scorer, k=int(count))
         gallery, rows = [], []
         for hit in hits:
             if Path(hit.video_path).exists():
-                thumb = self.services.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
+                thumb = session.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
                 gallery.append((str(thumb), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
             rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
         kind = "CLIP text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
         info = f"{len(hits)} result(s) for “{query.strip()}”, answered by **{scorer.name}** — {kind}."
         return hits, gallery, rows, info
 
-    def open_hit(self, hits: list, cache: dict, event: gr.SelectData):
+    def open_hit(self, hits: list, cache: dict, event: gr.SelectData, request: gr.Request):
         """Open the clicked result's video at its start, with its analysis when this session has one."""
+        session = self.session(request)
         hit = hits[int(event.index if isinstance(event.index, int) else event.index[0])]
         if not Path(hit.video_path).exists():
             raise UTALError(f"{hit.video_name} is no longer on disk.")
+        video = session.publish(hit.video_path)
         analysis = next((a for a in (cache or {}).values() if Path(a.video_path).resolve() == Path(hit.video_path)),
                         None)
         note = f"Opened {hit.video_name} at {hit.start:.1f} s from search."
+        player = gr.Video(value=video, playback_position=float(hit.start))
         if analysis is None:
-            return (gr.Tabs(selected="analyze"), gr.skip(), hit.video_path, f"{note} Press **Analyze** for its timeline.",
-                    gr.Video(value=hit.video_path, playback_position=float(hit.start)))
-        return (gr.Tabs(selected="analyze"), analysis, hit.video_path, _status(self.services, analysis, note),
-                gr.Video(value=hit.video_path, playback_position=float(hit.start)))
+            return gr.Tabs(selected="analyze"), gr.skip(), video, f"{note} Press **Analyze** for its timeline.", player
+        return gr.Tabs(selected="analyze"), analysis, video, _status(self.services, analysis, note), player
 
     # --- settings -----------------------------------------------------------------------------
 
     def settings(self):
         """Doctor report and the missing-CLIP banner."""
         report = self.services.pipeline.doctor()
-        rows = [[e["name"], e["view"], "yes" if e["available"] else "no", e["weights"] or e["reason"] or ""]
-                for e in report["encoders"]]
+        rows = [[e["name"], e["view"], "yes" if e["available"] else "no",
+                 plain_message(e["weights"] or e["reason"] or "")] for e in report["encoders"]]
         clip_ok = any(e["view"] == "clip" and e["available"] for e in report["encoders"])
-        summary = (f"Device: **{report['device']}** · checkpoint: {report.get('checkpoint') or 'none (per-video refinement from scratch)'}"
+        checkpoint = Path(report["checkpoint"]).name if report.get("checkpoint") else None
+        summary = (f"Device: **{report['device']}** · checkpoint: {checkpoint or 'none (per-video refinement from scratch)'}"
                    f" · text search: **{self.services.pipeline.text_scorer.name}**")
         banner = gr.Markdown(f"⚠️ {CLIP_HELP}", visible=not clip_ok)
         return rows, summary, banner
 
-    def preload(self, cache: dict, *controls, progress: gr.Progress = gr.Progress()):
+    def preload(self, cache: dict, threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
+                clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
         """With ``--example``: fill in and analyse the bundled example when the page loads."""
         if not self.services.config.example:
             return (gr.skip(),) * 10
         video, truth = self.use_example(self.services.config.example)
-        return (video, truth, *self.analyze(video, truth, cache, *controls, progress=progress))
+        return (video, truth, *self.analyze(video, truth, cache, threshold, min_duration, merge_gap, nms_iou,
+                                            clusters_choice, request, progress))
 
 
 def run_heavy(explorer: Explorer, path: str, progress: gr.Progress) -> Analysis:
@@ -518,6 +542,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 handle(explorer.render_media), view_inputs, media_outputs)
 
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
+        demo.unload(explorer.end_session)
         demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
                   concurrency_limit=1, concurrency_id="heavy").success(
             handle(explorer.render), view_inputs, view_outputs).success(
@@ -546,11 +571,15 @@ demo = build_demo(services)
 
 
 def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: str = "127.0.0.1", **kwargs) -> Any:
-    """Launch with the app's limits: upload size, allowed folders, no share link."""
+    """Launch with the app's limits: upload size, the folders files may be sent from, no share link.
+
+    ``show_error=False``: only our plain ``gr.Error`` messages reach the page, never Gradio's own
+    exception text (which can name server paths)."""
+    config.check_private_folders()
     for folder in (config.library_dir, config.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
     return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
-                         allowed_paths=config.allowed_paths, show_error=True, ssr_mode=False, **kwargs)
+                         allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:
