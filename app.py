@@ -10,11 +10,10 @@ shared resources (the pipeline, the shared library when there is one).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,18 +22,21 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from gradio.utils import get_upload_folder  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
+from ui.limits import BodySizeLimit  # noqa: E402
 from ui.messages import plain_message, strip_paths, user_errors, warn  # noqa: E402
-from ui.sessions import Session, SessionStore, is_inside  # noqa: E402
+from ui.services import AppConfig, AppServices  # noqa: E402
+from ui.sessions import AnalysisRun, Session  # noqa: E402
 from utal_core.errors import UTALError  # noqa: E402
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth  # noqa: E402
-from utal_core.examples import EXAMPLE_SPECS, EXAMPLES_DIR, example_path  # noqa: E402
+from utal_core.examples import EXAMPLE_SPECS, example_path  # noqa: E402
 from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text  # noqa: E402
 from utal_core.features import content_hash  # noqa: E402
-from utal_core.library import SegmentLibrary, add_analysis_to_library  # noqa: E402
+from utal_core.library import add_analysis_to_library  # noqa: E402
 from utal_core.localize import LocalizeParams  # noqa: E402
-from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, default_cache_dir  # noqa: E402
+from utal_core.pipeline import Analysis  # noqa: E402
+from utal_core.text import check_query  # noqa: E402
 from utal_core.viz import (  # noqa: E402
     CLUSTER_COLUMNS, SEGMENT_COLUMNS, cluster_rows, detection_rows, ground_truth_for_video,
     segment_rows, timeline_figure, visible_segments,
@@ -64,72 +66,6 @@ CLIP_HELP = ("CLIP weights are missing, so the CLIP view is off and text search 
              "bridge. To add them, put `ViT-B-32_laion2b_s34b_b79k.safetensors` in `checkpoints/` "
              "(or pass `clip` weights in the pipeline config) and restart; `python -m utal_core doctor` "
              "shows what is found.")
-
-
-@dataclass
-class AppConfig:
-    """Where the app keeps its files and how the pipeline is built."""
-
-    library_dir: Path = field(default_factory=lambda: default_cache_dir() / "library")
-    work_dir: Path = field(default_factory=lambda: default_cache_dir() / "app")
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    max_file_size: str = "2gb"
-    example: str | None = None
-
-    @classmethod
-    def from_env(cls) -> "AppConfig":
-        """Defaults, with ``UTAL_LIBRARY_DIR`` / ``UTAL_APP_DIR`` overriding the folders."""
-        config = cls()
-        if os.environ.get("UTAL_LIBRARY_DIR"):
-            config.library_dir = Path(os.environ["UTAL_LIBRARY_DIR"])
-        if os.environ.get("UTAL_APP_DIR"):
-            config.work_dir = Path(os.environ["UTAL_APP_DIR"])
-        return config
-
-    @property
-    def allowed_paths(self) -> list[str]:
-        """Folders the server may send files from besides Gradio's upload folder (which holds the
-        sessions' public folders): the bundled examples only."""
-        return [str(EXAMPLES_DIR)]
-
-    @property
-    def private_folders(self) -> list[Path]:
-        """Folders no visitor may fetch from: the library, the app's work files, the feature cache."""
-        features = self.pipeline.cache_dir or default_cache_dir() / "features"
-        return [Path(self.library_dir), Path(self.work_dir), Path(features)]
-
-    def check_private_folders(self) -> None:
-        """Refuse to start when a private folder lies inside a folder the server sends files from."""
-        for folder in self.private_folders:
-            for served in (get_upload_folder(), *self.allowed_paths):
-                if is_inside(folder, served):
-                    raise UTALError(f"{folder} is inside {served}, which the server sends files from; "
-                                    "move the library, work and cache folders elsewhere.")
-
-
-class AppServices:
-    """Process-wide resources shared by all sessions; the pipeline is loaded on first use."""
-
-    def __init__(self, config: AppConfig, pipeline: Pipeline | None = None) -> None:
-        self.config = config
-        self._pipeline = pipeline
-        self._library: SegmentLibrary | None = None
-        self._lock = threading.Lock()
-        self.sessions = SessionStore(config.work_dir, shared_library=lambda: self.library)
-
-    @property
-    def pipeline(self) -> Pipeline:
-        with self._lock:
-            if self._pipeline is None:
-                self._pipeline = Pipeline.from_config(self.config.pipeline)
-            return self._pipeline
-
-    @property
-    def library(self) -> SegmentLibrary:
-        with self._lock:
-            if self._library is None:
-                self._library = SegmentLibrary.open(self.config.library_dir)
-            return self._library
 
 
 def _file_path(upload: Any) -> str | None:
@@ -188,18 +124,36 @@ class Explorer:
         truth = video.with_suffix(".gt.json")
         return str(video), (str(truth) if truth.exists() else None)
 
-    def run_pipeline(self, path: str, progress: gr.Progress) -> Analysis:
+    def run_pipeline(self, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:
+        """The pipeline on ``path``; every progress report first checks ``run`` (Cancel, time budget)."""
         def report(stage: str, fraction: float) -> None:
+            run.check()
             start, end, text = STAGES.get(stage, (0.0, 1.0, stage))
             progress(start + (end - start) * min(max(fraction, 0.0), 1.0), desc=text)
 
         return self.services.pipeline.analyze(path, progress=report)
 
-    def analyze(self, upload: Any, truth_upload: Any, cache: dict, threshold: float, min_duration: float,
-                merge_gap: float, nms_iou: float, clusters_choice: str, request: gr.Request,
-                progress: gr.Progress = gr.Progress()):
-        """Analyse the uploaded video (or reuse this session's analysis of the same content)."""
-        session = self.session(request)
+    async def analyze(self, upload: Any, truth_upload: Any, cache: dict, threshold: float, min_duration: float,
+                      merge_gap: float, nms_iou: float, clusters_choice: str, request: gr.Request,
+                      progress: gr.Progress = gr.Progress()):
+        """Analyse the uploaded video (or reuse this session's analysis of the same content).
+
+        The work runs in a thread; when Gradio cancels this event (the Cancel button, an API
+        client's cancel) the thread is told to stop at its next progress report, and keeps nothing.
+        """
+        run = AnalysisRun(self.services.config.analysis_time_limit_s)
+        try:
+            return await asyncio.to_thread(self.analyze_in_worker, self.session(request), run, upload, truth_upload,
+                                           cache, threshold, min_duration, merge_gap, nms_iou, clusters_choice,
+                                           progress)
+        except asyncio.CancelledError:
+            run.cancel()
+            raise
+
+    def analyze_in_worker(self, session: Session, run: AnalysisRun, upload: Any, truth_upload: Any, cache: dict,
+                          threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
+                          clusters_choice: str, progress: gr.Progress):
+        """The body of :meth:`analyze`; the library entry is added only if ``run`` was not stopped."""
         path = _file_path(upload)
         if path is None:
             raise UTALError("Upload a video or pick a bundled example first.")
@@ -210,7 +164,9 @@ class Explorer:
         note = "Reused this session's analysis (no model run)."
         analysis = cache.get(key)
         if analysis is None:
-            analysis = run_heavy(self, str(video), progress)
+            with self.services.analysis_slot(run):
+                analysis = run_heavy(self, str(video), progress, run)
+            run.begin_keeping()
             note = "Analysed."
             try:
                 add_analysis_to_library(session.library, analysis)
@@ -343,25 +299,43 @@ class Explorer:
     # --- search -------------------------------------------------------------------------------
 
     def search(self, query: str, count: int, request: gr.Request):
-        """Text search over every video in the session's library; says which text encoder answered."""
+        """Text search over the session's library (every visitor's in shared mode); says which text
+        encoder answered. A hit whose video is missing or unreadable is listed without a thumbnail."""
         session = self.session(request)
+        query = check_query(query)
+        library = session.library
+        if not library.spaces():
+            raise UTALError("Nothing to search yet: analyse a video first.")
         scorer = self.services.pipeline.text_scorer
-        hits = session.library.search_text(query, scorer, k=int(count))
-        gallery, rows = [], []
-        for hit in hits:
-            if Path(hit.video_path).exists():
-                thumb = session.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
-                gallery.append((str(thumb), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
+        hits = library.search_text(query, scorer, k=int(count))
+        gallery, shown, rows = [], [], []
+        for position, hit in enumerate(hits):
             rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
+            try:
+                thumbnail = session.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
+            except (UTALError, OSError) as error:
+                LOG.info("search hit %s shown without a thumbnail: %s", hit.segment_id, error)
+                continue
+            gallery.append((str(thumbnail), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
+            shown.append(position)
         kind = "CLIP text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
-        info = f"{len(hits)} result(s) for “{query.strip()}”, answered by **{scorer.name}** — {kind}."
-        return hits, gallery, rows, info
+        info = f"{len(hits)} result(s) for “{query}”, answered by **{scorer.name}** — {kind}."
+        if len(shown) < len(hits):
+            info += f" {len(hits) - len(shown)} without a thumbnail (their video is missing or unreadable)."
+        return hits, shown, gallery, rows, info
 
-    def open_hit(self, hits: list, cache: dict, event: gr.SelectData, request: gr.Request):
-        """Open the clicked result's video at its start, with its analysis when this session has one."""
+    def open_gallery_hit(self, hits: list, shown: list[int], cache: dict, event: gr.SelectData, request: gr.Request):
+        """Open the clicked thumbnail's video (the gallery lists only the hits that have one)."""
+        return self.open_hit(hits[shown[int(event.index)]], cache, request)
+
+    def open_table_hit(self, hits: list, cache: dict, event: gr.SelectData, request: gr.Request):
+        """Open the clicked row's video."""
+        return self.open_hit(hits[int(event.index[0])], cache, request)
+
+    def open_hit(self, hit: Any, cache: dict, request: gr.Request):
+        """Open a result's video at its start, with its analysis when this session has one."""
         session = self.session(request)
-        hit = hits[int(event.index if isinstance(event.index, int) else event.index[0])]
-        if not Path(hit.video_path).exists():
+        if not Path(hit.video_path).is_file():
             raise UTALError(f"{hit.video_name} is no longer on disk.")
         video = session.publish(hit.video_path)
         analysis = next((a for a in (cache or {}).values() if Path(a.video_path).resolve() == Path(hit.video_path)),
@@ -386,19 +360,19 @@ class Explorer:
         banner = gr.Markdown(f"⚠️ {CLIP_HELP}", visible=not clip_ok)
         return rows, summary, banner
 
-    def preload(self, cache: dict, threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
-                clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+    async def preload(self, cache: dict, threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
+                      clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
         """With ``--example``: fill in and analyse the bundled example when the page loads."""
         if not self.services.config.example:
             return (gr.skip(),) * 10
         video, truth = self.use_example(self.services.config.example)
-        return (video, truth, *self.analyze(video, truth, cache, threshold, min_duration, merge_gap, nms_iou,
-                                            clusters_choice, request, progress))
+        return (video, truth, *(await self.analyze(video, truth, cache, threshold, min_duration, merge_gap, nms_iou,
+                                                   clusters_choice, request, progress)))
 
 
-def run_heavy(explorer: Explorer, path: str, progress: gr.Progress) -> Analysis:
+def run_heavy(explorer: Explorer, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:
     """The model-running step (a GPU request on Hugging Face Spaces)."""
-    return explorer.run_pipeline(path, progress)
+    return explorer.run_pipeline(path, progress, run)
 
 
 if spaces is not None:
@@ -416,6 +390,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         cluster = gr.State(None)
         position = gr.State(None)
         hits = gr.State([])
+        gallery_hits = gr.State([])
         thumbnail_positions = gr.State([])
         gr.Markdown("# CLIP-AE Explorer\nFind actions in a video without annotations: upload it, press **Analyze**, "
                     "then explore the timeline, segments and pseudo-action clusters, or search every analysed video.")
@@ -502,7 +477,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
         analyzing = analyze_button.click(
             handle(explorer.analyze), [upload, truth_upload, cache, *controls], analysis_outputs,
-            concurrency_limit=1, concurrency_id="heavy", api_name="analyze",
+            concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy", api_name="analyze",
         )
         refreshed = analyzing.success(handle(explorer.render), view_inputs, view_outputs, show_progress="hidden")
         refreshed.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
@@ -535,16 +510,18 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 handle(explorer.render_media), view_inputs, media_outputs)
 
         gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
-              [hits, search_gallery, search_table, search_info], api_name="search")
-        for results in (search_gallery, search_table):
-            results.select(handle(explorer.open_hit), [hits, cache], [tabs, analysis, upload, status, player]).then(
+              [hits, gallery_hits, search_gallery, search_table, search_info], api_name="search")
+        hit_outputs = [tabs, analysis, upload, status, player]
+        for opened in (search_gallery.select(handle(explorer.open_gallery_hit), [hits, gallery_hits, cache], hit_outputs),
+                       search_table.select(handle(explorer.open_table_hit), [hits, cache], hit_outputs)):
+            opened.then(
                 handle(explorer.render), view_inputs, view_outputs).then(
                 handle(explorer.render_media), view_inputs, media_outputs)
 
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
         demo.unload(explorer.end_session)
         demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
-                  concurrency_limit=1, concurrency_id="heavy").success(
+                  concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy").success(
             handle(explorer.render), view_inputs, view_outputs).success(
             handle(explorer.render_media), view_inputs, media_outputs)
     demo.queue(default_concurrency_limit=4)
@@ -578,8 +555,12 @@ def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: 
     config.check_private_folders()
     for folder in (config.library_dir, config.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    too_large = (f"This file is larger than the server's upload limit of {config.max_file_size} "
+                 "(UTAL_MAX_UPLOAD); try a shorter or smaller video.")
+    body_limit = Middleware(BodySizeLimit, limit_bytes=config.max_upload_bytes, message=too_large)
     return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
-                         allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False, **kwargs)
+                         allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False,
+                         app_kwargs={"middleware": [body_limit]}, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -588,9 +569,13 @@ def main(argv: list[str] | None = None) -> None:
                         choices=list(EXAMPLE_SPECS), help="analyse the bundled example when the page loads")
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--shared-library", action="store_true",
+                        help="one library for every visitor and every run (a personal machine; "
+                             "default: each session has its own; also UTAL_SHARED_LIBRARY=1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     services.config.example = args.example
+    services.config.shared_library = services.config.shared_library or args.shared_library
     launch(demo, services.config, port=args.port, host=args.host)
 
 
