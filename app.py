@@ -51,7 +51,7 @@ LOG = logging.getLogger("utal_app")
 #: Overall progress fraction at which each pipeline stage starts and ends, and what the bar says.
 STAGES: dict[str, tuple[float, float, str]] = {
     "probe": (0.00, 0.02, "reading the file"),
-    "frames": (0.02, 0.55, "decoding frames + visual views (CBP, CLIP)"),
+    "frames": (0.02, 0.55, "decoding frames + visual views (CBP, motion, CLIP)"),
     "audio": (0.55, 0.70, "audio view"),
     "video": (0.70, 0.72, "precomputed features"),
     "done": (0.72, 0.72, "features ready"),

@@ -7,7 +7,7 @@ import pytest
 
 from tests.test_text import peaked
 from utal_core.model import initial_pseudo_labels, load_cached_features
-from utal_core.model.losses import PseudoLabelConfig, prior_logit
+from utal_core.model.evidence import PseudoLabelConfig
 from utal_core.text import BRIDGE_PRIOR_KEY, LabelBridgeScorer, add_bridge_prior
 from utal_core.types import ViewFeatures
 
@@ -73,9 +73,9 @@ def test_initial_pseudo_labels_follow_the_bridge_prior() -> None:
     views = ["cbp", "audio"]
     with_prior = initial_pseudo_labels(features, views)
     without = initial_pseudo_labels(features, views, PseudoLabelConfig(use_clip_prior=False))
-    assert np.all(with_prior[:20] > without[:20]) and np.all(with_prior[20:] < without[20:])
-    # an action prior of 0.9 adds its log-odds, log(9), to every label's log-odds
-    np.testing.assert_allclose(prior_logit(with_prior[:20]) - prior_logit(without[:20]), np.log(9), atol=1e-3)
+    # the prior is one of three evidence signals: it lifts the labels where it is high and lowers them elsewhere
+    assert with_prior[:18].mean() > without[:18].mean() + 0.1 and with_prior[22:].mean() < without[22:].mean() - 0.1
+    assert with_prior[:18].mean() > with_prior[22:].mean() + 0.2
 
 
 def test_flat_bridge_prior_leaves_saliency_labels_unchanged() -> None:

@@ -47,7 +47,7 @@ def speech_track():
 
 
 def test_registry_lists_every_view_and_rejects_unknown_names():
-    assert {"cbp", "clip", "audio", "precomputed", "torchvision", "timm"} <= set(list_encoders())
+    assert {"cbp", "motion", "clip", "audio", "precomputed", "torchvision", "timm"} <= set(list_encoders())
     with pytest.raises(UTALError, match="unknown encoder"):
         create_encoder("no-such-encoder")
     with pytest.raises(UTALError, match="bad settings"):

@@ -316,3 +316,17 @@ def test_cli_eval_json_and_table(capsys):
 def test_cli_eval_reports_user_errors(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "gt.json"), str(tmp_path / "pred.json")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_foreground_mask_and_calibration_error() -> None:
+    from utal_core.evaluate import expected_calibration_error, foreground_mask
+
+    times = np.arange(10) + 0.5
+    mask = foreground_mask([GroundTruth(2.0, 5.0, "a"), GroundTruth(8.0, 9.0, "b")], times)
+    assert mask.tolist() == [False, False, True, True, True, False, False, False, True, False]
+    outcomes = np.r_[np.ones(7), np.zeros(3)]
+    assert expected_calibration_error(np.full(10, 0.7), outcomes) == pytest.approx(0.0)
+    assert expected_calibration_error(np.full(10, 0.2), outcomes) == pytest.approx(0.5)
+    # two bins: 0.9 predicted where 1/2 happened, 0.1 where 0/2 happened -> (2*0.4 + 2*0.1) / 4
+    assert expected_calibration_error(np.array([0.9, 0.9, 0.1, 0.1]), np.array([1, 0, 0, 0])) == pytest.approx(0.25)
+    assert expected_calibration_error(np.array([1.0]), np.array([1.0])) == pytest.approx(0.0)

@@ -212,3 +212,15 @@ def test_params_round_trip_and_validation():
     for bad in ({"thresholds": ()}, {"nms_iou": 0.0}, {"upsample": 0}, {"min_duration_s": -1}, {"max_segments": 0}):
         with pytest.raises(UTALError):
             LocalizeParams(**bad)
+
+
+def test_a_shot_cut_splits_the_proposals_that_span_it() -> None:
+    from utal_core.localize import split_at_cuts
+
+    first, last = split_at_cuts(np.array([2, 10]), np.array([8, 12]), np.array([5, 7, 20]), 30)
+    assert sorted(zip(first.tolist(), last.tolist())) == [(2, 4), (2, 8), (5, 6), (7, 8), (10, 12)]
+    grid = SnippetGrid(40.0)
+    curve = _pulses(grid.num_snippets, (10, 29))
+    spans = {(s.start, s.end) for s in localize(curve, grid, LocalizeParams(nms_iou=1.0), cuts=np.array([20]))}
+    assert {(10.0, 30.0), (10.0, 20.0), (20.0, 30.0)} <= spans
+    assert {(s.start, s.end) for s in localize(curve, grid, LocalizeParams(nms_iou=1.0))} == {(10.0, 30.0)}

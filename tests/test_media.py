@@ -7,7 +7,8 @@ import pytest
 
 from utal_core.errors import UTALError
 from utal_core.grid import SnippetGrid
-from utal_core.media import AUDIO_SAMPLE_RATE, decode_audio, iter_frames, probe
+from utal_core.media import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, FINE_FRAMES, FineStream, decode_audio, iter_frames,
+                              probe)
 from utal_core.synth.video import read_frame_code
 
 from .conftest import shared_file
@@ -44,6 +45,36 @@ def test_variable_frame_rate_frames_follow_timestamps(vfr_silent_video):
     # Second half keeps only even frames: the frame on screen is the last even one.
     expected = np.where(grid.times >= vfr_silent_video.spec.duration / 2, shown - shown % 2, shown)
     np.testing.assert_array_equal(codes, expected)
+
+
+def test_fine_stream_comes_from_the_same_pass_frame_accurate_and_interleaved(synthetic_video):
+    info = probe(synthetic_video.path)
+    grid = SnippetGrid(info.duration, stride=1.0, window=1.0)
+    fine = FineStream(SnippetGrid(info.duration, stride=0.125, window=0.125), short_side=96, batch_size=16)
+    kinds, codes = [], {CENTRE_FRAMES: [], FINE_FRAMES: []}
+    times = {CENTRE_FRAMES: [], FINE_FRAMES: []}
+    for batch in iter_frames(synthetic_video.path, grid, short_side=120, batch_size=8, info=info, fine=fine, prefetch=1):
+        kinds.append(batch.kind)
+        codes[batch.kind] += [read_frame_code(frame, synthetic_video.spec.height) for frame in batch.frames]
+        times[batch.kind] += list(batch.times)
+        assert batch.frames.shape[1:] == ((120, 160, 3) if batch.kind == CENTRE_FRAMES else (96, 128, 3))
+    for kind, stream_grid in ((CENTRE_FRAMES, grid), (FINE_FRAMES, fine.grid)):
+        np.testing.assert_allclose(times[kind], stream_grid.times)
+        np.testing.assert_array_equal(codes[kind], np.floor(stream_grid.times * 25 + 1e-6).astype(int))
+    # Decoding order interleaves the streams: the consumer sees centre frames long before the fine stream ends.
+    last = {kind: max(i for i, k in enumerate(kinds) if k == kind) for kind in (CENTRE_FRAMES, FINE_FRAMES)}
+    assert kinds.index(CENTRE_FRAMES) < last[FINE_FRAMES] and kinds.index(FINE_FRAMES) < last[CENTRE_FRAMES]
+
+
+def test_a_consumer_that_stops_early_ends_the_decoder(synthetic_video):
+    import threading
+
+    before = threading.active_count()
+    fine = FineStream(SnippetGrid(30.0, stride=0.1, window=0.1), short_side=48, batch_size=4)
+    batches = iter_frames(synthetic_video.path, SnippetGrid(30.0), short_side=64, batch_size=2, fine=fine, prefetch=1)
+    next(batches)
+    batches.close()  # readers blocked on a full queue must not hang, ffmpeg must not linger
+    assert threading.active_count() == before
 
 
 def test_frames_keep_aspect_and_short_side(synthetic_video):
@@ -130,7 +161,7 @@ def test_cli_probe_json_and_plain_error(synthetic_video, bad_files):
     result = subprocess.run([sys.executable, "-m", "utal_core", "probe", str(synthetic_video.path), "--json"],
                             capture_output=True, text=True, check=True)
     report = json.loads(result.stdout)
-    assert report["media"]["has_audio"] and report["grid"]["num_snippets"] == 30
+    assert report["media"]["has_audio"] and report["grid"]["num_snippets"] == 40  # adaptive: >= 40 snippets
     failed = subprocess.run([sys.executable, "-m", "utal_core", "probe", str(bad_files["text"])],
                             capture_output=True, text=True)
     assert failed.returncode == 2

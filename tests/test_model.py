@@ -19,7 +19,7 @@ from utal_core.types import VIEW_NAMES, ViewFeatures
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
-DIMS = {"cbp": 24, "clip": 12, "audio": 8}
+DIMS = {"cbp": 24, "motion": 10, "clip": 12, "audio": 8}
 K = 3
 
 

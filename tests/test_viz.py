@@ -28,7 +28,7 @@ def synthetic_analysis(duration: float = 60.0, audio: bool = False, threshold: f
     base = np.full(grid.num_snippets, 0.1)
     for first, last in ACTIONS:
         base[first:last + 1] = 0.9
-    curves = {"cbp": np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1), "clip": base * 0.8,
+    curves = {"cbp": np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1), "motion": base * 0.6, "clip": base * 0.8,
               "audio": base * 0.7 if audio else None, "fused": base}
     params = LocalizeParams(thresholds=(threshold,))
     segments = [dataclasses.replace(s, cluster=i % 2, label=("waving", "bouncing")[i % 2])
@@ -50,7 +50,7 @@ def test_one_trace_per_curve_and_absent_views_named_with_reason():
     analysis = synthetic_analysis(audio=False)
     figure = timeline_figure(analysis)
     curves = {t.meta["curve"]: t for t in traces_with(figure, "curve")}
-    assert set(curves) == {"cbp", "clip", "fused"}
+    assert set(curves) == {"cbp", "motion", "clip", "fused"}
     assert all(len(t.x) == analysis.grid.num_snippets for t in curves.values())
     np.testing.assert_allclose(curves["fused"].x, analysis.grid.times)
     (absent,) = traces_with(figure, "absent")

@@ -308,6 +308,37 @@ def evaluate_detection(
 
 
 # ---------------------------------------------------------------------------------------------
+# Calibration of per-snippet actionness
+
+
+def foreground_mask(ground_truth: Sequence[GroundTruth], times: np.ndarray) -> np.ndarray:
+    """True at each time (snippet centre, seconds) that lies inside some ground-truth instance."""
+    times = np.asarray(times, dtype=np.float64)
+    mask = np.zeros(times.shape, dtype=bool)
+    for item in ground_truth:
+        mask |= (times >= item.start) & (times <= item.end)
+    return mask
+
+
+def expected_calibration_error(probabilities: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> float:
+    """ECE of probabilities against binary outcomes: the bin-size-weighted mean |accuracy - confidence|
+    over ``bins`` equal-width confidence bins on [0, 1] (a probability of exactly 1 falls in the last bin)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    outcomes = np.asarray(outcomes, dtype=np.float64).reshape(-1)
+    if probabilities.shape != outcomes.shape:
+        raise ValueError(f"{probabilities.size} probabilities for {outcomes.size} outcomes")
+    if probabilities.size == 0:
+        return 0.0
+    if not np.all(np.isfinite(probabilities)) or probabilities.min() < 0 or probabilities.max() > 1:
+        raise UTALError("calibration needs probabilities in [0, 1]")
+    which = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    confidence = np.bincount(which, weights=probabilities, minlength=bins)
+    accuracy = np.bincount(which, weights=outcomes, minlength=bins)
+    return float(np.abs(accuracy - confidence).sum() / probabilities.size)
+
+
+# ---------------------------------------------------------------------------------------------
 # Unsupervised protocol
 
 

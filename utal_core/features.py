@@ -1,8 +1,12 @@
 """Multi-view feature extraction in one streaming pass, with a content-addressed disk cache.
 
-One ffmpeg pass decodes the snippet-centre frames once and feeds every frame encoder batch by
-batch; the audio track is decoded once for the audio encoder; video-level encoders (precomputed
-features) read their files. The result is a :class:`ViewFeatures` on one snippet grid.
+One ffmpeg process decodes the video once and gives two streams: the snippet-centre frames
+(appearance encoders: cbp, clip) and a low-resolution fine stream of several frames per snippet
+(:func:`fine_stream_grid`; the motion encoder and shot-cut detection). Reader threads keep a few
+batches decoded ahead, so decoding runs while the encoders work. The audio track is decoded once
+for the audio encoder (and ``audio_rms_fine``); video-level encoders (precomputed features) read
+their files. The result is a :class:`ViewFeatures` on one snippet grid, with the side signals of
+:mod:`utal_core.signals` among its extras.
 
 Cache entry (``<cache>/<key[:2]>/<key>.npz`` + ``.json``): the key hashes the file content
 (:func:`content_hash`), every encoder's fingerprint, the grid and the frame size. The npz holds
@@ -14,8 +18,10 @@ temp file and renamed; a missing, unreadable or mismatching entry is recomputed.
 from __future__ import annotations
 
 import hashlib
+import dataclasses
 import io
 import json
+import math
 import os
 import time
 from collections import defaultdict
@@ -25,17 +31,24 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from . import media
-from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, VideoEncoder, create_encoder
+from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, StreamEncoder, VideoEncoder, create_encoder
 from .errors import UTALError
 from .export import atomic_write_bytes
-from .grid import SnippetGrid
+from .grid import SnippetGrid, make_grid
+from .signals import ShotCutConfig, ShotCutDetector, audio_rms_fine
 from .types import VIEW_NAMES, ViewFeatures
 
 #: progress(stage, fraction in [0, 1]); stages: "probe", "frames", "audio", "video", "done".
 ProgressCallback = Callable[[str, float], None]
 DEFAULT_SHORT_SIDE = 256
+#: The fine stream: about this many frames per second ...
+FINE_RATE_HZ = 8.0
+#: ... and at least this many per snippet (never more than the video's frame rate) ...
+FINE_MIN_PER_SNIPPET = 4
+#: ... at this short side (pixels).
+FINE_SHORT_SIDE = 96
 _CHUNK = 1 << 20
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def content_hash(path: str | os.PathLike, samples: int = 8) -> str:
@@ -55,6 +68,18 @@ def content_hash(path: str | os.PathLike, samples: int = 8) -> str:
                 handle.seek(int(offset))
                 digest.update(handle.read(_CHUNK))
     return digest.hexdigest()
+
+
+def fine_stream_grid(grid: SnippetGrid, fps: float, rate_hz: float = FINE_RATE_HZ,
+                     min_per_snippet: int = FINE_MIN_PER_SNIPPET) -> SnippetGrid:
+    """The fine stream's grid: ``k`` frames per snippet stride, ``k = max(min_per_snippet, round(rate_hz *
+    stride))``, capped so that no two samples fall on one video frame; with window = stride its frames
+    tile each snippet's window exactly."""
+    per_snippet = max(min_per_snippet, round(rate_hz * grid.stride))
+    if fps > 0:
+        per_snippet = min(per_snippet, max(1, math.floor(fps * grid.stride + 1e-6)))
+    step = grid.stride / per_snippet
+    return SnippetGrid(grid.duration, stride=step, window=step)
 
 
 def resolve_device(device: str) -> str:
@@ -119,15 +144,18 @@ class FeatureExtractor:
 
     ``encoders`` are registry names or ready Encoder objects; ``encoder_configs`` maps a name to
     extra config fields (e.g. ``{"clip": {"weights": "ViT-B-32.safetensors"}}``). At most one
-    encoder per view. ``cache_dir=None`` disables the cache.
+    encoder per view. ``cache_dir=None`` disables the cache. ``fine_short_side`` and ``fine_rate_hz``
+    set the fine stream (motion, shot cuts); ``shot_cuts=None`` turns cut detection off.
     """
 
     def __init__(self, encoders: Iterable[str | Encoder] = VIEW_NAMES, device: str = "auto", batch_size: int = 32,
                  cache_dir: str | os.PathLike | None = None, encoder_configs: dict[str, dict] | None = None,
-                 short_side: int = DEFAULT_SHORT_SIDE) -> None:
+                 short_side: int = DEFAULT_SHORT_SIDE, fine_short_side: int = FINE_SHORT_SIDE,
+                 fine_rate_hz: float = FINE_RATE_HZ, shot_cuts: ShotCutConfig | None = ShotCutConfig()) -> None:
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.short_side = short_side
+        self.fine_short_side, self.fine_rate_hz, self.shot_cuts = fine_short_side, fine_rate_hz, shot_cuts
         self.cache_dir = Path(cache_dir) if cache_dir else None
         configs = encoder_configs or {}
         half = self.device.startswith("cuda")
@@ -139,18 +167,25 @@ class FeatureExtractor:
         views = [encoder.view for encoder in self.encoders]
         if len(set(views)) != len(views):
             raise UTALError(f"two encoders for the same view: {views}")
-        #: Seconds spent per stage in the last extraction ("decode_frames", "decode_audio", encoder names).
+        #: Seconds spent per stage in the last extraction ("decode_frames": waiting for decoded frames,
+        #: "decode_audio", "shot_cuts", encoder names).
         self.last_timings: dict[str, float] = {}
         #: Whether the last extraction was served from the cache.
         self.last_from_cache = False
 
+    def decode_settings(self) -> dict:
+        """Everything besides the encoders that shapes the features: frame sizes, fine stream, cut detection."""
+        return {"short_side": self.short_side, "fine_short_side": self.fine_short_side,
+                "fine_rate_hz": self.fine_rate_hz, "fine_min_per_snippet": FINE_MIN_PER_SNIPPET,
+                "shot_cuts": dataclasses.asdict(self.shot_cuts) if self.shot_cuts else None}
+
     def cache_key(self, path: str | os.PathLike, grid: SnippetGrid) -> str:
-        """Content hash of the file + encoder fingerprints + grid + frame size."""
+        """Content hash of the file + encoder fingerprints + grid + decode settings."""
         identity = {
             "content": content_hash(path),
             "encoders": sorted((e.view, json.dumps(e.fingerprint.to_dict(), sort_keys=True)) for e in self.encoders),
             "grid": grid.to_dict(),
-            "short_side": self.short_side,
+            "decode": self.decode_settings(),
             "format": _CACHE_FORMAT,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -163,19 +198,19 @@ class FeatureExtractor:
         return {
             "source": str(path),
             "grid": grid.to_dict(),
-            "short_side": self.short_side,
+            "decode": self.decode_settings(),
             "fingerprints": {e.view: e.fingerprint.to_dict() for e in self.encoders},
             "versions": library_versions(),
         }
 
     def extract(self, path: str | os.PathLike, grid: SnippetGrid | None = None,
                 progress: ProgressCallback | None = None, info: media.MediaInfo | None = None) -> ViewFeatures:
-        """Features of every view of the video at ``path`` on ``grid`` (default: 1 snippet/s over its duration);
+        """Features of every view of the video at ``path`` on ``grid`` (default: the adaptive grid);
         ``info`` saves a second probe when the caller has one."""
         report = progress or (lambda stage, fraction: None)
         report("probe", 0.0)
         info = info or media.probe(path)
-        grid = grid or SnippetGrid(info.duration)
+        grid = grid or make_grid(info.duration)
         self.last_timings, self.last_from_cache = {}, False
         cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None
         if cache_path is not None and cache_path.exists():
@@ -200,7 +235,7 @@ class FeatureExtractor:
                 runnable.append(encoder)
             else:
                 features.absent[encoder.view] = encoder.unavailable_reason
-        frame_encoders = [e for e in runnable if isinstance(e, FrameEncoder)]
+        frame_encoders = [e for e in runnable if isinstance(e, (FrameEncoder, StreamEncoder))]
         if frame_encoders:
             self._run_frame_encoders(path, info, grid, frame_encoders, features, report)
         for encoder in runnable:
@@ -225,19 +260,39 @@ class FeatureExtractor:
         features.views[encoder.view] = np.asarray(encoded.features, dtype=np.float32)
         features.extras.update(encoded.extras)
 
-    def _run_frame_encoders(self, path, info, grid: SnippetGrid, encoders: Sequence[FrameEncoder],
+    def _run_frame_encoders(self, path, info, grid: SnippetGrid, encoders: Sequence[FrameEncoder | StreamEncoder],
                             features: ViewFeatures, report: ProgressCallback) -> None:
+        """The one decode pass: centre frames to the frame encoders, the fine stream to the stream
+        encoders and the shot-cut detector."""
+        centre_encoders = [e for e in encoders if isinstance(e, FrameEncoder)]
+        accumulators = {e.name: e.open(grid) for e in encoders if isinstance(e, StreamEncoder)}
+        shots = ShotCutDetector(grid, self.shot_cuts) if self.shot_cuts else None
+        fine = None
+        if accumulators or shots:
+            fine = media.FineStream(fine_stream_grid(grid, info.fps, self.fine_rate_hz), self.fine_short_side)
         outputs: dict[str, list] = defaultdict(list)
-        batches = media.iter_frames(path, grid, short_side=self.short_side, batch_size=self.batch_size, info=info)
+        batches = media.iter_frames(path, grid, short_side=self.short_side, batch_size=self.batch_size, info=info,
+                                    fine=fine)
         report("frames", 0.0)
         while (batch := self._timed("decode_frames", next, batches, None)) is not None:
-            for encoder in encoders:
+            if batch.kind == media.FINE_FRAMES:
+                for name, accumulator in accumulators.items():
+                    self._timed(name, accumulator.add, batch.frames, batch.times)
+                if shots is not None:
+                    self._timed("shot_cuts", shots.add, batch.frames, batch.times)
+                continue
+            for encoder in centre_encoders:
                 outputs[encoder.name].append(self._timed(encoder.name, encoder.encode_batch, batch.frames))
             report("frames", min(1.0, (batch.indices[-1] + 1) / grid.num_snippets))
-        for encoder in encoders:
+        for encoder in centre_encoders:
             parts = outputs[encoder.name]
             extras = {name: np.concatenate([part.extras[name] for part in parts]) for name in parts[0].extras}
             self._store(features, encoder, EncodedBatch(np.concatenate([part.features for part in parts]), extras))
+        for encoder in encoders:
+            if encoder.name in accumulators:
+                self._store(features, encoder, self._timed(encoder.name, accumulators[encoder.name].finish))
+        if shots is not None:
+            features.extras["shot_cut"] = shots.finish()
 
     def _run_audio_encoder(self, path, info, grid: SnippetGrid, encoder: AudioEncoder, features: ViewFeatures,
                            report: ProgressCallback) -> None:
@@ -248,6 +303,7 @@ class FeatureExtractor:
             return
         self._store(features, encoder, self._timed(encoder.name, encoder.encode_batch, track.samples,
                                                    track.sample_rate, grid))
+        features.extras["audio_rms_fine"] = audio_rms_fine(track.samples, track.sample_rate, grid)
         report("audio", 1.0)
 
 

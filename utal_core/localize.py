@@ -9,7 +9,10 @@ Pure numpy functions of cached per-snippet curves, fast enough to rerun on every
    dropped; identical proposals from different levels are kept once.
 2. Score: outer-inner contrast, the mean of the scored curve inside the proposal minus its mean
    over a margin of ``outer_margin * length`` on both sides (0 when the proposal touches both
-   video ends). Without a CAS the scored curve is the actionness itself and segments have
+   video ends). Shot cuts (``cuts``: the snippets that start a new shot) split every proposal
+   that spans one into its pieces, which join the candidates: an action rarely runs on unchanged
+   across a cut, so each shot's part is scored on its own (the unsplit proposal stays, for the
+   action that does). Without a CAS the scored curve is the actionness itself and segments have
    ``cluster = -1``. With a CAS [T, K], every proposal is scored once per selected pseudo-class
    k on CAS[:, k], plus ``video_score_weight * video_scores[k]``, and gets ``cluster = k``
    (CoLA's actionness branch). Selected classes: those whose video score reaches
@@ -95,17 +98,21 @@ def localize(
     params: LocalizeParams = LocalizeParams(),
     cas: np.ndarray | None = None,
     video_scores: np.ndarray | None = None,
+    cuts: np.ndarray | None = None,
 ) -> list[Segment]:
     """Segments (seconds, best score first) from an actionness curve [T] and optionally a CAS [T, K].
 
     ``video_scores`` [K] are the video-level pseudo-class scores; when a CAS is given without
-    them, they are the mean of the top T // 8 CAS values of each class.
+    them, they are the mean of the top T // 8 CAS values of each class. ``cuts`` are the indices
+    of snippets that begin a new shot.
     """
     curve, cas, video_scores = _checked_curves(actionness, cas, video_scores)
     if curve.size == 0:
         return []
     fine = _upsample(_minmax(curve) if params.normalize else curve, params.upsample)
     first, last = _proposals(fine, grid.stride / params.upsample, params)
+    if cuts is not None and len(cuts):
+        first, last = split_at_cuts(first, last, np.asarray(cuts, dtype=np.int64) * params.upsample, len(fine))
     start_s = np.clip(grid.index_to_seconds(first / params.upsample - 0.5), 0.0, grid.duration)
     end_s = np.clip(grid.index_to_seconds((last + 1) / params.upsample - 0.5), 0.0, grid.duration)
     long_enough = (end_s - start_s) >= params.min_duration_s
@@ -200,6 +207,18 @@ def _proposals(fine: np.ndarray, sample_seconds: float, params: LocalizeParams) 
     rows, first, last = _runs(fine[None, :] > np.asarray(params.thresholds)[:, None])
     first, last = _merge_close_runs(rows, first, last, params.merge_gap_s / sample_seconds)
     return _unique_runs(first, last, len(fine))
+
+
+def split_at_cuts(first: np.ndarray, last: np.ndarray, cuts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The runs plus, for each run that spans cuts (a cut at ``c`` starts a new piece at sample ``c``),
+    its pieces between consecutive cuts; each distinct run once."""
+    cuts = np.unique(cuts)
+    pieces_first, pieces_last = [first], [last]
+    for index in np.flatnonzero(np.searchsorted(cuts, first, side="right") < np.searchsorted(cuts, last, side="right")):
+        inside = cuts[(cuts > first[index]) & (cuts <= last[index])]
+        pieces_first.append(np.r_[first[index], inside])
+        pieces_last.append(np.r_[inside - 1, last[index]])
+    return _unique_runs(np.concatenate(pieces_first), np.concatenate(pieces_last), length)
 
 
 def _merge_close_runs(rows: np.ndarray, first: np.ndarray, last: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:

@@ -12,9 +12,11 @@ import math
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Iterator
 
 import numpy as np
@@ -172,13 +174,33 @@ def output_size(info: MediaInfo, short_side: int) -> tuple[int, int]:
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
+#: ``FrameBatch.kind`` of the snippet-centre frames (appearance encoders) ...
+CENTRE_FRAMES = "centre"
+#: ... and of the low-resolution fine stream (several frames per snippet: motion, shot cuts).
+FINE_FRAMES = "fine"
+#: Batches the reader threads may hold ahead of the consumer (decoding runs ahead of encoding).
+DEFAULT_PREFETCH = 4
+
+
 @dataclass
 class FrameBatch:
-    """Consecutive sampled frames: snippet indices, their centre times (s) and RGB frames [B, H, W, 3]."""
+    """Consecutive sampled frames of one stream: indices on that stream's grid, their centre times (s)
+    and RGB frames [B, H, W, 3]; ``kind`` is CENTRE_FRAMES or FINE_FRAMES."""
 
     indices: np.ndarray
     times: np.ndarray
     frames: np.ndarray
+    kind: str = CENTRE_FRAMES
+
+
+@dataclass(frozen=True)
+class FineStream:
+    """A second frame stream decoded in the same pass: frames at ``grid``'s centre times (a finer
+    grid than the snippets'), short side ``short_side``, delivered ``batch_size`` at a time."""
+
+    grid: SnippetGrid
+    short_side: int = 96
+    batch_size: int = 64
 
 
 def _sampling_filter(grid: SnippetGrid, width: int, height: int) -> str:
@@ -195,54 +217,126 @@ def _sampling_filter(grid: SnippetGrid, width: int, height: int) -> str:
             f"scale={width}:{height}:flags=bilinear")
 
 
+@dataclass
+class _Output:
+    """One rawvideo output of the decode process and the reader state that goes with it."""
+
+    kind: str
+    grid: SnippetGrid
+    width: int
+    height: int
+    batch_size: int
+    produced: int = 0
+    last_frame: np.ndarray | None = None
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.width * self.height * 3
+
+    def batch(self, first: int, frames: np.ndarray) -> FrameBatch:
+        indices = np.arange(first, first + len(frames))
+        return FrameBatch(indices=indices, times=self.grid.index_to_seconds(indices), frames=frames, kind=self.kind)
+
+
+def _read_output(handle, output: _Output, queue: Queue, stop: threading.Event) -> None:
+    """Reader thread: cut one output pipe into frame batches and queue them; ``None`` frames mark the end.
+
+    Frames past the grid's last snippet are read and dropped, so that ffmpeg never blocks on this
+    pipe while it still has frames to write to the other one.
+    """
+    try:
+        total = output.grid.num_snippets
+        read = 0
+        while not stop.is_set():
+            buffer = handle.read(output.frame_bytes * output.batch_size)
+            count = min(len(buffer) // output.frame_bytes, total - read)
+            if not buffer:
+                break
+            if count > 0:
+                frames = np.frombuffer(buffer, dtype=np.uint8, count=count * output.frame_bytes)
+                queue.put((output, read, frames.reshape(count, output.height, output.width, 3)))
+                read += count
+    finally:
+        queue.put((output, -1, None))
+
+
 def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
-                info: MediaInfo | None = None) -> Iterator[FrameBatch]:
+                info: MediaInfo | None = None, fine: FineStream | None = None,
+                prefetch: int = DEFAULT_PREFETCH) -> Iterator[FrameBatch]:
     """Yield RGB frames at the grid's centre times in batches, decoded and resized by one ffmpeg process.
 
+    With ``fine``, the same process (one decode of the video) also yields a second, low-resolution
+    stream at ``fine.grid``'s centre times (``kind=FINE_FRAMES``); the two streams are interleaved
+    in decoding order. Reader threads keep up to ``prefetch`` batches decoded ahead of the consumer,
+    so decoding overlaps with whatever the consumer does with a batch.
+
     Frames are selected by presentation timestamp (works for variable frame rate). Exactly
-    ``grid.num_snippets`` frames are produced: if the stream ends early by less than a snippet
-    the last frame is repeated; a file that ends much earlier than its header says raises UTALError.
+    ``grid.num_snippets`` frames are produced per stream: if the stream ends early by less than a
+    snippet the last frame is repeated; a file that ends much earlier than its header says raises UTALError.
     """
     info = info or probe(path)
-    width, height = output_size(info, short_side)
-    frame_bytes = width * height * 3
-    command = [_binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-an", "-sn",
-               "-vf", _sampling_filter(grid, width, height), "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
-    total = grid.num_snippets
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes * 4)
-    produced = 0
-    last_frame: np.ndarray | None = None
+    outputs = [_Output(CENTRE_FRAMES, grid, *output_size(info, short_side), batch_size)]
+    if fine is not None:
+        outputs.append(_Output(FINE_FRAMES, fine.grid, *output_size(info, fine.short_side), fine.batch_size))
+    branches = ";".join(f"[v{n}]{_sampling_filter(o.grid, o.width, o.height)}[out{n}]" for n, o in enumerate(outputs))
+    graph = f"[0:v:0]split={len(outputs)}{''.join(f'[v{n}]' for n in range(len(outputs)))};{branches}"
+    extra_read, extra_write = os.pipe() if fine is not None else (None, None)
+    targets = ["pipe:1"] + ([f"pipe:{extra_write}"] if fine is not None else [])
+    command = [_binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-filter_complex", graph]
+    for n, target in enumerate(targets):
+        command += ["-map", f"[out{n}]", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", target]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               pass_fds=() if extra_write is None else (extra_write,))
+    handles = [process.stdout]
+    if extra_write is not None:
+        os.close(extra_write)
+        handles.append(os.fdopen(extra_read, "rb"))
+    queue: Queue = Queue(maxsize=max(1, prefetch) * len(outputs))
+    stop = threading.Event()
+    readers = [threading.Thread(target=_read_output, args=(handle, output, queue, stop), daemon=True)
+               for handle, output in zip(handles, outputs)]
+    for reader in readers:
+        reader.start()
+    stderr = ""
     try:
-        while produced < total:
-            wanted = min(batch_size, total - produced)
-            buffer = process.stdout.read(frame_bytes * wanted)
-            count = len(buffer) // frame_bytes
-            if count == 0:
-                break
-            frames = np.frombuffer(buffer[: count * frame_bytes], dtype=np.uint8).reshape(count, height, width, 3)
-            last_frame = frames[-1]
-            yield _batch(grid, produced, frames)
-            produced += count
+        running = len(readers)
+        while running:
+            output, first, frames = queue.get()
+            if frames is None:
+                running -= 1
+                continue
+            output.last_frame = frames[-1]
+            output.produced = first + len(frames)
+            yield output.batch(first, frames)
     finally:
-        process.stdout.close()
+        stop.set()
+        if process.poll() is None and any(reader.is_alive() for reader in readers):
+            process.kill()
+        while any(reader.is_alive() for reader in readers):  # unblock readers waiting on a full queue
+            try:
+                queue.get(timeout=0.05)
+            except Empty:
+                pass
+        for handle in handles:
+            handle.close()
         stderr = process.stderr.read().decode(errors="replace")
         process.stderr.close()
-        if process.poll() is None:
-            process.kill()
         process.wait()
-    missing = total - produced
-    if last_frame is None:
+    for output in outputs:
+        yield from _pad_short_stream(path, output, stderr)
+
+
+def _pad_short_stream(path, output: _Output, stderr: str) -> Iterator[FrameBatch]:
+    """Repeat the last frame of a stream that ended less than a few frames early; raise when it ended much earlier."""
+    total = output.grid.num_snippets
+    missing = total - output.produced
+    if output.last_frame is None:
         raise UTALError(f"{Path(path).name}: no frame could be decoded (truncated or corrupt file). {stderr.strip()[:200]}")
     if missing > max(2, 0.02 * total):
-        raise UTALError(f"{Path(path).name} ends early: decoded {produced} of {total} snippets "
+        raise UTALError(f"{Path(path).name} ends early: decoded {output.produced} of {total} snippets "
                         f"(truncated or corrupt file).")
     if missing > 0:
-        yield _batch(grid, produced, np.repeat(last_frame[None], missing, axis=0))
-
-
-def _batch(grid: SnippetGrid, first: int, frames: np.ndarray) -> FrameBatch:
-    indices = np.arange(first, first + len(frames))
-    return FrameBatch(indices=indices, times=grid.index_to_seconds(indices), frames=frames)
+        yield output.batch(output.produced, np.repeat(output.last_frame[None], missing, axis=0))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .cluster import ClusterName, cluster_segments, label_segments, name_cluster
 from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
-from .grid import DEFAULT_STRIDE_S, SnippetGrid
+from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
 from .localize import LocalizeParams, localize
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
 from .text import TextScorer, add_bridge_prior, build_text_scorer
@@ -41,10 +41,18 @@ NumClusters = int | Literal["auto"]
 
 @dataclass
 class PipelineConfig:
-    """Every setting of an analysis; saved inside each Analysis so results say how they were made."""
+    """Every setting of an analysis; saved inside each Analysis so results say how they were made.
 
-    stride_s: float = DEFAULT_STRIDE_S
+    ``stride_s=None`` (the default) is the adaptive grid: 1 s snippets, finer for clips shorter than
+    ``min_snippets`` seconds (a 10 s clip gets 0.25 s snippets), coarser for videos longer than
+    ``max_snippets`` seconds (an hour gets 2 s); a number is a fixed stride. ``window_s`` defaults
+    to the stride.
+    """
+
+    stride_s: float | None = None
     window_s: float | None = None
+    min_snippets: int = ADAPTIVE_MIN_SNIPPETS
+    max_snippets: int = ADAPTIVE_MAX_SNIPPETS
     views: tuple[str, ...] = VIEW_NAMES
     encoder_configs: dict[str, dict] = field(default_factory=dict)
     checkpoint: str | None = None
@@ -56,7 +64,8 @@ class PipelineConfig:
     seed: int = 0
 
     def grid(self, duration: float) -> SnippetGrid:
-        return SnippetGrid(duration, stride=self.stride_s, window=self.window_s or self.stride_s)
+        """The snippet grid of a video of ``duration`` seconds under these settings."""
+        return make_grid(duration, self.stride_s, self.window_s, self.min_snippets, self.max_snippets)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"localize": self.localize.to_dict(), "views": list(self.views)}
@@ -168,6 +177,16 @@ def read_analysis(path: str | os.PathLike) -> Analysis:
         raise UTALError(f"File not found: {path}") from None
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
+
+
+#: ``features.extras`` key of the per-snippet shot-cut strength in [0, 1] (from the decode pass).
+SHOT_CUT_KEY = "shot_cut"
+
+
+def shot_cuts(features: ViewFeatures, threshold: float = 0.5) -> np.ndarray:
+    """Indices of the snippets that begin a new shot (none when the decode pass gave no cut signal)."""
+    strength = features.extras.get(SHOT_CUT_KEY)
+    return np.zeros(0, dtype=np.int64) if strength is None else np.flatnonzero(np.asarray(strength) >= threshold)
 
 
 def pseudo_class_label(k: int) -> str:
@@ -315,7 +334,7 @@ class Pipeline:
         if analysis.features is None:
             raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
         fused = analysis.curves["fused"]
-        segments = localize(fused, analysis.grid, params)
+        segments = localize(fused, analysis.grid, params, cuts=shot_cuts(analysis.features))
         embeddings = segment_embeddings(analysis.features, segments, fused, analysis.grid) if segments else {}
         clusters: list[ClusterInfo] = []
         if segments:

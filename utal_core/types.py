@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: The three views of CLIP-AE, in a fixed order.
-VIEW_NAMES: tuple[str, ...] = ("cbp", "clip", "audio")
+#: The views of CLIP-AE, in a fixed order: appearance (CBP), motion (optical flow), CLIP, audio.
+VIEW_NAMES: tuple[str, ...] = ("cbp", "motion", "clip", "audio")
 
 
 @dataclass
@@ -17,7 +17,10 @@ class ViewFeatures:
     ``views`` holds the views that are present ([T, D] float32 each); ``absent`` says why each
     missing view is missing. ``extras`` holds per-snippet side outputs such as
     ``"clip_prior"`` [T] (zero-shot action-vs-background score), ``"cbp_probs"`` [T, 1000]
-    (ImageNet class probabilities) and ``"audio_scores"`` [T, 521] (AudioSet class scores).
+    (ImageNet class probabilities), ``"audio_scores"`` [T, 521] (AudioSet class scores),
+    ``"motion_energy"`` [T] (camera-compensated foreground motion), ``"motion_fine"`` [T, 4] and
+    ``"audio_rms_fine"`` [T, 8] (the same inside equal sub-windows of each snippet) and
+    ``"shot_cut"`` [T] (1 where a hard cut falls in or just before the snippet).
     """
 
     times: np.ndarray

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 #: Curve key -> (legend name, colour), in drawing order.
 CURVE_STYLES: dict[str, tuple[str, str]] = {
     "cbp": ("visual (CBP)", "#1f77b4"),
+    "motion": ("motion", "#ff7f0e"),
     "clip": ("CLIP-text", "#9467bd"),
     "audio": ("audio", "#2ca02c"),
     "fused": ("fused", "#111111"),

@@ -14,13 +14,12 @@ import numpy as np
 from ..errors import UTALError
 from ..export import write_activitynet
 from ..features import resolve_device
-from ..grid import THUMOS_FPS, THUMOS_SNIPPET_FRAMES
+from ..grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, THUMOS_FPS, THUMOS_SNIPPET_FRAMES
 from ..localize import LocalizeParams
 from ..model import load_checkpoint, load_feature_folder
 from ..pipeline import Analysis, Pipeline, PipelineConfig, features_grid, predict_features, pseudo_class_label
 from . import subcommand
 
-VIDEO_STRIDE_S = 1.0
 FEATURES_STRIDE_S = THUMOS_SNIPPET_FRAMES / THUMOS_FPS
 RESULTS_FILE = "results.anet.json"
 
@@ -37,12 +36,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint",
                         help="CLIP-AE checkpoint (default: the shipped one in checkpoints/; required with --features)")
     parser.add_argument("--stride", "--stride-s", dest="stride", type=float, default=None,
-                        help=f"snippet stride in seconds (default {VIDEO_STRIDE_S:g} for videos, "
+                        help=f"snippet stride in seconds (default for videos: adaptive, 1 s with at least "
+                             f"{ADAPTIVE_MIN_SNIPPETS} and at most {ADAPTIVE_MAX_SNIPPETS} snippets; "
                              f"{FEATURES_STRIDE_S:g} for .npy features: 16 frames at 25 fps)")
     parser.add_argument("--refine-steps", type=int, default=None,
                         help=f"per-video test-time refinement steps (0: checkpoint as is; default "
                              f"{PipelineConfig.refine_steps} for videos, 0 with --features)")
-    parser.add_argument("--views", nargs="+", default=None, help="views to use for videos (default: cbp clip audio)")
+    parser.add_argument("--views", nargs="+", default=None, help="views to use for videos (default: cbp motion clip audio)")
     parser.add_argument("--clip-weights", help="local open_clip weights file for the CLIP view")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--format", choices=["anet"],
@@ -92,7 +92,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.audio or args.clip:
         raise UTALError("--audio and --clip go with --features")
     refine_steps = PipelineConfig.refine_steps if args.refine_steps is None else args.refine_steps
-    config = PipelineConfig(stride_s=args.stride or VIDEO_STRIDE_S, refine_steps=refine_steps,
+    config = PipelineConfig(stride_s=args.stride, refine_steps=refine_steps,
                             checkpoint=args.checkpoint, device=args.device)
     if args.views:
         config.views = tuple(args.views)

@@ -67,21 +67,21 @@ def _configure_features(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-weights", metavar="PATH", help="a local open_clip weights file for the CLIP view")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--stride", type=float, default=1.0, help="snippet stride in seconds")
-    parser.add_argument("--window", type=float, default=1.0, help="snippet window in seconds")
+    parser.add_argument("--stride", type=float, default=None, help="snippet stride in seconds (default: adaptive)")
+    parser.add_argument("--window", type=float, default=None, help="snippet window in seconds (default: the stride)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
-@subcommand("features", "Extract per-snippet cbp/clip/audio features of videos to npz + json.", _configure_features)
+@subcommand("features", "Extract per-snippet cbp/motion/clip/audio features of videos to npz + json.", _configure_features)
 def run_features(args: argparse.Namespace) -> int:
-    from ..grid import SnippetGrid
+    from ..grid import make_grid
     from ..media import probe
 
     extractor = FeatureExtractor(args.views, device=args.device, batch_size=args.batch_size, cache_dir=args.cache,
                                  encoder_configs={"clip": _clip_settings(args)})
     summary = []
     for video in args.videos:
-        grid = SnippetGrid(probe(video).duration, stride=args.stride, window=args.window)
+        grid = make_grid(probe(video).duration, args.stride, args.window)
         features = extractor.extract(video, grid)
         target = Path(args.out) / f"{Path(video).stem}.npz"
         write_features(target, features, extractor.metadata(video, grid))

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..grid import SnippetGrid
+from ..grid import SnippetGrid, make_grid
 from ..media import probe
 from . import subcommand
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", help="a video file")
-    parser.add_argument("--stride", type=float, default=None, help="snippet stride in seconds (default 1.0)")
+    parser.add_argument("--stride", type=float, default=None,
+                        help="snippet stride in seconds (default: adaptive, 1 s with at least 40 and at most 1800 snippets)")
     parser.add_argument("--window", type=float, default=None, help="snippet window in seconds (default = stride)")
     parser.add_argument("--thumos", action="store_true", help="THUMOS14 preset grid: 16 frames at 25 fps")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -22,9 +23,7 @@ def grid_from_args(duration: float, args: argparse.Namespace) -> SnippetGrid:
     """The snippet grid chosen by the common --stride/--window/--thumos flags."""
     if args.thumos:
         return SnippetGrid.thumos(duration)
-    if args.stride is None:
-        return SnippetGrid(duration)
-    return SnippetGrid(duration, stride=args.stride, window=args.window or args.stride)
+    return make_grid(duration, args.stride, args.window)
 
 
 @subcommand("probe", "Show duration, frame rate, streams and the snippet grid of a video.", _configure)

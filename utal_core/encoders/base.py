@@ -3,6 +3,8 @@
 An encoder turns one kind of input into per-snippet features of one view:
 
 - ``FrameEncoder``: a batch of RGB frames [B, H, W, 3] uint8 (one centre frame per snippet);
+- ``StreamEncoder``: the low-resolution fine frame stream of the same decode pass (several frames
+  per snippet, in time order), fed batch by batch to a per-video :class:`StreamAccumulator`;
 - ``AudioEncoder``: a whole mono waveform plus the snippet grid;
 - ``VideoEncoder``: a video path plus the grid (features computed elsewhere, e.g. I3D .npy files).
 
@@ -28,7 +30,7 @@ from ..grid import SnippetGrid
 #: Where shipped or user-provided weights are looked up after an explicit path.
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 #: Bump when preprocessing changes in a way that changes cached features.
-ENCODER_CODE_VERSION = "1"
+ENCODER_CODE_VERSION = "2"
 #: Fingerprint value for a model deliberately run on random weights (tests only).
 RANDOM_WEIGHTS = "random-init"
 
@@ -119,6 +121,36 @@ class FrameEncoder(Encoder):
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """Features [B, D] float32 of frames [B, H, W, 3] uint8 RGB."""
         return self.encode_batch(frames).features
+
+
+class StreamAccumulator(ABC):
+    """Per-video state of a StreamEncoder: takes the fine frames in time order, then gives the features."""
+
+    @abstractmethod
+    def add(self, frames: np.ndarray, times: np.ndarray) -> None:
+        """Take the next fine frames [B, h, w, 3] uint8 RGB shown at ``times`` [B] seconds."""
+
+    @abstractmethod
+    def finish(self) -> EncodedBatch:
+        """Features [T, D] (and extras) on the grid the accumulator was opened with."""
+
+
+class StreamEncoder(Encoder):
+    """Encodes the fine frame stream (several low-resolution frames per snippet) onto the snippet grid."""
+
+    @abstractmethod
+    def open(self, grid: SnippetGrid) -> StreamAccumulator:
+        """A fresh accumulator for one video on ``grid``."""
+
+    def encode_batch(self, frames: np.ndarray, times: np.ndarray, grid: SnippetGrid) -> EncodedBatch:
+        """Features [T, D] of a whole fine stream held in memory (tests and small clips)."""
+        accumulator = self.open(grid)
+        accumulator.add(frames, times)
+        return accumulator.finish()
+
+    def encode(self, frames: np.ndarray, times: np.ndarray, grid: SnippetGrid) -> np.ndarray:
+        """Features [T, D] float32 on ``grid``."""
+        return self.encode_batch(frames, times, grid).features
 
 
 class AudioEncoder(Encoder):
@@ -248,12 +280,18 @@ def pool_onto_grid(values: np.ndarray, centres: np.ndarray, grid: SnippetGrid) -
     A snippet gets the mean of the rows whose centre lies inside its window; a snippet whose
     window holds no row gets the row with the nearest centre.
     """
+    return pool_at(values, centres, grid.times, min(grid.window, grid.duration) / 2)
+
+
+def pool_at(values: np.ndarray, centres: np.ndarray, targets: np.ndarray, half_width: float) -> np.ndarray:
+    """Mean of the rows ``values`` [N, ...] whose time ``centres`` [N] (sorted) lies in
+    ``[target - half_width, target + half_width)``, for each of ``targets`` [M]; the row with the
+    nearest centre where that window holds none."""
     if len(values) == 0:
         raise ValueError("no rows to resample")
-    targets = grid.times
-    half = min(grid.window, grid.duration) / 2
-    lo = np.searchsorted(centres, targets - half, side="left")
-    hi = np.searchsorted(centres, targets + half, side="left")
+    targets = np.asarray(targets, dtype=np.float64)
+    lo = np.searchsorted(centres, targets - half_width, side="left")
+    hi = np.searchsorted(centres, targets + half_width, side="left")
     cumulative = np.concatenate([np.zeros((1,) + values.shape[1:], np.float64), np.cumsum(values, axis=0, dtype=np.float64)])
     counts = (hi - lo).reshape((-1,) + (1,) * (values.ndim - 1))
     means = (cumulative[hi] - cumulative[lo]) / np.maximum(counts, 1)

@@ -4,7 +4,8 @@ from .checkpoint import CHECKPOINT_VERSION, load_checkpoint, read_checkpoint_met
 from .clip_ae import CLIPAE, CLIPAEConfig, CLIPAEOutput
 from .data import load_cached_features, load_feature_folder
 from .inference import Prediction, predict
-from .losses import LossWeights, PseudoLabelConfig, initial_pseudo_labels
+from .evidence import PseudoLabelConfig, initial_pseudo_labels
+from .losses import LossWeights
 from .refine import RefineConfig, refine
 from .train import TrainConfig, TrainedModel, train
 

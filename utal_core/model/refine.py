@@ -18,7 +18,8 @@ import torch
 from ..types import VIEW_NAMES, ViewFeatures
 from .clip_ae import CLIPAE, CLIPAEConfig
 from .inference import predict, usable_views
-from .losses import LossWeights, PseudoLabelConfig, initial_pseudo_labels
+from .evidence import PseudoLabelConfig, initial_pseudo_labels
+from .losses import LossWeights
 from .train import deterministic, input_scales, make_batches, training_step
 
 

@@ -28,7 +28,8 @@ from ..errors import UTALError
 from ..types import VIEW_NAMES, ViewFeatures
 from .clip_ae import CLIPAE, CLIPAEConfig
 from .inference import predict
-from .losses import LossWeights, PseudoLabelConfig, initial_pseudo_labels, self_supervised_loss
+from .evidence import PseudoLabelConfig, initial_pseudo_labels
+from .losses import LossWeights, self_supervised_loss
 
 
 @dataclass
