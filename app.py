@@ -1,10 +1,11 @@
 """CLIP-AE Explorer: the Gradio app. UI only; every computation goes through ``utal_core``.
 
-Run ``python app.py [--example] [--port N]``. Per-session state (the session token, the current
+Run ``python app.py [--example] [--port N] [--shared-library]``. Per-session state (the current
 ``Analysis``, the session's analysis cache, the selected cluster and segment) lives in ``gr.State``;
-each session's files live in its own folders (``ui.sessions``: the server sends a visitor only the
-files of their own session's public folder and the bundled examples); the process holds only
-shared resources (the pipeline, the shared library when there is one).
+each session's files and library live in its own folders, found by Gradio's session hash
+(``ui.sessions``: the server sends a visitor only their own session's public files and the
+bundled examples); the process holds only shared resources (``ui.services``: the pipeline, the
+analysis slots, the shared library when there is one).
 """
 
 from __future__ import annotations

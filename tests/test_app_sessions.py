@@ -109,6 +109,7 @@ def test_cancel_stops_the_worker_and_keeps_nothing(server, visitors, media):
                            for u in [job.status()]), timeout_s=120)
     job.cancel()
     stopped_after = wait_until(lambda: server.services.running_analyses == 0, timeout_s=30)
+    print(f"worker stopped {stopped_after:.2f} s after Cancel")
     assert stopped_after < 5.0
     assert [v.content_hash for v in session.library.list_videos()] == before
     assert sorted(p.name for p in (session.public / "exports").glob("*")) == exports_before

@@ -26,7 +26,7 @@ import threading
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from gradio.utils import get_upload_folder
 
@@ -253,6 +253,10 @@ class SessionStore:
             session = self._sessions.pop(key or "", None)
         if session is not None:
             session.close()
+
+    def __iter__(self) -> Iterator[Session]:
+        with self._lock:
+            return iter(list(self._sessions.values()))
 
     def __len__(self) -> int:
         return len(self._sessions)
