@@ -7,7 +7,9 @@ script on the analysis's own snippet grid and scored by the same proposal, NMS a
 
 - whole video: one segment from 0 to the end;
 - motion energy: mean absolute difference of consecutive sampled grey frames;
-- audio RMS: root mean square of each snippet's audio window (motion energy for a silent clip).
+- audio RMS: root mean square of each snippet's audio window (motion energy for a silent clip);
+
+the last two both on the analysis's grid and on a plain 1 s grid.
 
 Per clip and overall it prints class-agnostic mAP at tIoU 0.1:0.1:0.7 (overall: every clip's
 predictions ranked together), the mean over clips, the number of segments, the expected
@@ -131,19 +133,23 @@ def model_row(name: str, analyses: dict[str, Analysis], pipeline: Pipeline) -> R
 
 
 def baseline_rows(clips: list[Clip], analyses: dict[str, Analysis], params: LocalizeParams) -> list[RowResult]:
-    """Whole video, motion energy and audio RMS, on each analysis's grid."""
-    whole, motion, audio = RowResult("whole video"), RowResult("motion energy"), RowResult("audio RMS")
+    """Whole video, and motion energy and audio RMS on each analysis's grid and on a plain 1 s grid
+    (a finer grid makes a raw signal noisier; each baseline is shown at both, so it is not handicapped)."""
+    whole = RowResult("whole video")
+    rows = {(kind, grid_name): RowResult(f"{kind} ({grid_name})")
+            for kind in ("motion energy", "audio RMS") for grid_name in ("analysis grid", "1 s grid")}
     for clip in clips:
         analysis = analyses[clip.video_id]
-        grid = analysis.grid
         whole.segments[clip.video_id] = [Segment(0.0, analysis.duration, 1.0)]
-        energy = motion_energy(clip.path, grid)
-        rms = audio_rms(clip.path, grid)
-        for row, signal in ((motion, energy), (audio, energy if rms is None else rms)):
-            row.segments[clip.video_id] = signal_segments(signal, grid, params)
-            row.changed[clip.video_id] = changed_segments(
-                *(signal_segments(signal, grid, params.with_threshold(t)) for t in (LOW_THRESHOLD, HIGH_THRESHOLD)))
-    return [whole, motion, audio]
+        for grid_name, grid in (("analysis grid", analysis.grid), ("1 s grid", SnippetGrid(analysis.duration))):
+            energy = motion_energy(clip.path, grid)
+            rms = audio_rms(clip.path, grid)
+            for kind, signal in (("motion energy", energy), ("audio RMS", energy if rms is None else rms)):
+                row = rows[kind, grid_name]
+                row.segments[clip.video_id] = signal_segments(signal, grid, params)
+                row.changed[clip.video_id] = changed_segments(
+                    *(signal_segments(signal, grid, params.with_threshold(t)) for t in (LOW_THRESHOLD, HIGH_THRESHOLD)))
+    return [whole, *rows.values()]
 
 
 def detection_map(truth: dict, segments: dict[str, list[Segment]]) -> float:
@@ -175,19 +181,19 @@ def summarise(row: RowResult, truth: dict, analyses: dict[str, Analysis]) -> dic
 
 def print_table(summaries: list[dict], videos: list[str]) -> None:
     short = {video: video.split("_")[0] for video in videos}
-    header = f"{'method':<24} {'overall':>8} {'mean/clip':>9} {'ECE':>6} " + " ".join(f"{short[v]:>9}" for v in videos)
+    header = f"{'method':<30} {'overall':>8} {'mean/clip':>9} {'ECE':>6} " + " ".join(f"{short[v]:>9}" for v in videos)
     print(header)
     print("-" * len(header))
     for s in summaries:
         ece = f"{s['ece']:.3f}" if "ece" in s else "   -  "
         cells = " ".join(f"{s['per_clip_map'][v]:9.3f}" for v in videos)
-        print(f"{s['name']:<24} {s['overall_map']:8.3f} {s['mean_over_clips']:9.3f} {ece:>6} {cells}")
+        print(f"{s['name']:<30} {s['overall_map']:8.3f} {s['mean_over_clips']:9.3f} {ece:>6} {cells}")
     print()
-    print(f"{'segments / changed 0.2->0.8':<24} " + " ".join(f"{short[v]:>9}" for v in videos))
+    print(f"{'segments / changed 0.2->0.8':<30} " + " ".join(f"{short[v]:>9}" for v in videos))
     for s in summaries:
         cells = " ".join(f"{s['segments'][v]:>4}/{s['changed_0.2_0.8'].get(v, 0):<4}" if s['changed_0.2_0.8']
                          else f"{s['segments'][v]:>4}/ -  " for v in videos)
-        print(f"{s['name']:<24} {cells}")
+        print(f"{s['name']:<30} {cells}")
     for s in summaries:
         if "ece_per_clip" in s:
             print(f"ECE per clip ({s['name']}): " + ", ".join(f"{short[v]} {e:.3f}" for v, e in s["ece_per_clip"].items()))

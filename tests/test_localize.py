@@ -224,3 +224,16 @@ def test_a_shot_cut_splits_the_proposals_that_span_it() -> None:
     spans = {(s.start, s.end) for s in localize(curve, grid, LocalizeParams(nms_iou=1.0), cuts=np.array([20]))}
     assert {(10.0, 30.0), (10.0, 20.0), (20.0, 30.0)} <= spans
     assert {(s.start, s.end) for s in localize(curve, grid, LocalizeParams(nms_iou=1.0))} == {(10.0, 30.0)}
+
+
+def test_boundaries_move_to_the_fine_onset_and_offset() -> None:
+    from utal_core.localize import refine_boundaries
+
+    times = np.arange(0, 20, 0.125) + 0.0625
+    evidence = ((times > 4.3) & (times < 11.6)).astype(float)
+    segment, = refine_boundaries([Segment(4.0, 12.0, 0.5)], times, evidence, reach_s=0.5, duration=20.0)
+    assert segment.start == pytest.approx(4.3, abs=0.07) and segment.end == pytest.approx(11.6, abs=0.07)
+    assert segment.score == 0.5
+    # no rise within reach (flat evidence): the boundary stays; the video's ends stay too
+    flat, = refine_boundaries([Segment(0.0, 12.0, 0.5)], times, np.zeros_like(times), 0.5, 20.0)
+    assert (flat.start, flat.end) == (0.0, 12.0)

@@ -137,6 +137,30 @@ def localize(
     return [Segment(float(start_s[i]), float(end_s[i]), float(scores[i]), int(clusters[i])) for i in keep]
 
 
+def refine_boundaries(segments: Sequence[Segment], times: np.ndarray, evidence: np.ndarray, reach_s: float,
+                      duration: float) -> list[Segment]:
+    """Move each start to the strongest rise and each end to the strongest fall of a fine evidence curve
+    (``evidence`` at sorted ``times``) within ``reach_s`` of the snippet-quantised boundary; a boundary
+    without a rise (or fall) there stays. A moved boundary sits halfway between the two samples."""
+    times, evidence = np.asarray(times, dtype=np.float64), np.asarray(evidence, dtype=np.float64)
+    if len(times) < 2 or reach_s <= 0:
+        return list(segments)
+    middles, steps = (times[1:] + times[:-1]) / 2, np.diff(evidence)
+
+    def best(boundary: float, sign: float, low: float, high: float) -> float:
+        near = np.flatnonzero((np.abs(middles - boundary) <= reach_s) & (middles > low) & (middles < high))
+        if near.size == 0 or np.max(sign * steps[near]) <= 0:
+            return boundary
+        return float(middles[near[np.argmax(sign * steps[near])]])
+
+    refined = []
+    for segment in segments:
+        start = best(segment.start, 1.0, -np.inf, segment.end) if segment.start > 0 else segment.start
+        end = best(segment.end, -1.0, start, np.inf) if segment.end < duration else segment.end
+        refined.append(replace(segment, start=min(max(start, 0.0), duration), end=min(max(end, 0.0), duration)))
+    return refined
+
+
 def nms(segments: Sequence[Segment], iou: float, class_agnostic: bool = False) -> list[Segment]:
     """Greedy non-maximum suppression: best first, dropping any segment whose tIoU with a kept one exceeds ``iou``.
 

@@ -24,8 +24,9 @@ from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
-from .localize import LocalizeParams, localize
+from .localize import LocalizeParams, localize, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
+from .model.evidence import fine_evidence
 from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
 
@@ -335,6 +336,9 @@ class Pipeline:
             raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
         fused = analysis.curves["fused"]
         segments = localize(fused, analysis.grid, params, cuts=shot_cuts(analysis.features))
+        fine = fine_evidence(analysis.features, analysis.grid.window)
+        if fine is not None:
+            segments = refine_boundaries(segments, *fine, analysis.grid.stride / 2, analysis.duration)
         embeddings = segment_embeddings(analysis.features, segments, fused, analysis.grid) if segments else {}
         clusters: list[ClusterInfo] = []
         if segments:

