@@ -1,18 +1,20 @@
 """CLIP-AE Explorer: the Gradio app. UI only; every computation goes through ``utal_core``.
 
-Run ``python app.py [--example] [--port N]``. Per-session state (the current ``Analysis``, the
-session's analysis cache, the selected cluster and segment) lives in ``gr.State``; the process
-holds only shared resources (the pipeline, the segment library, the thumbnail cache).
+Run ``python app.py [--example] [--port N] [--shared-library]``. Per-session state (the current
+``Analysis``, the session's analysis cache, the selected cluster and segment) lives in ``gr.State``;
+each session's files and library live in its own folders, found by Gradio's session hash
+(``ui.sessions``: the server sends a visitor only their own session's public files and the
+bundled examples); the process holds only shared resources (``ui.services``: the pipeline, the
+analysis slots, the shared library when there is one).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import asyncio
+import json
 import logging
 import os
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,16 +23,23 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
+from starlette.middleware import Middleware  # noqa: E402
+
+from ui.limits import BodySizeLimit  # noqa: E402
+from ui.messages import plain_message, strip_paths, user_errors, warn  # noqa: E402
+from ui.services import AppConfig, AppServices  # noqa: E402
+from ui.sessions import AnalysisRun, Session  # noqa: E402
 from utal_core.errors import UTALError  # noqa: E402
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth  # noqa: E402
-from utal_core.examples import EXAMPLE_SPECS, EXAMPLES_DIR, example_path  # noqa: E402
+from utal_core.examples import EXAMPLE_SPECS, example_path  # noqa: E402
 from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text  # noqa: E402
 from utal_core.features import content_hash  # noqa: E402
-from utal_core.library import SegmentLibrary, add_analysis_to_library  # noqa: E402
+from utal_core.library import add_analysis_to_library  # noqa: E402
 from utal_core.localize import LocalizeParams  # noqa: E402
-from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, default_cache_dir  # noqa: E402
+from utal_core.pipeline import Analysis  # noqa: E402
+from utal_core.text import check_query  # noqa: E402
 from utal_core.viz import (  # noqa: E402
-    CLUSTER_COLUMNS, SEGMENT_COLUMNS, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video,
+    CLUSTER_COLUMNS, SEGMENT_COLUMNS, cluster_rows, detection_rows, ground_truth_for_video,
     runner_ups, segment_rows, timeline_figure, visible_segments,
 )
 
@@ -58,78 +67,6 @@ CLIP_HELP = ("CLIP weights are missing, so the CLIP view is off and text search 
              "bridge. To add them, put `ViT-B-32_laion2b_s34b_b79k.safetensors` in `checkpoints/` "
              "(or pass `clip` weights in the pipeline config) and restart; `python -m utal_core doctor` "
              "shows what is found.")
-
-
-@dataclass
-class AppConfig:
-    """Where the app keeps its files and how the pipeline is built."""
-
-    library_dir: Path = field(default_factory=lambda: default_cache_dir() / "library")
-    work_dir: Path = field(default_factory=lambda: default_cache_dir() / "app")
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    max_file_size: str = "2gb"
-    example: str | None = None
-
-    @classmethod
-    def from_env(cls) -> "AppConfig":
-        """Defaults, with ``UTAL_LIBRARY_DIR`` / ``UTAL_APP_DIR`` overriding the folders."""
-        config = cls()
-        if os.environ.get("UTAL_LIBRARY_DIR"):
-            config.library_dir = Path(os.environ["UTAL_LIBRARY_DIR"])
-        if os.environ.get("UTAL_APP_DIR"):
-            config.work_dir = Path(os.environ["UTAL_APP_DIR"])
-        return config
-
-    @property
-    def allowed_paths(self) -> list[str]:
-        """Folders the server may send files from (besides Gradio's own upload/temp folders)."""
-        return [str(self.library_dir), str(self.work_dir), str(EXAMPLES_DIR)]
-
-
-class AppServices:
-    """Process-wide resources shared by all sessions; the pipeline is loaded on first use."""
-
-    def __init__(self, config: AppConfig, pipeline: Pipeline | None = None) -> None:
-        self.config = config
-        self._pipeline = pipeline
-        self._library: SegmentLibrary | None = None
-        self._lock = threading.Lock()
-        self.thumbnails = Thumbnailer(config.work_dir / "thumbnails")
-
-    @property
-    def pipeline(self) -> Pipeline:
-        with self._lock:
-            if self._pipeline is None:
-                self._pipeline = Pipeline.from_config(self.config.pipeline)
-            return self._pipeline
-
-    @property
-    def library(self) -> SegmentLibrary:
-        with self._lock:
-            if self._library is None:
-                self._library = SegmentLibrary.open(self.config.library_dir)
-            return self._library
-
-    def export_dir(self, analysis: Analysis) -> Path:
-        return self.config.work_dir / "exports" / analysis.content_hash[:16]
-
-
-def user_errors(handler: Callable) -> Callable:
-    """Show a UTALError as its plain message and any other failure as one line, never a traceback."""
-
-    @functools.wraps(handler)
-    def wrapped(*args, **kwargs):
-        try:
-            return handler(*args, **kwargs)
-        except gr.Error:
-            raise
-        except UTALError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        except Exception as error:  # noqa: BLE001 - the UI must answer with a message, the log keeps the trace
-            LOG.exception("unexpected error in %s", handler.__name__)
-            raise gr.Error(f"Something went wrong: {type(error).__name__}: {error}", print_exception=False) from None
-
-    return wrapped
 
 
 def _file_path(upload: Any) -> str | None:
@@ -170,6 +107,14 @@ class Explorer:
     def __init__(self, services: AppServices) -> None:
         self.services = services
 
+    def session(self, request: gr.Request) -> Session:
+        """The visitor's session (its folders, stored videos and library)."""
+        return self.services.sessions.get(request.session_hash)
+
+    def end_session(self, request: gr.Request) -> None:
+        """The tab was closed: delete the session's files."""
+        self.services.sessions.close(request.session_hash)
+
     # --- analysis ---------------------------------------------------------------------------
 
     def use_example(self, name: str) -> tuple[str, str | None]:
@@ -180,31 +125,54 @@ class Explorer:
         truth = video.with_suffix(".gt.json")
         return str(video), (str(truth) if truth.exists() else None)
 
-    def run_pipeline(self, path: str, progress: gr.Progress) -> Analysis:
+    def run_pipeline(self, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:
+        """The pipeline on ``path``; every progress report first checks ``run`` (Cancel, time budget)."""
         def report(stage: str, fraction: float) -> None:
+            run.check()
             start, end, text = STAGES.get(stage, (0.0, 1.0, stage))
             progress(start + (end - start) * min(max(fraction, 0.0), 1.0), desc=text)
 
         return self.services.pipeline.analyze(path, progress=report)
 
-    def analyze(self, upload: Any, truth_upload: Any, cache: dict, threshold: float, min_duration: float,
-                merge_gap: float, nms_iou: float, clusters_choice: str, progress: gr.Progress = gr.Progress()):
-        """Analyse the uploaded video (or reuse this session's analysis of the same content)."""
+    async def analyze(self, upload: Any, truth_upload: Any, cache: dict, threshold: float, min_duration: float,
+                      merge_gap: float, nms_iou: float, clusters_choice: str, request: gr.Request,
+                      progress: gr.Progress = gr.Progress()):
+        """Analyse the uploaded video (or reuse this session's analysis of the same content).
+
+        The work runs in a thread; when Gradio cancels this event (the Cancel button, an API
+        client's cancel) the thread is told to stop at its next progress report, and keeps nothing.
+        """
+        run = AnalysisRun(self.services.config.analysis_time_limit_s)
+        try:
+            return await asyncio.to_thread(self.analyze_in_worker, self.session(request), run, upload, truth_upload,
+                                           cache, threshold, min_duration, merge_gap, nms_iou, clusters_choice,
+                                           progress)
+        except asyncio.CancelledError:
+            run.cancel()
+            raise
+
+    def analyze_in_worker(self, session: Session, run: AnalysisRun, upload: Any, truth_upload: Any, cache: dict,
+                          threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
+                          clusters_choice: str, progress: gr.Progress):
+        """The body of :meth:`analyze`; the library entry is added only if ``run`` was not stopped."""
         path = _file_path(upload)
         if path is None:
             raise UTALError("Upload a video or pick a bundled example first.")
         progress(0.0, desc="hashing the file")
-        key = content_hash(path)
+        video = session.video_for(path)
+        key = content_hash(video)
         cache = dict(cache or {})
         note = "Reused this session's analysis (no model run)."
         analysis = cache.get(key)
         if analysis is None:
-            analysis = run_heavy(self, path, progress)
+            with self.services.analysis_slot(run):
+                analysis = run_heavy(self, str(video), progress, run)
+            run.begin_keeping()
             note = "Analysed."
             try:
-                add_analysis_to_library(self.services.library, analysis)
+                add_analysis_to_library(session.library, analysis)
             except UTALError as error:
-                gr.Warning(f"Not added to the library: {error}")
+                warn(f"Not added to the library: {error}")
         params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
         if analysis.params != params or num_clusters != self.services.pipeline.config.num_clusters:
             analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
@@ -213,7 +181,7 @@ class Explorer:
             cache.pop(next(iter(cache)))
         truth = self.ground_truth(truth_upload, analysis)
         return (analysis, cache, truth, None, None, _status(self.services, analysis, note),
-                gr.Video(value=analysis.video_path, playback_position=0.0), segment_rows(analysis))
+                gr.Video(value=session.publish(analysis.video_path), playback_position=0.0), segment_rows(analysis))
 
     def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
         """The ground truth of the analysed video from an ActivityNet JSON file, or None without one."""
@@ -240,45 +208,53 @@ class Explorer:
         return (timeline_figure(analysis, truth, cluster), segment_rows(analysis, cluster),
                 _segment_count(self.services, analysis, cluster))
 
-    def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None):
+    def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
+                     request: gr.Request):
         """Thumbnails, clusters view, subtitles and mAP (the slower, second half of a refresh)."""
         if analysis is None:
             return (gr.skip(),) * 6
+        session = self.session(request)
         shown = visible_segments(analysis, cluster)
         best = sorted(sorted(range(len(shown)), key=lambda p: -shown[p][1].score)[:MAX_THUMBNAILS])
         segments = [shown[p][1] for p in best]
-        thumbs = self.services.thumbnails.for_segments(analysis.video_path, segments)
+        thumbs = session.thumbnails.for_segments(analysis.video_path, segments)
         gallery = [(str(path), f"{s.start:.1f}–{s.end:.1f} s · {s.label or s.cluster}")
                    for path, s in zip(thumbs, segments)]
-        (subtitles,) = self.write_exports(analysis, ("vtt",))
-        return (gallery, best, self.cluster_gallery(analysis), cluster_rows(analysis),
+        (subtitles,) = self.write_exports(session, analysis, ("vtt",))
+        return (gallery, best, self.cluster_gallery(session, analysis), cluster_rows(analysis),
                 gr.Video(subtitles=subtitles), self.detection(analysis, truth))
 
-    def cluster_gallery(self, analysis: Analysis) -> list[tuple[str, str]]:
+    @staticmethod
+    def cluster_gallery(session: Session, analysis: Analysis) -> list[tuple[str, str]]:
         """One representative thumbnail per cluster: its best-scoring segment."""
         items = []
         for info in analysis.clusters:
             members = [s for s in analysis.segments if s.cluster == info.id]
             if members:
                 best = max(members, key=lambda s: s.score)
-                path = self.services.thumbnails(analysis.video_path, (best.start + best.end) / 2)
+                path = session.thumbnails(analysis.video_path, (best.start + best.end) / 2)
                 others = f" · or {runner_ups(info.alternatives)}" if info.alternatives else ""
                 items.append((str(path), f"{info.id}: {info.name} ({info.size}){others}"))
         return items
 
-    def write_exports(self, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:
-        """The given export formats, written atomically to this analysis' export folder."""
-        folder = self.services.export_dir(analysis)
+    @staticmethod
+    def write_exports(session: Session, analysis: Analysis,
+                      formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:
+        """The given export formats, written atomically to this session's export folder of the analysis."""
+        folder = session.export_dir(analysis.content_hash)
         exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=analysis.segments)
         return [str(atomic_write_text(folder / f"{analysis.video_id}{EXPORT_FORMATS[name][0]}",
                                       EXPORT_FORMATS[name][1](exported))) for name in formats]
 
-    def downloads(self, analysis: Analysis | None) -> list[str]:
-        """Analysis JSON plus every export format of the current segments."""
+    def downloads(self, analysis: Analysis | None, request: gr.Request) -> list[str]:
+        """Analysis JSON (server paths reduced to file names) plus every export format of the current segments."""
         if analysis is None:
             raise UTALError("Analyse a video first.")
-        folder = self.services.export_dir(analysis)
-        return [str(analysis.write_json(folder / f"{analysis.video_id}.analysis.json")), *self.write_exports(analysis)]
+        session = self.session(request)
+        data = strip_paths(analysis.to_dict())
+        analysis_json = atomic_write_text(session.export_dir(analysis.content_hash) / f"{analysis.video_id}.analysis.json",
+                                          json.dumps(data))
+        return [str(analysis_json), *self.write_exports(session, analysis)]
 
     @staticmethod
     def detection(analysis: Analysis, truth: list | None):
@@ -324,33 +300,53 @@ class Explorer:
 
     # --- search -------------------------------------------------------------------------------
 
-    def search(self, query: str, count: int):
-        """Text search over every video in the library; says which text encoder answered."""
+    def search(self, query: str, count: int, request: gr.Request):
+        """Text search over the session's library (every visitor's in shared mode); says which text
+        encoder answered. A hit whose video is missing or unreadable is listed without a thumbnail."""
+        session = self.session(request)
+        query = check_query(query)
+        library = session.library
+        if not library.spaces():
+            raise UTALError("Nothing to search yet: analyse a video first.")
         scorer = self.services.pipeline.text_scorer
-        hits = self.services.library.search_text(query, scorer, k=int(count))
-        gallery, rows = [], []
-        for hit in hits:
-            if Path(hit.video_path).exists():
-                thumb = self.services.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
-                gallery.append((str(thumb), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
+        hits = library.search_text(query, scorer, k=int(count))
+        gallery, shown, rows = [], [], []
+        for position, hit in enumerate(hits):
             rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
+            try:
+                thumbnail = session.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
+            except (UTALError, OSError) as error:
+                LOG.info("search hit %s shown without a thumbnail: %s", hit.segment_id, error)
+                continue
+            gallery.append((str(thumbnail), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
+            shown.append(position)
         kind = f"{scorer.label} text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
-        info = f"{len(hits)} result(s) for “{query.strip()}”, answered by **{scorer.name}** — {kind}."
-        return hits, gallery, rows, info
+        info = f"{len(hits)} result(s) for “{query}”, answered by **{scorer.name}** — {kind}."
+        if len(shown) < len(hits):
+            info += f" {len(hits) - len(shown)} without a thumbnail (their video is missing or unreadable)."
+        return hits, shown, gallery, rows, info
 
-    def open_hit(self, hits: list, cache: dict, event: gr.SelectData):
-        """Open the clicked result's video at its start, with its analysis when this session has one."""
-        hit = hits[int(event.index if isinstance(event.index, int) else event.index[0])]
-        if not Path(hit.video_path).exists():
+    def open_gallery_hit(self, hits: list, shown: list[int], cache: dict, event: gr.SelectData, request: gr.Request):
+        """Open the clicked thumbnail's video (the gallery lists only the hits that have one)."""
+        return self.open_hit(hits[shown[int(event.index)]], cache, request)
+
+    def open_table_hit(self, hits: list, cache: dict, event: gr.SelectData, request: gr.Request):
+        """Open the clicked row's video."""
+        return self.open_hit(hits[int(event.index[0])], cache, request)
+
+    def open_hit(self, hit: Any, cache: dict, request: gr.Request):
+        """Open a result's video at its start, with its analysis when this session has one."""
+        session = self.session(request)
+        if not Path(hit.video_path).is_file():
             raise UTALError(f"{hit.video_name} is no longer on disk.")
+        video = session.publish(hit.video_path)
         analysis = next((a for a in (cache or {}).values() if Path(a.video_path).resolve() == Path(hit.video_path)),
                         None)
         note = f"Opened {hit.video_name} at {hit.start:.1f} s from search."
+        player = gr.Video(value=video, playback_position=float(hit.start))
         if analysis is None:
-            return (gr.Tabs(selected="analyze"), gr.skip(), hit.video_path, f"{note} Press **Analyze** for its timeline.",
-                    gr.Video(value=hit.video_path, playback_position=float(hit.start)))
-        return (gr.Tabs(selected="analyze"), analysis, hit.video_path, _status(self.services, analysis, note),
-                gr.Video(value=hit.video_path, playback_position=float(hit.start)))
+            return gr.Tabs(selected="analyze"), gr.skip(), video, f"{note} Press **Analyze** for its timeline.", player
+        return gr.Tabs(selected="analyze"), analysis, video, _status(self.services, analysis, note), player
 
     # --- settings -----------------------------------------------------------------------------
 
@@ -358,25 +354,28 @@ class Explorer:
         """Doctor report and the banner for missing or unverified CLIP weights."""
         report = self.services.pipeline.doctor()
         rows = [[e.get("label", e["name"]), e["view"], "yes" if e["available"] else "no",
-                 e["weights"] or e["reason"] or ""] for e in report["encoders"]]
+                 plain_message(e["weights"] or e["reason"] or "")] for e in report["encoders"]]
         clip = next((e for e in report["encoders"] if e["view"] == "clip" and e["available"]), None)
-        summary = (f"Device: **{report['device']}** · checkpoint: {report.get('checkpoint') or 'none (per-video refinement from scratch)'}"
+        checkpoint = Path(report["checkpoint"]).name if report.get("checkpoint") else None
+        summary = (f"Device: **{report['device']}** · checkpoint: {checkpoint or 'none (per-video refinement from scratch)'}"
                    f" · text search: **{self.services.pipeline.text_scorer.name}**")
         warning = CLIP_HELP if clip is None else clip.get("warning")
         banner = gr.Markdown(f"⚠️ {warning}", visible=warning is not None)
         return rows, summary, banner
 
-    def preload(self, cache: dict, *controls, progress: gr.Progress = gr.Progress()):
+    async def preload(self, cache: dict, threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
+                      clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
         """With ``--example``: fill in and analyse the bundled example when the page loads."""
         if not self.services.config.example:
             return (gr.skip(),) * 10
         video, truth = self.use_example(self.services.config.example)
-        return (video, truth, *self.analyze(video, truth, cache, *controls, progress=progress))
+        return (video, truth, *(await self.analyze(video, truth, cache, threshold, min_duration, merge_gap, nms_iou,
+                                                   clusters_choice, request, progress)))
 
 
-def run_heavy(explorer: Explorer, path: str, progress: gr.Progress) -> Analysis:
+def run_heavy(explorer: Explorer, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:
     """The model-running step (a GPU request on Hugging Face Spaces)."""
-    return explorer.run_pipeline(path, progress)
+    return explorer.run_pipeline(path, progress, run)
 
 
 if spaces is not None:
@@ -394,6 +393,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         cluster = gr.State(None)
         position = gr.State(None)
         hits = gr.State([])
+        gallery_hits = gr.State([])
         thumbnail_positions = gr.State([])
         gr.Markdown("# CLIP-AE Explorer\nFind actions in a video without annotations: upload it, press **Analyze**, "
                     "then explore the timeline, segments and pseudo-action clusters, or search every analysed video.")
@@ -480,7 +480,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
         analyzing = analyze_button.click(
             handle(explorer.analyze), [upload, truth_upload, cache, *controls], analysis_outputs,
-            concurrency_limit=1, concurrency_id="heavy", api_name="analyze",
+            concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy", api_name="analyze",
         )
         refreshed = analyzing.success(handle(explorer.render), view_inputs, view_outputs, show_progress="hidden")
         refreshed.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
@@ -513,15 +513,18 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 handle(explorer.render_media), view_inputs, media_outputs)
 
         gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
-              [hits, search_gallery, search_table, search_info], api_name="search")
-        for results in (search_gallery, search_table):
-            results.select(handle(explorer.open_hit), [hits, cache], [tabs, analysis, upload, status, player]).then(
+              [hits, gallery_hits, search_gallery, search_table, search_info], api_name="search")
+        hit_outputs = [tabs, analysis, upload, status, player]
+        for opened in (search_gallery.select(handle(explorer.open_gallery_hit), [hits, gallery_hits, cache], hit_outputs),
+                       search_table.select(handle(explorer.open_table_hit), [hits, cache], hit_outputs)):
+            opened.then(
                 handle(explorer.render), view_inputs, view_outputs).then(
                 handle(explorer.render_media), view_inputs, media_outputs)
 
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
+        demo.unload(explorer.end_session)
         demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
-                  concurrency_limit=1, concurrency_id="heavy").success(
+                  concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy").success(
             handle(explorer.render), view_inputs, view_outputs).success(
             handle(explorer.render_media), view_inputs, media_outputs)
     demo.queue(default_concurrency_limit=4)
@@ -548,11 +551,19 @@ demo = build_demo(services)
 
 
 def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: str = "127.0.0.1", **kwargs) -> Any:
-    """Launch with the app's limits: upload size, allowed folders, no share link."""
+    """Launch with the app's limits: upload size, the folders files may be sent from, no share link.
+
+    ``show_error=False``: only our plain ``gr.Error`` messages reach the page, never Gradio's own
+    exception text (which can name server paths)."""
+    config.check_private_folders()
     for folder in (config.library_dir, config.work_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    too_large = (f"This file is larger than the server's upload limit of {config.max_file_size} "
+                 "(UTAL_MAX_UPLOAD); try a shorter or smaller video.")
+    body_limit = Middleware(BodySizeLimit, limit_bytes=config.max_upload_bytes, message=too_large)
     return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
-                         allowed_paths=config.allowed_paths, show_error=True, ssr_mode=False, **kwargs)
+                         allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False,
+                         app_kwargs={"middleware": [body_limit]}, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -561,9 +572,13 @@ def main(argv: list[str] | None = None) -> None:
                         choices=list(EXAMPLE_SPECS), help="analyse the bundled example when the page loads")
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--shared-library", action="store_true",
+                        help="one library for every visitor and every run (a personal machine; "
+                             "default: each session has its own; also UTAL_SHARED_LIBRARY=1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     services.config.example = args.example
+    services.config.shared_library = services.config.shared_library or args.shared_library
     launch(demo, services.config, port=args.port, host=args.host)
 
 

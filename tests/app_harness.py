@@ -29,12 +29,14 @@ class RunningApp:
 
 
 @contextmanager
-def running_app(folder: Path, pipeline: PipelineConfig | None = None, pipeline_object=None) -> Iterator[RunningApp]:
-    """The app served from a thread; ``pipeline_object`` replaces the lazily built pipeline when given."""
+def running_app(folder: Path, pipeline: PipelineConfig | None = None, pipeline_object=None,
+                **settings) -> Iterator[RunningApp]:
+    """The app served from a thread; ``pipeline_object`` replaces the lazily built pipeline when given,
+    ``settings`` override AppConfig fields (e.g. ``shared_library=True``)."""
     import app
 
     config = app.AppConfig(library_dir=folder / "library", work_dir=folder / "work",
-                           pipeline=pipeline or PipelineConfig(cache_dir=str(folder / "features")))
+                           pipeline=pipeline or PipelineConfig(cache_dir=str(folder / "features")), **settings)
     services = app.AppServices(config, pipeline=pipeline_object)
     demo = app.build_demo(services)
     port = free_port()

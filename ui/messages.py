@@ -1,0 +1,93 @@
+"""What the UI may say about a failure: the plain message, without server paths or tool output."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+from typing import Any, Callable
+
+import gradio as gr
+
+from utal_core.errors import UTALError
+
+LOG = logging.getLogger("utal_app")
+
+#: An absolute POSIX path (group 1: its last part); not preceded by a word character, so "1/2" stays.
+_PATH = re.compile(r"(?<![\w/.~])/(?:[^\s/'\"():;,\[\]]+/)*([^\s/'\"():;,\[\]]+)/?")
+#: The start of text copied from ffmpeg/ffprobe or the OS: "[mov,mp4 @ 0x55..]" log prefixes, the
+#: stock ffmpeg error phrases (optionally after "file.mp4: ") and Python's "[Errno N]".
+_TOOL_OUTPUT = re.compile(
+    r"\[[^\]\n]*@ ?0x[0-9a-fA-F]+\]|\[Errno \d+\]|(?:\S+: )?(?:Invalid data found|moov atom not found|End of file|"
+    r"Error (?:opening|while|during|reading|splitting|submitting|initializing)|Could not (?:find|open|write)|"
+    r"No such file or directory|Permission denied|Invalid argument|Operation not permitted|Conversion failed|"
+    r"Output file|Stream #\d|Input #\d|Invalid NAL|non-existing PPS|decode_slice|header damaged)", re.IGNORECASE)
+
+
+def plain_message(text: str) -> str:
+    """``text`` as the UI may show it: paths reduced to their last part, tool output cut off.
+
+    "x.mp4 is not a readable video (corrupt: /tmp/x.mp4: Invalid data found ...)." becomes
+    "x.mp4 is not a readable video (corrupt)."
+    """
+    text = _PATH.sub(r"\1", str(text)).strip()
+    match = _TOOL_OUTPUT.search(text)
+    if match is None:
+        return text
+    kept = text[:match.start()].rstrip(" :;,(-\n")
+    if not kept:
+        return "The file could not be read."
+    kept += ")" * max(0, kept.count("(") - kept.count(")"))
+    return kept if kept.endswith((".", "!", "?")) else kept + "."
+
+
+def _as_gradio_error(error: Exception, handler: Callable) -> gr.Error:
+    if isinstance(error, UTALError):
+        return gr.Error(plain_message(str(error)), print_exception=False)
+    LOG.error("unexpected error in %s", handler.__name__, exc_info=error)
+    return gr.Error(f"Something went wrong ({type(error).__name__}); the server log has the details.",
+                    print_exception=False)
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Show a UTALError as its plain message and any other failure as one line, never a traceback
+    (works for plain and for async handlers)."""
+    if inspect.iscoroutinefunction(handler):
+        @functools.wraps(handler)
+        async def wrapped_async(*args, **kwargs):
+            try:
+                return await handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # noqa: BLE001 - the UI answers with a message, the log keeps the trace
+                raise _as_gradio_error(error, handler) from None
+
+        return wrapped_async
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001 - the UI answers with a message, the log keeps the trace
+            raise _as_gradio_error(error, handler) from None
+
+    return wrapped
+
+
+def warn(message: str) -> None:
+    """A yellow toast with the plain form of ``message``."""
+    gr.Warning(plain_message(message))
+
+
+def strip_paths(value: Any) -> Any:
+    """``value`` (nested dicts, lists and strings) with every absolute path reduced to its last part."""
+    if isinstance(value, str):
+        return _PATH.sub(r"\1", value)
+    if isinstance(value, dict):
+        return {key: strip_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strip_paths(item) for item in value]
+    return value
