@@ -15,7 +15,9 @@ Per clip and overall it prints class-agnostic mAP at tIoU 0.1:0.1:0.7 (overall: 
 predictions ranked together), the mean over clips, the number of segments, the expected
 calibration error (10 bins) of the fused actionness against ground-truth foreground per snippet,
 and how many segments change when the threshold moves from 0.2 to 0.8. ``--ablation`` adds one
-row per view (the model run on that view alone) next to the full model.
+row per view (the model run on that view alone), the text prior without any model (CLIP's, or
+the label bridge's) and the model with the label bridge as its vision-language view, next to the
+full model.
 
     .venv/bin/python benchmarks/real_clips.py                 # project + baselines
     .venv/bin/python benchmarks/real_clips.py --ablation      # + per-view rows
@@ -27,6 +29,7 @@ exits cleanly (status 0, one line) when they are absent.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -42,7 +45,8 @@ from utal_core.evaluate import (THUMOS_TIOUS, Prediction, evaluate_detection,  #
                                 expected_calibration_error, foreground_mask, load_ground_truth)
 from utal_core.grid import SnippetGrid  # noqa: E402
 from utal_core.localize import LocalizeParams, localize  # noqa: E402
-from utal_core.pipeline import Analysis, Pipeline, PipelineConfig  # noqa: E402
+from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, run_model  # noqa: E402
+from utal_core.text import BRIDGE_PRIOR_KEY, LabelBridgeScorer  # noqa: E402
 from utal_core.types import Segment  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -129,6 +133,41 @@ def model_row(name: str, analyses: dict[str, Analysis], pipeline: Pipeline) -> R
         low, high = (pipeline.resegment(analysis, analysis.params.with_threshold(t)).segments
                      for t in (LOW_THRESHOLD, HIGH_THRESHOLD))
         row.changed[video_id] = changed_segments(low, high)
+    return row
+
+
+def text_prior_row(analyses: dict[str, Analysis], params: LocalizeParams) -> RowResult:
+    """The vision-language view without any model: CLIP's zero-shot prior, else the label bridge's."""
+    key = "clip_prior" if all("clip_prior" in a.features.extras for a in analyses.values()) else BRIDGE_PRIOR_KEY
+    row = RowResult(f"{'CLIP' if key == 'clip_prior' else 'label-bridge'} prior (no model)")
+    for video_id, analysis in analyses.items():
+        if key not in analysis.features.extras:
+            continue
+        prior = np.asarray(analysis.features.extras[key], dtype=np.float64)
+        row.curves[video_id] = prior
+        row.segments[video_id] = localize(prior, analysis.grid, params)
+        row.changed[video_id] = changed_segments(
+            *(localize(prior, analysis.grid, params.with_threshold(t)) for t in (LOW_THRESHOLD, HIGH_THRESHOLD)))
+    return row
+
+
+def bridge_vlp_row(analyses: dict[str, Analysis], pipeline: Pipeline) -> RowResult:
+    """Issue 9's offline vision-language try: the label bridge's per-snippet class-name mixtures
+    (MiniLM space) given to the model in the VLP slot, so the CBP<->VLP collaboration runs without
+    CLIP. The evidence is unchanged (the bridge prior stands in for CLIP's prior); only the model's
+    input differs. Not part of the pipeline unless this row beats the full model."""
+    scorer = LabelBridgeScorer()
+    row = RowResult("model + bridge as VLP view")
+    for video_id, analysis in analyses.items():
+        features = copy.deepcopy(analysis.features)
+        features.views["clip"] = scorer.segment_vectors(features.extras).astype(np.float32)
+        features.extras["clip_prior"] = features.extras[BRIDGE_PRIOR_KEY]
+        prediction = run_model(None, features, pipeline.config.refine_steps, pipeline.config.seed)
+        row.curves[video_id] = np.asarray(prediction.actionness, dtype=np.float64)
+        row.segments[video_id] = localize(prediction.actionness, analysis.grid, analysis.params)
+        row.changed[video_id] = changed_segments(
+            *(localize(prediction.actionness, analysis.grid, analysis.params.with_threshold(t))
+              for t in (LOW_THRESHOLD, HIGH_THRESHOLD)))
     return row
 
 
@@ -226,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             single = Pipeline.from_config(PipelineConfig(cache_dir=config.cache_dir, views=(view,)))
             having = [clip for clip in clips if view in analyses[clip.video_id].features.views]
             rows.append(model_row(f"model: {view} only", {c.video_id: analyse_clip(single, c) for c in having}, single))
+        rows.append(text_prior_row(analyses, config.localize))
+        rows.append(bridge_vlp_row(analyses, pipeline))
     rows += baseline_rows(clips, analyses, config.localize)
     videos = [clip.video_id for clip in clips]
     summaries = [summarise(row, truth, analyses) for row in rows]
