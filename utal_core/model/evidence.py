@@ -46,7 +46,7 @@ class PseudoLabelConfig:
 
     sharpness: float = 6.0
     offset: float = 0.4
-    smooth_s: float = 1.0
+    smooth_s: float = 0.6
     low_quantile: float = 0.05
     high_quantile: float = 0.95
     use_clip_prior: bool = True

@@ -1,10 +1,11 @@
 """Per-video test-time refinement: a few self-supervised steps on one video's features.
 
-Starting from a trained model, the pseudo-labels are the blend of the video's saliency/CLIP-prior
-labels and the model's own fused actionness, and the multiple-instance target is the model's own
-video-level pseudo-class, so refinement sharpens this video's curves without changing what the
-pseudo-classes mean. Starting from scratch (no checkpoint), a small model is fitted to the
-saliency labels alone, with a single pseudo-class.
+Starting from a trained model, the pseudo-labels are the video's evidence labels (evidence.py),
+blended with the model's own fused actionness by ``label_momentum`` (0 by default: the checkpoint
+gives the starting weights, the video's evidence the targets), and the multiple-instance target is
+the model's own video-level pseudo-class, so refinement adapts this video's curves without changing
+what the pseudo-classes mean. Starting from scratch (no checkpoint), a small model is fitted to the
+evidence labels alone, with a single pseudo-class.
 """
 
 from __future__ import annotations
