@@ -215,7 +215,7 @@ def load_open_clip(model_name: str, pretrained: str | None, device: str = "cpu",
     try:
         return open_clip.create_model(model_name, pretrained=pretrained, device=device, precision=precision)
     except (pickle.UnpicklingError, SafetensorError, EOFError, KeyError, RuntimeError, OSError, ValueError,
-            TypeError, AttributeError) as error:
+            TypeError, AttributeError, AssertionError) as error:  # open_clip asserts shapes while loading
         name = Path(pretrained).name if pretrained else "random"
         raise UTALError(f"CLIP weights {name} could not be loaded as {model_name} open_clip weights "
                         f"({type(error).__name__})") from None
