@@ -120,10 +120,6 @@ def changed_segments(low: list[Segment], high: list[Segment]) -> int:
     return len(key(low) ^ key(high))
 
 
-def analyse_clip(pipeline: Pipeline, clip: Clip) -> Analysis:
-    return pipeline.analyze(clip.path)
-
-
 def model_row(name: str, analyses: dict[str, Analysis], pipeline: Pipeline) -> RowResult:
     """Segments of the pipeline's analyses, and how they move between the low and high thresholds."""
     row = RowResult(name)
@@ -257,14 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     config = PipelineConfig(cache_dir=str(args.cache) if args.cache else None)
     pipeline = Pipeline.from_config(config)
     started = time.perf_counter()
-    analyses = {clip.video_id: analyse_clip(pipeline, clip) for clip in clips}
+    analyses = {clip.video_id: pipeline.analyze(clip.path) for clip in clips}
     seconds = time.perf_counter() - started
     rows = [model_row("project (fused)", analyses, pipeline)]
     if args.ablation:
         for view in [v for v in config.views if any(v in a.features.views for a in analyses.values())]:
             single = Pipeline.from_config(PipelineConfig(cache_dir=config.cache_dir, views=(view,)))
             having = [clip for clip in clips if view in analyses[clip.video_id].features.views]
-            rows.append(model_row(f"model: {view} only", {c.video_id: analyse_clip(single, c) for c in having}, single))
+            rows.append(model_row(f"model: {view} only", {c.video_id: single.analyze(c.path) for c in having}, single))
         rows.append(text_prior_row(analyses, config.localize))
         rows.append(bridge_vlp_row(analyses, pipeline))
     rows += baseline_rows(clips, analyses, config.localize)

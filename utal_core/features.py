@@ -36,7 +36,7 @@ from .errors import UTALError
 from .export import atomic_write_bytes
 from .grid import SnippetGrid, make_grid
 from .limits import Limits
-from .signals import ShotCutConfig, ShotCutDetector, audio_rms_fine
+from .signals import AUDIO_RMS_FINE_KEY, SHOT_CUT_KEY, ShotCutConfig, ShotCutDetector, audio_rms_fine
 from .types import VIEW_NAMES, ViewFeatures
 
 #: progress(stage, fraction in [0, 1]); stages: "probe", "frames", "audio", "video", "done".
@@ -318,7 +318,7 @@ class FeatureExtractor:
                 finished = self._timed(stream_encoder.name, accumulators[stream_encoder.name].finish)
                 self._store(features, stream_encoder, finished)
         if shots is not None:
-            features.extras["shot_cut"] = shots.finish()
+            features.extras[SHOT_CUT_KEY] = shots.finish()
 
     def _run_audio_encoder(self, path, info, grid: SnippetGrid, encoder: AudioEncoder, features: ViewFeatures,
                            report: ProgressCallback) -> None:
@@ -329,7 +329,7 @@ class FeatureExtractor:
             return
         self._store(features, encoder, self._timed(encoder.name, encoder.encode_batch, track.samples,
                                                    track.sample_rate, grid))
-        features.extras["audio_rms_fine"] = audio_rms_fine(track.samples, track.sample_rate, grid)
+        features.extras[AUDIO_RMS_FINE_KEY] = audio_rms_fine(track.samples, track.sample_rate, grid)
         report("audio", 1.0)
 
 

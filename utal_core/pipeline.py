@@ -29,6 +29,7 @@ from .limits import Limits
 from .localize import LocalizeParams, localize, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
 from .model.evidence import fine_evidence
+from .signals import SHOT_CUT_KEY
 from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
 
@@ -192,10 +193,6 @@ def read_analysis(path: str | os.PathLike) -> Analysis:
         raise UTALError(f"File not found: {path}") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as error:
         raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
-
-
-#: ``features.extras`` key of the per-snippet shot-cut strength in [0, 1] (from the decode pass).
-SHOT_CUT_KEY = "shot_cut"
 
 
 def shot_cuts(features: ViewFeatures, threshold: float = 0.5) -> np.ndarray:

@@ -20,6 +20,9 @@ import numpy as np
 from .encoders.base import pool_at
 from .grid import SnippetGrid
 
+#: ``ViewFeatures.extras`` keys of the side signals.
+SHOT_CUT_KEY = "shot_cut"
+AUDIO_RMS_FINE_KEY = "audio_rms_fine"
 #: Sub-windows per snippet of ``audio_rms_fine``.
 AUDIO_FINE_BINS = 8
 #: The audio energy is measured in hops of this length (s) before it is binned.

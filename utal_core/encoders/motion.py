@@ -31,6 +31,9 @@ from ..grid import SnippetGrid
 from .base import (EncodedBatch, EncoderConfig, Fingerprint, StreamAccumulator, StreamEncoder, pool_at,
                    pool_onto_grid, register_encoder)
 
+#: ``ViewFeatures.extras`` keys of the motion encoder's side outputs.
+MOTION_ENERGY_KEY = "motion_energy"
+MOTION_FINE_KEY = "motion_fine"
 #: Sub-windows per snippet of ``extras["motion_fine"]``.
 FINE_BINS = 4
 ORIENTATION_BINS = 8
@@ -164,8 +167,8 @@ class MotionAccumulator(StreamAccumulator):
         grid = self.grid
         if not self.rows:  # a single fine frame: nothing moves that can be seen
             zeros = np.zeros((grid.num_snippets, len(FEATURE_NAMES)), np.float32)
-            return EncodedBatch(zeros, {"motion_energy": zeros[:, 0].copy(),
-                                        "motion_fine": np.zeros((grid.num_snippets, FINE_BINS), np.float32)})
+            return EncodedBatch(zeros, {MOTION_ENERGY_KEY: zeros[:, 0].copy(),
+                                        MOTION_FINE_KEY: np.zeros((grid.num_snippets, FINE_BINS), np.float32)})
         rows, times = np.stack(self.rows), np.asarray(self.times)
         energy = rows[:, 0]
         pooled = pool_onto_grid(np.column_stack([rows, energy ** 2]), times, grid)
@@ -175,8 +178,8 @@ class MotionAccumulator(StreamAccumulator):
         speed_columns = [FEATURE_NAMES.index(name) for name in (*SPEED_FEATURES, "residual_mean_spread")]
         features[:, speed_columns] = np.log1p(features[:, speed_columns] / SPEED_UNIT)
         return EncodedBatch(features.astype(np.float32),
-                            {"motion_energy": means[:, 0].astype(np.float32),
-                             "motion_fine": fine_bins(energy, times, grid)})
+                            {MOTION_ENERGY_KEY: means[:, 0].astype(np.float32),
+                             MOTION_FINE_KEY: fine_bins(energy, times, grid)})
 
 
 def fine_bins(values: np.ndarray, times: np.ndarray, grid: SnippetGrid, bins: int = FINE_BINS) -> np.ndarray:

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..encoders.motion import MOTION_ENERGY_KEY, MOTION_FINE_KEY
+from ..signals import AUDIO_RMS_FINE_KEY
 from ..text import BRIDGE_PRIOR_KEY
 from ..types import ViewFeatures
 
-#: Scalar extras that carry a view's evidence directly, and how each is read.
-MOTION_ENERGY_KEY = "motion_energy"
-MOTION_FINE_KEY = "motion_fine"
-AUDIO_RMS_KEY = "audio_rms_fine"
+#: The extras that carry a view's evidence directly (named where they are made).
+AUDIO_RMS_KEY = AUDIO_RMS_FINE_KEY
 #: Name of the label bridge's evidence signal (it is no view of its own).
 BRIDGE_SIGNAL = "bridge"
 
