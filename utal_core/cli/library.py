@@ -1,4 +1,4 @@
-"""`library` (add / remove / list / search / rebuild) and `export` subcommands."""
+"""`library` (add / remove / list / search / compact / rebuild) and `export` subcommands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..export import EXPORT_FORMATS, default_export_path, export_analysis, load_analysis_json
-from ..library import SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
+from ..library import COMPACTION_ENV, LibraryConfig, SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
 from ..limits import ENV, Limits
 from ..text import ClipTextScorer, build_text_scorer, clip_or_label_bridge
 from . import subcommand
@@ -40,11 +40,16 @@ def _configure_library(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--cluster", type=int, help="only segments of this cluster")
     search.add_argument("--json", action="store_true", help="print JSON")
 
+    compact = actions.add_parser(
+        "compact", help="Fold the index shards that adds and removals append into each space's base index "
+                        f"(done automatically after `library add` past {LibraryConfig.compact_shards} shards or "
+                        f"{LibraryConfig.compact_vectors} vectors: settings {', '.join(COMPACTION_ENV.values())}).")
+
     rebuild = actions.add_parser("rebuild", aliases=["repair"],
                                  help="Re-create a lost or damaged library database from its saved video records "
                                       "(the old files are kept in damaged/).")
 
-    for sub in (add, remove, listing, search, rebuild):
+    for sub in (add, remove, listing, search, compact, rebuild):
         sub.add_argument("--library", type=Path, required=True, metavar="DIR", help="library folder")
 
 
@@ -58,6 +63,8 @@ def _add(library: SegmentLibrary, videos: list[Path], clip_weights: str | None) 
     for video in videos:
         video_id = add_analysis_to_library(library, pipeline.analyze(video))
         print(f"added {video} as video {video_id}")
+    for space in library.compact(if_needed=True):
+        print(f"compacted the {space} index")
 
 
 def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
@@ -84,16 +91,20 @@ def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
 
 @subcommand("library", "Manage and search the persistent segment library.", _configure_library)
 def run_library(args: argparse.Namespace) -> int:
+    config = LibraryConfig.from_env()
     if args.action in ("rebuild", "repair"):
-        report = rebuild_library(args.library)
+        report = rebuild_library(args.library, config)
         if report.set_aside:
             print(f"old database and indexes kept in {report.set_aside}")
         for name, reason in report.unreadable.items():
             print(f"warning: record {name} could not be read: {reason}", file=sys.stderr)
         print(f"restored {len(report.restored)} video(s) into {args.library}")
         return 0
-    with SegmentLibrary.open(args.library) as library:
-        if args.action == "add":
+    with SegmentLibrary.open(args.library, config) as library:
+        if args.action == "compact":
+            compacted = library.compact()
+            print(f"compacted {', '.join(compacted)}" if compacted else "nothing to compact")
+        elif args.action == "add":
             _add(library, args.videos, args.clip_weights)
         elif args.action == "remove":
             print(f"removed video {library.remove_video(args.video)}")

@@ -1,11 +1,17 @@
-"""FAISS indexes of the segment library: exact inner-product search, IVF above a size threshold."""
+"""FAISS indexes of the segment library: exact inner-product search, IVF above a size threshold,
+small exact shards appended between compactions, and the top-k merge over all of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import os
+from typing import Mapping, Sequence
 
 import faiss
 import numpy as np
+
+from ..limits import parse_setting
 
 #: Bump when the index files' layout changes; older files are then rebuilt at open.
 INDEX_FORMAT = 1
@@ -28,6 +34,26 @@ class LibraryConfig:
     training_per_list: int = 32
     training_iterations: int = 10
     seed: int = 0
+    #: A space whose base index holds at least this many vectors takes adds as shard files and
+    #: removals as lists of removed ids; a smaller base is simply rewritten (a few MB at most).
+    shard_above: int = 2048
+    #: ``compact(if_needed=True)`` folds a space once it has more than this many shards and removals ...
+    compact_shards: int = 16
+    #: ... or once its shards and removals hold more than this many vectors.
+    compact_vectors: int = 20_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LibraryConfig":
+        """Defaults, with the compaction thresholds overridden by ``UTAL_LIBRARY_COMPACT_SHARDS`` and
+        ``UTAL_LIBRARY_COMPACT_VECTORS`` where set."""
+        environ = os.environ if environ is None else environ
+        values = {name: int(parse_setting(variable, environ[variable], int))
+                  for name, variable in COMPACTION_ENV.items() if variable in environ}
+        return cls(**values)
+
+
+#: Environment variables of the compaction thresholds.
+COMPACTION_ENV = {"compact_shards": "UTAL_LIBRARY_COMPACT_SHARDS", "compact_vectors": "UTAL_LIBRARY_COMPACT_VECTORS"}
 
 
 def ivf_lists(count: int, config: LibraryConfig) -> int:
@@ -67,10 +93,80 @@ def exact_index_contents(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
     return ids, index.index.reconstruct_n(0, index.ntotal) if len(ids) else np.zeros((0, index.d), np.float32)
 
 
+def _search_one(index: faiss.Index, query: np.ndarray, k: int,
+                selector: faiss.IDSelector | None) -> tuple[np.ndarray, np.ndarray]:
+    k = min(k, index.ntotal)
+    if k <= 0:
+        return np.zeros((1, 0), np.float32), np.zeros((1, 0), np.int64)
+    if selector is None:
+        return index.search(query, k)
+    if isinstance(index, faiss.IndexIVF):
+        return index.search(query, k, params=faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe))
+    return index.search(query, k, params=faiss.SearchParameters(sel=selector))
+
+
+def search_merged(indexes: Sequence[faiss.Index], query: np.ndarray, k: int,
+                  selector: faiss.IDSelector | None = None) -> list[tuple[int, float]]:
+    """The ``k`` best (id, inner product) over several indexes of one space, best first, each id once."""
+    found = [_search_one(index, query, k, selector) for index in indexes]
+    scores = np.concatenate([s[0] for s, _ in found]) if found else np.zeros(0, np.float32)
+    ids = np.concatenate([i[0] for _, i in found]) if found else np.zeros(0, np.int64)
+    order = np.argsort(-scores, kind="stable")
+    ranked: dict[int, float] = {}
+    for position in order:
+        segment_id = int(ids[position])
+        if segment_id >= 0 and segment_id not in ranked:
+            ranked[segment_id] = float(scores[position])
+            if len(ranked) == k:
+                break
+    return list(ranked.items())
+
+
 @dataclass
 class SpaceIndexes:
-    """One generation of a space's indexes: exact always, IVF above the size threshold."""
+    """A space's indexes: one base generation (exact always, IVF above the size threshold), the
+    exact shards appended to it since (by shard number) and the ids removed from it since (by
+    removal number). Search covers base and shards and skips removed ids."""
 
     generation: int
     exact: faiss.Index
     ivf: faiss.Index | None
+    #: The ``indexes`` row the base was loaded from or written as (a repair may keep the generation).
+    row: tuple = ()
+    shards: dict[int, faiss.Index] = field(default_factory=dict)
+    removals: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def removed(self) -> np.ndarray:
+        """Every id removed since the base was written."""
+        return np.concatenate([np.zeros(0, np.int64), *self.removals.values()])
+
+    @property
+    def count(self) -> int:
+        """Vectors a search can find: base and shards less the removed ones."""
+        return self.exact.ntotal + sum(shard.ntotal for shard in self.shards.values()) - len(self.removed)
+
+    @property
+    def pending(self) -> int:
+        """Vectors in shards plus removed ids: what a compaction would fold into the base."""
+        return sum(shard.ntotal for shard in self.shards.values()) + len(self.removed)
+
+    def shard_contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of every shard, in shard order."""
+        contents = [exact_index_contents(self.shards[number]) for number in sorted(self.shards)]
+        return (np.concatenate([np.zeros(0, np.int64), *(ids for ids, _ in contents)]),
+                np.concatenate([np.zeros((0, self.exact.d), np.float32), *(vectors for _, vectors in contents)]))
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best (id, score) for the normalised ``query`` [1, D] over base and shards.
+
+        With ``allowed`` only those ids are candidates, searched exactly (IVF probing could miss them).
+        """
+        shards = [self.shards[number] for number in sorted(self.shards)]
+        if allowed is not None:
+            return search_merged([self.exact, *shards], query, k, faiss.IDSelectorBatch(allowed))
+        removed = self.removed
+        if not len(removed):
+            return search_merged([self.ivf or self.exact, *shards], query, k)
+        kept_out = faiss.IDSelectorBatch(removed)
+        return search_merged([self.ivf or self.exact, *shards], query, k, faiss.IDSelectorNot(kept_out))
