@@ -32,7 +32,7 @@ never written into. Modules: ``store`` (SQLite, transactions), ``index`` (FAISS)
 """
 
 from .index import (COMPACTION_ENV, INDEX_FORMAT, LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_index,
-                    exact_index_contents, ivf_lists, search_merged)
+                    exact_index_contents, ivf_lists, merge_top_k)
 from .records import DATABASE_NAME, REBUILD_MARKER, RECORDS_DIR
 from .recovery import RebuildReport, rebuild_library
 from .search import SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors
@@ -42,5 +42,5 @@ __all__ = [
     "COMPACTION_ENV", "DATABASE_NAME", "INDEX_FORMAT", "PAUSE_BEFORE_COMMIT_ENV", "REBUILD_MARKER", "RECORDS_DIR", "SCHEMA_VERSION",
     "SIMILARITY_SPACES", "LibraryConfig", "RebuildReport", "SearchFilters", "SearchHit", "SegmentLibrary",
     "SpaceIndexes", "VideoRecord", "add_analysis_to_library", "build_exact_index", "build_ivf_index",
-    "exact_index_contents", "ivf_lists", "library_vectors", "rebuild_library", "search_merged",
+    "exact_index_contents", "ivf_lists", "library_vectors", "rebuild_library", "merge_top_k",
 ]

@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from ..export import atomic_write_bytes
-from .index import INDEX_FORMAT, SpaceIndexes, build_exact_index
+from .index import INDEX_FORMAT, SpaceIndexes, build_exact_index, exact_index_contents
 
 SHARD_SCHEMA = """
 CREATE TABLE IF NOT EXISTS shards (
@@ -98,17 +98,19 @@ class IndexFiles:
             if ivf is not None:
                 ivf.nprobe = self._nprobe
             shards = {}
-        rows = self._shard_rows(space, generation)
-        shards = {number: index for number, index in shards.items() if number in rows}
-        for number, (shard_count, sha) in rows.items():
-            if number not in shards:
-                shard = self._read(self.path(space, generation, f"s{number}"), sha)
-                if shard is None or shard.d != dim or shard.ntotal != shard_count:
-                    return None
-                shards[number] = shard
-        removals = {number: np.frombuffer(blob, dtype=np.int64) for number, blob in self._db.execute(
-            "SELECT number, ids FROM removals WHERE space = ? AND generation = ?", (space, generation))}
-        return SpaceIndexes(generation, exact, ivf, row, shards, removals)
+        indexes = SpaceIndexes(generation, exact, ivf, row)
+        for number, (shard_count, sha) in self._shard_rows(space, generation).items():
+            if number in shards:
+                indexes.add_shard(number, *shards[number])
+                continue
+            shard = self._read(self.path(space, generation, f"s{number}"), sha)
+            if shard is None or shard.d != dim or shard.ntotal != shard_count:
+                return None
+            indexes.add_shard(number, *exact_index_contents(shard))
+        for number, blob in self._db.execute(
+                "SELECT number, ids FROM removals WHERE space = ? AND generation = ?", (space, generation)):
+            indexes.add_removal(number, np.frombuffer(blob, dtype=np.int64))
+        return indexes
 
     def write_base(self, space: str, indexes: SpaceIndexes) -> None:
         """Write the base of ``indexes`` (which hold no shards or removals) as their generation and record it,
@@ -141,7 +143,7 @@ class IndexFiles:
         atomic_write_bytes(self.path(space, indexes.generation, f"s{number}"), data)
         self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?)",
                          (space, indexes.generation, number, shard.ntotal, _sha256(data)))
-        indexes.shards[number] = shard
+        indexes.add_shard(number, ids, vectors)
 
     def append_removal(self, space: str, indexes: SpaceIndexes, ids: np.ndarray) -> None:
         """Record ``ids`` as removed from ``indexes`` (inside a transaction)."""
@@ -149,7 +151,7 @@ class IndexFiles:
         ids = np.asarray(ids, dtype=np.int64)
         self._db.execute("INSERT INTO removals VALUES (?, ?, ?, ?)",
                          (space, indexes.generation, number, ids.tobytes()))
-        indexes.removals[number] = ids
+        indexes.add_removal(number, ids)
 
     def _referenced(self) -> tuple[dict[str, int], set[tuple[str, int, int]]]:
         generations = {space: row[0] for space, row in self.rows().items()}
