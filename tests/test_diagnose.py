@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_file
+from .conftest import shared_file
 from utal_core.cli import main
 from utal_core.diagnose import (BACKGROUND, CONFUSION, DOUBLE_DETECTION, LOCALIZATION, TRUE_POSITIVE,
                                 WRONG_LABEL, diagnose_detection, offset_histogram, report_html)
