@@ -256,21 +256,18 @@ class EditLayer:
 
     def undo(self) -> EditOperation | None:
         """Drop the last operation (None when there is nothing to undo); it can be redone."""
-        if not self.operations:
-            return None
-        operation = self.operations.pop()
-        self.redo_stack.append(operation)
-        self._state = None
-        return operation
+        return self._move_last(self.operations, self.redo_stack)
 
     def redo(self) -> EditOperation | None:
         """Put back the last undone operation (None when there is none)."""
-        if not self.redo_stack:
+        return self._move_last(self.redo_stack, self.operations)
+
+    def _move_last(self, source: list[EditOperation], target: list[EditOperation]) -> EditOperation | None:
+        if not source:
             return None
-        operation = self.redo_stack.pop()
-        self.operations.append(operation)
+        target.append(source.pop())
         self._state = None
-        return operation
+        return target[-1]
 
     # -- persistence -------------------------------------------------------------------------
 
