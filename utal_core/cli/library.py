@@ -1,4 +1,4 @@
-"""`library` (add / remove / list / search / rebuild) and `export` subcommands."""
+"""`library` (add / remove / list / search / rebuild): the persistent segment library."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..export import EXPORT_FORMATS, default_export_path, export_analysis, load_analysis_json
 from ..library import SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
 from ..limits import ENV, Limits
 from ..text import ClipTextScorer, build_text_scorer, clip_or_label_bridge
@@ -105,17 +104,4 @@ def run_library(args: argparse.Namespace) -> int:
                 print(f"{video.id:>4}  {video.num_segments:>4} segments  {video.duration:8.1f} s  {video.path}")
         else:
             _search(library, args)
-    return 0
-
-
-def _configure_export(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("analysis", type=Path, metavar="ANALYSIS.json", help="analysis JSON written by analyze")
-    parser.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS), help="output format")
-    parser.add_argument("--out", type=Path, help="output file (default: next to the analysis)")
-
-
-@subcommand("export", "Export an analysis as ActivityNet JSON, CSV, WebVTT or SRT.", _configure_export)
-def run_export(args: argparse.Namespace) -> int:
-    out = args.out or default_export_path(args.analysis, args.format)
-    print(export_analysis(load_analysis_json(args.analysis), args.format, out))
     return 0
