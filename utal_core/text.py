@@ -32,9 +32,10 @@ from .encoders.clip import (UNVERIFIED_LABEL, VERIFIED_LABEL, ClipConfig, check_
 from .cache import cached_array, default_cache_dir
 from .errors import UTALError
 from .minilm import MiniLM
+from .resources import DATA_ROOT
 from .types import ViewFeatures
 
-VOCAB_DIR = Path(__file__).resolve().parents[1] / "assets" / "vocab"
+VOCAB_DIR = DATA_ROOT / "assets" / "vocab"
 #: Class-probability extras and the vocabulary that names their columns.
 CLASS_VOCABULARIES: dict[str, str] = {"cbp_probs": "imagenet_1k", "audio_scores": "audioset_521"}
 MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
