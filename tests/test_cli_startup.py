@@ -7,6 +7,7 @@ exit; timings are in benchmarks/cli_startup.py, not here.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,22 @@ def test_prog_name_reads_right_for_the_module_and_the_script() -> None:
     code = "from utal_core.cli import main\ntry:\n    main(['eval', '--help'])\nexcept SystemExit:\n    pass"
     script = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert script.stdout.startswith("usage: utal eval ")
+
+
+def test_a_closed_pipe_ends_the_cli_quietly(tmp_path: Path) -> None:
+    """`utal ... | head` must not end in a traceback when head stops reading."""
+    analysis = {"video": "/videos/clip.mp4", "duration": 10.0,
+                "segments": [{"start": 1.0, "end": 3.0, "score": 0.8, "cluster": 0, "label": "jump"}]}
+    (tmp_path / "clip.analysis.json").write_text(json.dumps(analysis))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: the child's first write fails with EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-m", "utal_core", "export", str(tmp_path / "clip.analysis.json"),
+                               "--format", "csv"], cwd=REPO, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (1, "")
 
 
 def test_probe_runs_without_torch(synthetic_video) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Callable, Iterable, Sequence
@@ -107,9 +108,17 @@ def _chosen_command(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None, prog: str = "utal") -> int:
     """Run the CLI; user errors print one plain line to stderr and exit with status 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(_chosen_command(argv), prog=prog).parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        try:
+            args = build_parser(_chosen_command(argv), prog=prog).parse_args(argv)
+            return int(args.handler(args) or 0)
+        finally:
+            sys.stdout.flush()  # here, so that a closed pipe is caught below (also after --help's exit)
     except UTALError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`utal ... | head`): stop quietly, and keep Python's flush at exit from
+        # failing again (the recipe of the `signal` module's documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
