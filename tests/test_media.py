@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 
@@ -197,3 +198,20 @@ def test_backend_is_chosen_by_setting_or_by_what_is_on_path(tmp_path, monkeypatc
     assert choose_backend({}).reason == "ffprobe not on PATH"
     report = media_report({})
     assert report["name"] == "pyav" and report["ffprobe"] is None and report["pyav"] == av.__version__
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary to compare with")
+def test_rotated_video_is_turned_the_same_way_by_both_backends(synthetic_video, tmp_path, monkeypatch):
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(synthetic_video.path), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    frames = {}
+    for backend in ("ffmpeg", "pyav"):
+        monkeypatch.setenv(ENV_VARIABLE, backend)
+        info = probe(rotated)
+        assert info.rotation == 90 and info.display_size == (240, 320)
+        frames[backend] = next(iter_frames(rotated, SnippetGrid(info.duration), short_side=120, info=info)).frames
+    assert frames["pyav"].shape == frames["ffmpeg"].shape and frames["pyav"].shape[1:] == (160, 120, 3)
+    difference = np.abs(frames["pyav"].astype(float) - frames["ffmpeg"].astype(float)).mean()
+    upside_down = np.abs(np.rot90(frames["pyav"], 2, axes=(1, 2)).astype(float) - frames["ffmpeg"]).mean()
+    assert difference < 3 and upside_down > 5 * difference

@@ -23,8 +23,8 @@ from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
 from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, EncodeSettings, FineStream,
-                    FrameBatch, MediaInfo, SampledStream, aligned_track, check_readable, decode_warning,
-                    delivered_batches, empty_track, finite_float, is_variable_rate, pad_short_stream,
+                    FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
+                    decode_warning, delivered_batches, empty_track, finite_float, is_variable_rate, pad_short_stream,
                     release_producers, sampled_streams)
 
 NAME = "ffmpeg"
@@ -189,9 +189,7 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
         process.wait()
     for stream in streams:
         yield from pad_short_stream(path, stream, stderr.strip())
-    warning = decode_warning(path, stderr, "video frames")
-    if warning and warnings is not None:
-        warnings.append(warning)
+    append_warning(warnings, decode_warning(path, stderr, "video frames"))
 
 
 def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
@@ -209,9 +207,7 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
             raise UTALError(f"{Path(path).name}: the audio track could not be decoded "
                             f"({result.stderr.decode(errors='replace').strip()[:200]}).")
         return empty_track(sample_rate, "the audio track is empty")
-    warning = decode_warning(path, result.stderr.decode(errors="replace"), "audio track")
-    if warning and warnings is not None:
-        warnings.append(warning)
+    append_warning(warnings, decode_warning(path, result.stderr.decode(errors="replace"), "audio track"))
     return aligned_track(samples, info, sample_rate)
 
 

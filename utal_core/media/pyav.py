@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from queue import Queue
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import av
 import numpy as np
@@ -24,9 +24,9 @@ from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
 from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, EncodeSettings, FineStream,
-                    FrameBatch, MediaInfo, SampledStream, aligned_track, check_readable, decode_errors_warning,
-                    delivered_batches, empty_track, is_variable_rate, pad_short_stream, release_producers,
-                    sampled_streams)
+                    FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
+                    decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
+                    release_producers, sampled_streams)
 
 NAME = "pyav"
 #: A frame presented at p is on screen at a grid time t when p <= t + this (as the ffmpeg backend's fps filter).
@@ -69,8 +69,10 @@ class _ErrorCount:
 
 
 def _decoded_frames(container: av.container.InputContainer, stream: av.stream.Stream,
-                    errors: _ErrorCount) -> Iterator[av.VideoFrame | av.AudioFrame]:
-    """Every frame of ``stream`` in presentation order; refused packets and corrupt frames are counted, not raised."""
+                    errors: _ErrorCount) -> Iterator[Any]:
+    """Every frame of ``stream`` in presentation order (video or audio frames, as the stream); refused
+    packets and corrupt frames are counted, not raised."""
+    decoder: Any = stream.codec_context  # a video or an audio codec context, both with decode()
     packets = container.demux(stream)
     while True:
         try:
@@ -81,7 +83,7 @@ def _decoded_frames(container: av.container.InputContainer, stream: av.stream.St
             errors.count += 1
             packet = None
         try:
-            frames = stream.decode(packet)
+            frames = decoder.decode(packet)
         except av.FFmpegError:
             errors.count += 1
             continue
@@ -259,9 +261,7 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
         raise errors.failure
     for stream in streams:
         yield from pad_short_stream(path, stream)
-    warning = decode_errors_warning(path, errors.count, "video frames")
-    if warning and warnings is not None:
-        warnings.append(warning)
+    append_warning(warnings, decode_errors_warning(path, errors.count, "video frames"))
 
 
 def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
@@ -287,9 +287,7 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
         if errors.count:
             raise UTALError(f"{Path(path).name}: the audio track could not be decoded (damaged).")
         return empty_track(sample_rate, "the audio track is empty")
-    warning = decode_errors_warning(path, errors.count, "audio track")
-    if warning and warnings is not None:
-        warnings.append(warning)
+    append_warning(warnings, decode_errors_warning(path, errors.count, "audio track"))
     return aligned_track(samples, info, sample_rate)
 
 

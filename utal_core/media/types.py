@@ -173,6 +173,12 @@ def decode_errors_warning(path: str | os.PathLike, count: int, stream: str) -> s
             f"results near the damage may be missing or wrong")
 
 
+def append_warning(warnings: list[str] | None, warning: str | None) -> None:
+    """Add ``warning`` to the caller's ``warnings`` list, when there is a warning and a list."""
+    if warning and warnings is not None:
+        warnings.append(warning)
+
+
 def decode_warning(path: str | os.PathLike, stderr: str, stream: str) -> str | None:
     """A plain warning when ffmpeg reported errors while decoding ``stream`` (None when it reported none)."""
     return decode_errors_warning(path, sum(1 for line in stderr.splitlines() if line.strip()), stream)
