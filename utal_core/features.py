@@ -1,6 +1,7 @@
 """Multi-view feature extraction in one streaming pass, with a content-addressed disk cache.
 
-One decode pass (an ffmpeg process, or PyAV in this process) reads the video once and gives two streams: the snippet-centre frames
+One decode pass (an ffmpeg process, or PyAV in this process) reads the video once and gives two
+streams: the snippet-centre frames
 (appearance encoders: cbp, clip) and a low-resolution fine stream of several frames per snippet
 (:func:`fine_stream_grid`; the motion encoder and shot-cut detection). Reader threads keep a few
 batches decoded ahead, so decoding runs while the encoders work. The audio track is decoded once
