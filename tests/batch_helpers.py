@@ -39,6 +39,11 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def ray_knobs(temp_dir: Path) -> dict[str, str]:
+    """The light Ray settings and a private temp folder."""
+    return RAY_TEST_ENV | {"RAY_TMPDIR": str(temp_dir)}
+
+
 def ray_environment(temp_dir: Path) -> dict[str, str]:
-    """The test process's environment plus the light Ray knobs and a private temp folder."""
-    return dict(os.environ) | RAY_TEST_ENV | {"RAY_TMPDIR": str(temp_dir), "TMPDIR": str(temp_dir)}
+    """The test process's environment plus :func:`ray_knobs`."""
+    return dict(os.environ) | ray_knobs(temp_dir)

@@ -38,6 +38,8 @@ class RaySettings:
     max_restarts: int = 3
     #: GPUs each worker asks for; None: one when the cluster has GPUs and the device is not cpu.
     gpus_per_worker: float | None = None
+    #: The driver's address on the cluster (None: Ray finds it); a local runtime always uses 127.0.0.1.
+    node_ip_address: str | None = None
 
 
 class RayRunner:
@@ -63,7 +65,7 @@ class RayRunner:
                 ray.init(address=LOCAL, num_cpus=self.workers, object_store_memory=self.settings.object_store_mb << 20,
                          _node_ip_address="127.0.0.1", _temp_dir=self.settings.temp_dir, **options)
             else:
-                ray.init(address=self.address, **options)
+                ray.init(address=self.address, _node_ip_address=self.settings.node_ip_address, **options)
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise UTALError(f"Cannot start or join Ray at {self.address}: {error}") from None
 
