@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 from utal_core.pipeline import PipelineConfig
@@ -40,8 +41,13 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def ray_knobs(temp_dir: Path) -> dict[str, str]:
-    """The light Ray settings and a private temp folder."""
-    return RAY_TEST_ENV | {"RAY_TMPDIR": str(temp_dir)}
+    """The light Ray settings, a private temp folder, and the cluster's token (Ray's token authentication,
+    which `ray start` turns on, with the token kept in that folder rather than in ~/.ray)."""
+    token = temp_dir / "auth_token"
+    if not token.exists():
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
+    return RAY_TEST_ENV | {"RAY_TMPDIR": str(temp_dir), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
 
 
 def ray_environment(temp_dir: Path) -> dict[str, str]:

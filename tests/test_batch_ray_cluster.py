@@ -36,11 +36,11 @@ def free_port() -> int:
 
 def start_node(temp_dir: Path, head_port: int, head: bool) -> subprocess.Popen:
     """``ray start --block`` for one node, in its own process group (stopped by that group, not by name)."""
-    role = ["--head", "--port", str(head_port), "--ray-client-server-port", str(free_port())] if head else [
+    role = ["--head", "--port", str(head_port), "--include-dashboard", "false"] if head else [
         "--address", f"127.0.0.1:{head_port}"]
     ports = [item for option in NODE_PORT_OPTIONS for item in (option, str(free_port()))]
     command = [RAY, "start", *role, *ports, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-               "--object-store-memory", str(OBJECT_STORE_BYTES), "--include-dashboard", "false",
+               "--object-store-memory", str(OBJECT_STORE_BYTES),
                "--disable-usage-stats", "--temp-dir", str(temp_dir), "--block"]
     log = open(temp_dir / f"{'head' if head else 'node'}.log", "w")
     return subprocess.Popen(command, env=ray_environment(temp_dir), stdout=log, stderr=subprocess.STDOUT,
@@ -82,11 +82,13 @@ def session_pids(temp_dir: Path) -> list[int]:
     return pids
 
 
-def wait_for_nodes(address: str, count: int, timeout_s: float = 300) -> None:
+def wait_for_nodes(address: str, count: int, nodes: list[subprocess.Popen], timeout_s: float = 300) -> None:
     import ray
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        stopped = [node for node in nodes if node.poll() is not None]
+        assert not stopped, f"`ray start` exited: {stopped[0].args}"
         try:
             ray.init(address=address, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
             alive = sum(node["Alive"] for node in ray.nodes())
@@ -112,9 +114,9 @@ def test_two_node_cluster_survives_a_killed_worker_and_resumes(tmp_path, monkeyp
     nodes: list[subprocess.Popen] = []
     try:
         nodes.append(start_node(temp_dir, port, head=True))
-        wait_for_nodes(address, 1)
+        wait_for_nodes(address, 1, nodes)
         nodes.append(start_node(temp_dir, port, head=False))
-        wait_for_nodes(address, 2)
+        wait_for_nodes(address, 2, nodes)
         runner = RayRunner(address, workers=2, settings=RaySettings(node_ip_address="127.0.0.1", max_restarts=2))
         outcome: dict = {}
 

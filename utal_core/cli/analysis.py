@@ -27,7 +27,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="*", help="video files (or give --features instead)")
     parser.add_argument("--features",
                         help="folder of per-video precomputed features instead of videos: <id>.npy CBP files "
-                             "(THUMOS14 I3D layout, rgb/ + flow/ also accepted) or cached .npz files")
+                             "(THUMOS14 I3D layout, rgb/ + flow/ also accepted), cached .npz files, or a `batch` output folder")
     parser.add_argument("--audio", help="with --features: folder of per-video audio .npy files")
     parser.add_argument("--clip", help="with --features: folder of per-video CLIP .npy files")
     parser.add_argument("--out", required=True,
