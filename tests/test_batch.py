@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch_helpers import OBJECT_STORE_BYTES, light_config, make_videos, read_jsonl, truncate_copy
+from .batch_helpers import OBJECT_STORE_BYTES, light_config, make_videos, read_jsonl, truncate_copy
 from utal_core.batch import (FAILURES_FILE, RESULTS_FILE, InProcessRunner, JobRecords, RayRunner, RaySettings,
                              config_identity, expand_inputs, plan_jobs, run_batch)
 from utal_core.errors import UTALError
@@ -72,7 +73,8 @@ def test_batch_on_local_ray_then_resumed_in_process(clips, tmp_path):
         first = run_batch([str(good), str(broken)], out, light_config(), runner, library=library, progress=False)
     finally:
         shutil.rmtree(ray_temp, ignore_errors=True)
-    assert sys.modules.get("ray") is not None and runner.worker_pids
+    ray_pid = JobRecords(out).all()[0]["worker_pid"]
+    assert ray_pid in runner.worker_pids.values() and ray_pid != os.getpid()  # analysed in a Ray worker
     assert [row["status"] for row in first.rows] == ["analysed", "failed"]
     failures = read_jsonl(out / FAILURES_FILE)
     assert failures == [{"video": str(broken), "error": first.rows[1]["message"]}]
@@ -99,8 +101,12 @@ def test_cli_batch_rerun_does_nothing_and_train_reads_the_folder(clips, tmp_path
     out = tmp_path / "out"
     command = [sys.executable, "-m", "utal_core", "batch", str(good.parent), "--out", str(out), "--views", "motion",
                "--refine-steps", "0", "--device", "cpu", "--no-progress"]
-    first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    reports_ray = ("import sys; from utal_core.cli import main; code = main(sys.argv[1:]); "
+                   "print('ray imported:', 'ray' in sys.modules); sys.exit(code)")
+    first = subprocess.run([sys.executable, "-c", reports_ray, *command[3:]], capture_output=True, text=True,
+                           cwd=ROOT, timeout=900)
     assert first.returncode == 2, first.stderr
+    assert "ray imported: False" in first.stdout  # in-process: Ray is never imported
     assert "error: broken:" in first.stderr and "Traceback" not in first.stderr
     assert "2 analysed, 1 failed" in first.stdout
     analyses = sorted(p.name for p in (out / "analyses").iterdir())

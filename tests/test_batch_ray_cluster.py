@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch_helpers import OBJECT_STORE_BYTES, light_config, make_videos, ray_environment, ray_knobs, read_jsonl, truncate_copy
+from .batch_helpers import OBJECT_STORE_BYTES, light_config, make_videos, ray_environment, ray_knobs, read_jsonl, truncate_copy
 from utal_core.batch import FAILURES_FILE, RESULTS_FILE, JobRecords, RayRunner, RaySettings, run_batch
 from utal_core.library import SegmentLibrary
 
