@@ -170,7 +170,7 @@ def run_batch(inputs: list[str], out: str | Path, config: PipelineConfig, runner
 
     started = time.perf_counter()
     out = Path(out)
-    config.cache_dir = str((out / FEATURES_DIR).absolute())
+    config = dataclasses.replace(config, cache_dir=str((out / FEATURES_DIR).absolute()))
     plan = plan_jobs(expand_inputs(inputs), config, out, retry_failed)
     report = BatchReport(out)
     report.rows += [{"video": r["video_id"], "status": "done before", "segments": r["segments"]} for r in plan.done]
