@@ -28,18 +28,24 @@ NODE_PORT_OPTIONS = ("--node-manager-port", "--object-manager-port", "--dashboar
                      "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (each held open until all are chosen, so none is handed out twice)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
-def start_node(temp_dir: Path, head_port: int, head: bool) -> subprocess.Popen:
+def start_node(temp_dir: Path, head_port: int, head: bool, ports: list[int]) -> subprocess.Popen:
     """``ray start --block`` for one node, in its own process group (stopped by that group, not by name)."""
     role = ["--head", "--port", str(head_port), "--include-dashboard", "false"] if head else [
         "--address", f"127.0.0.1:{head_port}"]
-    ports = [item for option in NODE_PORT_OPTIONS for item in (option, str(free_port()))]
-    command = [RAY, "start", *role, *ports, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+    options = [item for option, port in zip(NODE_PORT_OPTIONS, ports) for item in (option, str(port))]
+    command = [RAY, "start", *role, *options, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
                "--object-store-memory", str(OBJECT_STORE_BYTES),
                "--disable-usage-stats", "--temp-dir", str(temp_dir), "--block"]
     log = open(temp_dir / f"{'head' if head else 'node'}.log", "w")
@@ -107,15 +113,15 @@ def test_two_node_cluster_survives_a_killed_worker_and_resumes(tmp_path, monkeyp
     broken = truncate_copy(good[0], folder / "broken.mp4")
     out, library = tmp_path / "out", tmp_path / "library"
     temp_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    port = free_port()
+    port, *node_ports = free_ports(1 + 2 * len(NODE_PORT_OPTIONS))
     address = f"127.0.0.1:{port}"
     for name, value in ray_knobs(temp_dir).items():
         monkeypatch.setenv(name, value)
     nodes: list[subprocess.Popen] = []
     try:
-        nodes.append(start_node(temp_dir, port, head=True))
+        nodes.append(start_node(temp_dir, port, True, node_ports[:len(NODE_PORT_OPTIONS)]))
         wait_for_nodes(address, 1, nodes)
-        nodes.append(start_node(temp_dir, port, head=False))
+        nodes.append(start_node(temp_dir, port, False, node_ports[len(NODE_PORT_OPTIONS):]))
         wait_for_nodes(address, 2, nodes)
         runner = RayRunner(address, workers=2, settings=RaySettings(node_ip_address="127.0.0.1", max_restarts=2))
         outcome: dict = {}
