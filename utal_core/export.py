@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -87,6 +88,19 @@ def activitynet_video_id(video: str | Path) -> str:
     """ActivityNet results key of a video: its file stem (results use ids without the ``v_`` prefix)."""
     stem = Path(str(video)).stem
     return stem[2:] if stem.startswith("v_") else stem
+
+
+def unique_video_ids(videos: Sequence[str]) -> list[str]:
+    """Output name of each video: its file stem; where inputs share a stem, its folder's name comes first
+    (``a/clip.mp4`` -> ``a_clip``), then a number if names are still equal."""
+    paths = [Path(video) for video in videos]
+    stems = Counter(path.stem for path in paths)
+    names = [f"{path.resolve().parent.name}_{path.stem}" if stems[path.stem] > 1 else path.stem for path in paths]
+    counts, seen, unique = Counter(names), Counter(), []
+    for name in names:
+        seen[name] += 1
+        unique.append(name if counts[name] == 1 else f"{name}-{seen[name]}")
+    return unique
 
 
 def activitynet_results(predictions: Mapping[str, Sequence[Segment]]) -> dict:

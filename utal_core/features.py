@@ -72,6 +72,11 @@ def content_hash(path: str | os.PathLike, samples: int = 8) -> str:
     return digest.hexdigest()
 
 
+def feature_cache_path(cache_dir: str | os.PathLike, key: str) -> Path:
+    """Where the content-addressed feature cache in ``cache_dir`` keeps the entry of ``key``."""
+    return Path(cache_dir) / key[:2] / f"{key}.npz"
+
+
 def fine_stream_grid(grid: SnippetGrid, fps: float, rate_hz: float = FINE_RATE_HZ,
                      min_per_snippet: int = FINE_MIN_PER_SNIPPET) -> SnippetGrid:
     """The fine stream's grid: ``k`` frames per snippet stride, ``k = max(min_per_snippet, round(rate_hz *
@@ -204,7 +209,7 @@ class FeatureExtractor:
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     def _cache_path(self, key: str) -> Path:
-        return self.cache_dir / key[:2] / f"{key}.npz"
+        return feature_cache_path(self.cache_dir, key)
 
     def metadata(self, path: str | os.PathLike, grid: SnippetGrid) -> dict:
         """What the json sidecar records besides absent reasons: source, grid, fingerprints, versions."""

@@ -213,9 +213,26 @@ def shot_cuts(features: ViewFeatures, threshold: float = 0.5) -> np.ndarray:
     return np.zeros(0, dtype=np.int64) if strength is None else np.flatnonzero(np.asarray(strength) >= threshold)
 
 
+def resolve_checkpoint(config: PipelineConfig) -> Path | None:
+    """The checkpoint an analysis under ``config`` uses: its explicit path, else the shipped default,
+    else none; a plain UTALError when the explicit file is missing."""
+    checkpoint = Path(config.checkpoint) if config.checkpoint else (
+        DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.exists() else None)
+    if checkpoint is not None and not checkpoint.exists():
+        raise UTALError(f"Checkpoint not found: {checkpoint}")
+    return checkpoint
+
+
 def pseudo_class_label(k: int) -> str:
     """The label of pseudo-class ``k`` in results files; the unsupervised protocol maps it to a real class."""
     return f"pseudo_{k}"
+
+
+def pseudo_class_segments(analysis: Analysis) -> list:
+    """Segments labelled with the video's pseudo-class (argmax of the CAS head's video scores),
+    the label the unsupervised protocol maps to real classes with the Hungarian algorithm."""
+    label = pseudo_class_label(int(np.argmax(analysis.video_scores)))
+    return [dataclasses.replace(s, label=label) for s in analysis.segments]
 
 
 def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 0, seed: int = 0,
@@ -282,11 +299,7 @@ class Pipeline:
         cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir() / "features"
         extractor = FeatureExtractor(config.views, device=config.device, cache_dir=cache,
                                      encoder_configs=config.encoder_configs, limits=limits)
-        checkpoint = Path(config.checkpoint) if config.checkpoint else (
-            DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.exists() else None)
-        if checkpoint is not None and not checkpoint.exists():
-            raise UTALError(f"Checkpoint not found: {checkpoint}")
-        return cls(config, extractor, checkpoint)
+        return cls(config, extractor, resolve_checkpoint(config))
 
     @property
     def clip_encoder(self):

@@ -36,6 +36,7 @@ _COMMANDS: dict[str, tuple[str, Configure, Handler, str]] = {}
 #: Subcommand -> (module in this package that registers it, its help). Keep in step with the modules.
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("analysis", "Analyse videos: actionness curves, segments and pseudo-action clusters."),
+    "batch": ("batch", "Analyse many videos (folders, globs, lists) in-process or on Ray; reruns skip what is done."),
     "demo": ("demo", "Analyse the bundled example and score it against its ground truth."),
     "diagnose": ("diagnose", "Error analysis against ground truth: per-prediction match and tIoU, DETAD false-positive "
                              "breakdown, missed ground truth, start/end offset histograms."),

@@ -7,20 +7,16 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections import Counter
 from pathlib import Path
-from typing import Sequence
-
-import numpy as np
 
 from ..errors import UTALError
-from ..export import write_activitynet
+from ..export import unique_video_ids, write_activitynet
 from ..features import resolve_device
 from ..grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, THUMOS_FPS, THUMOS_SNIPPET_FRAMES
 from ..limits import ENV, Limits
 from ..localize import LocalizeParams
 from ..model import load_checkpoint, load_feature_folder
-from ..pipeline import Analysis, Pipeline, PipelineConfig, features_grid, predict_features, pseudo_class_label
+from ..pipeline import Pipeline, PipelineConfig, features_grid, predict_features, pseudo_class_segments
 from . import subcommand
 
 FEATURES_STRIDE_S = THUMOS_SNIPPET_FRAMES / THUMOS_FPS
@@ -31,7 +27,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="*", help="video files (or give --features instead)")
     parser.add_argument("--features",
                         help="folder of per-video precomputed features instead of videos: <id>.npy CBP files "
-                             "(THUMOS14 I3D layout, rgb/ + flow/ also accepted) or cached .npz files")
+                             "(THUMOS14 I3D layout, rgb/ + flow/ also accepted), cached .npz files, or a `batch` output folder")
     parser.add_argument("--audio", help="with --features: folder of per-video audio .npy files")
     parser.add_argument("--clip", help="with --features: folder of per-video CLIP .npy files")
     parser.add_argument("--out", required=True,
@@ -55,26 +51,6 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                         help=f"longest video analysed (default {Limits.max_duration_s:g} s, or {ENV['max_duration_s']})")
     parser.add_argument("--max-snippets", type=int, metavar="N",
                         help=f"most snippets per video (default {Limits.max_snippets}, or {ENV['max_snippets']})")
-
-
-def unique_video_ids(videos: Sequence[str]) -> list[str]:
-    """Output name of each video: its file stem; where inputs share a stem, its folder's name comes first
-    (``a/clip.mp4`` -> ``a_clip``), then a number if names are still equal."""
-    paths = [Path(video) for video in videos]
-    stems = Counter(path.stem for path in paths)
-    names = [f"{path.resolve().parent.name}_{path.stem}" if stems[path.stem] > 1 else path.stem for path in paths]
-    counts, seen, unique = Counter(names), Counter(), []
-    for name in names:
-        seen[name] += 1
-        unique.append(name if counts[name] == 1 else f"{name}-{seen[name]}")
-    return unique
-
-
-def pseudo_class_segments(analysis: Analysis) -> list:
-    """Segments labelled with the video's pseudo-class (argmax of the CAS head's video scores),
-    the label the unsupervised protocol maps to real classes with the Hungarian algorithm."""
-    label = pseudo_class_label(int(np.argmax(analysis.video_scores)))
-    return [dataclasses.replace(s, label=label) for s in analysis.segments]
 
 
 def _analyze_features(args: argparse.Namespace) -> int:

@@ -12,13 +12,15 @@ from ..encoders.base import file_sha256
 from ..export import atomic_write_text
 from ..footage import footage_source
 from ..model import CLIPAEConfig, TrainConfig, load_feature_folder, read_checkpoint_metadata, save_checkpoint, train
+from ..model.data import feature_manifest
 from ..model.train import infer_input_dims
 from . import subcommand
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", required=True,
-                        help="folder of per-video CBP .npy files (THUMOS I3D layout) or cached feature .npz files")
+                        help="folder of per-video CBP .npy files (THUMOS I3D layout), cached feature .npz files, "
+                             "or the output folder of `batch` (its cached features)")
     parser.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     parser.add_argument("--audio", help="folder of per-video audio .npy files with the same names")
     parser.add_argument("--clip", help="folder of per-video CLIP .npy files with the same names")
@@ -34,9 +36,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _training_data(features_dir: str, video_ids: list[str]) -> list[dict]:
     """Where each training video came from: its cached-feature sidecar's source and the footage licence."""
+    manifest = feature_manifest(features_dir) or {}
     entries = []
     for video_id in video_ids:
-        sidecar = Path(features_dir) / f"{video_id}.json"
+        sidecar = manifest[video_id].with_suffix(".json") if video_id in manifest else Path(features_dir) / f"{video_id}.json"
         source = json.loads(sidecar.read_text()).get("source") if sidecar.exists() else None
         origin = footage_source(Path(source).name) if source else None
         entries.append({"video": video_id, "file": Path(source).name if source else None,

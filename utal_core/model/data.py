@@ -7,7 +7,9 @@ Layouts accepted by :func:`load_feature_folder` (``features_dir`` is the CBP vie
   each [T, 1024], concatenated RGB first;
 - ``<id>.npz`` cached features written by ``python -m utal_core features``: one array per view
   (``"cbp"``, ``"clip"``, ``"audio"``), ``"times"`` and extras prefixed ``"extra_"``; the label
-  bridge's action prior is added from their class probabilities when they have no CLIP prior.
+  bridge's action prior is added from their class probabilities when they have no CLIP prior;
+- a ``features.json`` manifest (``{"<id>": "<path of a cached .npz, relative to the folder>"}``),
+  as ``python -m utal_core batch`` writes into its output folder over its content-addressed cache.
 
 Optional ``audio_dir`` / ``clip_dir`` hold ``<id>.npy`` files with the same names. Their length
 may differ a little from the CBP length (other extractors use other windows); they are resampled
@@ -17,6 +19,7 @@ marked absent.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +32,8 @@ from ..types import VIEW_NAMES, ViewFeatures
 
 _EXTRA_PREFIX = "extra_"
 _STREAM_SUFFIXES = ("_rgb", "_flow")
+#: The manifest of a folder whose cached features are named by content, not by video id.
+FEATURE_MANIFEST = "features.json"
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -94,6 +99,24 @@ def _load_cbp(paths: list[Path]) -> np.ndarray:
     return np.concatenate([s[:length] for s in streams], axis=1)
 
 
+def feature_manifest(features_dir: str | os.PathLike) -> dict[str, Path] | None:
+    """Video id -> .npz path from the folder's feature manifest, None when it has none;
+    a plain UTALError when the manifest is not one."""
+    root = Path(features_dir)
+    path = root / FEATURE_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, RecursionError) as error:
+        raise UTALError(f"cannot read {path}: {error}") from None
+    if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+        raise UTALError(f"{path} is not a feature manifest (a JSON object of video id -> .npz path)")
+    if not entries:
+        raise UTALError(f"{path} lists no videos")
+    return {video_id: root / relative for video_id, relative in entries.items()}
+
+
 def load_feature_folder(features_dir: str | os.PathLike, audio_dir: str | os.PathLike | None = None,
                         clip_dir: str | os.PathLike | None = None, stride_s: float = 0.64,
                         window_s: float | None = None) -> dict[str, ViewFeatures]:
@@ -105,6 +128,9 @@ def load_feature_folder(features_dir: str | os.PathLike, audio_dir: str | os.Pat
     root = Path(features_dir)
     if not root.is_dir():
         raise UTALError(f"feature folder not found: {root}")
+    manifest = feature_manifest(root)
+    if manifest is not None:
+        return {video_id: load_cached_features(path) for video_id, path in manifest.items()}
     cached = sorted(root.glob("*.npz"))
     if cached:
         return {path.stem: load_cached_features(path) for path in cached}
