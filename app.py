@@ -23,7 +23,7 @@ import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from ui.explorer import Explorer  # noqa: E402,F401 - re-exported for tests and scripts
-from ui.layout import build_demo  # noqa: E402
+from ui.layout import INSTRUMENT_JS, build_demo  # noqa: E402
 from ui.limits import BodySizeLimit  # noqa: E402
 from ui.services import AppConfig, AppServices  # noqa: E402
 from utal_core.examples import EXAMPLE_SPECS  # noqa: E402
@@ -44,7 +44,7 @@ def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: 
                  "(UTAL_MAX_UPLOAD); try a shorter or smaller video.")
     body_limit = Middleware(BodySizeLimit, limit_bytes=config.max_upload_bytes, message=too_large)
     return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
-                         allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False,
+                         allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False, js=INSTRUMENT_JS,
                          app_kwargs={"middleware": [body_limit]}, **kwargs)
 
 

@@ -49,6 +49,8 @@ STAGES: dict[str, tuple[float, float, str]] = {
     "segments": (0.95, 1.00, "segments and clusters"),
 }
 SESSION_CACHE_SIZE = 8
+#: Timeline height in pixels (under the player, see ``ui.layout.PLAYER_HEIGHT``).
+TIMELINE_HEIGHT = 320
 #: The segment gallery shows the best-scoring visible segments, at most this many (in time order).
 MAX_THUMBNAILS = 24
 CLUSTER_CHOICES = ["auto", *[str(k) for k in range(1, 11)]]
@@ -194,7 +196,7 @@ class Explorer:
         """Timeline figure, segments table and segment count."""
         if analysis is None:
             return gr.skip(), gr.skip(), gr.skip()
-        return (timeline_figure(analysis, truth, cluster), segment_rows(analysis, cluster),
+        return (timeline_figure(analysis, truth, cluster, height=TIMELINE_HEIGHT), segment_rows(analysis, cluster),
                 _segment_count(self.services, analysis, cluster))
 
     def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from utal_core.examples import EXAMPLE_SPECS
@@ -10,6 +12,11 @@ from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
 from .explorer import CLIP_HELP, CLUSTER_CHOICES, Explorer
 from .messages import user_errors
 from .services import AppServices
+
+#: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
+PLAYER_HEIGHT = 300
+#: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player.
+INSTRUMENT_JS = (Path(__file__).with_name("instrument.js")).read_text(encoding="utf-8")
 
 
 def build_demo(services: AppServices) -> gr.Blocks:
@@ -53,16 +60,18 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         num_clusters = gr.Dropdown(CLUSTER_CHOICES, value="auto", label="Number of clusters",
                                                    elem_id="num-clusters")
                     with gr.Column(scale=2):
-                        player = gr.Video(label="Player", interactive=False, elem_id="player", height=360)
+                        # The timeline sits directly under the player: one instrument (ui/instrument.js).
+                        player = gr.Video(show_label=False, interactive=False, elem_id="player",
+                                          height=PLAYER_HEIGHT)
+                        timeline = gr.Plot(show_label=False, elem_id="timeline")
                         with gr.Row():
                             previous_button = gr.Button("◀ Previous segment", elem_id="prev-btn")
                             play_button = gr.Button("▶ Play segment", elem_id="play-segment-btn")
                             next_button = gr.Button("Next segment ▶", elem_id="next-btn")
                         segment_info = gr.Markdown(elem_id="segment-info")
+                        segment_count = gr.Markdown(elem_id="segment-count")
                         segment_start = gr.Number(visible=False)
                         segment_end = gr.Number(visible=False)
-                timeline = gr.Plot(label="Timeline", elem_id="timeline")
-                segment_count = gr.Markdown(elem_id="segment-count")
                 with gr.Row():
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
