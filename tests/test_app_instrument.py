@@ -6,6 +6,7 @@ One app server, one page and one analysed video for the module. Screenshots go t
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_clicking_the_timeline_seeks_the_player(page):
         page.wait_for_function("(t) => Math.abs(document.querySelector('#player video').currentTime - t) < 0.2",
                                arg=wanted)
         # ... and the playhead is drawn where the player now is (to 3 px).
-        page.wait_for_function(f"""() => {{ const plot = {PLOT}, axis = plot._fullLayout.xaxis, [low, high] = axis.range;
+        page.wait_for_function(f"""() => {{ const plot = {PLOT}, axis = plot._fullLayout.xaxis;
+            const [low, high] = axis.range;
             const line = document.querySelector('#timeline-playhead').getBoundingClientRect().left + 1;
             const now = document.querySelector('#player video').currentTime;
             const at = plot.getBoundingClientRect().left + axis._offset + (now - low) / (high - low) * axis._length;
@@ -116,3 +118,27 @@ def test_zoom_survives_resegmenting(page):
     page.wait_for_function(f"(r) => {PLOT}._fullLayout.xaxis.range.every((v, i) => Math.abs(v - r[i]) < 1e-6)",
                            arg=zoomed, timeout=5_000)
     shot(page, "11_zoom_kept_after_resegment")
+
+
+def ground_truth_rows(page) -> int:
+    return page.evaluate(f"() => {PLOT}._fullData.filter(t => (t.meta || {{}}).ground_truth).length")
+
+
+def test_ground_truth_of_another_video_is_not_drawn(page, tmp_path):
+    """Issue 11: a GT file without this video was drawn anyway ("the only video in the file")."""
+    annotations = [{"segment": [2.0, 5.0], "label": "wave"}]
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"database": {"v_elsewhere": {"duration": 95.0, "annotations": annotations}}}))
+    page.set_input_files("#gt-upload input[type=file]", str(elsewhere))
+    toast = page.wait_for_selector(".toast-body, [data-testid='toast-body']")
+    assert "no entry for counter" in toast.inner_text()
+    page.wait_for_timeout(1500)  # the refresh after the warning has had its turn
+    assert ground_truth_rows(page) == 0 and not page.locator("#map-table table").is_visible()
+    page.click(".toast-close, [data-testid='toast-close']")
+    # The same annotations under another name but this video's duration: matched by duration.
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps({"database": {"v_renamed": {"duration": 20.0, "annotations": annotations}}}))
+    page.locator("#gt-upload button[aria-label=Clear]").click()
+    page.set_input_files("#gt-upload input[type=file]", str(renamed))
+    page.wait_for_function(f"() => {PLOT}._fullData.some(t => (t.meta || {{}}).ground_truth)")
+    shot(page, "12_ground_truth_matched_by_duration")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -14,8 +15,8 @@ from utal_core.localize import LocalizeParams, localize
 from utal_core.pipeline import Analysis, ClusterInfo
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 from utal_core.viz import (
-    CURVE_STYLES, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video, segment_rows, timeline_figure,
-    visible_segments,
+    CURVE_STYLES, Thumbnailer, cluster_rows, detection_rows, ground_truth_durations, ground_truth_for_video,
+    segment_rows, timeline_figure, visible_segments,
 )
 
 ACTIONS = [(5, 12), (20, 26), (40, 47)]  # snippet runs of the planted actions
@@ -111,12 +112,21 @@ def test_rows_are_in_time_order_and_clusters_listed():
     assert [row[:3] for row in cluster_rows(analysis)] == [[0, "waving", 2], [1, "bouncing", 1]]
 
 
-def test_ground_truth_for_video_matches_ids():
+def test_ground_truth_for_video_matches_ids_or_one_duration_never_the_only_video(tmp_path):
     truth = {"v_clip": [GroundTruth(1, 2, "a")], "other": [GroundTruth(3, 4, "b")]}
     assert ground_truth_for_video(truth, "clip") == [GroundTruth(1, 2, "a")]
-    assert ground_truth_for_video({"anything": [GroundTruth(3, 4, "b")]}, "clip") == [GroundTruth(3, 4, "b")]
-    with pytest.raises(UTALError, match="no video named"):
-        ground_truth_for_video(truth, "missing")
+    # The only video of a file is not the analysed one just because it is alone (the defect of issue 11).
+    assert ground_truth_for_video({"anything": [GroundTruth(3, 4, "b")]}, "clip") is None
+    assert ground_truth_for_video(truth, "missing") is None
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"v_clip": {"duration": 60.0, "annotations": []},
+                                           "other": {"duration": 24.2, "annotations": []}}}))
+    durations = ground_truth_durations(gt)
+    assert durations == {"v_clip": 60.0, "other": 24.2}
+    assert ground_truth_for_video(truth, "renamed", duration=24.0, durations=durations) == [GroundTruth(3, 4, "b")]
+    assert ground_truth_for_video(truth, "renamed", duration=30.0, durations=durations) is None
+    twins = {"v_clip": 24.1, "other": 24.2}  # two videos of that length: no guess
+    assert ground_truth_for_video(truth, "renamed", duration=24.0, durations=twins) is None
 
 
 def test_detection_rows_end_with_the_mean():

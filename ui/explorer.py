@@ -24,8 +24,8 @@ from utal_core.localize import LocalizeParams
 from utal_core.pipeline import Analysis
 from utal_core.text import check_query
 from utal_core.viz import (
-    cluster_rows, detection_rows, ground_truth_for_video, runner_ups, segment_rows, timeline_figure,
-    visible_segments,
+    cluster_rows, detection_rows, ground_truth_durations, ground_truth_for_video, runner_ups, segment_rows,
+    timeline_figure, visible_segments,
 )
 
 from .messages import plain_message, strip_paths, warn
@@ -175,11 +175,17 @@ class Explorer:
                 gr.Video(value=session.publish(analysis.video_path), playback_position=0.0), segment_rows(analysis))
 
     def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
-        """The ground truth of the analysed video from an ActivityNet JSON file, or None without one."""
+        """The ground truth of the analysed video from an ActivityNet JSON file (matched by video id, file
+        stem or duration), or None without a file or without an entry for this video (then one warning)."""
         path = _file_path(truth_upload)
         if path is None or analysis is None:
             return None
-        return ground_truth_for_video(load_ground_truth(path), analysis.video_id)
+        truth = ground_truth_for_video(load_ground_truth(path), analysis.video_id, analysis.duration,
+                                       ground_truth_durations(path))
+        if truth is None:
+            warn(f"The ground-truth file has no entry for {analysis.video_id} (matched by video id, file name "
+                 f"or a duration of {analysis.duration:.1f} s), so no ground truth or mAP is shown.")
+        return truth
 
     def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None, threshold: float,
                   min_duration: float, merge_gap: float, nms_iou: float, clusters_choice: str):

@@ -10,6 +10,7 @@ says why, plus a note above the plot.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -196,15 +197,38 @@ def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | 
     return figure
 
 
-def ground_truth_for_video(ground_truth: GroundTruthByVideo, video_id: str) -> list[GroundTruth]:
-    """The annotations of ``video_id`` (with or without the ActivityNet ``v_`` prefix), or of the only video."""
+#: Two durations closer than this (seconds) name the same video when matching ground truth to it.
+DURATION_MATCH_S = 0.5
+
+
+def ground_truth_durations(path: str | os.PathLike) -> dict[str, float]:
+    """Each video's ``duration`` field in an ActivityNet/THUMOS ground-truth JSON (videos without one left out)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    database = data.get("database", data) if isinstance(data, dict) else {}
+    durations = {}
+    for video, entry in database.items() if isinstance(database, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("duration"), (int, float)):
+            durations[video] = float(entry["duration"])
+    return durations
+
+
+def ground_truth_for_video(ground_truth: GroundTruthByVideo, video_id: str, duration: float | None = None,
+                           durations: dict[str, float] | None = None) -> list[GroundTruth] | None:
+    """The annotations of ``video_id`` (the file stem; with or without ActivityNet's ``v_`` prefix), else of
+    the one video whose duration is within ``DURATION_MATCH_S`` of ``duration``, else None (never a guess)."""
     bare = video_id.removeprefix("v_")
     for key, items in ground_truth.items():
         if key.removeprefix("v_") == bare:
             return list(items)
-    if len(ground_truth) == 1:
-        return list(next(iter(ground_truth.values())))
-    raise UTALError(f"The ground-truth file has no video named {video_id!r} (it has {len(ground_truth)} videos).")
+    if duration is not None and durations:
+        close = [key for key, length in durations.items()
+                 if key in ground_truth and abs(length - duration) <= DURATION_MATCH_S]
+        if len(close) == 1:
+            return list(ground_truth[close[0]])
+    return None
 
 
 def detection_rows(result: DetectionResult) -> list[list]:
