@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,6 +26,16 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data file {relative} is absent")
     return path
+
+
+@pytest.fixture(params=["ffmpeg", "pyav"])
+def media_backend(request, monkeypatch) -> str:
+    """Runs a test once per media backend (through the UTAL_MEDIA_BACKEND setting); the ffmpeg one is
+    skipped where its binaries are not on PATH."""
+    if request.param == "ffmpeg" and (shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None):
+        pytest.skip("ffmpeg or ffprobe is not on PATH")
+    monkeypatch.setenv("UTAL_MEDIA_BACKEND", request.param)
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,26 @@ def test_efficientnet_lite0_real_weights_give_1280d_features_and_probabilities(c
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
 
 
+def test_onnx_runtime_gives_pytorchs_outputs_and_its_export_is_kept_in_the_cache(cbp, tmp_path, monkeypatch):
+    assert cbp.runtime == "onnxruntime"  # the CPU default
+    frames = np.random.default_rng(0).integers(0, 256, (3, 240, 320, 3), dtype=np.uint8)
+    eager = create_encoder("cbp", runtime="torch")
+    assert eager.runtime == "torch"
+    expected, got = eager.encode_batch(frames), cbp.encode_batch(frames)
+    assert np.abs(expected.features - got.features).max() < 1e-3 * np.abs(expected.features).max()
+    assert np.abs(expected.extras["cbp_probs"] - got.extras["cbp_probs"]).max() < 1e-4
+    monkeypatch.setenv("UTAL_CACHE_DIR", str(tmp_path))
+    assert create_encoder("cbp").dim == 1280
+    exported = list((tmp_path / "onnx" / "cbp").glob("efficientnet-lite0-224-*.onnx"))
+    assert len(exported) == 1 and exported[0].stat().st_size > 1e6
+    exported[0].write_bytes(b"garbage")  # a damaged export is made again
+    again = create_encoder("cbp")
+    assert np.allclose(again.encode_batch(frames).features, got.features, atol=1e-5)
+    assert exported[0].stat().st_size > 1e6
+    with pytest.raises(UTALError, match="runtime"):
+        create_encoder("cbp", runtime="tensorrt").encode_batch(frames)
+
+
 def test_efficientnet_sees_a_suit_on_the_real_talk_clip(cbp):
     if not SPEECH_CLIP.is_file():
         pytest.skip("shared clip unav_speech_60s.mp4 not present")

@@ -167,7 +167,8 @@ def test_write_and_read_features_round_trip(tmp_path):
 
 def test_doctor_reports_real_weights_and_a_clear_reason_for_clip(capsys, tiny_clip_settings):
     report = doctor_report()
-    assert set(report) == {"device", "versions", "encoders"}
+    assert set(report) == {"device", "versions", "media", "encoders"}
+    assert report["media"]["name"] in {"ffmpeg", "pyav"} and report["media"]["reason"]
     assert {"torch", "open_clip_torch", "onnxruntime", "ffmpeg"} <= set(report["versions"])
     by_name = {entry["name"]: entry for entry in report["encoders"]}
     for name in ("cbp", "audio"):

@@ -28,7 +28,7 @@ def cbp_extractor(tmp_path_factory, single_torch_thread):
     return FeatureExtractor(["cbp"], device="cpu", cache_dir=tmp_path_factory.mktemp("hostile_cache"))
 
 
-def test_two_frame_hour_is_refused_in_seconds_with_bounded_memory(tmp_path, cbp_extractor):
+def test_two_frame_hour_is_refused_in_seconds_with_bounded_memory(tmp_path, cbp_extractor, media_backend):
     bomb = two_frame_hour(tmp_path / "bomb.mkv")
     assert bomb.stat().st_size < 10_000
     info = probe(bomb)
@@ -39,7 +39,7 @@ def test_two_frame_hour_is_refused_in_seconds_with_bounded_memory(tmp_path, cbp_
     assert not list(cbp_extractor.cache_dir.rglob("*.npz"))
 
 
-def test_duration_and_snippet_limits_are_settings_with_plain_messages(short_video, monkeypatch):
+def test_duration_and_snippet_limits_are_settings_with_plain_messages(short_video, monkeypatch, media_backend):
     assert Limits.from_env({}).max_duration_s == Limits().max_duration_s
     extractor = FeatureExtractor([], cache_dir=None, limits=Limits.from_env({"UTAL_MAX_DURATION_S": "5"}))
     with pytest.raises(UTALError, match=r"lasts 12 s, longer than the 5 s allowed .*UTAL_MAX_DURATION_S"):
@@ -56,7 +56,7 @@ def test_duration_and_snippet_limits_are_settings_with_plain_messages(short_vide
         Limits().check_analysis("bomb.mkv", 3601.0, 1800, 2)
 
 
-def test_decode_errors_in_the_middle_are_a_warning_kept_in_the_cache(tmp_path, short_video, cbp_extractor):
+def test_decode_errors_in_the_middle_are_a_warning_kept_in_the_cache(tmp_path, short_video, cbp_extractor, media_backend):
     damaged = damage_middle(short_video, tmp_path / "damaged.mp4")
     features = cbp_extractor.extract(damaged)
     assert features.views["cbp"].shape[0] == cbp_extractor.extract(short_video).num_snippets

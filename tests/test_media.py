@@ -1,15 +1,17 @@
 import json
+import shutil
 import subprocess
 import sys
 
+import av
 import numpy as np
 import pytest
 
 from utal_core.errors import UTALError
 from utal_core.grid import SnippetGrid
-from utal_core.media import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, FINE_FRAMES, FineStream, decode_audio, iter_frames,
-                              probe)
-from utal_core.synth.video import read_frame_code
+from utal_core.media import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, ENV_VARIABLE, FINE_FRAMES, BackendChoice, FineStream,
+                              choose_backend, decode_audio, iter_frames, media_report, probe)
+from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code
 
 from .conftest import shared_file
 
@@ -27,7 +29,7 @@ def sampled_codes(video, grid, batch_size=7):
 
 
 @pytest.mark.parametrize("stride, window", [(1.0, 1.0), (0.64, 0.64), (0.5, 2.0), (0.25, 0.25)])
-def test_frames_are_the_ones_shown_at_window_centres(synthetic_video, stride, window):
+def test_frames_are_the_ones_shown_at_window_centres(synthetic_video, media_backend, stride, window):
     grid = SnippetGrid(probe(synthetic_video.path).duration, stride=stride, window=window)
     codes, times = sampled_codes(synthetic_video, grid)
     assert len(codes) == grid.num_snippets
@@ -36,7 +38,7 @@ def test_frames_are_the_ones_shown_at_window_centres(synthetic_video, stride, wi
     np.testing.assert_array_equal(codes, np.floor(grid.times * 25 + 1e-6).astype(int))
 
 
-def test_variable_frame_rate_frames_follow_timestamps(vfr_silent_video):
+def test_variable_frame_rate_frames_follow_timestamps(vfr_silent_video, media_backend):
     info = probe(vfr_silent_video.path)
     assert info.is_vfr
     grid = SnippetGrid(info.duration, stride=0.5, window=0.5)
@@ -47,7 +49,7 @@ def test_variable_frame_rate_frames_follow_timestamps(vfr_silent_video):
     np.testing.assert_array_equal(codes, expected)
 
 
-def test_fine_stream_comes_from_the_same_pass_frame_accurate_and_interleaved(synthetic_video):
+def test_fine_stream_comes_from_the_same_pass_frame_accurate_and_interleaved(synthetic_video, media_backend):
     info = probe(synthetic_video.path)
     grid = SnippetGrid(info.duration, stride=1.0, window=1.0)
     fine = FineStream(SnippetGrid(info.duration, stride=0.125, window=0.125), short_side=96, batch_size=16)
@@ -66,7 +68,7 @@ def test_fine_stream_comes_from_the_same_pass_frame_accurate_and_interleaved(syn
     assert kinds.index(CENTRE_FRAMES) < last[FINE_FRAMES] and kinds.index(FINE_FRAMES) < last[CENTRE_FRAMES]
 
 
-def test_a_consumer_that_stops_early_ends_the_decoder(synthetic_video):
+def test_a_consumer_that_stops_early_ends_the_decoder(synthetic_video, media_backend):
     import threading
 
     before = threading.active_count()
@@ -77,7 +79,7 @@ def test_a_consumer_that_stops_early_ends_the_decoder(synthetic_video):
     assert threading.active_count() == before
 
 
-def test_frames_keep_aspect_and_short_side(synthetic_video):
+def test_frames_keep_aspect_and_short_side(synthetic_video, media_backend):
     grid = SnippetGrid(5.0)
     batch = next(iter_frames(synthetic_video.path, grid, short_side=120))
     assert batch.frames.shape[1:] == (120, 160, 3)
@@ -90,7 +92,7 @@ def onset_seconds(samples, threshold, hop=int(HOP_S * AUDIO_SAMPLE_RATE)):
     return np.argmax(energy > threshold) * HOP_S
 
 
-def test_audio_is_aligned_to_video_time(synthetic_video):
+def test_audio_is_aligned_to_video_time(synthetic_video, media_backend):
     track = decode_audio(synthetic_video.path)
     assert track.available and track.sample_rate == AUDIO_SAMPLE_RATE
     assert track.samples.dtype == np.float32
@@ -100,7 +102,7 @@ def test_audio_is_aligned_to_video_time(synthetic_video):
     assert abs(found - first.sound_start) <= HOP_S
 
 
-def test_no_audio_track_is_an_explicit_absence(vfr_silent_video):
+def test_no_audio_track_is_an_explicit_absence(vfr_silent_video, media_backend):
     info = probe(vfr_silent_video.path)
     assert not info.has_audio
     track = decode_audio(vfr_silent_video.path, info=info)
@@ -108,7 +110,7 @@ def test_no_audio_track_is_an_explicit_absence(vfr_silent_video):
     assert "no audio" in track.absent_reason
 
 
-def test_probe_reports_streams(synthetic_video):
+def test_probe_reports_streams(synthetic_video, media_backend):
     info = probe(synthetic_video.path)
     assert info.duration == pytest.approx(30.0, abs=0.05)
     assert info.fps == pytest.approx(25.0) and not info.is_vfr
@@ -121,17 +123,17 @@ def test_probe_reports_streams(synthetic_video):
     ("text", "not a readable video"), ("empty", "empty"), ("headless", "not a readable video"),
     ("audio_only", "no video stream"), ("zero", "zero duration"),
 ])
-def test_bad_inputs_raise_plain_errors(bad_files, kind, message):
+def test_bad_inputs_raise_plain_errors(bad_files, media_backend, kind, message):
     with pytest.raises(UTALError, match=message):
         probe(bad_files[kind])
 
 
-def test_missing_file_is_named():
+def test_missing_file_is_named(media_backend):
     with pytest.raises(UTALError, match="File not found"):
         probe("/no/such/video.mp4")
 
 
-def test_truncated_file_is_detected_while_decoding(bad_files):
+def test_truncated_file_is_detected_while_decoding(bad_files, media_backend):
     path = bad_files["truncated"]
     info = probe(path)  # the header survives the cut
     with pytest.raises(UTALError, match="ends early"):
@@ -139,14 +141,14 @@ def test_truncated_file_is_detected_while_decoding(bad_files):
             pass
 
 
-def test_real_clip_probe():
+def test_real_clip_probe(media_backend):
     info = probe(shared_file("unav/unav_speech_60s.mp4"))
     assert info.duration == pytest.approx(60.06, abs=0.05)
     assert info.fps == pytest.approx(15.0, abs=0.05)
     assert info.has_audio and (info.width, info.height) == (320, 240)
 
 
-def test_xvid_mp3_avi_decodes():
+def test_xvid_mp3_avi_decodes(media_backend):
     path = shared_file("eval_fixtures/short_clip_mp3.avi")
     info = probe(path)
     assert (info.video_codec, info.audio_codec, info.container) == ("mpeg4", "mp3", "avi")
@@ -166,3 +168,50 @@ def test_cli_probe_json_and_plain_error(synthetic_video, bad_files):
                             capture_output=True, text=True)
     assert failed.returncode == 2
     assert failed.stderr.startswith("error: ") and "Traceback" not in failed.stderr
+
+
+def test_a_synthetic_video_written_by_either_backend_reads_back_exactly(tmp_path, media_backend):
+    spec = SyntheticVideoSpec(duration=8.0, width=160, height=120, num_actions=1, min_action_s=2, max_action_s=3,
+                              variable_frame_rate=True, frame_code=True, seed=9)
+    video = make_video(tmp_path / "written.mp4", spec)
+    info = probe(video.path)
+    assert info.is_vfr and info.has_audio and (info.width, info.height) == (160, 120)
+    assert info.duration == pytest.approx(8.0, abs=0.1)
+    grid = SnippetGrid(info.duration, stride=0.5, window=0.5)
+    codes, _ = sampled_codes(video, grid)
+    shown = np.floor(grid.times * 25 + 1e-6).astype(int)
+    np.testing.assert_array_equal(codes, np.where(grid.times >= 4.0, shown - shown % 2, shown))
+    instance = video.instances[0]
+    track = decode_audio(video.path, info=info)
+    found = onset_seconds(track.window(instance.sound_start - 1.0, instance.sound_end), threshold=0.1)
+    assert abs(found - 1.0) <= HOP_S  # the window starts 1 s before the sound
+
+
+def test_backend_is_chosen_by_setting_or_by_what_is_on_path(tmp_path, monkeypatch):
+    assert choose_backend({ENV_VARIABLE: "pyav"}) == BackendChoice("pyav", f"set by {ENV_VARIABLE}=pyav", "pyav")
+    assert choose_backend({ENV_VARIABLE: " FFmpeg "}).name == "ffmpeg"
+    with pytest.raises(UTALError, match=f"{ENV_VARIABLE} must be one of auto, ffmpeg, pyav"):
+        choose_backend({ENV_VARIABLE: "gstreamer"})
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: neither binary on PATH
+    assert choose_backend({}) == BackendChoice("pyav", "ffmpeg and ffprobe not on PATH", "auto")
+    (tmp_path / "ffmpeg").symlink_to("/bin/true")
+    assert choose_backend({}).reason == "ffprobe not on PATH"
+    report = media_report({})
+    assert report["name"] == "pyav" and report["ffprobe"] is None and report["pyav"] == av.__version__
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary to compare with")
+def test_rotated_video_is_turned_the_same_way_by_both_backends(synthetic_video, tmp_path, monkeypatch):
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(synthetic_video.path), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    frames = {}
+    for backend in ("ffmpeg", "pyav"):
+        monkeypatch.setenv(ENV_VARIABLE, backend)
+        info = probe(rotated)
+        assert info.rotation == 90 and info.display_size == (240, 320)
+        frames[backend] = next(iter_frames(rotated, SnippetGrid(info.duration), short_side=120, info=info)).frames
+    assert frames["pyav"].shape == frames["ffmpeg"].shape and frames["pyav"].shape[1:] == (160, 120, 3)
+    difference = np.abs(frames["pyav"].astype(float) - frames["ffmpeg"].astype(float)).mean()
+    upside_down = np.abs(np.rot90(frames["pyav"], 2, axes=(1, 2)).astype(float) - frames["ffmpeg"]).mean()
+    assert difference < 3 and upside_down > 5 * difference

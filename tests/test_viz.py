@@ -136,7 +136,7 @@ def test_detection_rows_end_with_the_mean():
     assert rows == [["0.30", 0.8], ["0.50", 0.4], ["mean", 0.6]]
 
 
-def test_thumbnails_are_extracted_once_and_bad_files_named(tmp_path):
+def test_thumbnails_are_extracted_once_and_bad_files_named(tmp_path, media_backend):
     video = make_video(tmp_path / "tiny.mp4", SyntheticVideoSpec(duration=12.0, width=160, height=120,
                                                                 num_actions=1, audio=False, seed=2))
     thumbnails = Thumbnailer(tmp_path / "thumbs", width=64)

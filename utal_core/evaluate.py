@@ -234,23 +234,23 @@ def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) ->
     return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
 
 
-def average_precision_detection(
+def match_detections(
     ground_truth: Mapping[str, np.ndarray],
     predictions: Sequence[tuple[str, float, float, float]],
     tiou_thresholds: Sequence[float] | np.ndarray,
 ) -> np.ndarray:
-    """AP of one class at each tIoU threshold.
+    """The ActivityNet greedy matching of one class: [T, P] index of the ground truth each prediction
+    matched at each threshold (-1: none), predictions in their input order.
 
+    Predictions are taken by decreasing score (ties keep the input order); each takes the still-unmatched
+    ground truth of highest tIoU in its video, provided that tIoU reaches the threshold.
     ``ground_truth`` maps video id -> [N, 2] segments; ``predictions`` are ``(video, start, end, score)``.
     """
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
-    num_positives = sum(len(segments) for segments in ground_truth.values())
-    if not predictions or num_positives == 0:
-        return np.zeros(len(thresholds))
+    matches = np.full((len(thresholds), len(predictions)), -1, dtype=np.int64)
     order = np.argsort(-np.array([p[3] for p in predictions], dtype=np.float64), kind="stable")
-    true_positive = np.zeros((len(thresholds), len(predictions)), dtype=bool)
     matched = {video: np.zeros((len(thresholds), len(segments)), dtype=bool) for video, segments in ground_truth.items()}
-    for rank, index in enumerate(order):
+    for index in order:
         video, start, end, _ = predictions[index]
         segments = ground_truth.get(video)
         if segments is None or len(segments) == 0:
@@ -262,7 +262,25 @@ def average_precision_detection(
         hit = candidates.any(axis=1)
         chosen = by_tiou[np.argmax(candidates, axis=1)]
         matched[video][np.flatnonzero(hit), chosen[hit]] = True
-        true_positive[:, rank] = hit
+        matches[hit, index] = chosen[hit]
+    return matches
+
+
+def average_precision_detection(
+    ground_truth: Mapping[str, np.ndarray],
+    predictions: Sequence[tuple[str, float, float, float]],
+    tiou_thresholds: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """AP of one class at each tIoU threshold (matching as in :func:`match_detections`).
+
+    ``ground_truth`` maps video id -> [N, 2] segments; ``predictions`` are ``(video, start, end, score)``.
+    """
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
+    num_positives = sum(len(segments) for segments in ground_truth.values())
+    if not predictions or num_positives == 0:
+        return np.zeros(len(thresholds))
+    order = np.argsort(-np.array([p[3] for p in predictions], dtype=np.float64), kind="stable")
+    true_positive = match_detections(ground_truth, predictions, thresholds)[:, order] >= 0
     tp_cumsum = np.cumsum(true_positive, axis=1, dtype=np.float64)
     fp_cumsum = np.cumsum(~true_positive, axis=1, dtype=np.float64)
     recall = tp_cumsum / num_positives

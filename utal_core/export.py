@@ -1,4 +1,5 @@
-"""Writers for the export formats (ActivityNet results JSON, CSV, WebVTT, SRT, analysis JSON).
+"""Writers for the export formats (ActivityNet results and ground-truth JSON, CSV, WebVTT, SRT, ELAN EAF,
+analysis JSON).
 
 Every writer goes through :func:`atomic_write_text`: the file is written next to its target and
 renamed into place, so a crash never leaves a half-written export behind. Formats live in a tiny
@@ -23,6 +24,12 @@ from .types import Segment
 
 #: ActivityNet results files carry this version string.
 ANET_VERSION = "VERSION 1.3"
+#: Subset written into exported ground truth (ActivityNet's names: training, validation, testing).
+GT_SUBSET = "validation"
+#: EAF tier layouts: one tier per label, or every segment on one tier with its label as the value.
+EAF_TIER_LAYOUTS = ("label", "one")
+#: The tier's name in the one-tier layout.
+EAF_ONE_TIER = "actions"
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -99,6 +106,18 @@ def write_activitynet(path: str | Path, predictions: Mapping[str, Sequence[Segme
     return write_json(path, activitynet_results(predictions))
 
 
+def activitynet_ground_truth(videos: Mapping[str, tuple[float, Sequence[Segment]]], subset: str = GT_SUBSET) -> dict:
+    """ActivityNet ground truth ``{version, taxonomy, database: {video_id: {subset, duration, annotations}}}``
+    for ``{video_id: (duration, segments)}``: the layout ``eval`` and ``diagnose`` read as ground truth."""
+    database = {
+        video_id: {"subset": subset, "duration": float(duration),
+                   "annotations": [{"segment": [round(s.start, 3), round(s.end, 3)], "label": segment_label(s)}
+                                   for s in sorted(segments, key=lambda s: (s.start, s.end))]}
+        for video_id, (duration, segments) in videos.items()
+    }
+    return {"version": ANET_VERSION, "taxonomy": [], "database": database}
+
+
 def segments_csv(rows: Sequence[tuple[str, Segment]]) -> str:
     """CSV text with columns video, start, end, score, cluster, label."""
     buffer = io.StringIO()
@@ -147,11 +166,14 @@ def subtitles_srt(segments: Sequence[Segment]) -> str:
 
 @dataclass(frozen=True)
 class AnalysisExport:
-    """What the exporters need from an analysis: the video, its duration and its segments."""
+    """What the exporters need from an analysis: the video, its duration and its segments (the raw ones, or
+    the corrected ones of an edits layer, :meth:`utal_core.edits.EditLayer.kept_segments`), and the media's
+    file name for formats that link it (EAF)."""
 
     video: str
     duration: float
     segments: list[Segment]
+    media_name: str | None = None
 
 
 def load_analysis_json(path: str | Path) -> AnalysisExport:
@@ -169,14 +191,17 @@ def load_analysis_json(path: str | Path) -> AnalysisExport:
             )
             for item in payload["segments"]
         ]
-        return AnalysisExport(video=str(payload["video"]), duration=float(payload["duration"]), segments=segments)
+        media = payload.get("video_path")
+        return AnalysisExport(video=str(payload["video"]), duration=float(payload["duration"]), segments=segments,
+                              media_name=Path(str(media)).name if media else None)
     except FileNotFoundError:
         raise UTALError(f"Analysis file not found: {path}") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise UTALError(f"{path} is not an analysis JSON file ({error}).") from None
 
 
-ExportWriter = Callable[[AnalysisExport], str]
+#: A writer takes the analysis, and format options as keywords (e.g. ``tiers`` for EAF).
+ExportWriter = Callable[..., str]
 #: name -> (file suffix, function turning an analysis into the file's text).
 EXPORT_FORMATS: dict[str, tuple[str, ExportWriter]] = {}
 
@@ -212,12 +237,45 @@ def _srt_text(analysis: AnalysisExport) -> str:
     return subtitles_srt(analysis.segments)
 
 
-def export_analysis(analysis: AnalysisExport, format_name: str, out: str | Path) -> Path:
-    """Write ``analysis`` in ``format_name`` (one of ``EXPORT_FORMATS``) to ``out`` atomically."""
+@register_format("anet-gt", ".gt.json")
+def _anet_gt_text(analysis: AnalysisExport) -> str:
+    payload = activitynet_ground_truth({analysis.video: (analysis.duration, analysis.segments)})
+    return json.dumps(payload, indent=2) + "\n"
+
+
+@register_format("eaf", ".eaf")
+def eaf_text(analysis: AnalysisExport, tiers: str = "label") -> str:
+    """ELAN EAF (through pympi-ling): one tier per label (``tiers="label"``) or all on the tier ``actions``
+    (``tiers="one"``); each annotation's value is its label, times in whole milliseconds; the media is linked
+    by its file name (ELAN finds it next to the EAF)."""
+    from pympi import Elan
+
+    if tiers not in EAF_TIER_LAYOUTS:
+        raise UTALError(f"EAF tiers are {' or '.join(EAF_TIER_LAYOUTS)}, not {tiers!r}")
+    eaf = Elan.Eaf(author="CLIP-AE Explorer")
+    eaf.remove_tier("default")
+    if analysis.media_name:
+        suffix = Path(analysis.media_name).suffix.lower().lstrip(".")
+        eaf.add_linked_file(analysis.media_name, relpath=f"./{analysis.media_name}",
+                            mimetype=Elan.Eaf.MIMES.get(suffix, f"video/{suffix or 'mp4'}"))
+    for s in sorted(analysis.segments, key=lambda s: (s.start, s.end)):
+        label = segment_label(s)
+        tier = label if tiers == "label" else EAF_ONE_TIER
+        if tier not in eaf.tiers:
+            eaf.add_tier(tier)
+        start, end = int(round(s.start * 1000)), int(round(s.end * 1000))
+        if end > start:  # ELAN rejects empty annotations
+            eaf.add_annotation(tier, start, end, label)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + Elan.to_string(eaf) + "\n"
+
+
+def export_analysis(analysis: AnalysisExport, format_name: str, out: str | Path, **options: Any) -> Path:
+    """Write ``analysis`` in ``format_name`` (one of ``EXPORT_FORMATS``) to ``out`` atomically; ``options`` go to
+    the format's writer (``tiers="label"|"one"`` for eaf)."""
     if format_name not in EXPORT_FORMATS:
         raise UTALError(f"Unknown export format {format_name!r}; choose one of {', '.join(sorted(EXPORT_FORMATS))}.")
     _, writer = EXPORT_FORMATS[format_name]
-    return atomic_write_text(out, writer(analysis))
+    return atomic_write_text(out, writer(analysis, **options))
 
 
 def default_export_path(analysis_path: str | Path, format_name: str) -> Path:

@@ -1,6 +1,7 @@
 """Multi-view feature extraction in one streaming pass, with a content-addressed disk cache.
 
-One ffmpeg process decodes the video once and gives two streams: the snippet-centre frames
+One decode pass (an ffmpeg process, or PyAV in this process) reads the video once and gives two
+streams: the snippet-centre frames
 (appearance encoders: cbp, clip) and a low-resolution fine stream of several frames per snippet
 (:func:`fine_stream_grid`; the motion encoder and shot-cut detection). Reader threads keep a few
 batches decoded ahead, so decoding runs while the encoders work. The audio track is decoded once
@@ -185,8 +186,9 @@ class FeatureExtractor:
         self.last_from_cache = False
 
     def decode_settings(self) -> dict:
-        """Everything besides the encoders that shapes the features: frame sizes, fine stream, cut detection."""
-        return {"short_side": self.short_side, "fine_short_side": self.fine_short_side,
+        """Everything besides the encoders that shapes the features: frame sizes, fine stream, cut detection,
+        and the media backend (the two resize and convert colours with different FFmpeg builds)."""
+        return {"media_backend": media.choose_backend().name, "short_side": self.short_side, "fine_short_side": self.fine_short_side,
                 "fine_rate_hz": self.fine_rate_hz, "fine_min_per_snippet": FINE_MIN_PER_SNIPPET,
                 "shot_cuts": dataclasses.asdict(self.shot_cuts) if self.shot_cuts else None}
 

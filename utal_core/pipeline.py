@@ -21,6 +21,7 @@ import numpy as np
 from . import media
 from .cache import default_cache_dir
 from .cluster import ClusterName, cluster_segments, label_segments, name_clusters, segment_embeddings
+from .edits import EditLayer
 from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
@@ -123,11 +124,19 @@ class Analysis:
     num_clusters: NumClusters = "auto"
     #: Plain messages about damaged input (decode errors in the middle of the file), shown beside the results.
     warnings: list[str] = field(default_factory=list)
+    #: A researcher's corrections over ``segments`` (saved as their own ``edits`` entry; None: no edits yet).
+    edits: EditLayer | None = None
     features: ViewFeatures | None = field(default=None, repr=False)
 
     @property
     def times(self) -> np.ndarray:
         return self.grid.times
+
+    def edit_layer(self) -> EditLayer:
+        """The analysis's edits layer, or a new empty one over its segments (at the video's frame rate)."""
+        if self.edits is None:
+            self.edits = EditLayer(tuple(self.segments), self.duration, self.media.get("fps"))
+        return self.edits
 
     def to_dict(self) -> dict:
         """The analysis as plain JSON types (curves as lists, null for an absent view)."""
@@ -156,7 +165,7 @@ class Analysis:
             "versions": self.versions,
             "num_clusters": self.num_clusters,
             "warnings": self.warnings,
-        }
+        } | ({"edits": self.edits.to_dict()} if self.edits is not None else {})
 
     @classmethod
     def from_dict(cls, data: dict) -> "Analysis":
@@ -166,6 +175,7 @@ class Analysis:
 
         if data.get("format") != ANALYSIS_FORMAT:
             raise UTALError(f"unsupported analysis file format {data.get('format')!r}")
+        segments = [Segment(**s) for s in data["segments"]]
         return cls(
             video_path=data["video_path"], video_id=data["video"], content_hash=data["content_hash"],
             duration=float(data["duration"]), grid=SnippetGrid(**data["grid"]), media=data["media"],
@@ -173,11 +183,12 @@ class Analysis:
             clip_prior=array(data.get("clip_prior")), absent=data.get("absent", {}),
             cas=array(data["cas"]), video_scores=array(data["video_scores"]),
             params=LocalizeParams.from_dict(data["params"]),
-            segments=[Segment(**s) for s in data["segments"]],
+            segments=segments,
             clusters=[ClusterInfo.from_dict(c) for c in data["clusters"]],
             segment_embeddings={k: array(v) for k, v in data.get("segment_embeddings", {}).items()},
             config=data.get("config", {}), versions=data.get("versions", {}),
             num_clusters=data.get("num_clusters", "auto"), warnings=list(data.get("warnings", [])),
+            edits=EditLayer.from_dict(data["edits"], segments) if data.get("edits") is not None else None,
         )
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -387,5 +398,6 @@ class Pipeline:
             sizes = np.bincount(result.labels, minlength=result.k)
             clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c]), list(n.alternatives))
                         for c, n in enumerate(names)]
+        edits = analysis.edits.rebased(segments) if analysis.edits is not None else None
         return dataclasses.replace(analysis, params=params, segments=segments, clusters=clusters,
-                                   segment_embeddings=embeddings, num_clusters=num_clusters)
+                                   segment_embeddings=embeddings, num_clusters=num_clusters, edits=edits)

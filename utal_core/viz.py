@@ -12,9 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -25,7 +22,8 @@ from plotly.subplots import make_subplots
 
 from .errors import UTALError
 from .evaluate import DetectionResult, GroundTruth, GroundTruthByVideo
-from .export import segment_label
+from .export import atomic_write_bytes, segment_label
+from .media import thumbnail_jpeg
 from .types import Segment
 
 if TYPE_CHECKING:
@@ -251,24 +249,11 @@ class Thumbnailer:
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.jpg"
 
     def __call__(self, video: str | os.PathLike, seconds: float) -> Path:
-        """The thumbnail of ``video`` at ``seconds``, extracted with ffmpeg on first use."""
+        """The thumbnail of ``video`` at ``seconds``, extracted through the media layer on first use."""
         target = self.path_for(video, seconds)
         if target.exists():
             return target
-        ffmpeg = shutil.which("ffmpeg")
-        if ffmpeg is None:
-            raise UTALError("ffmpeg is not installed; install ffmpeg (e.g. `apt-get install ffmpeg`).")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(prefix=".thumb.", suffix=".jpg", dir=self.folder)
-        os.close(handle)
-        command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{max(0.0, seconds):.3f}", "-i", str(video),
-                   "-frames:v", "1", "-vf", f"scale={self.width}:-2", "-q:v", "5", partial]
-        done = subprocess.run(command, capture_output=True, check=False)
-        if done.returncode != 0 or os.path.getsize(partial) == 0:
-            Path(partial).unlink(missing_ok=True)
-            raise UTALError(f"Could not read a frame of {Path(video).name} at {seconds:.1f} s.")
-        os.replace(partial, target)
-        return target
+        return atomic_write_bytes(target, thumbnail_jpeg(video, seconds, self.width))
 
     def for_segments(self, video: str | os.PathLike, segments: Sequence[Segment]) -> list[Path]:
         """One thumbnail per segment, taken at its middle."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import subcommand
 from ..encoders import create_encoder, list_encoders
 from ..features import FeatureExtractor, library_versions, resolve_device, write_features
+from ..media import ENV_VARIABLE, media_report
 from ..types import VIEW_NAMES
 
 
@@ -27,12 +28,13 @@ def _clip_settings(args: argparse.Namespace) -> dict:
 
 
 def doctor_report(clip_weights: str | None = None, device: str = "auto") -> dict:
-    """Availability of every registered encoder (weights file + sha256, or the reason), device and versions."""
+    """Availability of every registered encoder (weights file + sha256, or the reason), device, versions and
+    the media backend in use (and why)."""
     settings = {"clip": {"weights": clip_weights, "allow_download": False} if clip_weights
                 else {"allow_download": False}}
     encoders = [create_encoder(name, **settings.get(name, {})).describe() for name in list_encoders()]
     return {"device": resolve_device(device), "versions": library_versions() | {"ffmpeg": _ffmpeg_version()},
-            "encoders": encoders}
+            "media": media_report(), "encoders": encoders}
 
 
 def _configure_doctor(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +50,9 @@ def run_doctor(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1))
         return 0
     print(f"device: {report['device']}")
+    media = report["media"]
+    print(f"media backend: {media['name']} ({media['reason']}; {ENV_VARIABLE}={media['setting']}; "
+          f"PyAV {media['pyav']})")
     print("versions: " + ", ".join(f"{name} {version}" for name, version in report["versions"].items()))
     for encoder in report["encoders"]:
         if encoder["available"]:

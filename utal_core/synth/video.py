@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ..errors import UTALError
+from ..media import EncodeSettings, write_mp4
 
 AUDIO_RATE = 48_000
 #: Bits of the frame counter drawn into the top-left corner when ``frame_code`` is on.
@@ -273,16 +272,23 @@ def ground_truth_json(video_id: str, spec: SyntheticVideoSpec, instances: list[A
     }
 
 
-def _vfr_filter(duration: float) -> list[str]:
-    # Keep every frame in the first half, every other frame in the second: timestamps are preserved.
-    return ["-vf", f"select='if(lt(t\\,{duration / 2:.3f})\\,1\\,not(mod(n\\,2)))'", "-fps_mode", "vfr"]
+def _frames(spec: SyntheticVideoSpec, instances: list[ActionInstance], background: _Background,
+            rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Every frame of the video in order: the background with the instances active then painted over."""
+    for index in range(int(round(spec.duration * spec.fps))):
+        t = index / spec.fps
+        frame = background.frame(t)
+        for instance in instances:
+            if instance.start <= t < instance.end:
+                progress = (t - instance.start) / (instance.end - instance.start)
+                _PAINTERS[instance.label](frame, t - instance.start, progress, rng)
+        if spec.frame_code:
+            draw_frame_code(frame, index)
+        yield frame
 
 
 def make_video(path: str | os.PathLike, spec: SyntheticVideoSpec = SyntheticVideoSpec()) -> SyntheticVideo:
     """Render ``spec`` to an MP4 at ``path`` (H.264, plus AAC when ``spec.audio``) and its GT JSON beside it."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise UTALError("ffmpeg is not installed; install ffmpeg (e.g. `apt-get install ffmpeg`).")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
@@ -291,38 +297,13 @@ def make_video(path: str | os.PathLike, spec: SyntheticVideoSpec = SyntheticVide
         raise UTALError(f"Unknown action kind(s) {sorted(unknown)}; known: {list_action_kinds()}")
     instances = _place_instances(spec, rng)
     background = _Background(spec.width, spec.height, rng)
-    num_frames = int(round(spec.duration * spec.fps))
-    with tempfile.TemporaryDirectory(prefix="utal_synth_") as tmp:
-        command = [ffmpeg, "-nostdin", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                   "-s", f"{spec.width}x{spec.height}", "-r", f"{spec.fps}", "-i", "pipe:0"]
-        if spec.audio:
-            audio_path = Path(tmp) / "audio.f32"
-            _soundtrack(spec, instances, rng).tofile(audio_path)
-            command += ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", "1", "-i", str(audio_path),
-                        "-c:a", "aac", "-b:a", "96k"]
-        if spec.variable_frame_rate:
-            command += _vfr_filter(spec.duration)
+    soundtrack = _soundtrack(spec, instances, rng) if spec.audio else None
+    settings = EncodeSettings(width=spec.width, height=spec.height, fps=spec.fps, duration=spec.duration, crf=spec.crf,
+                              audio=soundtrack, audio_rate=AUDIO_RATE,
+                              halve_rate_after_s=spec.duration / 2 if spec.variable_frame_rate else None)
+    with tempfile.TemporaryDirectory(prefix="utal_synth_", dir=path.parent) as tmp:
         partial = Path(tmp) / path.name
-        command += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", str(spec.crf), "-pix_fmt", "yuv420p",
-                    "-t", f"{spec.duration}", "-movflags", "+faststart", str(partial)]
-        encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            for index in range(num_frames):
-                t = index / spec.fps
-                frame = background.frame(t)
-                for instance in instances:
-                    if instance.start <= t < instance.end:
-                        progress = (t - instance.start) / (instance.end - instance.start)
-                        _PAINTERS[instance.label](frame, t - instance.start, progress, rng)
-                if spec.frame_code:
-                    draw_frame_code(frame, index)
-                encoder.stdin.write(frame.tobytes())
-            encoder.stdin.close()
-        except BrokenPipeError:
-            pass
-        stderr = encoder.stderr.read().decode(errors="replace")
-        if encoder.wait() != 0:
-            raise UTALError(f"ffmpeg failed to write the synthetic video: {stderr.strip()[:300]}")
+        write_mp4(partial, _frames(spec, instances, background, rng), settings)
         os.replace(partial, path)
     gt_path = path.with_suffix(".gt.json")
     gt_path.write_text(json.dumps(ground_truth_json(path.stem, spec, instances), indent=1))

@@ -1,0 +1,179 @@
+"""The edits layer: each operation, undo/redo, bounds, and persistence beside the raw segments."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from utal_core.edits import EditLayer, load_edits, save_edits, segments_fingerprint
+from utal_core.errors import UTALError
+from utal_core.pipeline import read_analysis
+from utal_core.types import Segment
+
+from .test_viz import synthetic_analysis
+
+RAW = [Segment(2.0, 5.0, 0.8, cluster=0, label="waving", label_score=0.4), Segment(10.0, 14.0, 0.6, cluster=1)]
+
+
+def layer(fps: float | None = 25.0) -> EditLayer:
+    return EditLayer(tuple(RAW), duration=20.0, fps=fps)
+
+
+def statuses(edits: EditLayer) -> dict[str, str]:
+    return {item.key: item.status for item in edits.segments()}
+
+
+def test_accept_reject_relabel_and_their_statuses() -> None:
+    edits = layer()
+    assert statuses(edits) == {"r0": "untouched", "r1": "untouched"}
+    edits.accept("r0")
+    edits.reject("r1")
+    assert statuses(edits) == {"r0": "accepted", "r1": "rejected"}
+    edits.accept("r1")  # the last decision wins
+    edits.relabel("r0", "  clapping ")
+    assert statuses(edits) == {"r0": "edited", "r1": "accepted"}
+    assert edits.segment("r0").label == "clapping" and edits.segment("r0").label_score is None
+    assert RAW[0].label == "waving", "the raw segments are never modified"
+
+
+def test_nudges_by_frame_tenth_and_second() -> None:
+    edits = layer(fps=25.0)
+    edits.nudge("r0", "start", 1, "frame")
+    assert edits.segment("r0").start == pytest.approx(2.04)
+    edits.nudge("r0", "start", -3, "0.1s")
+    assert edits.segment("r0").start == pytest.approx(1.74)
+    edits.nudge("r0", "end", 2, "1s")
+    assert edits.segment("r0").end == pytest.approx(7.0)
+    assert layer(fps=30.0).frame_s == pytest.approx(1 / 30) and layer(fps=None).frame_s == pytest.approx(0.04)
+    assert [op.kind for op in edits.operations] == ["set_start", "set_start", "set_end"]
+    assert (RAW[0].start, RAW[0].end) == (2.0, 5.0)
+
+
+def test_set_to_a_time_and_add_from_the_playhead() -> None:
+    edits = layer()
+    edits.set_start("r1", 9.5)
+    edits.set_end("r1", 15.25)
+    edits.add(16.0, 18.0, "jumping")
+    edits.add(0.5, 1.0)
+    assert [(i.key, i.status) for i in edits.segments()][2:] == [("a0", "added"), ("a1", "added")]
+    assert edits.segment("a1").label == "action" and edits.segment("a0").score == 1.0
+    kept = edits.kept_segments()
+    assert [(s.start, s.end) for s in kept] == [(0.5, 1.0), (9.5, 15.25), (16.0, 18.0)]  # time order, r0 untouched
+
+
+def test_kept_segments_drop_rejected_and_untouched_unless_kept() -> None:
+    edits = layer()
+    edits.reject("r0")
+    assert edits.kept_segments() == []
+    assert [(s.start, s.end) for s in edits.kept_segments(untouched="keep")] == [(10.0, 14.0)]
+    with pytest.raises(UTALError, match="'drop' or 'keep'"):
+        edits.kept_segments(untouched="maybe")  # type: ignore[arg-type]
+
+
+def test_undo_and_redo() -> None:
+    edits = layer()
+    edits.nudge("r0", "end", 1, "1s")
+    edits.reject("r1")
+    assert edits.undo().kind == "reject" and statuses(edits)["r1"] == "untouched"
+    assert edits.undo().kind == "set_end" and edits.segment("r0").end == 5.0
+    assert edits.undo() is None
+    assert edits.redo().kind == "set_end" and edits.segment("r0").end == 6.0
+    edits.accept("r1")  # a new edit forgets what was undone
+    assert edits.redo() is None
+    assert statuses(edits) == {"r0": "edited", "r1": "accepted"}
+
+
+@pytest.mark.parametrize("action,message", [
+    (lambda e: e.set_start("r0", 5.0), "must come before the end"),
+    (lambda e: e.set_end("r0", 1.0), "must come before the end"),
+    (lambda e: e.set_start("r0", -0.5), "before the video begins"),
+    (lambda e: e.set_end("r1", 20.5), "after the video ends"),
+    (lambda e: e.set_end("r0", 2.02), "at least one frame"),
+    (lambda e: e.nudge("r0", "start", 75, "frame"), "must come before the end"),
+    (lambda e: e.nudge("r0", "start", 1, "minute"), "nudge by one of frame, 0.1s, 1s"),
+    (lambda e: e.add(3.0, 3.0), "must come before the end"),
+    (lambda e: e.relabel("r0", "  "), "cannot be empty"),
+    (lambda e: e.accept("r7"), "no segment 'r7'"),
+])
+def test_bounds_give_a_plain_message_and_change_nothing(action, message: str) -> None:
+    edits = layer()
+    with pytest.raises(UTALError, match=message):
+        action(edits)
+    assert edits.operations == [] and statuses(edits) == {"r0": "untouched", "r1": "untouched"}
+
+
+def test_layer_round_trips_through_its_dict() -> None:
+    edits = layer()
+    edits.nudge("r0", "start", 2, "frame")
+    edits.relabel("r1", "bouncing")
+    edits.add(16.0, 18.0, "jumping")
+    edits.reject("a0")
+    again = EditLayer.from_dict(json.loads(json.dumps(edits.to_dict())), RAW)
+    assert again.operations == edits.operations and again.segments() == edits.segments()
+
+
+def test_a_layer_refuses_other_segments_and_damaged_operations() -> None:
+    data = layer().to_dict()
+    with pytest.raises(UTALError, match="re-segmented"):
+        EditLayer.from_dict(data, RAW[:1])
+    bad = dict(data, operations=[{"kind": "set_end", "key": "r0", "end": 99.0}])
+    with pytest.raises(UTALError, match="after the video ends"):
+        EditLayer.from_dict(bad, RAW)
+    with pytest.raises(UTALError, match="not an edit operation"):
+        EditLayer.from_dict(dict(data, operations=[{"kind": "explode", "key": "r0"}]), RAW)
+    with pytest.raises(UTALError, match="unsupported edits format"):
+        EditLayer.from_dict(dict(data, format=99), RAW)
+
+
+def test_rebased_carries_kept_corrections_onto_new_segments() -> None:
+    edits = layer()
+    edits.nudge("r0", "end", 1, "1s")
+    edits.reject("r1")
+    new_raw = [Segment(1.0, 3.0, 0.5)]
+    moved = edits.rebased(new_raw)
+    assert moved.base == segments_fingerprint(new_raw) and moved.raw == tuple(new_raw)
+    assert [(i.key, i.status, i.segment.start, i.segment.end) for i in moved.segments()] == [
+        ("r0", "untouched", 1.0, 3.0), ("a0", "added", 2.0, 6.0)]
+    assert edits.rebased(RAW) is edits
+
+
+def test_analysis_persists_edits_beside_its_raw_segments(tmp_path: Path) -> None:
+    analysis = dataclasses.replace(synthetic_analysis(), media={"fps": 25.0})
+    path = analysis.write_json(tmp_path / "clip.analysis.json")
+    assert "edits" not in json.loads(path.read_text())
+    assert read_analysis(path).edits is None  # an analysis without edits reads as before
+    raw = [dataclasses.asdict(s) for s in analysis.segments]
+
+    edits = analysis.edit_layer()
+    assert edits.frame_s == pytest.approx(0.04)
+    edits.nudge("r0", "start", -1, "frame")
+    edits.reject("r1")
+    edits.add(55.0, 58.0, "jumping")
+    analysis.write_json(path)
+    payload = json.loads(path.read_text())
+    assert payload["segments"] == raw, "the raw segments are written as they were"
+    assert [op["kind"] for op in payload["edits"]["operations"]] == ["set_start", "reject", "add"]
+    back = read_analysis(path)
+    assert back.segments == analysis.segments and back.edits.segments() == edits.segments()
+
+    # save_edits rewrites only the edits entry of the file, atomically.
+    loaded = load_edits(path)
+    loaded.undo()
+    save_edits(path, loaded)
+    payload = json.loads(path.read_text())
+    assert payload["segments"] == raw and len(payload["edits"]["operations"]) == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_save_edits_refuses_a_file_with_other_segments(tmp_path: Path) -> None:
+    path = synthetic_analysis().write_json(tmp_path / "clip.analysis.json")
+    with pytest.raises(UTALError, match="other segments"):
+        save_edits(path, layer())
+    with pytest.raises(UTALError, match="not found"):
+        load_edits(tmp_path / "absent.json")
+    (tmp_path / "notes.json").write_text('{"hello": 1}')
+    with pytest.raises(UTALError, match="not an analysis file"):
+        load_edits(tmp_path / "notes.json")

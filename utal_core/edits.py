@@ -1,0 +1,361 @@
+"""A researcher's corrections, layered on top of an analysis's raw segments and never written into them.
+
+An :class:`EditLayer` is a log of operations (accept, reject, relabel, set start, set end, add) over
+the raw segments it was made on; the corrected ("effective") segments are the log replayed on those
+raw segments, so undo is dropping the last operation and redo is putting it back. Raw segment ``i``
+has the key ``r<i>``; the ``n``-th added segment has the key ``a<n>``. Nudges (one frame at the video's
+frame rate, 0.1 s, 1 s) are recorded as the times they set, so a log reads the same on any machine.
+
+The layer is saved as the ``edits`` entry of the analysis JSON (:meth:`EditLayer.to_dict`), next to
+the raw ``segments``; :func:`save_edits` rewrites that entry atomically. A layer remembers a fingerprint
+of the raw segments it was made on, and refuses to replay on other ones (after re-segmenting, use
+:meth:`EditLayer.rebased`).
+
+Each segment of the layer has a status: ``rejected`` (the last accept/reject said reject), ``added``,
+``edited`` (a bound or the label changed), ``accepted``, or ``untouched``. The corrected annotations
+(:meth:`EditLayer.kept_segments`) are the accepted, edited and added ones; untouched raw segments join
+them only when asked (``untouched="keep"``), as a researcher who reviewed everything may want.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+from .errors import UTALError
+from .export import atomic_write_text
+from .types import Segment
+
+EDITS_FORMAT = 1
+#: Frame length used when the video's frame rate is unknown (25 fps).
+DEFAULT_FRAME_S = 0.04
+#: Nudge units: a name -> seconds (``"frame"`` is one frame of the layer's video).
+NUDGE_UNITS: dict[str, float | None] = {"frame": None, "0.1s": 0.1, "1s": 1.0}
+#: Score of a segment a researcher added.
+ADDED_SCORE = 1.0
+
+OperationKind = Literal["accept", "reject", "relabel", "set_start", "set_end", "add"]
+OPERATION_KINDS: tuple[str, ...] = ("accept", "reject", "relabel", "set_start", "set_end", "add")
+Status = Literal["untouched", "accepted", "rejected", "edited", "added"]
+Untouched = Literal["drop", "keep"]
+RAW_PREFIX, ADDED_PREFIX = "r", "a"
+
+
+@dataclass(frozen=True)
+class EditOperation:
+    """One correction: ``kind`` on the segment ``key``, with the time (s) or label it sets."""
+
+    kind: OperationKind
+    key: str
+    start: float | None = None
+    end: float | None = None
+    label: str | None = None
+
+    def to_dict(self) -> dict:
+        return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EditOperation":
+        if not isinstance(data, dict) or data.get("kind") not in OPERATION_KINDS or not isinstance(data.get("key"), str):
+            raise UTALError(f"not an edit operation: {str(data)[:80]}")
+        times = {name: float(data[name]) for name in ("start", "end") if data.get(name) is not None}
+        label = data.get("label")
+        return cls(data["kind"], data["key"], label=None if label is None else str(label), **times)
+
+
+@dataclass(frozen=True)
+class EditedSegment:
+    """A segment of the corrected list: its key, its current bounds and label, and its status."""
+
+    key: str
+    segment: Segment
+    status: Status
+
+    @property
+    def kept(self) -> bool:
+        """Whether it belongs to the corrected annotations (accepted, edited or added)."""
+        return self.status in ("accepted", "edited", "added")
+
+
+def segments_fingerprint(segments: Sequence[Segment]) -> str:
+    """A short hash of the segments' bounds (to the millisecond): which segmentation a layer was made on."""
+    rows = [[round(s.start, 3), round(s.end, 3)] for s in segments]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+def _format_time(seconds: float) -> str:
+    return f"{seconds:.3f} s"
+
+
+@dataclass
+class EditLayer:
+    """Corrections over ``raw`` (the analysis's segments, kept as given and never modified).
+
+    ``duration`` bounds every time; ``fps`` sets the frame used for nudges and the shortest segment.
+    """
+
+    raw: tuple[Segment, ...]
+    duration: float
+    fps: float | None = None
+    operations: list[EditOperation] = field(default_factory=list)
+    #: Undone operations, latest last; in memory only (a new edit clears it).
+    redo_stack: list[EditOperation] = field(default_factory=list, repr=False)
+    _state: dict[str, EditedSegment] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.raw = tuple(copy.copy(s) for s in self.raw)
+        if not self.duration > 0:
+            raise UTALError(f"an edit layer needs the video's duration, not {self.duration!r}")
+        if self.fps is not None and not self.fps > 0:
+            self.fps = None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def frame_s(self) -> float:
+        """One frame in seconds (``DEFAULT_FRAME_S`` when the frame rate is unknown)."""
+        return 1.0 / self.fps if self.fps else DEFAULT_FRAME_S
+
+    @property
+    def base(self) -> str:
+        """Fingerprint of the raw segments this layer replays on."""
+        return segments_fingerprint(self.raw)
+
+    def segments(self) -> list[EditedSegment]:
+        """Every segment, raw ones first in their order then added ones, with corrections applied (copies)."""
+        return [EditedSegment(item.key, copy.copy(item.segment), item.status) for item in self._replayed().values()]
+
+    def _replayed(self) -> dict[str, EditedSegment]:
+        """The operations replayed on the raw segments, cached until the log changes."""
+        if self._state is not None:
+            return self._state
+        current = {f"{RAW_PREFIX}{i}": copy.copy(s) for i, s in enumerate(self.raw)}
+        decision: dict[str, str] = {}
+        changed: set[str] = set()
+        for operation in self.operations:
+            if operation.kind == "add":
+                current[operation.key] = Segment(operation.start, operation.end, ADDED_SCORE, label=operation.label)
+                continue
+            segment = current[operation.key]
+            if operation.kind in ("accept", "reject"):
+                decision[operation.key] = operation.kind
+                continue
+            changed.add(operation.key)
+            if operation.kind == "set_start":
+                segment.start = operation.start
+            elif operation.kind == "set_end":
+                segment.end = operation.end
+            else:
+                segment.label, segment.label_score = operation.label, None
+
+        def status(key: str) -> Status:
+            if decision.get(key) == "reject":
+                return "rejected"
+            if key.startswith(ADDED_PREFIX):
+                return "added"
+            if key in changed:
+                return "edited"
+            return "accepted" if decision.get(key) == "accept" else "untouched"
+
+        self._state = {key: EditedSegment(key, segment, status(key)) for key, segment in current.items()}
+        return self._state
+
+    def segment(self, key: str) -> Segment:
+        """The current state of one segment (a copy); a plain error for an unknown key."""
+        item = self._replayed().get(key)
+        if item is not None:
+            return copy.copy(item.segment)
+        raise UTALError(f"no segment {key!r} in this analysis (raw segments are r0..r{len(self.raw) - 1})")
+
+    def kept_segments(self, untouched: Untouched = "drop") -> list[Segment]:
+        """The corrected annotations in time order: accepted, edited and added segments, plus the untouched
+        raw ones when ``untouched="keep"``; rejected ones never."""
+        if untouched not in ("drop", "keep"):
+            raise UTALError(f"untouched segments are 'drop' or 'keep', not {untouched!r}")
+        kept = [copy.copy(item.segment) for item in self._replayed().values()
+                if item.kept or (untouched == "keep" and item.status == "untouched")]
+        return sorted(kept, key=lambda s: (s.start, s.end))
+
+    # -- editing ---------------------------------------------------------------------------------
+
+    def _check_bounds(self, start: float, end: float) -> None:
+        if start < 0:
+            raise UTALError(f"the start {_format_time(start)} is before the video begins")
+        if end > self.duration + 1e-9:
+            raise UTALError(f"the end {_format_time(end)} is after the video ends ({_format_time(self.duration)})")
+        if end <= start:
+            raise UTALError(f"the start {_format_time(start)} must come before the end {_format_time(end)}")
+        if end - start < self.frame_s - 1e-9:
+            raise UTALError(f"a segment must last at least one frame ({_format_time(self.frame_s)}); "
+                            f"{_format_time(start)} to {_format_time(end)} is shorter")
+
+    def _apply(self, operation: EditOperation) -> EditOperation:
+        self.operations.append(operation)
+        self.redo_stack.clear()
+        self._state = None
+        return operation
+
+    def accept(self, key: str) -> EditOperation:
+        """Mark a segment as correct."""
+        self.segment(key)
+        return self._apply(EditOperation("accept", key))
+
+    def reject(self, key: str) -> EditOperation:
+        """Mark a segment as wrong (it stays in the layer, out of the corrected annotations)."""
+        self.segment(key)
+        return self._apply(EditOperation("reject", key))
+
+    def relabel(self, key: str, label: str) -> EditOperation:
+        """Give a segment another label."""
+        self.segment(key)
+        label = str(label).strip()
+        if not label:
+            raise UTALError("a label cannot be empty")
+        return self._apply(EditOperation("relabel", key, label=label))
+
+    def set_start(self, key: str, seconds: float) -> EditOperation:
+        """Move a segment's start to ``seconds`` (e.g. the playhead)."""
+        seconds = float(seconds)
+        self._check_bounds(seconds, self.segment(key).end)
+        return self._apply(EditOperation("set_start", key, start=seconds))
+
+    def set_end(self, key: str, seconds: float) -> EditOperation:
+        """Move a segment's end to ``seconds``."""
+        seconds = float(seconds)
+        self._check_bounds(self.segment(key).start, seconds)
+        return self._apply(EditOperation("set_end", key, end=seconds))
+
+    def nudge(self, key: str, bound: Literal["start", "end"], steps: int = 1, unit: str = "frame") -> EditOperation:
+        """Move one bound by ``steps`` units (``"frame"``, ``"0.1s"`` or ``"1s"``; negative steps move earlier)."""
+        if unit not in NUDGE_UNITS:
+            raise UTALError(f"nudge by one of {', '.join(NUDGE_UNITS)}, not {unit!r}")
+        if bound not in ("start", "end"):
+            raise UTALError(f"nudge the start or the end, not {bound!r}")
+        step = NUDGE_UNITS[unit] or self.frame_s
+        segment = self.segment(key)
+        # Rounded to the microsecond so that repeated nudges do not accumulate float noise.
+        if bound == "start":
+            return self.set_start(key, round(segment.start + steps * step, 6))
+        return self.set_end(key, round(segment.end + steps * step, 6))
+
+    def add(self, start: float, end: float, label: str = "action") -> EditOperation:
+        """Add a segment (e.g. from the playhead) under the next ``a<n>`` key; it counts as accepted."""
+        start, end = float(start), float(end)
+        self._check_bounds(start, end)
+        label = str(label).strip() or "action"
+        return self._apply(EditOperation("add", self._next_added_key(), start=start, end=end, label=label))
+
+    def _next_added_key(self) -> str:
+        return f"{ADDED_PREFIX}{sum(1 for op in self.operations if op.kind == 'add')}"
+
+    def undo(self) -> EditOperation | None:
+        """Drop the last operation (None when there is nothing to undo); it can be redone."""
+        return self._move_last(self.operations, self.redo_stack)
+
+    def redo(self) -> EditOperation | None:
+        """Put back the last undone operation (None when there is none)."""
+        return self._move_last(self.redo_stack, self.operations)
+
+    def _move_last(self, source: list[EditOperation], target: list[EditOperation]) -> EditOperation | None:
+        if not source:
+            return None
+        target.append(source.pop())
+        self._state = None
+        return target[-1]
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """The ``edits`` entry of an analysis JSON: format, the raw segments' fingerprint, fps, duration, operations."""
+        return {"format": EDITS_FORMAT, "base": self.base, "fps": self.fps, "duration": self.duration,
+                "operations": [op.to_dict() for op in self.operations]}
+
+    @classmethod
+    def from_dict(cls, data: dict, raw: Sequence[Segment]) -> "EditLayer":
+        """The layer saved by :meth:`to_dict`, over the analysis's ``raw`` segments; every operation is replayed
+        through the same checks as when it was made, so a hand-edited file cannot smuggle in a bad segment."""
+        if not isinstance(data, dict) or data.get("format") != EDITS_FORMAT:
+            raise UTALError(f"unsupported edits format {data.get('format') if isinstance(data, dict) else data!r}")
+        if data.get("base") != segments_fingerprint(raw):
+            raise UTALError("these edits were made on other segments than the analysis holds now "
+                            "(it was re-segmented); analyse with the same settings or start the edits again")
+        try:
+            layer = cls(tuple(raw), float(data["duration"]), data.get("fps"))
+            operations = [EditOperation.from_dict(item) for item in data.get("operations", [])]
+        except (KeyError, TypeError, ValueError) as error:
+            raise UTALError(f"the edits layer is damaged ({error})") from None
+        for operation in operations:
+            layer.replay(operation)
+        return layer
+
+    def replay(self, operation: EditOperation) -> EditOperation:
+        """Apply a recorded operation through the checks of the method that made it."""
+        if operation.kind == "add":
+            expected = self._next_added_key()
+            if operation.key != expected:
+                raise UTALError(f"the edits layer adds {operation.key!r} where {expected!r} comes next")
+            return self.add(operation.start, operation.end, operation.label or "action")
+        if operation.kind == "set_start":
+            return self.set_start(operation.key, operation.start)
+        if operation.kind == "set_end":
+            return self.set_end(operation.key, operation.end)
+        if operation.kind == "relabel":
+            return self.relabel(operation.key, operation.label or "")
+        return self.accept(operation.key) if operation.kind == "accept" else self.reject(operation.key)
+
+    def rebased(self, raw: Sequence[Segment]) -> "EditLayer":
+        """This layer's corrections carried onto new raw segments (after re-segmenting): every accepted, edited
+        or added segment becomes an added one, rejected and untouched old segments go; the undo history starts
+        afresh. The same layer comes back when the raw segments did not change."""
+        if segments_fingerprint(raw) == self.base:
+            return self
+        layer = EditLayer(tuple(raw), self.duration, self.fps)
+        for item in self.segments():
+            if item.kept:
+                layer.add(item.segment.start, item.segment.end, item.segment.label or "action")
+        return layer
+
+
+def _read_analysis_payload(path: str | os.PathLike) -> dict:
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UTALError(f"Analysis file not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("segments"), list) or "duration" not in payload:
+        raise UTALError(f"{Path(path).name} is not an analysis file (no segments or duration).")
+    return payload
+
+
+def _raw_segments(payload: dict, path: str | os.PathLike) -> list[Segment]:
+    try:
+        return [Segment(**item) for item in payload["segments"]]
+    except TypeError as error:
+        raise UTALError(f"{Path(path).name} has damaged segments ({error}).") from None
+
+
+def load_edits(path: str | os.PathLike) -> EditLayer:
+    """The edits layer of an analysis JSON file, or an empty one over its segments when it has none."""
+    payload = _read_analysis_payload(path)
+    raw = _raw_segments(payload, path)
+    if payload.get("edits") is not None:
+        return EditLayer.from_dict(payload["edits"], raw)
+    fps = (payload.get("media") or {}).get("fps")
+    return EditLayer(tuple(raw), float(payload["duration"]), fps)
+
+
+def save_edits(path: str | os.PathLike, layer: EditLayer) -> Path:
+    """Write ``layer`` as the ``edits`` entry of the analysis JSON at ``path``, atomically; every other entry
+    (the raw segments above all) is written back as it was read."""
+    payload = _read_analysis_payload(path)
+    if segments_fingerprint(_raw_segments(payload, path)) != layer.base:
+        raise UTALError(f"these edits were made on other segments than {Path(path).name} holds")
+    payload["edits"] = layer.to_dict()
+    return atomic_write_text(path, json.dumps(payload))

@@ -1,0 +1,78 @@
+"""Media access: probing, streaming frame sampling on the snippet grid, audio decoding, thumbnails and
+MP4 writing, through one of two backends with the same contract and the same plain messages:
+
+- ``ffmpeg`` (media/ffmpeg.py): the system ``ffprobe``/``ffmpeg`` binaries in subprocesses;
+- ``pyav`` (media/pyav.py): the FFmpeg libraries inside the ``av`` wheel, no binaries needed.
+
+media/backend.py chooses: ffmpeg when both binaries are on PATH, PyAV otherwise, or what the setting
+``UTAL_MEDIA_BACKEND`` (auto, ffmpeg, pyav) says. Each call below asks it, so the setting applies at once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..grid import SnippetGrid
+from ..limits import Limits
+from .backend import ENV_VARIABLE, BackendChoice, backend_module, choose_backend, media_report
+from .types import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, DEFAULT_PREFETCH, FINE_FRAMES, NO_AUDIO_REASON, AudioTrack,
+                    EncodeSettings, FineStream, FrameBatch, MediaInfo, decode_warning, output_size)
+
+__all__ = ["AUDIO_SAMPLE_RATE", "CENTRE_FRAMES", "DEFAULT_PREFETCH", "ENV_VARIABLE", "FINE_FRAMES", "NO_AUDIO_REASON",
+           "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "choose_backend",
+           "decode_audio", "decode_warning", "iter_frames", "media_report", "output_size", "probe",
+           "thumbnail_jpeg", "write_mp4"]
+
+
+def probe(path: str | os.PathLike, limits: Limits | None = None) -> MediaInfo:
+    """Read duration, frame rate, size, rotation and audio facts of a video file (no decoding).
+
+    Files below ``limits.count_frames_below_bytes`` have their video packets counted (demuxing
+    only), so ``frame_count`` is what the file holds, not what its header claims.
+    Raises UTALError with a plain message for a missing file, a file that is not media, a
+    truncated or corrupt container, a file without a video stream, or zero duration.
+    """
+    return backend_module().probe(path, limits)
+
+
+def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
+                info: MediaInfo | None = None, fine: FineStream | None = None,
+                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None) -> Iterator[FrameBatch]:
+    """Yield RGB frames at the grid's centre times in batches, from one decode of the video.
+
+    With ``fine``, the same pass also yields a second, low-resolution stream at ``fine.grid``'s
+    centre times (``kind=FINE_FRAMES``); the two streams are interleaved in decoding order. Decoding
+    threads keep up to ``prefetch`` batches ahead of the consumer, so decoding overlaps with whatever
+    the consumer does with a batch; a consumer that stops early ends the decoding.
+
+    Frames are selected by presentation timestamp (works for variable frame rate): each grid time
+    gets the last frame presented at or before it. Exactly ``grid.num_snippets`` frames are produced
+    per stream: if the stream ends early by less than a snippet the last frame is repeated; a file
+    that ends much earlier than its header says raises UTALError. Decode errors in the middle of the
+    file are appended to ``warnings`` as one plain message.
+    """
+    return backend_module().iter_frames(path, grid, short_side, batch_size, info, fine, prefetch, warnings)
+
+
+def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
+                 info: MediaInfo | None = None, warnings: list[str] | None = None) -> AudioTrack:
+    """Decode the first audio stream to mono float32 at ``sample_rate``.
+
+    The track is shifted so that sample 0 is the video's first presented frame. A video without
+    audio gives ``AudioTrack(samples=None, absent_reason=...)``, not an exception or fake silence.
+    Decode errors in a track that still decodes are appended to ``warnings`` as one plain message.
+    """
+    return backend_module().decode_audio(path, sample_rate, info, warnings)
+
+
+def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes:
+    """A JPEG of the first frame at or after ``seconds``, ``width`` wide (aspect kept, even height)."""
+    return backend_module().thumbnail_jpeg(path, seconds, width)
+
+
+def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:
+    """Encode RGB ``frames`` (H.264, plus AAC when ``settings.audio``) into an MP4 whose index is at the front."""
+    backend_module().write_mp4(path, frames, settings)
