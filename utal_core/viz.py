@@ -20,7 +20,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .errors import UTALError
 from .evaluate import DetectionResult, GroundTruth, GroundTruthByVideo
 from .export import atomic_write_bytes, segment_label
 from .media import thumbnail_jpeg
