@@ -142,3 +142,19 @@ def test_ground_truth_of_another_video_is_not_drawn(page, tmp_path):
     page.set_input_files("#gt-upload input[type=file]", str(renamed))
     page.wait_for_function(f"() => {PLOT}._fullData.some(t => (t.meta || {{}}).ground_truth)")
     shot(page, "12_ground_truth_matched_by_duration")
+
+
+def test_segment_numbers_agree_in_table_info_line_and_subtitles(page):
+    """Issue 11: the table, the info line and the subtitles numbered the same segment differently."""
+    number = page.inner_text("#segments-table [data-testid='cell-0-0']").strip()
+    start = float(page.inner_text("#segments-table [data-testid='cell-0-1']"))
+    page.click("#segments-table [data-testid='cell-0-1']")
+    page.wait_for_function("(n) => (document.querySelector('#segment-info')?.textContent || '').includes(`#${n}:`)",
+                           arg=number)
+    track = "[...document.querySelector('#player video').textTracks].at(-1)"  # the current subtitles
+    page.evaluate(f"() => {{ {track}.mode = 'hidden'; }}")
+    page.wait_for_function(f"() => {track}.cues?.length > 0")
+    cues = page.evaluate(f"() => [...{track}.cues].map(c => [c.startTime, c.text])")
+    tracks = page.evaluate("() => document.querySelector('#player video').textTracks.length")
+    assert any(abs(at - start) < 0.01 and text.startswith(f"#{number} ") for at, text in cues), \
+        (number, start, tracks, cues)

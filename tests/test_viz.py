@@ -10,6 +10,7 @@ import pytest
 
 from utal_core.errors import UTALError
 from utal_core.evaluate import GroundTruth
+from utal_core.export import subtitles_vtt
 from utal_core.grid import SnippetGrid
 from utal_core.localize import LocalizeParams, localize
 from utal_core.pipeline import Analysis, ClusterInfo
@@ -100,14 +101,23 @@ def test_selected_cluster_hides_other_bands_and_filters_rows():
     assert visibility == {0: "legendonly", 1: True}
     rows = segment_rows(analysis, cluster=1)
     assert rows and all(row[5].startswith("1:") for row in rows)
-    for row in rows:
-        assert analysis.segments[row[0]].start == pytest.approx(row[1], abs=0.01)
+    in_time_order = sorted(analysis.segments, key=lambda s: (s.start, s.end))
+    for row in rows:  # "#" is the subtitle cue number: the row-th segment in time order of all of them
+        assert in_time_order[row[0] - 1].start == pytest.approx(row[1], abs=0.01)
 
 
 def test_rows_are_in_time_order_and_clusters_listed():
     analysis = dataclasses.replace(synthetic_analysis(), segments=list(reversed(synthetic_analysis().segments)))
     starts = [row[1] for row in segment_rows(analysis)]
     assert starts == sorted(starts) and len(starts) == len(ACTIONS)
+    # The table's numbers are the subtitles' (issue 11): cue "#n" starts where row n does.
+    cue_start = {}
+    for block in subtitles_vtt(analysis.segments).split("\n\n")[1:]:
+        _, times, text = block.strip().split("\n")
+        hours, minutes, seconds = times.split(" --> ")[0].split(":")
+        cue_start[int(text.split()[0][1:])] = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    for number, start, *_ in segment_rows(analysis):
+        assert cue_start[number] == pytest.approx(start, abs=0.01)
     assert [i for i, _ in visible_segments(analysis)] == [2, 1, 0]
     assert [row[:3] for row in cluster_rows(analysis)] == [[0, "waving", 2], [1, "bouncing", 1]]
 

@@ -7,6 +7,7 @@ visitor's ``Session`` (``ui.sessions``), never in module globals.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -17,7 +18,7 @@ import gradio as gr
 from utal_core.errors import UTALError
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth
 from utal_core.examples import EXAMPLE_SPECS, example_path
-from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text
+from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text, cue_numbers
 from utal_core.features import content_hash
 from utal_core.library import add_analysis_to_library
 from utal_core.localize import LocalizeParams
@@ -217,7 +218,7 @@ class Explorer:
         thumbs = session.thumbnails.for_segments(analysis.video_path, segments)
         gallery = [(str(path), f"{s.start:.1f}–{s.end:.1f} s · {s.label or s.cluster}")
                    for path, s in zip(thumbs, segments)]
-        (subtitles,) = self.write_exports(session, analysis, ("vtt",))
+        (subtitles,) = self.write_exports(session, analysis, ("vtt",), versioned=True)
         return (gallery, best, self.cluster_gallery(session, analysis), cluster_rows(analysis),
                 gr.Video(subtitles=subtitles), self.detection(analysis, truth))
 
@@ -235,13 +236,21 @@ class Explorer:
         return items
 
     @staticmethod
-    def write_exports(session: Session, analysis: Analysis,
-                      formats: tuple[str, ...] = tuple(EXPORT_FORMATS)) -> list[str]:
-        """The given export formats, written atomically to this session's export folder of the analysis."""
+    def write_exports(session: Session, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS),
+                      versioned: bool = False) -> list[str]:
+        """The given export formats, written atomically to this session's export folder of the analysis.
+
+        ``versioned`` puts a hash of the content in the file name: the player's subtitles, so that the
+        browser loads the new cues after re-segmenting instead of the cached ones of the same URL."""
         folder = session.export_dir(analysis.content_hash)
         exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=analysis.segments)
-        return [str(atomic_write_text(folder / f"{analysis.video_id}{EXPORT_FORMATS[name][0]}",
-                                      EXPORT_FORMATS[name][1](exported))) for name in formats]
+        written = []
+        for name in formats:
+            suffix, render = EXPORT_FORMATS[name]
+            text = render(exported)
+            version = f".{hashlib.sha256(text.encode()).hexdigest()[:12]}" if versioned else ""
+            written.append(str(atomic_write_text(folder / f"{analysis.video_id}{version}{suffix}", text)))
+        return written
 
     def downloads(self, analysis: Analysis | None, request: gr.Request) -> list[str]:
         """Analysis JSON (server paths reduced to file names) plus every export format of the current segments."""
@@ -271,7 +280,8 @@ class Explorer:
             raise UTALError("There is no segment to show.")
         position = min(max(position, 0), len(shown) - 1)
         index, segment = shown[position]
-        info = (f"Segment {index}: {segment.start:.2f}–{segment.end:.2f} s, score {segment.score:.3f}, "
+        number = cue_numbers(analysis.segments).get(index, "")  # as in the table and the subtitles
+        info = (f"Segment #{number}: {segment.start:.2f}–{segment.end:.2f} s, score {segment.score:.3f}, "
                 f"{segment.label or 'cluster ' + str(segment.cluster)}")
         return position, segment.start, segment.end, info, gr.Video(playback_position=float(segment.start))
 

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .evaluate import DetectionResult, GroundTruth, GroundTruthByVideo
-from .export import atomic_write_bytes, segment_label
+from .export import atomic_write_bytes, cue_numbers, segment_label
 from .media import thumbnail_jpeg
 from .types import Segment
 
@@ -68,9 +68,10 @@ def visible_segments(analysis: "Analysis", cluster: int | None = None) -> list[t
 
 
 def segment_rows(analysis: "Analysis", cluster: int | None = None) -> list[list]:
-    """Table rows (see ``SEGMENT_COLUMNS``) of the visible segments, in time order."""
-    names = cluster_names(analysis)
-    return [[index, round(s.start, 2), round(s.end, 2), round(s.duration, 2), round(s.score, 3),
+    """Table rows (see ``SEGMENT_COLUMNS``) of the visible segments, in time order; ``#`` is the
+    segment's subtitle cue number (:func:`utal_core.export.cue_numbers`)."""
+    names, numbers = cluster_names(analysis), cue_numbers(analysis.segments)
+    return [[numbers.get(index, ""), round(s.start, 2), round(s.end, 2), round(s.duration, 2), round(s.score, 3),
              names.get(s.cluster, str(s.cluster)), segment_label(s)]
             for index, s in visible_segments(analysis, cluster)]
 
