@@ -6,6 +6,11 @@ queries are held-out vectors drawn the same way. Indexes are built exactly as th
 them (``build_exact_index`` and ``build_ivf_index`` with ``LibraryConfig``; the library uses IVF
 only above its threshold), so the figures describe the shipped settings. Latency is one query at a time, as the app and CLI issue them.
 
+With ``--shards N`` each size is also measured as the library searches between compactions: the
+last N x ``--segments-per-video`` vectors moved out of the IVF base into N exact shards and one
+video's worth of base ids removed, searched through ``SpaceIndexes.search`` (the library's merge of
+base and shards), with recall against the exact top-10 of the vectors that remain.
+
     .venv/bin/python benchmarks/search_speed.py --sizes 10000 100000 1000000
 """
 
@@ -17,11 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utal_core.library import LibraryConfig, SegmentLibrary, build_exact_index, build_ivf_index, ivf_lists
+from utal_core.library import (LibraryConfig, SegmentLibrary, SpaceIndexes, build_exact_index, build_ivf_index,
+                               ivf_lists)
 from utal_core.types import Segment
 
 DIM = 512
@@ -86,6 +93,35 @@ def bench_size(size: int, args: argparse.Namespace, config: LibraryConfig) -> No
         marker = "  <- library default" if nprobe == config.nprobe else ""
         print(f"n={size:>8}  ivf nprobe {nprobe:>3}: recall@10 {recall_at_k(found, truth):.4f}  "
               f"p50 {np.percentile(ivf_ms, 50):6.2f} ms  p99 {np.percentile(ivf_ms, 99):6.2f} ms{marker}", flush=True)
+    if args.shards:
+        ivf.nprobe = config.nprobe
+        bench_sharded(size, exact, ivf, queries, args)
+
+
+def bench_sharded(size: int, exact: faiss.Index, ivf: faiss.Index, queries: np.ndarray,
+                  args: argparse.Namespace) -> None:
+    """Recall and latency of base IVF + exact shards + removed ids, searched as the library does."""
+    per_shard = args.segments_per_video
+    sharded_ids = np.arange(size - args.shards * per_shard + 1, size + 1, dtype=np.int64)
+    removed = np.arange(1, per_shard + 1, dtype=np.int64)
+    ivf.remove_ids(faiss.IDSelectorBatch(sharded_ids))
+    vectors = exact.index.reconstruct_n(size - len(sharded_ids), len(sharded_ids))
+    indexes = SpaceIndexes(1, exact, ivf)
+    for number in range(args.shards):
+        rows = slice(number * per_shard, (number + 1) * per_shard)
+        indexes.add_shard(number + 1, sharded_ids[rows], vectors[rows])
+    indexes.add_removal(1, removed)
+    _, wider = exact.search(queries, K + len(removed))
+    truth = np.array([[i for i in row if i > per_shard][:K] for row in wider])
+    found, times = [], []
+    for query in queries:
+        started = time.perf_counter()
+        ranked = indexes.search(query[None], K)
+        times.append((time.perf_counter() - started) * 1000)
+        found.append([i for i, _ in ranked])
+    print(f"n={size:>8}  ivf base + {args.shards} shards x {per_shard} + {len(removed)} removed: "
+          f"recall@10 {recall_at_k(np.array(found), truth):.4f}  p50 {np.percentile(times, 50):6.2f} ms  "
+          f"p99 {np.percentile(times, 99):6.2f} ms", flush=True)
 
 
 def bench_library_add(videos: int, segments_per_video: int, seed: int) -> None:
@@ -111,6 +147,8 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, nargs="*", help="IVF nprobe values to sweep (default: the library's)")
     parser.add_argument("--points-per-center", type=int, default=100, help="segments per synthetic cluster")
     parser.add_argument("--noise", type=float, default=1.5, help="noise norm relative to the unit centres")
+    parser.add_argument("--shards", type=int, default=LibraryConfig.compact_shards,
+                        help="also measure base + this many shards (0: skip; default: the compaction threshold)")
     parser.add_argument("--library-videos", type=int, default=50, help="videos for the end-to-end add (0: skip)")
     parser.add_argument("--segments-per-video", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)

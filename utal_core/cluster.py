@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
 from .grid import SnippetGrid
@@ -96,10 +93,14 @@ class ClusterConfig:
 def _fit(points: np.ndarray, k: int, seed: int) -> np.ndarray:
     if k == 1:
         return np.zeros(len(points), dtype=np.int64)
+    from sklearn.cluster import KMeans  # here, not at the top: commands that never cluster start without sklearn
+
     return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(points).astype(np.int64)
 
 
 def _auto_k(points: np.ndarray, distinct: int, config: ClusterConfig, seed: int) -> int:
+    from sklearn.metrics import silhouette_score
+
     if len(points) == 2:
         return 1 if float(points[0] @ points[1]) >= config.pair_similarity else 2
     best_k, best_quality = 1, config.min_silhouette
@@ -138,6 +139,8 @@ def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int |
     distinct = len(np.unique(points.round(6), axis=0))
     # k-means and silhouette only need distances, which N points keep exactly in their own
     # N-dimensional span; fitting there (single-threaded) keeps re-clustering interactive.
+    from sklearn.metrics import silhouette_score
+
     with threadpool_limits(1):
         span = _span_coordinates(points)
         if k == "auto":
@@ -241,6 +244,8 @@ def cluster_space_vectors(embeddings: Mapping[str, np.ndarray] | np.ndarray, res
 
 def assign_names(scores: np.ndarray, boot_scores: np.ndarray, resolution: float = NamingConfig.resolution) -> np.ndarray:
     """Vocabulary index per cluster from ``scores`` [k, V] and their bootstrap [k, B, V] (see NamingConfig)."""
+    from scipy.optimize import linear_sum_assignment
+
     chosen = scores.argmax(axis=1)
     rows, columns = linear_sum_assignment(-scores)
     chosen[rows] = columns

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .errors import UTALError
 from .types import Segment
@@ -401,6 +400,8 @@ def hungarian_label_mapping(
             continue
         for label in {gt.label for gt in items}:
             confusion[pseudo_index[dominant], real_index[label]] += 1
+    from scipy.optimize import linear_sum_assignment  # here: `eval` without --hungarian starts without scipy
+
     rows, cols = linear_sum_assignment(confusion, maximize=True)
     return {pseudo_labels[r]: real_labels[c] for r, c in zip(rows, cols)}
 

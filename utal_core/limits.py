@@ -47,7 +47,7 @@ class Limits:
         for item in dataclasses.fields(cls):
             variable = ENV[item.name]
             if variable in environ:
-                values[item.name] = _parse(variable, environ[variable], type(getattr(cls(), item.name)))
+                values[item.name] = parse_setting(variable, environ[variable], type(getattr(cls(), item.name)))
         values |= {name: value for name, value in overrides.items() if value is not None}
         return cls(**values)
 
@@ -75,7 +75,8 @@ class Limits:
 ENV: dict[str, str] = {item.name: f"UTAL_{item.name.upper()}" for item in dataclasses.fields(Limits)}
 
 
-def _parse(variable: str, text: str, kind: type) -> float | int:
+def parse_setting(variable: str, text: str, kind: type) -> float | int:
+    """The value of setting ``variable`` given as ``text``: a finite number >= 0 (an int for ``kind`` int)."""
     try:
         value = float(text)
     except ValueError:

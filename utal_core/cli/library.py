@@ -1,17 +1,13 @@
-"""`library` (add / remove / list / search / rebuild) and `export` subcommands."""
+"""`library` (add / remove / list / search / compact / rebuild): the persistent segment library."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from ..edits import load_edits
-from ..errors import UTALError
-from ..export import EAF_TIER_LAYOUTS, EXPORT_FORMATS, default_export_path, export_analysis, load_analysis_json
-from ..library import SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
+from ..library import COMPACTION_ENV, LibraryConfig, SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
 from ..limits import ENV, Limits
 from ..text import ClipTextScorer, build_text_scorer, clip_or_label_bridge
 from . import subcommand
@@ -43,11 +39,16 @@ def _configure_library(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--cluster", type=int, help="only segments of this cluster")
     search.add_argument("--json", action="store_true", help="print JSON")
 
+    compact = actions.add_parser(
+        "compact", help="Fold the index shards that adds and removals append into each space's base index "
+                        f"(done automatically after `library add` past {LibraryConfig.compact_shards} shards or "
+                        f"{LibraryConfig.compact_vectors} vectors: settings {', '.join(COMPACTION_ENV.values())}).")
+
     rebuild = actions.add_parser("rebuild", aliases=["repair"],
                                  help="Re-create a lost or damaged library database from its saved video records "
                                       "(the old files are kept in damaged/).")
 
-    for sub in (add, remove, listing, search, rebuild):
+    for sub in (add, remove, listing, search, compact, rebuild):
         sub.add_argument("--library", type=Path, required=True, metavar="DIR", help="library folder")
 
 
@@ -61,6 +62,8 @@ def _add(library: SegmentLibrary, videos: list[Path], clip_weights: str | None) 
     for video in videos:
         video_id = add_analysis_to_library(library, pipeline.analyze(video))
         print(f"added {video} as video {video_id}")
+    for space in library.compact(if_needed=True):
+        print(f"compacted the {space} index")
 
 
 def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
@@ -87,16 +90,20 @@ def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
 
 @subcommand("library", "Manage and search the persistent segment library.", _configure_library)
 def run_library(args: argparse.Namespace) -> int:
+    config = LibraryConfig.from_env()
     if args.action in ("rebuild", "repair"):
-        report = rebuild_library(args.library)
+        report = rebuild_library(args.library, config)
         if report.set_aside:
             print(f"old database and indexes kept in {report.set_aside}")
         for name, reason in report.unreadable.items():
             print(f"warning: record {name} could not be read: {reason}", file=sys.stderr)
         print(f"restored {len(report.restored)} video(s) into {args.library}")
         return 0
-    with SegmentLibrary.open(args.library) as library:
-        if args.action == "add":
+    with SegmentLibrary.open(args.library, config) as library:
+        if args.action == "compact":
+            compacted = library.compact()
+            print(f"compacted {', '.join(compacted)}" if compacted else "nothing to compact")
+        elif args.action == "add":
             _add(library, args.videos, args.clip_weights)
         elif args.action == "remove":
             print(f"removed video {library.remove_video(args.video)}")
@@ -108,34 +115,4 @@ def run_library(args: argparse.Namespace) -> int:
                 print(f"{video.id:>4}  {video.num_segments:>4} segments  {video.duration:8.1f} s  {video.path}")
         else:
             _search(library, args)
-    return 0
-
-
-def _configure_export(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("analysis", type=Path, metavar="ANALYSIS.json", help="analysis JSON written by analyze")
-    parser.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS),
-                        help="output format (anet-gt: ActivityNet ground truth, eaf: ELAN)")
-    parser.add_argument("--out", type=Path, help="output file (default: next to the analysis)")
-    parser.add_argument("--corrected", action="store_true",
-                        help="export the corrected annotations of the analysis's edits layer (accepted, edited and "
-                             "added segments) instead of the model's raw segments")
-    parser.add_argument("--untouched", choices=["drop", "keep"], default="drop",
-                        help="with --corrected: raw segments nobody reviewed are dropped (default) or kept")
-    parser.add_argument("--eaf-tiers", choices=list(EAF_TIER_LAYOUTS), default=None,
-                        help="eaf: one tier per label (default) or one tier for all")
-
-
-@subcommand("export", "Export an analysis (raw or corrected segments) as ActivityNet results or ground-truth JSON, "
-                      "CSV, WebVTT, SRT or ELAN EAF.", _configure_export)
-def run_export(args: argparse.Namespace) -> int:
-    if args.eaf_tiers and args.format != "eaf":
-        raise UTALError("--eaf-tiers goes with --format eaf")
-    if args.untouched != "drop" and not args.corrected:
-        raise UTALError("--untouched goes with --corrected")
-    exported = load_analysis_json(args.analysis)
-    if args.corrected:
-        exported = dataclasses.replace(exported, segments=load_edits(args.analysis).kept_segments(args.untouched))
-    options = {"tiers": args.eaf_tiers} if args.eaf_tiers else {}
-    out = args.out or default_export_path(args.analysis, args.format)
-    print(export_analysis(exported, args.format, out, **options))
     return 0

@@ -21,7 +21,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
 from ..grid import SnippetGrid
 from .base import AudioEncoder, EncodedBatch, EncoderConfig, Fingerprint, file_sha256, pool_onto_grid, register_encoder
@@ -149,6 +148,8 @@ class _YamnetSession:
 
     def run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log-mel patches [N, 96, 64] -> (embeddings [N, 1024], class scores [N, 521] in [0, 1])."""
+        from scipy.special import expit  # here, not at the top: importing encoders stays cheap for the CLI
+
         quantised = np.clip(np.round(patches / self.input_scale) + self.input_zero_point, 0, 255).astype(np.uint8)
         scores_q, embeddings = self.session.run(None, {self.input_name: quantised[:, None]})
         logits = self.output_scale * (scores_q.astype(np.float32) - self.output_zero_point)

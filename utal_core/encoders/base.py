@@ -26,9 +26,10 @@ import numpy as np
 
 from ..errors import UTALError
 from ..grid import SnippetGrid
+from ..resources import DATA_ROOT
 
 #: Where shipped or user-provided weights are looked up after an explicit path.
-CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+CHECKPOINTS_DIR = DATA_ROOT / "checkpoints"
 #: Bump when preprocessing changes in a way that changes cached features.
 ENCODER_CODE_VERSION = "2"
 #: Fingerprint value for a model deliberately run on random weights (tests only).

@@ -38,10 +38,11 @@ import numpy as np
 
 from ..cache import cached_array, default_cache_dir
 from ..errors import UTALError
+from ..resources import DATA_ROOT
 from .base import (RANDOM_WEIGHTS, EncodedBatch, EncoderConfig, Fingerprint, FrameEncoder, file_sha256,
                    find_checkpoint, frames_to_tensor, register_encoder)
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+PROMPTS_DIR = DATA_ROOT / "assets" / "prompts"
 HUB_HOST = ("huggingface.co", 443)
 _HUB_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 #: Near-synonyms from unrelated categories: a trained text tower puts each anchor's prompt nearest its

@@ -1,11 +1,17 @@
-"""FAISS indexes of the segment library: exact inner-product search, IVF above a size threshold."""
+"""FAISS indexes of the segment library: exact inner-product search, IVF above a size threshold,
+small exact shards appended between compactions, and the top-k merge over all of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import os
+from typing import Mapping, Sequence
 
 import faiss
 import numpy as np
+
+from ..limits import parse_setting
 
 #: Bump when the index files' layout changes; older files are then rebuilt at open.
 INDEX_FORMAT = 1
@@ -28,6 +34,26 @@ class LibraryConfig:
     training_per_list: int = 32
     training_iterations: int = 10
     seed: int = 0
+    #: A space whose base index holds at least this many vectors takes adds as shard files and
+    #: removals as lists of removed ids; a smaller base is simply rewritten (a few MB at most).
+    shard_above: int = 2048
+    #: ``compact(if_needed=True)`` folds a space once it has more than this many shards and removals ...
+    compact_shards: int = 16
+    #: ... or once its shards and removals hold more than this many vectors.
+    compact_vectors: int = 20_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LibraryConfig":
+        """Defaults, with the compaction thresholds overridden by ``UTAL_LIBRARY_COMPACT_SHARDS`` and
+        ``UTAL_LIBRARY_COMPACT_VECTORS`` where set."""
+        environ = os.environ if environ is None else environ
+        values = {name: int(parse_setting(variable, environ[variable], int))
+                  for name, variable in COMPACTION_ENV.items() if variable in environ}
+        return cls(**values)
+
+
+#: Environment variables of the compaction thresholds.
+COMPACTION_ENV = {"compact_shards": "UTAL_LIBRARY_COMPACT_SHARDS", "compact_vectors": "UTAL_LIBRARY_COMPACT_VECTORS"}
 
 
 def ivf_lists(count: int, config: LibraryConfig) -> int:
@@ -67,10 +93,116 @@ def exact_index_contents(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
     return ids, index.index.reconstruct_n(0, index.ntotal) if len(ids) else np.zeros((0, index.d), np.float32)
 
 
+def _search_index(index: faiss.Index, query: np.ndarray, k: int,
+                  selector: faiss.IDSelector | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` (scores, ids) of one query [1, D] in a FAISS index, -1 ids where fewer exist."""
+    k = min(k, index.ntotal)
+    if k <= 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    if selector is None:
+        scores, ids = index.search(query, k)
+    elif isinstance(index, faiss.IndexIVF):
+        scores, ids = index.search(query, k, params=faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe))
+    else:
+        scores, ids = index.search(query, k, params=faiss.SearchParameters(sel=selector))
+    return scores[0], ids[0]
+
+
+def _search_rows(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` (scores, ids) of one query [1, D] over ``vectors`` by brute force.
+
+    The shards are small: a single-threaded product (einsum, not BLAS) beats a FAISS or BLAS call,
+    whose thread pools cost milliseconds per query on a busy machine.
+    """
+    scores = np.einsum("ij,j->i", vectors, query[0])
+    if len(scores) > k:
+        top = np.argpartition(-scores, k)[:k]
+        return scores[top], ids[top]
+    return scores, ids
+
+
+def merge_top_k(candidates: Sequence[tuple[np.ndarray, np.ndarray]], k: int) -> list[tuple[int, float]]:
+    """The ``k`` best (id, score) of several (scores, ids) candidate lists, best first, each id once."""
+    scores = np.concatenate([np.zeros(0, np.float32), *(found for found, _ in candidates)])
+    ids = np.concatenate([np.zeros(0, np.int64), *(found for _, found in candidates)])
+    ranked: dict[int, float] = {}
+    for position in np.argsort(-scores, kind="stable"):
+        segment_id = int(ids[position])
+        if segment_id >= 0 and segment_id not in ranked:
+            ranked[segment_id] = float(scores[position])
+            if len(ranked) == k:
+                break
+    return list(ranked.items())
+
+
+_NO_IDS = np.zeros(0, np.int64)
+
+
 @dataclass
 class SpaceIndexes:
-    """One generation of a space's indexes: exact always, IVF above the size threshold."""
+    """A space's indexes: one base generation (exact always, IVF above the size threshold), the
+    shards appended to it since (number -> ids and vectors, held in memory as arrays) and the ids
+    removed from it since (number -> ids). Search covers base and shards and skips removed ids."""
 
     generation: int
     exact: faiss.Index
     ivf: faiss.Index | None
+    #: The ``indexes`` row the base was loaded from or written as (a repair may keep the generation).
+    row: tuple = ()
+    shards: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    removals: dict[int, np.ndarray] = field(default_factory=dict)
+    _live_shards: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def add_shard(self, number: int, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Hold shard ``number`` (ids and normalised vectors) in memory."""
+        self.shards[number] = (np.asarray(ids, np.int64), np.ascontiguousarray(vectors, np.float32))
+        self._live_shards = None
+
+    def add_removal(self, number: int, ids: np.ndarray) -> None:
+        """Hold removal ``number`` (the removed ids) in memory."""
+        self.removals[number] = np.asarray(ids, np.int64)
+        self._live_shards = None
+
+    @property
+    def removed(self) -> np.ndarray:
+        """Every id removed since the base was written."""
+        return np.concatenate([_NO_IDS, *self.removals.values()])
+
+    @property
+    def count(self) -> int:
+        """Vectors a search can find: base and shards less the removed ones."""
+        return self.exact.ntotal + sum(len(ids) for ids, _ in self.shards.values()) - len(self.removed)
+
+    @property
+    def pending(self) -> int:
+        """Vectors in shards plus removed ids: what a compaction would fold into the base."""
+        return sum(len(ids) for ids, _ in self.shards.values()) + len(self.removed)
+
+    def shard_contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of every shard, in shard order."""
+        parts = [self.shards[number] for number in sorted(self.shards)]
+        return (np.concatenate([_NO_IDS, *(ids for ids, _ in parts)]),
+                np.concatenate([np.zeros((0, self.exact.d), np.float32), *(vectors for _, vectors in parts)]))
+
+    def _live_shard_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._live_shards is None:
+            ids, vectors = self.shard_contents()
+            keep = ~np.isin(ids, self.removed)
+            self._live_shards = ids[keep], np.ascontiguousarray(vectors[keep])
+        return self._live_shards
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best (id, score) for the normalised ``query`` [1, D] over base and shards.
+
+        With ``allowed`` only those ids are candidates, searched exactly (IVF probing could miss them).
+        """
+        ids, vectors = self._live_shard_rows()
+        if allowed is not None:
+            keep = np.isin(ids, allowed)
+            base = _search_index(self.exact, query, k, faiss.IDSelectorBatch(allowed))
+            return merge_top_k([base, _search_rows(ids[keep], vectors[keep], query, k)], k)
+        removed = self.removed
+        kept_out = faiss.IDSelectorBatch(removed) if len(removed) else None
+        selector = None if kept_out is None else faiss.IDSelectorNot(kept_out)
+        base = _search_index(self.ivf or self.exact, query, k, selector)
+        return merge_top_k([base, _search_rows(ids, vectors, query, k)], k)

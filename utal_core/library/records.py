@@ -111,6 +111,7 @@ def check_integrity(connection: sqlite3.Connection, folder: Path) -> None:
 def damaged_database(folder: Path, problem: str) -> UTALError:
     """The plain error for a damaged database: what is wrong, and how many videos a rebuild restores."""
     records = len(saved_records(folder))
+    problem = " ".join(problem.split())  # quick_check reports span lines; the message is one
     return UTALError(f"The library database {folder / DATABASE_NAME} is damaged ({problem}); nothing was written "
                      f"to it. {records} video(s) have a saved record and can be restored with "
                      f"{rebuild_hint(folder)} (the damaged file is kept aside).")

@@ -66,6 +66,7 @@ def rebuild_library(folder: str | Path, config: LibraryConfig = LibraryConfig())
                 report.unreadable[path.name] = str(error)
                 continue
             library.add_video(**record)
+            library.compact(if_needed=True)
             report.restored.append(record["path"])
             time.sleep(pause)
     (folder / REBUILD_MARKER).unlink()

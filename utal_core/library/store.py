@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -21,18 +20,19 @@ import numpy as np
 
 from ..cluster import ClusterResult, cluster_segments, cluster_space_vectors, name_vectors
 from ..errors import UTALError
-from ..export import atomic_write_bytes
 from ..text import LabelBridgeScorer, TextScorer, check_query, l2_normalize
 from ..types import Segment
-from .index import (INDEX_FORMAT, LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_index,
-                    exact_index_contents, ivf_lists)
+from .files import SHARD_SCHEMA, IndexFiles
+from .index import LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_index, exact_index_contents, ivf_lists
 from .records import (DATABASE_NAME, check_folder, check_integrity, damaged_database, record_path,
                       write_record)
 from .search import MAX_SQLITE_INTEGER, SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors
 
-SCHEMA_VERSION = 1
+#: 2: index shards and removals (``files.SHARD_SCHEMA``); a version-1 library is upgraded at open.
+SCHEMA_VERSION = 2
 #: Test hook (crash-safety tests only): seconds to sleep after the new index files are in place
-#: and before the SQLite commit, so a test can SIGKILL a writer in the middle of an add.
+#: and before the SQLite commit, so a test can SIGKILL a writer in the middle of an add, a
+#: removal or a compaction.
 PAUSE_BEFORE_COMMIT_ENV = "UTAL_LIBRARY_PAUSE_BEFORE_COMMIT"
 
 _SCHEMA = """
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS indexes (
     space TEXT PRIMARY KEY, generation INTEGER NOT NULL, dim INTEGER NOT NULL, format INTEGER NOT NULL,
     count INTEGER NOT NULL, exact_sha256 TEXT NOT NULL, ivf_sha256 TEXT);
-"""
+""" + SHARD_SCHEMA
 
 
 
@@ -69,10 +69,6 @@ class VideoRecord:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "content_hash": self.content_hash, "duration": self.duration,
                 "added_at": self.added_at, "num_segments": self.num_segments, "config": self.config}
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _check_space_name(space: str) -> str:
@@ -110,6 +106,7 @@ class SegmentLibrary:
         self._db = connection
         self._lock = threading.RLock()
         self._loaded: dict[str, SpaceIndexes] = {}
+        self._files = IndexFiles(folder, connection, config.nprobe)
 
     @classmethod
     def open(cls, folder: str | Path, config: LibraryConfig = LibraryConfig()) -> "SegmentLibrary":
@@ -175,6 +172,7 @@ class SegmentLibrary:
                 return
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._files.remove_unreferenced()
                 yield
                 pause = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
                 if pause:
@@ -184,61 +182,15 @@ class SegmentLibrary:
                 self._db.execute("ROLLBACK")
                 self._loaded.clear()
                 raise
-            self._remove_stale_files()
+            self._files.remove_superseded()
 
-    def _index_path(self, space: str, generation: int, kind: str) -> Path:
-        return self.folder / "indexes" / f"{space}.g{generation}.{kind}.faiss"
-
-    def _remove_stale_files(self) -> None:
-        """Delete index files of generations older than the committed one (and of spaces now empty)."""
-        generations = {space: row[0] for space, row in self._index_rows().items()}
-        for path in (self.folder / "indexes").glob("*.faiss"):
-            match = re.fullmatch(r"(.+)\.g(\d+)\.(exact|ivf)\.faiss", path.name)
-            if match and int(match[2]) < generations.get(match[1], int(match[2]) + 1):
-                path.unlink(missing_ok=True)
-
-    def _index_rows(self) -> dict[str, tuple]:
-        rows = self._db.execute("SELECT space, generation, dim, format, count, exact_sha256, ivf_sha256 FROM indexes")
-        return {row[0]: row[1:] for row in rows}
-
-    def _read_index(self, path: Path, sha256: str | None) -> faiss.Index | None:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        if _sha256(data) != sha256:
-            return None
-        try:
-            return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        except RuntimeError:
-            return None
-
-    def _load_files(self, space: str, row: tuple) -> SpaceIndexes | None:
-        """The indexes recorded in ``row``, or None when any check fails."""
-        generation, dim, index_format, count, exact_sha, ivf_sha = row
-        if index_format != INDEX_FORMAT:
-            return None
-        exact = self._read_index(self._index_path(space, generation, "exact"), exact_sha)
-        ivf = self._read_index(self._index_path(space, generation, "ivf"), ivf_sha) if ivf_sha else None
-        if exact is None or exact.d != dim or exact.ntotal != count or (ivf_sha and ivf is None):
-            return None
-        if ivf is not None:
-            ivf.nprobe = self.config.nprobe
-        return SpaceIndexes(generation, exact, ivf)
-
-    def _write_files(self, space: str, indexes: SpaceIndexes) -> None:
-        """Write ``indexes`` as generation ``indexes.generation`` and record it (inside a transaction)."""
-        hashes = {}
-        for kind, index in (("exact", indexes.exact), ("ivf", indexes.ivf)):
-            if index is not None:
-                data = faiss.serialize_index(index).tobytes()
-                atomic_write_bytes(self._index_path(space, indexes.generation, kind), data)
-                hashes[kind] = _sha256(data)
-        self._db.execute(
-            "INSERT OR REPLACE INTO indexes VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (space, indexes.generation, indexes.exact.d, INDEX_FORMAT, indexes.exact.ntotal,
-             hashes["exact"], hashes.get("ivf")))
+    def _write_base(self, space: str, indexes: SpaceIndexes) -> None:
+        self._files.write_base(space, indexes)
         self._loaded[space] = indexes
+
+    def _drop_space(self, space: str) -> None:
+        self._files.drop_space(space)
+        self._loaded.pop(space, None)
 
     def _with_ivf_if_large(self, generation: int, exact: faiss.Index, ivf: faiss.Index | None) -> SpaceIndexes:
         if exact.ntotal <= self.config.approximate_threshold:
@@ -259,72 +211,87 @@ class SegmentLibrary:
         return np.asarray(ids, dtype=np.int64), vectors
 
     def _rebuild_space(self, space: str, generation: int) -> SpaceIndexes | None:
-        """Rebuild ``space``'s indexes from the stored vectors as ``generation`` (inside a transaction)."""
+        """Rebuild ``space``'s base from the stored vectors as ``generation`` (inside a transaction)."""
         ids, vectors = self._stored_vectors(space)
         if not len(ids):
-            self._db.execute("DELETE FROM indexes WHERE space = ?", (space,))
-            self._loaded.pop(space, None)
+            self._drop_space(space)
             return None
         indexes = self._with_ivf_if_large(generation, build_exact_index(ids, vectors), None)
-        self._write_files(space, indexes)
+        self._write_base(space, indexes)
         return indexes
 
     def _indexes(self, space: str) -> SpaceIndexes | None:
         """The current indexes of ``space`` (None if it has no vectors), reloaded or repaired as needed."""
         with self._lock:
-            row = self._index_rows().get(space)
+            row = self._files.rows().get(space)
             if row is None:
                 self._loaded.pop(space, None)
                 return None
             loaded = self._loaded.get(space)
-            if loaded is not None and loaded.generation == row[0]:
+            if loaded is not None and loaded.row == row and self._files.is_current(space, loaded):
                 return loaded
-            indexes = self._load_files(space, row)
+            indexes = self._files.load(space, row, loaded)
             if indexes is not None:
                 self._loaded[space] = indexes
                 return indexes
             with self._write():
                 # Re-read under the write lock: a writer may have moved on since the check above.
-                row = self._index_rows().get(space)
-                indexes = self._load_files(space, row) if row else None
+                row = self._files.rows().get(space)
+                indexes = self._files.load(space, row) if row else None
                 if indexes is None and row is not None:
                     indexes = self._rebuild_space(space, row[0])
                 elif indexes is not None:
                     self._loaded[space] = indexes
             return indexes
 
-    def _update_space(self, space: str, added_ids: np.ndarray | None = None, added: np.ndarray | None = None,
-                      removed_ids: np.ndarray | None = None) -> None:
-        """Apply additions/removals to ``space``'s indexes as a new generation (inside a transaction)."""
+    def _space_for(self, space: str, dim: int) -> SpaceIndexes:
+        """``space``'s indexes, empty ones when it is new; a plain error when ``dim`` does not fit it."""
         current = self._indexes(space)
         if current is None:
-            dim = added.shape[1]
-            current = SpaceIndexes(0, build_exact_index(np.zeros(0, np.int64), np.zeros((0, dim), np.float32)), None)
-        elif added is not None and added.shape[1] != current.exact.d:
+            return SpaceIndexes(0, build_exact_index(np.zeros(0, np.int64), np.zeros((0, dim), np.float32)), None)
+        if dim != current.exact.d:
             raise UTALError(f"This library's {space} vectors are {current.exact.d}-d but the new ones are "
-                            f"{added.shape[1]}-d (analysed with a different model?).")
+                            f"{dim}-d (analysed with a different model?).")
+        return current
+
+    def _fold(self, space: str, current: SpaceIndexes, added_ids: np.ndarray | None = None,
+              added: np.ndarray | None = None, removed_ids: np.ndarray | None = None) -> None:
+        """Write ``current``'s base with its shards, its removals and these changes folded in as the next
+        generation, retraining IVF when the size calls for it (inside a transaction)."""
+        shard_ids, shard_vectors = current.shard_contents()
+        ids = np.concatenate([shard_ids, *([] if added_ids is None else [added_ids])])
+        vectors = np.concatenate([shard_vectors, *([] if added is None else [added])])
+        removed = np.concatenate([current.removed, *([] if removed_ids is None else [removed_ids])])
+        keep = ~np.isin(ids, removed)
         exact, ivf = current.exact, current.ivf
-        if removed_ids is not None and len(removed_ids):
-            selector = faiss.IDSelectorBatch(np.asarray(removed_ids, dtype=np.int64))
+        if len(removed):
+            selector = faiss.IDSelectorBatch(removed)
             exact.remove_ids(selector)
             if ivf is not None:
                 ivf.remove_ids(selector)
-        if added is not None and len(added):
-            exact.add_with_ids(added, added_ids)
+        if keep.any():
+            exact.add_with_ids(np.ascontiguousarray(vectors[keep]), ids[keep])
             if ivf is not None:
-                ivf.add_with_ids(added, added_ids)
+                ivf.add_with_ids(np.ascontiguousarray(vectors[keep]), ids[keep])
         if exact.ntotal == 0:
-            self._db.execute("DELETE FROM indexes WHERE space = ?", (space,))
-            self._loaded.pop(space, None)
+            self._drop_space(space)
             return
-        self._write_files(space, self._with_ivf_if_large(current.generation + 1, exact, ivf))
+        self._write_base(space, self._with_ivf_if_large(current.generation + 1, exact, ivf))
+
+    def _sharded(self, current: SpaceIndexes) -> bool:
+        """Whether changes to ``current`` go to shards and removals rather than a rewrite of its base."""
+        return current.exact.ntotal >= max(self.config.shard_above, 1)
+
+    def _needs_compaction(self, current: SpaceIndexes) -> bool:
+        return (len(current.shards) + len(current.removals) > self.config.compact_shards
+                or current.pending > self.config.compact_vectors)
 
     # ----- public API -----
 
     @_plain_database_errors
     def spaces(self) -> list[str]:
         """Embedding spaces that hold vectors."""
-        return sorted(self._index_rows())
+        return sorted(self._files.rows())
 
     @_plain_database_errors
     def add_video(self, path: str | Path, content_hash: str, duration: float, config: Mapping[str, Any],
@@ -363,8 +330,13 @@ class SegmentLibrary:
             for space, values in vectors.items():
                 self._db.executemany("INSERT INTO vectors (segment_id, space, vector) VALUES (?, ?, ?)",
                                      [(int(i), space, row.tobytes()) for i, row in zip(segment_ids, values)])
-                if len(segment_ids):
-                    self._update_space(space, added_ids=segment_ids, added=values)
+                if not len(segment_ids):
+                    continue
+                current = self._space_for(space, values.shape[1])
+                if self._sharded(current):
+                    self._files.append_shard(space, current, segment_ids, values)
+                else:
+                    self._fold(space, current, added_ids=segment_ids, added=values)
             return int(video_id)
 
     def _resolve_video(self, video: int | str) -> int:
@@ -393,7 +365,11 @@ class SegmentLibrary:
                 (video_id,))]
             self._db.execute("DELETE FROM videos WHERE id = ?", (video_id,))
             for space in spaces:
-                self._update_space(space, removed_ids=segment_ids)
+                current = self._indexes(space)
+                if self._sharded(current) and current.count > len(segment_ids):
+                    self._files.append_removal(space, current, segment_ids)
+                else:
+                    self._fold(space, current, removed_ids=segment_ids)
         record_path(self.folder, content_hash).unlink(missing_ok=True)
         return video_id
 
@@ -416,10 +392,26 @@ class SegmentLibrary:
         return [Segment(*row) for row in rows]
 
     @_plain_database_errors
+    def compact(self, if_needed: bool = False) -> list[str]:
+        """Fold each space's shards and removals into a new base generation, retraining IVF when the size
+        calls for it; with ``if_needed`` only spaces past the ``LibraryConfig`` thresholds. Returns the
+        spaces compacted."""
+        compacted = []
+        with self._write():
+            for space in self.spaces():
+                current = self._indexes(space)
+                if current is None or not (current.shards or current.removals):
+                    continue
+                if not if_needed or self._needs_compaction(current):
+                    self._fold(space, current)
+                    compacted.append(space)
+        return compacted
+
+    @_plain_database_errors
     def rebuild_indexes(self) -> None:
         """Rebuild every space's indexes from the stored vectors (a new generation each)."""
         with self._write():
-            rows = self._index_rows()
+            rows = self._files.rows()
             stored = [row[0] for row in self._db.execute("SELECT DISTINCT space FROM vectors")]
             for space in sorted(set(stored) | set(rows)):
                 self._rebuild_space(space, rows[space][0] + 1 if space in rows else 1)
@@ -441,19 +433,12 @@ class SegmentLibrary:
             if indexes.exact.d != len(vector):
                 raise UTALError(f"The query is {len(vector)}-d but this library's {space} vectors are "
                                 f"{indexes.exact.d}-d (a different model?).")
-            fetch = min(k + (exclude is not None), indexes.exact.ntotal)
             query = l2_normalize(vector[None, :])
-            if filters is not None and filters.active:
-                # Filtered searches run exactly over the allowed segments (IVF probing could miss them).
-                allowed = self._allowed_ids(filters)
-                if not len(allowed):
-                    return []
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-                scores, ids = indexes.exact.search(query, fetch, params=params)
-            else:
-                scores, ids = (indexes.ivf or indexes.exact).search(query, fetch)
-            ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and i != exclude][:k]
-            return self._hits(ranked, encoder)
+            allowed = self._allowed_ids(filters) if filters is not None and filters.active else None
+            if allowed is not None and not len(allowed):
+                return []
+            found = indexes.search(query, k + (exclude is not None), allowed)
+            return self._hits([(i, score) for i, score in found if i != exclude][:k], encoder)
 
     def _hits(self, ranked: list[tuple[int, float]], encoder: str) -> list[SearchHit]:
         if not ranked:
