@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
 from utal_core.errors import UTALError
 from utal_core.evaluate import GroundTruth
+from utal_core.export import subtitles_vtt
 from utal_core.grid import SnippetGrid
 from utal_core.localize import LocalizeParams, localize
 from utal_core.pipeline import Analysis, ClusterInfo
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 from utal_core.viz import (
-    CURVE_STYLES, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video, segment_rows, timeline_figure,
-    visible_segments,
+    CURVE_STYLES, Thumbnailer, cluster_rows, detection_rows, ground_truth_durations, ground_truth_for_video,
+    segment_rows, timeline_figure, visible_segments,
 )
 
 ACTIONS = [(5, 12), (20, 26), (40, 47)]  # snippet runs of the planted actions
@@ -99,24 +101,42 @@ def test_selected_cluster_hides_other_bands_and_filters_rows():
     assert visibility == {0: "legendonly", 1: True}
     rows = segment_rows(analysis, cluster=1)
     assert rows and all(row[5].startswith("1:") for row in rows)
-    for row in rows:
-        assert analysis.segments[row[0]].start == pytest.approx(row[1], abs=0.01)
+    in_time_order = sorted(analysis.segments, key=lambda s: (s.start, s.end))
+    for row in rows:  # "#" is the subtitle cue number: the row-th segment in time order of all of them
+        assert in_time_order[row[0] - 1].start == pytest.approx(row[1], abs=0.01)
 
 
 def test_rows_are_in_time_order_and_clusters_listed():
     analysis = dataclasses.replace(synthetic_analysis(), segments=list(reversed(synthetic_analysis().segments)))
     starts = [row[1] for row in segment_rows(analysis)]
     assert starts == sorted(starts) and len(starts) == len(ACTIONS)
+    # The table's numbers are the subtitles' (issue 11): cue "#n" starts where row n does.
+    cue_start = {}
+    for block in subtitles_vtt(analysis.segments).split("\n\n")[1:]:
+        _, times, text = block.strip().split("\n")
+        hours, minutes, seconds = times.split(" --> ")[0].split(":")
+        cue_start[int(text.split()[0][1:])] = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    for number, start, *_ in segment_rows(analysis):
+        assert cue_start[number] == pytest.approx(start, abs=0.01)
     assert [i for i, _ in visible_segments(analysis)] == [2, 1, 0]
     assert [row[:3] for row in cluster_rows(analysis)] == [[0, "waving", 2], [1, "bouncing", 1]]
 
 
-def test_ground_truth_for_video_matches_ids():
+def test_ground_truth_for_video_matches_ids_or_one_duration_never_the_only_video(tmp_path):
     truth = {"v_clip": [GroundTruth(1, 2, "a")], "other": [GroundTruth(3, 4, "b")]}
     assert ground_truth_for_video(truth, "clip") == [GroundTruth(1, 2, "a")]
-    assert ground_truth_for_video({"anything": [GroundTruth(3, 4, "b")]}, "clip") == [GroundTruth(3, 4, "b")]
-    with pytest.raises(UTALError, match="no video named"):
-        ground_truth_for_video(truth, "missing")
+    # The only video of a file is not the analysed one just because it is alone (the defect of issue 11).
+    assert ground_truth_for_video({"anything": [GroundTruth(3, 4, "b")]}, "clip") is None
+    assert ground_truth_for_video(truth, "missing") is None
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"v_clip": {"duration": 60.0, "annotations": []},
+                                           "other": {"duration": 24.2, "annotations": []}}}))
+    durations = ground_truth_durations(gt)
+    assert durations == {"v_clip": 60.0, "other": 24.2}
+    assert ground_truth_for_video(truth, "renamed", duration=24.0, durations=durations) == [GroundTruth(3, 4, "b")]
+    assert ground_truth_for_video(truth, "renamed", duration=30.0, durations=durations) is None
+    twins = {"v_clip": 24.1, "other": 24.2}  # two videos of that length: no guess
+    assert ground_truth_for_video(truth, "renamed", duration=24.0, durations=twins) is None
 
 
 def test_detection_rows_end_with_the_mean():

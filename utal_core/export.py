@@ -161,6 +161,12 @@ def _cues(segments: Sequence[Segment]) -> list[tuple[int, Segment]]:
     return list(enumerate(ordered, start=1))
 
 
+def cue_numbers(segments: Sequence[Segment]) -> dict[int, int]:
+    """Index in ``segments`` -> the number its subtitle cue shows (the app's table and info line use it too)."""
+    number_of = {id(s): number for number, s in _cues(segments)}
+    return {index: number_of[id(s)] for index, s in enumerate(segments) if id(s) in number_of}
+
+
 def subtitles_vtt(segments: Sequence[Segment]) -> str:
     """WebVTT text with one cue per segment (usable as ``gr.Video`` subtitles)."""
     blocks = ["WEBVTT"]

@@ -10,6 +10,7 @@ says why, plus a note above the plot.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .errors import UTALError
 from .evaluate import DetectionResult, GroundTruth, GroundTruthByVideo
-from .export import atomic_write_bytes, segment_label
+from .export import atomic_write_bytes, cue_numbers, segment_label
 from .media import thumbnail_jpeg
 from .types import Segment
 
@@ -68,9 +68,10 @@ def visible_segments(analysis: "Analysis", cluster: int | None = None) -> list[t
 
 
 def segment_rows(analysis: "Analysis", cluster: int | None = None) -> list[list]:
-    """Table rows (see ``SEGMENT_COLUMNS``) of the visible segments, in time order."""
-    names = cluster_names(analysis)
-    return [[index, round(s.start, 2), round(s.end, 2), round(s.duration, 2), round(s.score, 3),
+    """Table rows (see ``SEGMENT_COLUMNS``) of the visible segments, in time order; ``#`` is the
+    segment's subtitle cue number (:func:`utal_core.export.cue_numbers`)."""
+    names, numbers = cluster_names(analysis), cue_numbers(analysis.segments)
+    return [[numbers.get(index, ""), round(s.start, 2), round(s.end, 2), round(s.duration, 2), round(s.score, 3),
              names.get(s.cluster, str(s.cluster)), segment_label(s)]
             for index, s in visible_segments(analysis, cluster)]
 
@@ -194,15 +195,38 @@ def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | 
     return figure
 
 
-def ground_truth_for_video(ground_truth: GroundTruthByVideo, video_id: str) -> list[GroundTruth]:
-    """The annotations of ``video_id`` (with or without the ActivityNet ``v_`` prefix), or of the only video."""
+#: Two durations closer than this (seconds) name the same video when matching ground truth to it.
+DURATION_MATCH_S = 0.5
+
+
+def ground_truth_durations(path: str | os.PathLike) -> dict[str, float]:
+    """Each video's ``duration`` field in an ActivityNet/THUMOS ground-truth JSON (videos without one left out)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    database = data.get("database", data) if isinstance(data, dict) else {}
+    durations = {}
+    for video, entry in database.items() if isinstance(database, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("duration"), (int, float)):
+            durations[video] = float(entry["duration"])
+    return durations
+
+
+def ground_truth_for_video(ground_truth: GroundTruthByVideo, video_id: str, duration: float | None = None,
+                           durations: dict[str, float] | None = None) -> list[GroundTruth] | None:
+    """The annotations of ``video_id`` (the file stem; with or without ActivityNet's ``v_`` prefix), else of
+    the one video whose duration is within ``DURATION_MATCH_S`` of ``duration``, else None (never a guess)."""
     bare = video_id.removeprefix("v_")
     for key, items in ground_truth.items():
         if key.removeprefix("v_") == bare:
             return list(items)
-    if len(ground_truth) == 1:
-        return list(next(iter(ground_truth.values())))
-    raise UTALError(f"The ground-truth file has no video named {video_id!r} (it has {len(ground_truth)} videos).")
+    if duration is not None and durations:
+        close = [key for key, length in durations.items()
+                 if key in ground_truth and abs(length - duration) <= DURATION_MATCH_S]
+        if len(close) == 1:
+            return list(ground_truth[close[0]])
+    return None
 
 
 def detection_rows(result: DetectionResult) -> list[list]:

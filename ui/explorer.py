@@ -1,0 +1,389 @@
+"""The app's event handlers: each takes and returns plain values and ``gr.State`` contents.
+
+Everything computed goes through ``utal_core``; per-session state stays in ``gr.State`` and in the
+visitor's ``Session`` (``ui.sessions``), never in module globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from utal_core.errors import UTALError
+from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth
+from utal_core.examples import EXAMPLE_SPECS, example_path
+from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text, cue_numbers
+from utal_core.features import content_hash
+from utal_core.library import add_analysis_to_library
+from utal_core.localize import LocalizeParams
+from utal_core.pipeline import Analysis
+from utal_core.text import check_query
+from utal_core.viz import (
+    cluster_rows, detection_rows, ground_truth_durations, ground_truth_for_video, runner_ups, segment_rows,
+    timeline_figure, visible_segments,
+)
+
+from .messages import plain_message, strip_paths, warn
+from .services import AppServices
+from .sessions import AnalysisRun, Session
+
+try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
+    import spaces
+except ImportError:
+    spaces = None
+
+LOG = logging.getLogger("utal_app")
+#: Overall progress fraction at which each pipeline stage starts and ends, and what the bar says.
+STAGES: dict[str, tuple[float, float, str]] = {
+    "probe": (0.00, 0.02, "reading the file"),
+    "frames": (0.02, 0.55, "decoding frames + visual views (CBP, motion, CLIP)"),
+    "audio": (0.55, 0.70, "audio view"),
+    "video": (0.70, 0.72, "precomputed features"),
+    "done": (0.72, 0.72, "features ready"),
+    "model": (0.72, 0.95, "CLIP-AE model"),
+    "segments": (0.95, 1.00, "segments and clusters"),
+}
+SESSION_CACHE_SIZE = 8
+#: Timeline height in pixels (under the player, see ``ui.layout.PLAYER_HEIGHT``).
+TIMELINE_HEIGHT = 320
+#: The segment gallery shows the best-scoring visible segments, at most this many (in time order).
+MAX_THUMBNAILS = 24
+CLUSTER_CHOICES = ["auto", *[str(k) for k in range(1, 11)]]
+CLIP_HELP = ("CLIP weights are missing, so the CLIP view is off and text search uses the offline label "
+             "bridge. To add them, put `ViT-B-32_laion2b_s34b_b79k.safetensors` in `checkpoints/` "
+             "(or pass `clip` weights in the pipeline config) and restart; `python -m utal_core doctor` "
+             "shows what is found.")
+
+
+def _file_path(upload: Any) -> str | None:
+    """The local path of a gr.File value (a path string or an object with ``.name``)."""
+    if upload is None:
+        return None
+    return str(getattr(upload, "name", upload))
+
+
+def _status(services: AppServices, analysis: Analysis, note: str) -> str:
+    pipeline = services.pipeline
+    absent = "; ".join(f"{view}: {reason}" for view, reason in analysis.absent.items()) or "none"
+    return (f"**{Path(analysis.video_path).name}** — {analysis.duration:.1f} s, {analysis.grid.num_snippets} snippets. "
+            f"{note}  \nAbsent views: {absent}.  \n"
+            f"Model runs (this server): <span id='model-runs'>{pipeline.model_runs}</span>; "
+            f"device {pipeline.extractor.device}.")
+
+
+def _segment_count(services: AppServices, analysis: Analysis, cluster: int | None) -> str:
+    shown = len(visible_segments(analysis, cluster))
+    scope = f" in cluster {cluster}" if cluster is not None else ""
+    return (f"<span id='segment-count-value'>{shown}</span> segments{scope} (of {len(analysis.segments)}) · "
+            f"model runs: <span id='segment-model-runs'>{services.pipeline.model_runs}</span>")
+
+
+def _params(threshold: float, min_duration: float, merge_gap: float, nms_iou: float) -> LocalizeParams:
+    return LocalizeParams(thresholds=(float(threshold),), min_duration_s=float(min_duration),
+                          merge_gap_s=float(merge_gap), nms_iou=float(nms_iou))
+
+
+def _num_clusters(choice: str) -> int | str:
+    return "auto" if choice in (None, "auto") else int(choice)
+
+
+class Explorer:
+    """The event handlers; each takes and returns plain values and ``gr.State`` contents."""
+
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
+
+    def session(self, request: gr.Request) -> Session:
+        """The visitor's session (its folders, stored videos and library)."""
+        return self.services.sessions.get(request.session_hash)
+
+    def end_session(self, request: gr.Request) -> None:
+        """The tab was closed: delete the session's files."""
+        self.services.sessions.close(request.session_hash)
+
+    # --- analysis ---------------------------------------------------------------------------
+
+    def use_example(self, name: str) -> tuple[str, str | None]:
+        """The bundled example's video and ground-truth files, written on first use."""
+        if name not in EXAMPLE_SPECS:
+            raise UTALError(f"Unknown example {name!r}.")
+        video = example_path(name)
+        truth = video.with_suffix(".gt.json")
+        return str(video), (str(truth) if truth.exists() else None)
+
+    def run_pipeline(self, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:
+        """The pipeline on ``path``; every progress report first checks ``run`` (Cancel, time budget)."""
+        def report(stage: str, fraction: float) -> None:
+            run.check()
+            start, end, text = STAGES.get(stage, (0.0, 1.0, stage))
+            progress(start + (end - start) * min(max(fraction, 0.0), 1.0), desc=text)
+
+        return self.services.pipeline.analyze(path, progress=report)
+
+    async def analyze(self, upload: Any, truth_upload: Any, cache: dict, threshold: float, min_duration: float,
+                      merge_gap: float, nms_iou: float, clusters_choice: str, request: gr.Request,
+                      progress: gr.Progress = gr.Progress()):
+        """Analyse the uploaded video (or reuse this session's analysis of the same content).
+
+        The work runs in a thread; when Gradio cancels this event (the Cancel button, an API
+        client's cancel) the thread is told to stop at its next progress report, and keeps nothing.
+        """
+        run = AnalysisRun(self.services.config.analysis_time_limit_s)
+        try:
+            return await asyncio.to_thread(self.analyze_in_worker, self.session(request), run, upload, truth_upload,
+                                           cache, threshold, min_duration, merge_gap, nms_iou, clusters_choice,
+                                           progress)
+        except asyncio.CancelledError:
+            run.cancel()
+            raise
+
+    def analyze_in_worker(self, session: Session, run: AnalysisRun, upload: Any, truth_upload: Any, cache: dict,
+                          threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
+                          clusters_choice: str, progress: gr.Progress):
+        """The body of :meth:`analyze`; the library entry is added only if ``run`` was not stopped."""
+        path = _file_path(upload)
+        if path is None:
+            raise UTALError("Upload a video or pick a bundled example first.")
+        progress(0.0, desc="hashing the file")
+        video = session.video_for(path)
+        key = content_hash(video)
+        cache = dict(cache or {})
+        note = "Reused this session's analysis (no model run)."
+        analysis = cache.get(key)
+        if analysis is None:
+            with self.services.analysis_slot(run):
+                analysis = run_heavy(self, str(video), progress, run)
+            run.begin_keeping()
+            note = "Analysed."
+            try:
+                add_analysis_to_library(session.library, analysis)
+            except UTALError as error:
+                warn(f"Not added to the library: {error}")
+        params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
+        if analysis.params != params or num_clusters != self.services.pipeline.config.num_clusters:
+            analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
+        cache[key] = analysis
+        while len(cache) > SESSION_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        truth = self.ground_truth(truth_upload, analysis)
+        return (analysis, cache, truth, None, None, _status(self.services, analysis, note),
+                gr.Video(value=session.publish(analysis.video_path), playback_position=0.0), segment_rows(analysis))
+
+    def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
+        """The ground truth of the analysed video from an ActivityNet JSON file (matched by video id, file
+        stem or duration), or None without a file or without an entry for this video (then one warning)."""
+        path = _file_path(truth_upload)
+        if path is None or analysis is None:
+            return None
+        truth = ground_truth_for_video(load_ground_truth(path), analysis.video_id, analysis.duration,
+                                       ground_truth_durations(path))
+        if truth is None:
+            warn(f"The ground-truth file has no entry for {analysis.video_id} (matched by video id, file name "
+                 f"or a duration of {analysis.duration:.1f} s), so no ground truth or mAP is shown.")
+        return truth
+
+    def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None, threshold: float,
+                  min_duration: float, merge_gap: float, nms_iou: float, clusters_choice: str):
+        """Re-segment from the cached curves (no model run) and redraw the timeline and the table."""
+        if analysis is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        analysis = self.services.pipeline.resegment(
+            analysis, _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice))
+        if cluster is not None and all(c.id != cluster for c in analysis.clusters):
+            cluster = None
+        return (analysis, cluster, *self.render(analysis, truth, cluster))
+
+    def render(self, analysis: Analysis | None, truth: list | None, cluster: int | None):
+        """Timeline figure, segments table and segment count."""
+        if analysis is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (timeline_figure(analysis, truth, cluster, height=TIMELINE_HEIGHT), segment_rows(analysis, cluster),
+                _segment_count(self.services, analysis, cluster))
+
+    def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
+                     request: gr.Request):
+        """Thumbnails, clusters view, subtitles and mAP (the slower, second half of a refresh)."""
+        if analysis is None:
+            return (gr.skip(),) * 6
+        session = self.session(request)
+        shown = visible_segments(analysis, cluster)
+        best = sorted(sorted(range(len(shown)), key=lambda p: -shown[p][1].score)[:MAX_THUMBNAILS])
+        segments = [shown[p][1] for p in best]
+        thumbs = session.thumbnails.for_segments(analysis.video_path, segments)
+        gallery = [(str(path), f"{s.start:.1f}–{s.end:.1f} s · {s.label or s.cluster}")
+                   for path, s in zip(thumbs, segments)]
+        (subtitles,) = self.write_exports(session, analysis, ("vtt",), versioned=True)
+        return (gallery, best, self.cluster_gallery(session, analysis), cluster_rows(analysis),
+                gr.Video(subtitles=subtitles), self.detection(analysis, truth))
+
+    @staticmethod
+    def cluster_gallery(session: Session, analysis: Analysis) -> list[tuple[str, str]]:
+        """One representative thumbnail per cluster: its best-scoring segment."""
+        items = []
+        for info in analysis.clusters:
+            members = [s for s in analysis.segments if s.cluster == info.id]
+            if members:
+                best = max(members, key=lambda s: s.score)
+                path = session.thumbnails(analysis.video_path, (best.start + best.end) / 2)
+                others = f" · or {runner_ups(info.alternatives)}" if info.alternatives else ""
+                items.append((str(path), f"{info.id}: {info.name} ({info.size}){others}"))
+        return items
+
+    @staticmethod
+    def write_exports(session: Session, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS),
+                      versioned: bool = False) -> list[str]:
+        """The given export formats, written atomically to this session's export folder of the analysis.
+
+        ``versioned`` puts a hash of the content in the file name: the player's subtitles, so that the
+        browser loads the new cues after re-segmenting instead of the cached ones of the same URL."""
+        folder = session.export_dir(analysis.content_hash)
+        exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=analysis.segments)
+        written = []
+        for name in formats:
+            suffix, render = EXPORT_FORMATS[name]
+            text = render(exported)
+            version = f".{hashlib.sha256(text.encode()).hexdigest()[:12]}" if versioned else ""
+            written.append(str(atomic_write_text(folder / f"{analysis.video_id}{version}{suffix}", text)))
+        return written
+
+    def downloads(self, analysis: Analysis | None, request: gr.Request) -> list[str]:
+        """Analysis JSON (server paths reduced to file names) plus every export format of the current segments."""
+        if analysis is None:
+            raise UTALError("Analyse a video first.")
+        session = self.session(request)
+        data = strip_paths(analysis.to_dict())
+        analysis_json = atomic_write_text(session.export_dir(analysis.content_hash) / f"{analysis.video_id}.analysis.json",
+                                          json.dumps(data))
+        return [str(analysis_json), *self.write_exports(session, analysis)]
+
+    @staticmethod
+    def detection(analysis: Analysis, truth: list | None):
+        """Class-agnostic mAP at THUMOS tIoUs against the supplied ground truth (hidden without one)."""
+        if truth is None:
+            return gr.Dataframe(visible=False)
+        predictions = {analysis.video_id: [Prediction.from_segment(s) for s in analysis.segments]}
+        result = evaluate_detection({analysis.video_id: truth}, predictions, THUMOS_TIOUS, class_agnostic=True)
+        return gr.Dataframe(value=detection_rows(result), visible=True)
+
+    # --- selection and playback ---------------------------------------------------------------
+
+    def select_segment(self, analysis: Analysis | None, cluster: int | None, position: int):
+        """Seek the player to the ``position``-th visible segment; returns its index, start and end."""
+        shown = visible_segments(analysis, cluster) if analysis is not None else []
+        if not shown:
+            raise UTALError("There is no segment to show.")
+        position = min(max(position, 0), len(shown) - 1)
+        index, segment = shown[position]
+        number = cue_numbers(analysis.segments).get(index, "")  # as in the table and the subtitles
+        info = (f"Segment #{number}: {segment.start:.2f}–{segment.end:.2f} s, score {segment.score:.3f}, "
+                f"{segment.label or 'cluster ' + str(segment.cluster)}")
+        return position, segment.start, segment.end, info, gr.Video(playback_position=float(segment.start))
+
+    def select_row(self, analysis: Analysis | None, cluster: int | None, event: gr.SelectData):
+        return self.select_segment(analysis, cluster, int(event.index[0]))
+
+    def select_thumbnail(self, analysis: Analysis | None, cluster: int | None, positions: list[int],
+                         event: gr.SelectData):
+        return self.select_segment(analysis, cluster, positions[int(event.index)])
+
+    def step_segment(self, step: int) -> Callable:
+        def step_handler(analysis: Analysis | None, cluster: int | None, position: int | None):
+            return self.select_segment(analysis, cluster, (-1 if position is None and step > 0 else position or 0) + step)
+
+        return step_handler
+
+    def select_cluster(self, analysis: Analysis | None, event: gr.SelectData) -> int | None:
+        """The cluster of the clicked cluster thumbnail (galleries list clusters in id order)."""
+        if analysis is None:
+            return None
+        with_members = [c.id for c in analysis.clusters if any(s.cluster == c.id for s in analysis.segments)]
+        return with_members[int(event.index)]
+
+    # --- search -------------------------------------------------------------------------------
+
+    def search(self, query: str, count: int, request: gr.Request):
+        """Text search over the session's library (every visitor's in shared mode); says which text
+        encoder answered. A hit whose video is missing or unreadable is listed without a thumbnail."""
+        session = self.session(request)
+        query = check_query(query)
+        library = session.library
+        if not library.spaces():
+            raise UTALError("Nothing to search yet: analyse a video first.")
+        scorer = self.services.pipeline.text_scorer
+        hits = library.search_text(query, scorer, k=int(count))
+        gallery, shown, rows = [], [], []
+        for position, hit in enumerate(hits):
+            rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
+            try:
+                thumbnail = session.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
+            except (UTALError, OSError) as error:
+                LOG.info("search hit %s shown without a thumbnail: %s", hit.segment_id, error)
+                continue
+            gallery.append((str(thumbnail), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
+            shown.append(position)
+        kind = f"{scorer.label} text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
+        info = f"{len(hits)} result(s) for “{query}”, answered by **{scorer.name}** — {kind}."
+        if len(shown) < len(hits):
+            info += f" {len(hits) - len(shown)} without a thumbnail (their video is missing or unreadable)."
+        return hits, shown, gallery, rows, info
+
+    def open_gallery_hit(self, hits: list, shown: list[int], cache: dict, event: gr.SelectData, request: gr.Request):
+        """Open the clicked thumbnail's video (the gallery lists only the hits that have one)."""
+        return self.open_hit(hits[shown[int(event.index)]], cache, request)
+
+    def open_table_hit(self, hits: list, cache: dict, event: gr.SelectData, request: gr.Request):
+        """Open the clicked row's video."""
+        return self.open_hit(hits[int(event.index[0])], cache, request)
+
+    def open_hit(self, hit: Any, cache: dict, request: gr.Request):
+        """Open a result's video at its start, with its analysis when this session has one."""
+        session = self.session(request)
+        if not Path(hit.video_path).is_file():
+            raise UTALError(f"{hit.video_name} is no longer on disk.")
+        video = session.publish(hit.video_path)
+        analysis = next((a for a in (cache or {}).values() if Path(a.video_path).resolve() == Path(hit.video_path)),
+                        None)
+        note = f"Opened {hit.video_name} at {hit.start:.1f} s from search."
+        player = gr.Video(value=video, playback_position=float(hit.start))
+        if analysis is None:
+            return gr.Tabs(selected="analyze"), gr.skip(), video, f"{note} Press **Analyze** for its timeline.", player
+        return gr.Tabs(selected="analyze"), analysis, video, _status(self.services, analysis, note), player
+
+    # --- settings -----------------------------------------------------------------------------
+
+    def settings(self):
+        """Doctor report and the banner for missing or unverified CLIP weights."""
+        report = self.services.pipeline.doctor()
+        rows = [[e.get("label", e["name"]), e["view"], "yes" if e["available"] else "no",
+                 plain_message(e["weights"] or e["reason"] or "")] for e in report["encoders"]]
+        clip = next((e for e in report["encoders"] if e["view"] == "clip" and e["available"]), None)
+        checkpoint = Path(report["checkpoint"]).name if report.get("checkpoint") else None
+        summary = (f"Device: **{report['device']}** · checkpoint: {checkpoint or 'none (per-video refinement from scratch)'}"
+                   f" · text search: **{self.services.pipeline.text_scorer.name}**")
+        warning = CLIP_HELP if clip is None else clip.get("warning")
+        banner = gr.Markdown(f"⚠️ {warning}", visible=warning is not None)
+        return rows, summary, banner
+
+    async def preload(self, cache: dict, threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
+                      clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """With ``--example``: fill in and analyse the bundled example when the page loads."""
+        if not self.services.config.example:
+            return (gr.skip(),) * 10
+        video, truth = self.use_example(self.services.config.example)
+        return (video, truth, *(await self.analyze(video, truth, cache, threshold, min_duration, merge_gap, nms_iou,
+                                                   clusters_choice, request, progress)))
+
+
+def run_heavy(explorer: Explorer, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:
+    """The model-running step (a GPU request on Hugging Face Spaces)."""
+    return explorer.run_pipeline(path, progress, run)
+
+
+if spaces is not None:
+    run_heavy = spaces.GPU(run_heavy)

@@ -1,0 +1,186 @@
+"""The page: tabs, components and the wiring of their events to ``ui.explorer.Explorer``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from utal_core.examples import EXAMPLE_SPECS
+from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
+
+from .explorer import CLIP_HELP, CLUSTER_CHOICES, Explorer
+from .messages import user_errors
+from .services import AppServices
+
+#: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
+PLAYER_HEIGHT = 300
+#: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player.
+INSTRUMENT_JS = (Path(__file__).with_name("instrument.js")).read_text(encoding="utf-8")
+
+
+def build_demo(services: AppServices) -> gr.Blocks:
+    """The whole UI; ``services`` supplies the pipeline, the library and the file folders."""
+    explorer = Explorer(services)
+    handle = user_errors
+    with gr.Blocks(title="CLIP-AE Explorer") as demo:
+        analysis = gr.State(None)
+        cache = gr.State({})
+        truth = gr.State(None)
+        cluster = gr.State(None)
+        position = gr.State(None)
+        hits = gr.State([])
+        gallery_hits = gr.State([])
+        thumbnail_positions = gr.State([])
+        gr.Markdown("# CLIP-AE Explorer\nFind actions in a video without annotations: upload it, press **Analyze**, "
+                    "then explore the timeline, segments and pseudo-action clusters, or search every analysed video.")
+        banner = gr.Markdown(visible=False, elem_id="clip-banner")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Analyze", id="analyze"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=300):
+                        upload = gr.File(label="Video", file_types=["video"], elem_id="upload")
+                        with gr.Row():
+                            example = gr.Dropdown(list(EXAMPLE_SPECS), value=next(iter(EXAMPLE_SPECS)),
+                                                  label="Bundled example", scale=3)
+                            use_example = gr.Button("Use example", scale=1, elem_id="use-example")
+                        truth_upload = gr.File(label="Ground truth (optional, ActivityNet JSON)",
+                                               file_types=[".json"], elem_id="gt-upload")
+                        with gr.Row():
+                            analyze_button = gr.Button("Analyze", variant="primary", elem_id="analyze-btn")
+                            cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
+                        status = gr.Markdown("Upload a video or pick the bundled example.", elem_id="status")
+                        gr.Markdown("### Segmentation (instant, no model rerun)")
+                        threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Threshold",
+                                              elem_id="threshold")
+                        min_duration = gr.Slider(0, 30, value=0, step=0.5, label="Minimum duration (s)",
+                                                 elem_id="min-duration")
+                        merge_gap = gr.Slider(0, 30, value=0, step=0.5, label="Merge gap (s)", elem_id="merge-gap")
+                        nms_iou = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="NMS IoU", elem_id="nms-iou")
+                        num_clusters = gr.Dropdown(CLUSTER_CHOICES, value="auto", label="Number of clusters",
+                                                   elem_id="num-clusters")
+                    with gr.Column(scale=2):
+                        # The timeline sits directly under the player: one instrument (ui/instrument.js).
+                        player = gr.Video(show_label=False, interactive=False, elem_id="player",
+                                          height=PLAYER_HEIGHT)
+                        timeline = gr.Plot(show_label=False, elem_id="timeline")
+                        with gr.Row():
+                            previous_button = gr.Button("◀ Previous segment", elem_id="prev-btn")
+                            play_button = gr.Button("▶ Play segment", elem_id="play-segment-btn")
+                            next_button = gr.Button("Next segment ▶", elem_id="next-btn")
+                        segment_info = gr.Markdown(elem_id="segment-info")
+                        segment_count = gr.Markdown(elem_id="segment-count")
+                        segment_start = gr.Number(visible=False)
+                        segment_end = gr.Number(visible=False)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
+                                             interactive=False, elem_id="segments-table", max_height=320)
+                    with gr.Column(scale=2):
+                        segment_gallery = gr.Gallery(label="Segment thumbnails", columns=4, height=320,
+                                                     allow_preview=False, elem_id="segment-gallery")
+                gr.Markdown("### Pseudo-action clusters (click one to filter)")
+                with gr.Row():
+                    cluster_gallery = gr.Gallery(label="Clusters", columns=5, height=220, allow_preview=False,
+                                                 elem_id="clusters-gallery", scale=3)
+                    with gr.Column(scale=2):
+                        cluster_table = gr.Dataframe(headers=list(CLUSTER_COLUMNS), interactive=False,
+                                                     elem_id="clusters-table")
+                        show_all = gr.Button("Show all clusters", elem_id="show-all-clusters")
+                with gr.Row():
+                    prepare_downloads = gr.Button("Prepare downloads", elem_id="prepare-downloads", scale=0)
+                    downloads = gr.File(label="Downloads (analysis JSON, ActivityNet JSON, CSV, VTT, SRT)",
+                                        file_count="multiple", interactive=False, elem_id="downloads")
+                    detection = gr.Dataframe(headers=["tIoU", "mAP (class-agnostic)"], visible=False,
+                                             label="mAP against the ground truth", elem_id="map-table")
+            with gr.Tab("Search", id="search"):
+                with gr.Row():
+                    query = gr.Textbox(label="Search every analysed video", placeholder="e.g. a person waving",
+                                       scale=4, elem_id="search-box")
+                    result_count = gr.Slider(1, 50, value=12, step=1, label="Results", scale=1)
+                    search_button = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
+                search_info = gr.Markdown(elem_id="search-info")
+                search_gallery = gr.Gallery(label="Results (click to open)", columns=4, height=360,
+                                            allow_preview=False, elem_id="search-results")
+                search_table = gr.Dataframe(headers=["video", "start (s)", "end (s)", "score", "label"],
+                                            interactive=False, elem_id="search-table")
+            with gr.Tab("Settings", id="settings"):
+                settings_summary = gr.Markdown(elem_id="settings-summary")
+                encoders = gr.Dataframe(headers=["encoder", "view", "available", "weights / reason"],
+                                        interactive=False, elem_id="doctor")
+                gr.Markdown(CLIP_HELP)
+
+        controls = [threshold, min_duration, merge_gap, nms_iou, num_clusters]
+        analysis_outputs = [analysis, cache, truth, cluster, position, status, player, table]
+        view_outputs = [timeline, table, segment_count]
+        media_outputs = [segment_gallery, thumbnail_positions, cluster_gallery, cluster_table, player, detection]
+        view_inputs = [analysis, truth, cluster]
+
+        use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
+        analyzing = analyze_button.click(
+            handle(explorer.analyze), [upload, truth_upload, cache, *controls], analysis_outputs,
+            concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy", api_name="analyze",
+        )
+        refreshed = analyzing.success(handle(explorer.render), view_inputs, view_outputs, show_progress="hidden")
+        refreshed.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
+        cancel_button.click(None, cancels=[analyzing])
+        truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth).success(
+            handle(explorer.render), view_inputs, view_outputs).success(
+            handle(explorer.render_media), view_inputs, media_outputs)
+
+        resegment_inputs = [analysis, truth, cluster, *controls]
+        resegment_outputs = [analysis, cluster, *view_outputs]
+        for control in controls:
+            event = control.input if isinstance(control, gr.Dropdown) else control.release
+            event(handle(explorer.resegment), resegment_inputs, resegment_outputs, show_progress="hidden",
+                  trigger_mode="always_last", api_name=False).success(
+                handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden",
+                trigger_mode="always_last")
+
+        seek_outputs = [position, segment_start, segment_end, segment_info, player]
+        table.select(handle(explorer.select_row), [analysis, cluster], seek_outputs)
+        segment_gallery.select(handle(explorer.select_thumbnail), [analysis, cluster, thumbnail_positions],
+                               seek_outputs)
+        prepare_downloads.click(handle(explorer.downloads), analysis, downloads)
+        previous_button.click(handle(explorer.step_segment(-1)), [analysis, cluster, position], seek_outputs)
+        next_button.click(handle(explorer.step_segment(+1)), [analysis, cluster, position], seek_outputs)
+        play_button.click(None, [segment_start, segment_end], None, js=PLAY_SEGMENT_JS)
+
+        for event in (cluster_gallery.select(handle(explorer.select_cluster), analysis, cluster),
+                      show_all.click(lambda: None, None, cluster)):
+            event.then(handle(explorer.render), view_inputs, view_outputs).then(
+                handle(explorer.render_media), view_inputs, media_outputs)
+
+        gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
+              [hits, gallery_hits, search_gallery, search_table, search_info], api_name="search")
+        hit_outputs = [tabs, analysis, upload, status, player]
+        for opened in (search_gallery.select(handle(explorer.open_gallery_hit), [hits, gallery_hits, cache], hit_outputs),
+                       search_table.select(handle(explorer.open_table_hit), [hits, cache], hit_outputs)):
+            opened.then(
+                handle(explorer.render), view_inputs, view_outputs).then(
+                handle(explorer.render_media), view_inputs, media_outputs)
+
+        demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
+        demo.unload(explorer.end_session)
+        demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
+                  concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy").success(
+            handle(explorer.render), view_inputs, view_outputs).success(
+            handle(explorer.render_media), view_inputs, media_outputs)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+#: Plays the selected segment from its start and pauses at its end (runs in the browser).
+PLAY_SEGMENT_JS = """
+(start, end) => {
+  const video = document.querySelector('#player video');
+  if (!video || start === null || end === null) return;
+  if (video._segmentStop) video.removeEventListener('timeupdate', video._segmentStop);
+  video._segmentStop = () => {
+    if (video.currentTime >= end) { video.pause(); video.removeEventListener('timeupdate', video._segmentStop); }
+  };
+  video.addEventListener('timeupdate', video._segmentStop);
+  video.currentTime = start;
+  video.play();
+}
+"""
