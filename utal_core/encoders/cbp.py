@@ -118,50 +118,60 @@ class ImageNetClassifierEncoder(FrameEncoder):
 
     def _load(self) -> None:
         self.require_available()
+        if self.runtime == "onnxruntime":
+            self._session = self._onnx_session()
+            self._feature_dim = int(self._session.get_outputs()[0].shape[1]) - IMAGENET_CLASSES
+            return
+        model = self._torch_model()
+        model.to(self.config.device)
+        self._model = model.half() if self.config.half else model
+
+    def _torch_model(self):
+        """The network with its weights, returning features and logits side by side, in eval mode."""
         model = self._build()
         model.load_state_dict(load_state_dict(self.weights_path))
         head = self._head(model)
         self._feature_dim = int(head.in_features)
-        model = with_features_output(model, head).eval()
-        if self.runtime == "onnxruntime":
-            self._session = self._onnx_session(model)
-            return
-        model.to(self.config.device)
-        self._model = model.half() if self.config.half else model
+        return with_features_output(model, head).eval()
 
-    def _onnx_session(self, model):
+    def _onnx_session(self):
+        """An ONNX Runtime session over the cached export (made first when missing or damaged)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         if self.config.threads:
             options.intra_op_num_threads = self.config.threads
-        try:
-            return onnxruntime.InferenceSession(self._onnx_bytes(model), options, providers=["CPUExecutionProvider"])
-        except Exception:  # a damaged cached export (onnxruntime raises its own types): export it again
-            return onnxruntime.InferenceSession(self._onnx_bytes(model, reuse=False), options,
-                                                providers=["CPUExecutionProvider"])
+        # Idle workers sleep instead of spinning: the decoder and the other encoders share these cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        path = self._onnx_path()
+        if path is not None and path.is_file():
+            try:
+                return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception:  # a damaged cached export (onnxruntime raises its own types): export it again
+                pass
+        return onnxruntime.InferenceSession(self._export_onnx(path), options, providers=["CPUExecutionProvider"])
 
-    def _onnx_bytes(self, model, reuse: bool = True) -> bytes:
-        """The network as ONNX, exported once per weights file, architecture and input size."""
+    def _onnx_path(self) -> Path | None:
+        key = f"{self.config.arch}-{self.image_size}-{file_sha256(self.weights_path)[:16]}.onnx"
+        try:
+            return default_cache_dir() / "onnx" / self.name / key
+        except UTALError:
+            return None  # the cache root is a file: export in memory
+
+    def _export_onnx(self, path: Path | None) -> bytes:
+        """The network exported to ONNX, kept at ``path`` (once per weights file, architecture and input size)."""
         import io
         import warnings
 
         import torch
 
-        key = f"{self.config.arch}-{self.image_size}-{file_sha256(self.weights_path)[:16]}.onnx"
-        try:
-            path: Path | None = default_cache_dir() / "onnx" / self.name / key
-        except UTALError:
-            path = None  # the cache root is a file: export in memory
-        if reuse and path is not None and path.is_file():
-            return path.read_bytes()
         buffer = io.BytesIO()
         example = torch.zeros(1, 3, self.image_size, self.image_size)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation and tracer notes
-            torch.onnx.export(model, example, buffer, input_names=["images"], output_names=["features_logits"],
-                              dynamic_axes={"images": {0: "batch"}, "features_logits": {0: "batch"}},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(self._torch_model(), example, buffer, input_names=["images"],
+                              output_names=["features_logits"], opset_version=17, dynamo=False,
+                              dynamic_axes={"images": {0: "batch"}, "features_logits": {0: "batch"}})
         data = buffer.getvalue()
         if path is not None:
             try:
