@@ -30,6 +30,7 @@ from .limits import Limits
 from .localize import LocalizeParams, localize, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
 from .model.evidence import fine_evidence
+from .model.refine import prefetch_optimizer_imports
 from .resources import DATA_ROOT
 from .signals import SHOT_CUT_KEY
 from .text import TextScorer, add_bridge_prior, build_text_scorer
@@ -361,6 +362,8 @@ class Pipeline:
         """The whole path for one video: features -> model -> segments -> clusters."""
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
+        if self.config.refine_steps > 0 or self.checkpoint_model is None:  # the model stage will refine
+            prefetch_optimizer_imports()
         info = media.probe(path, self.extractor.limits)
         features, grid = self.encode_video(path, progress=report, info=info)
         if not features.views:

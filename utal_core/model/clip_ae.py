@@ -133,7 +133,9 @@ class CAFStage(nn.Module):
         super().__init__()
         self.gather_audio = nn.Linear(history * dim, dim)
         self.gather_cbp = nn.Linear(history * dim, dim)
-        self.correlation = nn.Parameter(torch.eye(dim))
+        # fill_diagonal_ rather than torch.eye: on the meta device (checkpoint shape checks) eye goes through
+        # torch's Python reference kernels, whose import costs seconds at every start.
+        self.correlation = nn.Parameter(torch.zeros(dim, dim).fill_diagonal_(1.0))
         self.out_audio = nn.Linear(dim, dim)
         self.out_cbp = nn.Linear(dim, dim)
         self.norm_audio = nn.LayerNorm(dim)

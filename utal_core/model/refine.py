@@ -11,6 +11,8 @@ evidence labels alone, with a single pseudo-class.
 from __future__ import annotations
 
 import copy
+import importlib
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +42,15 @@ class RefineConfig:
     #: Architecture used when starting from scratch.
     scratch_hidden_dim: int = 64
     device: str = "cpu"
+
+
+def prefetch_optimizer_imports() -> threading.Thread:
+    """Import what torch's optimizers import on first use (torch._dynamo, about 5 s on a small CPU) in a
+    background thread, so a caller that will refine can overlap it with feature extraction."""
+    thread = threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True,
+                              name="utal-prefetch-optimizer")
+    thread.start()
+    return thread
 
 
 def refine(features: ViewFeatures, model: CLIPAE | None = None, config: RefineConfig = RefineConfig(),

@@ -192,11 +192,21 @@ def deterministic(seed: int, device: str) -> Iterator[None]:
     """Seed torch and, on CPU, force deterministic kernels for the duration of the block."""
     previous = torch.are_deterministic_algorithms_enabled()
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(device == "cpu" or previous)
+    _set_deterministic_algorithms(device == "cpu" or previous)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous)
+        _set_deterministic_algorithms(previous)
+
+
+def _set_deterministic_algorithms(mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode)`` without its import of torch._inductor (about 5 s per
+    process, only to set a torch.compile option this project never uses), where torch allows."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(mode)
+    else:
+        setter(mode, warn_only=False)
 
 
 def refresh_pseudo_labels(model: CLIPAE, dataset: Sequence[ViewFeatures], initial: Sequence[np.ndarray],
