@@ -4,10 +4,10 @@ One decode pass (an ffmpeg process, or PyAV in this process) reads the video onc
 streams: the snippet-centre frames
 (appearance encoders: cbp, clip) and a low-resolution fine stream of several frames per snippet
 (:func:`fine_stream_grid`; the motion encoder and shot-cut detection). Reader threads keep a few
-batches decoded ahead, so decoding runs while the encoders work. The audio track is decoded once,
-in a second thread during the frame pass, for the audio encoder (and ``audio_rms_fine``);
-video-level encoders (precomputed features) read their files. The result is a :class:`ViewFeatures`
-on one snippet grid, with the side signals of :mod:`utal_core.signals` among its extras.
+batches decoded ahead, so decoding runs while the encoders work. The audio track is decoded once
+for the audio encoder (and ``audio_rms_fine``); video-level encoders (precomputed features) read
+their files. The result is a :class:`ViewFeatures` on one snippet grid, with the side signals of
+:mod:`utal_core.signals` among its extras.
 
 Cache entry (``<cache>/<key[:2]>/<key>.npz`` + ``.json``): the key hashes the file content
 (:func:`content_hash`), every encoder's fingerprint, the grid and the frame size. The npz holds
@@ -26,7 +26,6 @@ import math
 import os
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -269,29 +268,12 @@ class FeatureExtractor:
             else:
                 features.absent[encoder.view] = encoder.unavailable_reason
         frame_encoders = [e for e in runnable if isinstance(e, (FrameEncoder, StreamEncoder))]
-        audio_encoders = [e for e in runnable if isinstance(e, AudioEncoder)]
-        # The audio track is decoded and encoded in a second thread while the frames stream in: the
-        # frame pass waits on its decoder for part of the time, and the audio work fills those waits.
-        # Its progress is reported once the frames are done, so the stages reach the caller in order.
-        silent: ProgressCallback = lambda stage, fraction: None  # noqa: E731
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="utal-audio") as pool:
-            audio_jobs = [pool.submit(self._run_audio_encoder, path, info, grid, e, features, silent)
-                          for e in audio_encoders]
-            try:
-                if frame_encoders:
-                    self._run_frame_encoders(path, info, grid, frame_encoders, features, report)
-            except BaseException:
-                for job in audio_jobs:
-                    job.cancel()
-                raise
-            if audio_jobs:
-                report("audio", 0.0)
-            for job in audio_jobs:
-                job.result()
-            if audio_jobs:
-                report("audio", 1.0)
+        if frame_encoders:
+            self._run_frame_encoders(path, info, grid, frame_encoders, features, report)
         for encoder in runnable:
-            if isinstance(encoder, VideoEncoder):
+            if isinstance(encoder, AudioEncoder):
+                self._run_audio_encoder(path, info, grid, encoder, features, report)
+            elif isinstance(encoder, VideoEncoder):
                 report("video", 0.0)
                 try:
                     self._store(features, encoder, self._timed(encoder.name, encoder.encode_batch, Path(path), grid))
