@@ -4,7 +4,11 @@ Data: random 512-d unit vectors with cluster structure (one random unit centre p
 ``--points-per-center`` segments, each vector a centre plus isotropic noise, L2-normalised);
 queries are held-out vectors drawn the same way. Indexes are built exactly as the library builds
 them (``build_exact_index`` and ``build_ivf_index`` with ``LibraryConfig``; the library uses IVF
-only above its threshold), so the figures describe the shipped settings. Latency is one query at a time, as the app and CLI issue them.
+only above its threshold) and searched through ``SpaceIndexes.search`` (IVF candidates re-ranked
+exactly, as the library does), so the figures describe the shipped settings. Latency is one query
+at a time, as the app and CLI issue them. The load average is printed with the figures: the
+machine may be shared. ``--cache-dir`` keeps each built IVF index (keyed by size, data and
+settings) so that a rerun skips the training, which takes minutes at 10^6.
 
 With ``--shards N`` each size is also measured as the library searches between compactions: the
 last N x ``--segments-per-video`` vectors moved out of the IVF base into N exact shards and one
@@ -17,6 +21,8 @@ base and shards), with recall against the exact top-10 of the vectors that remai
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -27,8 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from utal_core.library import (LibraryConfig, SegmentLibrary, SpaceIndexes, build_exact_index, build_ivf_index,
-                               ivf_lists)
+from utal_core.library import LibraryConfig, SegmentLibrary, SpaceIndexes, build_exact_index, build_ivf_index
 from utal_core.types import Segment
 
 DIM = 512
@@ -47,14 +52,38 @@ def clustered_vectors(count: int, centers: np.ndarray, noise: float, rng: np.ran
     return out
 
 
-def latencies_ms(index, queries: np.ndarray) -> np.ndarray:
-    """Per-query wall time in ms, one query per call."""
+def timed_search(indexes: SpaceIndexes, queries: np.ndarray, rerank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``K`` ids per query (-1 padded) and per-query wall time in ms, one query per call, through
+    the library's search of base and shards."""
     times = np.empty(len(queries))
+    found = np.full((len(queries), K), -1, dtype=np.int64)
     for row, query in enumerate(queries):
         started = time.perf_counter()
-        index.search(query[None, :], K)
+        ranked = indexes.search(query[None, :], K, rerank=rerank)
         times[row] = (time.perf_counter() - started) * 1000
-    return times
+        found[row, : len(ranked)] = [segment_id for segment_id, _ in ranked]
+    return found, times
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
+def cached_ivf(ids: np.ndarray, vectors: np.ndarray, config: LibraryConfig,
+               args: argparse.Namespace) -> tuple[faiss.Index, bool]:
+    """``build_ivf_index`` and whether it was read from ``--cache-dir`` (where this size, data and
+    configuration were built before) rather than built."""
+    if args.cache_dir is None:
+        return build_ivf_index(ids, vectors, config), False
+    key = hashlib.sha256(repr((len(ids), args.seed, args.points_per_center, args.noise, config,
+                               faiss.__version__)).encode()).hexdigest()[:16]
+    path = Path(args.cache_dir) / f"ivf-{len(ids)}-{key}.faiss"
+    if path.exists():
+        return faiss.read_index(str(path)), True
+    index = build_ivf_index(ids, vectors, config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    faiss.write_index(index, str(path))
+    return index, False
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
@@ -76,30 +105,32 @@ def bench_size(size: int, args: argparse.Namespace, config: LibraryConfig) -> No
     exact = build_exact_index(ids, vectors)
     exact_add = size / (time.perf_counter() - started)
     _, truth = exact.search(queries, K)
-    exact_ms = latencies_ms(exact, queries[: args.exact_queries])
+    _, exact_ms = timed_search(SpaceIndexes(1, exact, None), queries[: args.exact_queries], config.rerank)
     print(f"n={size:>8}  exact: add {exact_add:>10.0f} seg/s  p50 {np.percentile(exact_ms, 50):6.2f} ms  "
-          f"p99 {np.percentile(exact_ms, 99):6.2f} ms  ({len(exact_ms)} queries)", flush=True)
+          f"p99 {np.percentile(exact_ms, 99):6.2f} ms  ({len(exact_ms)} queries, {exact.ntotal * DIM * 4 / 2**20:.0f} MiB)",
+          flush=True)
 
     started = time.perf_counter()
-    ivf = build_ivf_index(ids, vectors, config)
+    ivf, from_cache = cached_ivf(ids, vectors, config, args)
     build_s = time.perf_counter() - started
     del vectors
-    print(f"n={size:>8}  ivf:   {ivf_lists(size, config)} lists, train+add {build_s:6.1f} s = {size / build_s:>8.0f} seg/s",
-          flush=True)
+    ivf_mib = faiss.serialize_index(ivf).nbytes / 2**20
+    print(f"n={size:>8}  ivf:   {type(ivf).__name__}, {ivf.nlist} lists, {ivf_mib:.0f} MiB, "
+          f"{'read from the cache in' if from_cache else 'train+add'} {build_s:6.1f} s", flush=True)
     for nprobe in args.nprobe or [config.nprobe]:
         ivf.nprobe = nprobe
-        _, found = ivf.search(queries, K)
-        ivf_ms = latencies_ms(ivf, queries)
+        found, ivf_ms = timed_search(SpaceIndexes(1, exact, ivf), queries, config.rerank)
         marker = "  <- library default" if nprobe == config.nprobe else ""
-        print(f"n={size:>8}  ivf nprobe {nprobe:>3}: recall@10 {recall_at_k(found, truth):.4f}  "
-              f"p50 {np.percentile(ivf_ms, 50):6.2f} ms  p99 {np.percentile(ivf_ms, 99):6.2f} ms{marker}", flush=True)
+        print(f"n={size:>8}  ivf nprobe {nprobe:>3}, rerank {config.rerank}: recall@10 {recall_at_k(found, truth):.4f}  "
+              f"p50 {np.percentile(ivf_ms, 50):6.2f} ms  p99 {np.percentile(ivf_ms, 99):6.2f} ms{marker}  "
+              f"({load_average()})", flush=True)
     if args.shards:
         ivf.nprobe = config.nprobe
-        bench_sharded(size, exact, ivf, queries, args)
+        bench_sharded(size, exact, ivf, queries, args, config.rerank)
 
 
 def bench_sharded(size: int, exact: faiss.Index, ivf: faiss.Index, queries: np.ndarray,
-                  args: argparse.Namespace) -> None:
+                  args: argparse.Namespace, rerank: int) -> None:
     """Recall and latency of base IVF + exact shards + removed ids, searched as the library does."""
     per_shard = args.segments_per_video
     sharded_ids = np.arange(size - args.shards * per_shard + 1, size + 1, dtype=np.int64)
@@ -113,15 +144,10 @@ def bench_sharded(size: int, exact: faiss.Index, ivf: faiss.Index, queries: np.n
     indexes.add_removal(1, removed)
     _, wider = exact.search(queries, K + len(removed))
     truth = np.array([[i for i in row if i > per_shard][:K] for row in wider])
-    found, times = [], []
-    for query in queries:
-        started = time.perf_counter()
-        ranked = indexes.search(query[None], K)
-        times.append((time.perf_counter() - started) * 1000)
-        found.append([i for i, _ in ranked])
+    found, times = timed_search(indexes, queries, rerank)
     print(f"n={size:>8}  ivf base + {args.shards} shards x {per_shard} + {len(removed)} removed: "
-          f"recall@10 {recall_at_k(np.array(found), truth):.4f}  p50 {np.percentile(times, 50):6.2f} ms  "
-          f"p99 {np.percentile(times, 99):6.2f} ms", flush=True)
+          f"recall@10 {recall_at_k(found, truth):.4f}  p50 {np.percentile(times, 50):6.2f} ms  "
+          f"p99 {np.percentile(times, 99):6.2f} ms  ({load_average()})", flush=True)
 
 
 def bench_library_add(videos: int, segments_per_video: int, seed: int) -> None:
@@ -152,9 +178,11 @@ def main() -> None:
     parser.add_argument("--library-videos", type=int, default=50, help="videos for the end-to-end add (0: skip)")
     parser.add_argument("--segments-per-video", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", help="keep built IVF indexes here and reuse them (outside the repository)")
     args = parser.parse_args()
     config = LibraryConfig()
-    print(f"library defaults: exact up to {config.approximate_threshold} segments, IVF nprobe {config.nprobe}")
+    print(f"library defaults: exact up to {config.approximate_threshold} segments, IVF nprobe {config.nprobe}, "
+          f"{config.pq_subvectors} x 4-bit PQ codes, {config.rerank} candidates re-ranked exactly; {load_average()}")
     for size in args.sizes:
         bench_size(size, args, config)
     if args.library_videos:

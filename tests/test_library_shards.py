@@ -169,6 +169,36 @@ def test_ivf_base_with_shards_and_compaction_retraining_only_when_needed(tmp_pat
         assert faiss.read_index(str(tmp_path / "indexes" / "clip.g3.ivf.faiss")).nlist == 60  # retrained
 
 
+def test_an_older_ivf_flat_base_still_opens_and_compaction_replaces_it(tmp_path: Path) -> None:
+    """Libraries written before the PQ fast-scan IVF hold an IVF-flat base: it is searched as it is
+    (not rebuilt at open) and replaced by the current kind at the next compaction."""
+    config = LibraryConfig(approximate_threshold=100, shard_above=150, nprobe=64, training_per_list=8,
+                           lists_per_sqrt=2.0)
+    with SegmentLibrary.open(tmp_path, config) as library:
+        add(library, "a", count=200, seed=1)
+        assert isinstance(library._loaded["clip"].ivf, faiss.IndexIVFPQFastScan)
+    exact = faiss.read_index(str(tmp_path / "indexes" / "clip.g1.exact.faiss"))
+    ids, vectors = faiss.vector_to_array(exact.id_map), exact.index.reconstruct_n(0, exact.ntotal)
+    old = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, 25, faiss.METRIC_INNER_PRODUCT)
+    old.train(vectors)
+    old.add_with_ids(vectors, ids)
+    old_path = tmp_path / "indexes" / "clip.g1.ivf.faiss"
+    faiss.write_index(old, str(old_path))
+    with sqlite3.connect(tmp_path / "library.sqlite") as db:
+        db.execute("UPDATE indexes SET ivf_sha256 = ? WHERE space = 'clip'", (digest(old_path),))
+    with SegmentLibrary.open(tmp_path, config) as library:
+        for query in queries(5):
+            assert ranking(library, query) == exact_ranking(tmp_path, query)  # nprobe 64 of 25 lists: exhaustive
+        assert isinstance(library._loaded["clip"].ivf, faiss.IndexIVFFlat)
+        assert names(tmp_path) == ["clip.g1.exact.faiss", "clip.g1.ivf.faiss"]  # read, not rebuilt
+        add(library, "b", count=20, seed=2)
+        library.compact()
+        assert isinstance(faiss.read_index(str(tmp_path / "indexes" / "clip.g2.ivf.faiss")), faiss.IndexIVFPQFastScan)
+        for query in queries(5):  # PQ candidates re-ranked exactly: the exact scores; a filter searches exactly
+            assert ranking(library, query) == exact_ranking(tmp_path, query)
+            assert ranking(library, query, cluster=1) == exact_ranking(tmp_path, query, where="s.cluster = 1")
+
+
 def test_rebuild_from_records_after_shards_and_removals(tmp_path: Path) -> None:
     def found(library: SegmentLibrary) -> list[list[tuple[str, float, float]]]:
         return [[(hit.video_path, hit.start, round(hit.score, 4))

@@ -4,12 +4,14 @@ Folder layout::
 
     library.sqlite                        videos, segments, vectors (float32 blobs), index state
     indexes/<space>.g<generation>.exact.faiss    IndexIDMap2(IndexFlatIP): exact ground truth
-    indexes/<space>.g<generation>.ivf.faiss      IndexIVFFlat (inner product), above a size threshold
+    indexes/<space>.g<generation>.ivf.faiss      IndexIVFPQFastScan (inner product; older libraries:
+                                                 IndexIVFFlat), above a size threshold
     indexes/<space>.g<generation>.s<n>.faiss     exact shard n appended to that generation by an add
     records/<content hash>.npz            each added video as added: what `library rebuild` restores from
     damaged/<time>/                       a damaged or lost database's files, set aside by a rebuild
 
 SQLite is the source of truth. Vectors are L2-normalised, so inner product is cosine similarity.
+IVF candidates (4-bit PQ codes) are re-ranked with the exact index's vectors, so scores are exact.
 Once a space's base index holds ``LibraryConfig.shard_above`` vectors, an add writes only a small
 exact shard and a removal only a row of removed ids; search merges the top-k of base and shards
 and skips removed ids. ``compact`` (``library compact``, and after ``library add`` past the

@@ -1,11 +1,12 @@
-"""FAISS indexes of the segment library: exact inner-product search, IVF above a size threshold,
-small exact shards appended between compactions, and the top-k merge over all of them."""
+"""FAISS indexes of the segment library: exact inner-product search, IVF above a size threshold
+(4-bit PQ fast-scan codes whose best candidates are re-ranked exactly), small exact shards appended
+between compactions, and the top-k merge over all of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import math
 import os
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import faiss
@@ -24,13 +25,17 @@ class LibraryConfig:
     IVF uses ``ivf_lists(n, config)`` inverted lists (about ``lists_per_sqrt`` * sqrt(n), and at
     least ``training_per_list`` vectors per list), trained by spherical k-means for
     ``training_iterations`` rounds on at most ``training_per_list`` vectors per list; a query probes
-    ``nprobe`` lists. The IVF index is retrained once a space has grown to need twice as many lists
-    as it was trained with. See benchmarks/search_speed.py for the recall/latency figures.
+    ``nprobe`` lists. The lists hold product-quantised codes (``pq_subvectors`` sub-vectors of 4
+    bits, scanned by FAISS fast scan): the ``rerank`` best candidates are scored again exactly
+    from the exact index. The IVF index is retrained once a space has grown to need twice as many
+    lists as it was trained with. See benchmarks/search_speed.py for the recall/latency figures.
     """
 
     approximate_threshold: int = 50_000
-    nprobe: int = 512
+    nprobe: int = 640
     lists_per_sqrt: float = 8.0
+    pq_subvectors: int = 128
+    rerank: int = 400
     training_per_list: int = 32
     training_iterations: int = 10
     seed: int = 0
@@ -70,21 +75,30 @@ def build_exact_index(ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
 
 
 def build_ivf_index(ids: np.ndarray, vectors: np.ndarray, config: LibraryConfig) -> faiss.Index:
-    """IVF-flat inner-product index keyed by segment id, trained on a seeded sample of ``vectors``."""
+    """IVF inner-product index of 4-bit PQ fast-scan codes keyed by segment id, trained on a seeded
+    sample of ``vectors``; search it through :meth:`SpaceIndexes.search`, which re-ranks exactly."""
     lists = ivf_lists(len(vectors), config)
+    dim = vectors.shape[1]
     rng = np.random.default_rng(config.seed)
     sample_size = min(len(vectors), lists * config.training_per_list)
     sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(vectors.shape[1]), vectors.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFPQFastScan(faiss.IndexFlatIP(dim), dim, lists, math.gcd(dim, config.pq_subvectors), 4,
+                                     faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = config.seed
     index.cp.spherical = True
     index.cp.niter = config.training_iterations
-    # The sample is sized by training_per_list on purpose; silence faiss's "too few points" warning.
+    # The sample is sized by training_per_list on purpose; silence faiss's "too few points" warnings.
     index.cp.min_points_per_centroid = min(index.cp.min_points_per_centroid, config.training_per_list)
+    index.pq.cp.min_points_per_centroid = 1
     index.train(np.ascontiguousarray(sample, dtype=np.float32))
     index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
     index.nprobe = config.nprobe
     return index
+
+
+def is_current_ivf(index: faiss.Index) -> bool:
+    """Whether ``index`` is of the kind :func:`build_ivf_index` makes now (older libraries hold IVF-flat)."""
+    return isinstance(index, faiss.IndexIVFPQFastScan)
 
 
 def exact_index_contents(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
@@ -191,10 +205,12 @@ class SpaceIndexes:
             self._live_shards = ids[keep], np.ascontiguousarray(vectors[keep])
         return self._live_shards
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               rerank: int = LibraryConfig.rerank) -> list[tuple[int, float]]:
         """The ``k`` best (id, score) for the normalised ``query`` [1, D] over base and shards.
 
         With ``allowed`` only those ids are candidates, searched exactly (IVF probing could miss them).
+        An IVF base of PQ codes gives its ``rerank`` best candidates, scored again exactly.
         """
         ids, vectors = self._live_shard_rows()
         if allowed is not None:
@@ -204,5 +220,10 @@ class SpaceIndexes:
         removed = self.removed
         kept_out = faiss.IDSelectorBatch(removed) if len(removed) else None
         selector = None if kept_out is None else faiss.IDSelectorNot(kept_out)
-        base = _search_index(self.ivf or self.exact, query, k, selector)
+        if self.ivf is None or isinstance(self.ivf, faiss.IndexIVFFlat):  # exact scores already
+            base = _search_index(self.ivf or self.exact, query, k, selector)
+        else:
+            _, candidates = _search_index(self.ivf, query, max(k, rerank), selector)
+            candidates = candidates[candidates >= 0]
+            base = _search_rows(candidates, self.exact.reconstruct_batch(candidates), query, k)
         return merge_top_k([base, _search_rows(ids, vectors, query, k)], k)

@@ -23,7 +23,8 @@ from ..errors import UTALError
 from ..text import LabelBridgeScorer, TextScorer, check_query, l2_normalize
 from ..types import Segment
 from .files import SHARD_SCHEMA, IndexFiles
-from .index import LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_index, exact_index_contents, ivf_lists
+from .index import (LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_index, exact_index_contents,
+                    is_current_ivf, ivf_lists)
 from .records import (DATABASE_NAME, check_folder, check_integrity, damaged_database, record_path,
                       write_record)
 from .search import MAX_SQLITE_INTEGER, SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors
@@ -195,7 +196,8 @@ class SegmentLibrary:
     def _with_ivf_if_large(self, generation: int, exact: faiss.Index, ivf: faiss.Index | None) -> SpaceIndexes:
         if exact.ntotal <= self.config.approximate_threshold:
             return SpaceIndexes(generation, exact, None)
-        if ivf is None or ivf_lists(exact.ntotal, self.config) >= 2 * ivf.nlist:
+        # An older library's IVF-flat base is replaced by the current kind at its first compaction.
+        if ivf is None or not is_current_ivf(ivf) or ivf_lists(exact.ntotal, self.config) >= 2 * ivf.nlist:
             ivf = build_ivf_index(*exact_index_contents(exact), self.config)
         return SpaceIndexes(generation, exact, ivf)
 
@@ -437,7 +439,7 @@ class SegmentLibrary:
             allowed = self._allowed_ids(filters) if filters is not None and filters.active else None
             if allowed is not None and not len(allowed):
                 return []
-            found = indexes.search(query, k + (exclude is not None), allowed)
+            found = indexes.search(query, k + (exclude is not None), allowed, self.config.rerank)
             return self._hits([(i, score) for i, score in found if i != exclude][:k], encoder)
 
     def _hits(self, ranked: list[tuple[int, float]], encoder: str) -> list[SearchHit]:
