@@ -21,6 +21,7 @@ base and shards), with recall against the exact top-10 of the vectors that remai
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import sys
@@ -75,7 +76,9 @@ def cached_ivf(ids: np.ndarray, vectors: np.ndarray, config: LibraryConfig,
     configuration were built before) rather than built."""
     if args.cache_dir is None:
         return build_ivf_index(ids, vectors, config), False
-    key = hashlib.sha256(repr((len(ids), args.seed, args.points_per_center, args.noise, config,
+    # nprobe and rerank are search settings: a cached index serves any of them.
+    built_with = dataclasses.replace(config, nprobe=0, rerank=0)
+    key = hashlib.sha256(repr((len(ids), args.seed, args.points_per_center, args.noise, built_with,
                                faiss.__version__)).encode()).hexdigest()[:16]
     path = Path(args.cache_dir) / f"ivf-{len(ids)}-{key}.faiss"
     if path.exists():

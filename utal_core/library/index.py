@@ -35,7 +35,7 @@ class LibraryConfig:
     nprobe: int = 640
     lists_per_sqrt: float = 8.0
     pq_subvectors: int = 128
-    rerank: int = 400
+    rerank: int = 100
     training_per_list: int = 32
     training_iterations: int = 10
     seed: int = 0
