@@ -150,7 +150,8 @@ def _read_output(handle, stream: SampledStream, queue: Queue, stop: threading.Ev
 
 def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
                 info: MediaInfo | None = None, fine: FineStream | None = None,
-                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None) -> Iterator[FrameBatch]:
+                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None,
+                skip_loop_filter: bool = False) -> Iterator[FrameBatch]:
     """:func:`utal_core.media.iter_frames` through one ffmpeg process (a ``split`` filter graph and one
     rawvideo pipe per stream, each read by its own thread)."""
     info = info or probe(path)
@@ -159,7 +160,8 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
     graph = f"[0:v:0]split={len(streams)}{''.join(f'[v{n}]' for n in range(len(streams)))};{branches}"
     extra_read, extra_write = os.pipe() if fine is not None else (None, None)
     targets = ["pipe:1"] + ([f"pipe:{extra_write}"] if fine is not None else [])
-    command = [_binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-filter_complex", graph]
+    decoding = ["-skip_loop_filter", "all"] if skip_loop_filter else []
+    command = [_binary("ffmpeg"), "-nostdin", "-v", "error", *decoding, "-i", str(path), "-filter_complex", graph]
     for n, target in enumerate(targets):
         command += ["-map", f"[out{n}]", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", target]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -209,13 +209,15 @@ class _Sampler:
 
 
 def _decode_video(path: str | os.PathLike, info: MediaInfo, streams: list[SampledStream], queue: Queue,
-                  stop: threading.Event, errors: _ErrorCount) -> None:
+                  stop: threading.Event, errors: _ErrorCount, skip_loop_filter: bool) -> None:
     """Decoding thread: one pass over the video feeding every stream's sampler; an end marker when done."""
     try:
         samplers = [_Sampler(stream, info.rotation, queue) for stream in streams]
         with _open(path) as container:
             video = _video_stream(container)
             video.thread_type = "AUTO"
+            if skip_loop_filter:
+                video.codec_context.options = {"skip_loop_filter": "all"}
             origin, time, duration = None, 0.0, 1.0 / (info.avg_fps or 25.0)
             for frame in _decoded_frames(container, video, errors):
                 if stop.is_set():
@@ -243,14 +245,16 @@ def _decode_video(path: str | os.PathLike, info: MediaInfo, streams: list[Sample
 
 def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
                 info: MediaInfo | None = None, fine: FineStream | None = None,
-                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None) -> Iterator[FrameBatch]:
+                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None,
+                skip_loop_filter: bool = False) -> Iterator[FrameBatch]:
     """:func:`utal_core.media.iter_frames` through PyAV: one decoding thread, frames picked by timestamp."""
     info = info or probe(path)
     streams = sampled_streams(info, grid, short_side, batch_size, fine)
     queue: Queue = Queue(maxsize=max(1, prefetch) * len(streams))
     stop = threading.Event()
     errors = _ErrorCount()
-    decoder = threading.Thread(target=_decode_video, args=(path, info, streams, queue, stop, errors), daemon=True)
+    decoder = threading.Thread(target=_decode_video, args=(path, info, streams, queue, stop, errors, skip_loop_filter),
+                               daemon=True)
     decoder.start()
     try:
         yield from delivered_batches(queue, 1)
