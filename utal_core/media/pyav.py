@@ -410,7 +410,7 @@ def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: Conversion
                         output.mux(video_out.encode(converted))
                         if info.duration > 0:
                             progress(min(pts / 1000 / info.duration, 1.0))
-                    elif audio_out is not None:
+                    elif isinstance(frame, av.AudioFrame) and audio_out is not None:
                         for resampled in resampler.resample(frame):
                             resampled.pts = None
                             output.mux(audio_out.encode(resampled))
