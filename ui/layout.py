@@ -87,7 +87,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                                                      allow_preview=False, elem_id="segment-gallery")
                 gr.Markdown("### Pseudo-action clusters (click one to filter)")
                 with gr.Row():
-                    cluster_gallery = gr.Gallery(label="Clusters", columns=5, height=250, allow_preview=False,
+                    cluster_gallery = gr.Gallery(label="Clusters", columns=5, height=340, allow_preview=False,
                                                  elem_id="clusters-gallery", scale=3)
                     with gr.Column(scale=2):
                         cluster_table = gr.Dataframe(headers=list(CLUSTER_COLUMNS), interactive=False,
