@@ -124,8 +124,20 @@ def _curve_traces(analysis: "Analysis", figure: go.Figure) -> list[str]:
     return notes
 
 
-def _band_trace(spans: Sequence[tuple[float, float]], height: float, name: str, colour: str, hover: Sequence[str],
-                meta: dict, visible: bool | str = True) -> go.Bar:
+@dataclass(frozen=True)
+class BandRow:
+    """A row of bars under the timeline's curves (e.g. another detector's predictions): one bar per span,
+    its hover text, one colour for all or one per bar, and the trace's ``meta``."""
+
+    name: str
+    spans: Sequence[tuple[float, float]]
+    hover: Sequence[str]
+    colour: str | Sequence[str]
+    meta: dict
+
+
+def _band_trace(spans: Sequence[tuple[float, float]], height: float, name: str, colour: str | Sequence[str],
+                hover: Sequence[str], meta: dict, visible: bool | str = True) -> go.Bar:
     """One bar per ``(start, end)`` span, from 0 to ``height``, as a single trace."""
     starts = np.array([s for s, _ in spans], dtype=np.float64)
     ends = np.array([e for _, e in spans], dtype=np.float64)
@@ -160,31 +172,35 @@ def _threshold_shape(analysis: "Analysis", figure: go.Figure) -> None:
 
 
 def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
-                    selected_cluster: int | None = None, height: int = 420) -> go.Figure:
-    """The timeline: actionness curves, threshold, segment bands by cluster, and a ground-truth row when given.
+                    selected_cluster: int | None = None, height: int = 420,
+                    extra_rows: Sequence[BandRow] = ()) -> go.Figure:
+    """The timeline: actionness curves, threshold, segment bands by cluster, a ground-truth row when given,
+    then one row per ``extra_rows``.
 
     ``selected_cluster`` shows only that cluster's bands (the others stay in the legend, hidden).
     ``uirevision`` is the content hash, so zoom and legend clicks survive re-segmenting.
     """
     with_truth = ground_truth is not None
-    figure = make_subplots(rows=2 if with_truth else 1, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                           row_heights=[0.82, 0.18] if with_truth else None)
+    rows = [*([BandRow("ground truth", [(g.start, g.end) for g in ground_truth],
+                       [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth],
+                       GROUND_TRUTH_COLOUR, {"ground_truth": True})] if with_truth else []), *extra_rows]
+    band_share = 0.18 if len(rows) == 1 else 0.13
+    figure = make_subplots(rows=1 + len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                           row_heights=[1 - band_share * len(rows), *[band_share] * len(rows)] if rows else None)
     present = [np.nanmax(c) for c in analysis.curves.values() if c is not None and len(c)]
     band_height = float(max([1.0, *present]))
     _segment_traces(analysis, figure, band_height, selected_cluster)
     notes = _curve_traces(analysis, figure)
     _threshold_shape(analysis, figure)
-    if with_truth:
-        hover = [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth]
-        figure.add_trace(_band_trace([(g.start, g.end) for g in ground_truth], 1.0, "ground truth",
-                                     GROUND_TRUTH_COLOUR, hover, {"ground_truth": True}), row=2, col=1)
-        figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=2, col=1)
+    for number, row in enumerate(rows, start=2):
+        figure.add_trace(_band_trace(row.spans, 1.0, row.name, row.colour, row.hover, row.meta), row=number, col=1)
+        figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=number, col=1)
     if notes:
         figure.add_annotation(text="absent views — " + "; ".join(notes), xref="paper", yref="paper", x=0, y=1.0,
                               yanchor="bottom", xanchor="left", showarrow=False, font={"size": 11, "color": "#a33"},
                               name="absent")
     figure.update_xaxes(range=[0, analysis.duration])
-    figure.update_xaxes(title_text="time (s)", row=2 if with_truth else 1, col=1)
+    figure.update_xaxes(title_text="time (s)", row=1 + len(rows), col=1)
     figure.update_yaxes(title_text="actionness", range=[0, band_height * 1.02], row=1, col=1)
     figure.update_layout(
         height=height, barmode="overlay", bargap=0, hovermode="x unified", uirevision=analysis.content_hash,

@@ -1,5 +1,5 @@
 """Media access: probing, streaming frame sampling on the snippet grid, audio decoding, thumbnails and
-MP4 writing, through one of two backends with the same contract and the same plain messages:
+MP4 writing (and copies that a browser plays), through one of two backends with the same contract and the same plain messages:
 
 - ``ffmpeg`` (media/ffmpeg.py): the system ``ffprobe``/``ffmpeg`` binaries in subprocesses;
 - ``pyav`` (media/pyav.py): the FFmpeg libraries inside the ``av`` wheel, no binaries needed.
@@ -11,6 +11,7 @@ media/backend.py chooses: ffmpeg when both binaries are on PATH, PyAV otherwise,
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -19,11 +20,12 @@ from ..grid import SnippetGrid
 from ..limits import Limits
 from .backend import ENV_VARIABLE, BackendChoice, backend_module, choose_backend, media_report
 from .types import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, DEFAULT_PREFETCH, FINE_FRAMES, NO_AUDIO_REASON, AudioTrack,
-                    EncodeSettings, FineStream, FrameBatch, MediaInfo, decode_warning, output_size)
+                    ConversionProgress, EncodeSettings, FineStream, FrameBatch, MediaInfo, browser_playable,
+                    decode_warning, output_size)
 
 __all__ = ["AUDIO_SAMPLE_RATE", "CENTRE_FRAMES", "DEFAULT_PREFETCH", "ENV_VARIABLE", "FINE_FRAMES", "NO_AUDIO_REASON",
-           "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "choose_backend",
-           "decode_audio", "decode_warning", "iter_frames", "media_report", "output_size", "probe",
+           "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "browser_mp4",
+           "browser_playable", "choose_backend", "decode_audio", "decode_warning", "iter_frames", "media_report", "output_size", "probe",
            "thumbnail_jpeg", "write_mp4"]
 
 
@@ -81,3 +83,18 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:
     """Encode RGB ``frames`` (H.264, plus AAC when ``settings.audio``) into an MP4 whose index is at the front."""
     backend_module().write_mp4(path, frames, settings)
+
+
+def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: ConversionProgress | None = None) -> Path:
+    """An MP4 (H.264, AAC or MP3 audio, index at the front) of the probed video ``info`` that browsers play,
+    written atomically to ``target``; an H.264 stream is copied as it is (ffmpeg backend), anything
+    else transcoded. ``progress(fraction)`` is called as it goes; a failure is one plain UTALError."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        backend_module().browser_mp4(info, partial, progress or (lambda fraction: None))
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target

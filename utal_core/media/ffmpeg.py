@@ -22,9 +22,9 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, EncodeSettings, FineStream,
-                    FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
-                    decode_warning, delivered_batches, empty_track, finite_float, is_variable_rate, pad_short_stream,
+from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, ConversionProgress,
+                    EncodeSettings, FineStream, FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning,
+                    check_readable, conversion_failed, decode_warning, delivered_batches, empty_track, finite_float, is_variable_rate, pad_short_stream,
                     release_producers, sampled_streams)
 
 NAME = "ffmpeg"
@@ -266,3 +266,21 @@ def _feed(descriptor: int, samples: np.ndarray) -> None:
             handle.write(np.asarray(samples, dtype="<f4").tobytes())
         except BrokenPipeError:
             pass
+
+
+def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: ConversionProgress) -> None:
+    """:func:`utal_core.media.browser_mp4` through one ffmpeg subprocess, reporting its ``-progress`` output."""
+    video = ["-c:v", "copy"] if info.video_codec == "h264" else [
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", "-pix_fmt", "yuv420p",
+        "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
+    audio = ["-c:a", "copy"] if info.audio_codec in ("aac", "mp3") else ["-c:a", "aac", "-b:a", "128k"]
+    command = [_binary("ffmpeg"), "-nostdin", "-y", "-v", "error", "-i", info.path, "-map", "0:v:0", "-map", "0:a:0?",
+               *video, *audio, "-movflags", "+faststart", "-f", "mp4", "-progress", "pipe:1", "-nostats", str(target)]
+    converter = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in converter.stdout:
+        key, _, value = line.strip().partition("=")
+        if key == "out_time_us" and value.isdigit() and info.duration > 0:
+            progress(min(int(value) / 1e6 / info.duration, 1.0))
+    stderr = converter.stderr.read()
+    if converter.wait() != 0:
+        raise conversion_failed(info.path) from RuntimeError(stderr.strip()[-300:])

@@ -23,8 +23,8 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, EncodeSettings, FineStream,
-                    FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
+from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, ConversionProgress,
+                    EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
                     decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
                     release_producers, sampled_streams)
 
@@ -373,3 +373,53 @@ def _mux_audio(container: av.container.OutputContainer, stream: av.AudioStream, 
         frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
         container.mux(stream.encode(frame))
     return max(start, end)
+
+
+def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: ConversionProgress) -> None:
+    """:func:`utal_core.media.browser_mp4` with PyAV: the first video stream to H.264 (timestamps kept, in
+    milliseconds), the first audio stream to AAC."""
+    millisecond = Fraction(1, 1000)
+    try:
+        with _open(info.path) as source, av.open(str(target), "w", format="mp4",
+                                                 options={"movflags": "+faststart"}) as output:
+            video_in = _video_stream(source)
+            audio_in = next(iter(source.streams.audio), None)
+            video_out = output.add_stream("libx264", rate=video_in.average_rate or Fraction(25),
+                                          options={"preset": "ultrafast", "crf": "23"})
+            video_out.width, video_out.height = info.width // 2 * 2, info.height // 2 * 2
+            video_out.pix_fmt, video_out.codec_context.time_base = "yuv420p", millisecond
+            audio_out = resampler = None
+            if audio_in is not None:
+                layout = "mono" if audio_in.codec_context.channels == 1 else "stereo"
+                audio_out = output.add_stream("aac", rate=audio_in.codec_context.sample_rate, layout=layout)
+                resampler = av.AudioResampler(format="fltp", layout=layout, rate=audio_in.codec_context.sample_rate)
+            last_pts, count, start = -1, 0, None
+            rate = float(video_in.average_rate or 25)
+            for packet in source.demux(*[s for s in (video_in, audio_in) if s is not None]):
+                for frame in packet.decode():
+                    if isinstance(frame, av.VideoFrame):
+                        # Constant rate: frames numbered in decoding order (AVI's packed B-frames come with
+                        # timestamps out of order); variable rate: the frame's own time, from the first one's.
+                        if info.is_vfr:
+                            start = frame.time if start is None else start
+                            pts = int(round(((frame.time or 0.0) - start) * 1000))
+                        else:
+                            pts = int(round(count * 1000 / rate))
+                        count += 1
+                        if pts <= last_pts:
+                            continue
+                        last_pts = pts
+                        converted = frame.reformat(video_out.width, video_out.height, "yuv420p")
+                        converted.pts, converted.time_base = pts, millisecond
+                        output.mux(video_out.encode(converted))
+                        if info.duration > 0:
+                            progress(min(pts / 1000 / info.duration, 1.0))
+                    elif isinstance(frame, av.AudioFrame) and audio_out is not None:
+                        for resampled in resampler.resample(frame):
+                            resampled.pts = None
+                            output.mux(audio_out.encode(resampled))
+            output.mux(video_out.encode(None))
+            if audio_out is not None:
+                output.mux(audio_out.encode(None))
+    except (av.FFmpegError, UTALError) as error:  # the same message as the ffmpeg backend's
+        raise conversion_failed(info.path) from error

@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -268,3 +268,27 @@ class EncodeSettings:
     def keeps(self, index: int) -> bool:
         """Whether frame ``index`` is written (always, unless the variable-rate switch drops it)."""
         return self.halve_rate_after_s is None or index / self.fps < self.halve_rate_after_s or index % 2 == 0
+
+
+#: (file suffix, video codec) pairs every current browser plays, with the audio codecs it plays beside them
+#: (None: no audio track). Gradio's player converts anything else, silently, after the handler returns.
+BROWSER_FORMATS: dict[tuple[str, str], frozenset[str | None]] = {
+    (".mp4", "h264"): frozenset({None, "aac", "mp3"}),
+    (".mp4", "av1"): frozenset({None, "aac", "mp3", "opus"}),
+    (".webm", "vp8"): frozenset({None, "vorbis", "opus"}),
+    (".webm", "vp9"): frozenset({None, "vorbis", "opus"}),
+    (".webm", "av1"): frozenset({None, "opus"}),
+}
+#: ``progress(fraction)`` of a conversion, 0..1.
+ConversionProgress = Callable[[float], None]
+
+
+def browser_playable(info: MediaInfo) -> bool:
+    """Whether a browser plays the file as it is (container by file suffix, video and audio codecs)."""
+    audio = info.audio_codec if info.has_audio else None
+    return audio in BROWSER_FORMATS.get((Path(info.path).suffix.lower(), info.video_codec), frozenset())
+
+
+def conversion_failed(path: str | os.PathLike) -> UTALError:
+    """The one plain message of a conversion for the browser that did not work."""
+    return UTALError(f"{Path(path).name} could not be converted into a video the browser can play.")
