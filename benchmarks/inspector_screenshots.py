@@ -26,7 +26,7 @@ from utal_core.pipeline import PipelineConfig  # noqa: E402
 
 UNAV = ROOT.parent / "shared" / "data" / "unav"
 SHOTS = ROOT / "artifacts" / "browser"
-STRIPS_LOADED = """(key) => { const box = document.querySelector('#inspector-strips > div[data-key]');
+STRIPS_LOADED = """(key) => { const box = document.querySelector('#inspector-strips div[data-key]');
     const imgs = box ? [...box.querySelectorAll('img')] : [];
     return box && box.dataset.key === key && imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }"""
 

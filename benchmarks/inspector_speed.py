@@ -45,7 +45,7 @@ WAIT_JS = """(condition) => new Promise((resolve, reject) => {
         else requestAnimationFrame(poll); };
     poll(); })"""
 #: The strips of another segment than BEFORE are in the page, every image loaded.
-STRIPS_SHOWN = """(() => { const box = document.querySelector('#inspector-strips > div[data-key]');
+STRIPS_SHOWN = """(() => { const box = document.querySelector('#inspector-strips div[data-key]');
     const imgs = box ? [...box.querySelectorAll('img')] : [];
     return !!box && box.dataset.key !== 'BEFORE' && imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()"""
 #: The inspected start moved from BEFORE, and the corrections table and the timeline's edits row both show it.
@@ -128,13 +128,13 @@ def main() -> None:
         report["analysis_s"] = round(analyse(page, args.video), 1)
         print(f"analysed in {report['analysis_s']} s", file=sys.stderr, flush=True)
         report["segments"] = int(page.inner_text("#segment-count-value"))
-        tries = min(args.tries, page.locator("#segments-table tbody tr").count())
+        tries = min(args.tries, report["segments"])
         strips: dict[str, list[float]] = {"cold": [], "cached": []}
         for round_name in ("cold", "cached"):
             for row in range(tries):
                 cell = f"#segments-table [data-testid='cell-{row}-1']"
                 page.locator(cell).scroll_into_view_if_needed()
-                before = page.evaluate("() => document.querySelector('#inspector-strips > div[data-key]')"
+                before = page.evaluate("() => document.querySelector('#inspector-strips div[data-key]')"
                                        "?.dataset.key || ''")
                 if round_name == "cached" and tries == 1:
                     before = ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import threading
 from typing import Any, Callable, Literal
 
 import gradio as gr
@@ -89,6 +90,8 @@ class Inspector:
 
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
+        #: Edits skip the queue, so two may run at once: each changes its layer under this lock.
+        self.edit_lock = threading.Lock()
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -177,7 +180,8 @@ class Inspector:
         """A handler moving the inspected segment's ``bound`` by ``steps`` units."""
         def nudge_handler(analysis: Analysis | None, cache: dict, key: str | None):
             layer = self._layer(analysis)
-            operation = layer.nudge(self._checked_key(layer, key), bound, steps, unit)
+            with self.edit_lock:
+                operation = layer.nudge(self._checked_key(layer, key), bound, steps, unit)
             moved = operation.start if bound == "start" else operation.end
             return self._edited(analysis, cache, key, f"{bound.capitalize()} moved to {moved:.3f} s.")
 
@@ -189,7 +193,8 @@ class Inspector:
             layer = self._layer(analysis)
             key = self._checked_key(layer, key)
             seconds = round(float(playhead or 0.0), 6)
-            (layer.set_start if bound == "start" else layer.set_end)(key, seconds)
+            with self.edit_lock:
+                (layer.set_start if bound == "start" else layer.set_end)(key, seconds)
             return self._edited(analysis, cache, key, f"{bound.capitalize()} set to the playhead, {seconds:.3f} s.")
 
         return set_handler
@@ -198,7 +203,8 @@ class Inspector:
         def decide_handler(analysis: Analysis | None, cache: dict, key: str | None):
             layer = self._layer(analysis)
             key = self._checked_key(layer, key)
-            (layer.accept if verdict == "accept" else layer.reject)(key)
+            with self.edit_lock:
+                (layer.accept if verdict == "accept" else layer.reject)(key)
             return self._edited(analysis, cache, key, f"{'Accepted' if verdict == 'accept' else 'Rejected'}.")
 
         return decide_handler
@@ -206,19 +212,22 @@ class Inspector:
     def relabel(self, analysis: Analysis | None, cache: dict, key: str | None, label: str):
         layer = self._layer(analysis)
         key = self._checked_key(layer, key)
-        layer.relabel(key, label)
+        with self.edit_lock:
+            layer.relabel(key, label)
         return self._edited(analysis, cache, key, f"Relabelled “{label.strip()}”.")
 
     def add(self, analysis: Analysis | None, cache: dict, playhead: float | None, label: str):
         """A new segment from the playhead, ADDED_LENGTH_S long (shorter at the video's end); it is inspected."""
         layer = self._layer(analysis)
         start = round(float(playhead or 0.0), 6)
-        operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
+        with self.edit_lock:
+            operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
         return self._edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.")
 
     def undo(self, analysis: Analysis | None, cache: dict, key: str | None, redo: bool = False):
         layer = self._layer(analysis)
-        operation = layer.redo() if redo else layer.undo()
+        with self.edit_lock:
+            operation = layer.redo() if redo else layer.undo()
         if operation is None:
             return self._edited(analysis, cache, key, f"Nothing to {'redo' if redo else 'undo'}.")
         verb = "Redone" if redo else "Undone"
