@@ -50,7 +50,7 @@ def main() -> None:
         page.click("#analyze-btn")
         page.wait_for_selector("#segment-count-value", timeout=1_800_000)
         page.wait_for_selector("#segment-gallery img")
-        rows = page.locator("#segments-table tbody tr").count()
+        rows = int(page.inner_text("#segment-count-value"))
         for row in range(min(args.segments, rows)):
             page.click(f"#segments-table [data-testid='cell-{row}-1']")
             key = page.wait_for_function(

@@ -41,7 +41,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("I / O", "start / end at the playhead"),
     ("A / R", "accept / reject"),
     ("L", "type a label (Enter relabels)"),
-    ("N", f"new segment at the playhead ({ADDED_LENGTH_S:g} s)"),
+    ("N", f"new segment at the playhead ({ADDED_LENGTH_S:g} s, the label box's label)"),
     ("U / Shift+U", "undo / redo (also Ctrl+Z / Ctrl+Shift+Z)"),
 )
 EDIT_LEGEND = ("Edits row: <span style='color:#2ca02c'>■ accepted</span> · <span style='color:#1f77b4'>■ edited"
