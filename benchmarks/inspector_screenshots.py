@@ -51,11 +51,13 @@ def main() -> None:
         page.wait_for_selector("#segment-count-value", timeout=1_800_000)
         page.wait_for_selector("#segment-gallery img")
         rows = int(page.inner_text("#segment-count-value"))
+        key = None
         for row in range(min(args.segments, rows)):
             page.click(f"#segments-table [data-testid='cell-{row}-1']")
             key = page.wait_for_function(
-                "(n) => document.querySelector('#inspector-info')?.innerText.match(/Inspecting (r\\d+)/)?.[1]",
-                arg=row).json_value()
+                """(before) => { const key = document.querySelector('#inspector-info')?.innerText
+                    .match(/Inspecting (r\\d+)/)?.[1]; return key && key !== before && key; }""",
+                arg=key).json_value()
             page.wait_for_function(STRIPS_LOADED, arg=key)
             if row == 0:
                 page.keyboard.press("a")
