@@ -53,6 +53,8 @@ STAGES: dict[str, tuple[float, float, str]] = {
     "segments": (0.95, 1.00, "segments and clusters"),
 }
 SESSION_CACHE_SIZE = 8
+#: Downloads of the corrected annotations (the edits layer's kept segments), beside the raw exports.
+CORRECTED_FORMATS = ("anet-gt", "csv", "eaf")
 #: Timeline height in pixels (under the player, see ``ui.layout.PLAYER_HEIGHT``).
 TIMELINE_HEIGHT = 320
 #: The segment gallery shows the best-scoring visible segments, at most this many (in time order).
@@ -274,30 +276,37 @@ class Explorer:
 
     @staticmethod
     def write_exports(session: Session, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS),
-                      versioned: bool = False) -> list[str]:
+                      versioned: bool = False, corrected: bool = False) -> list[str]:
         """The given export formats, written atomically to this session's export folder of the analysis.
 
         ``versioned`` puts a hash of the content in the file name: the player's subtitles, so that the
-        browser loads the new cues after re-segmenting instead of the cached ones of the same URL."""
+        browser loads the new cues after re-segmenting instead of the cached ones of the same URL.
+        ``corrected``: the edits layer's accepted, edited and added segments, in ``<video>.corrected.*`` files."""
         folder = session.export_dir(analysis.content_hash)
-        exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=analysis.segments)
+        segments = analysis.edit_layer().kept_segments() if corrected else analysis.segments
+        exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=segments,
+                                  media_name=Path(analysis.video_path).name)
         written = []
         for name in formats:
             suffix, render = EXPORT_FORMATS[name]
             text = render(exported)
             version = f".{hashlib.sha256(text.encode()).hexdigest()[:12]}" if versioned else ""
+            version += ".corrected" if corrected else ""
             written.append(str(atomic_write_text(folder / f"{analysis.video_id}{version}{suffix}", text)))
         return written
 
     def downloads(self, analysis: Analysis | None, request: gr.Request) -> list[str]:
-        """Analysis JSON (server paths reduced to file names) plus every export format of the current segments."""
+        """Analysis JSON (server paths reduced to file names, with its edits layer), every export format of the
+        current segments, and the corrected ones (CORRECTED_FORMATS) once there are edits."""
         if analysis is None:
             raise UTALError("Analyse a video first.")
         session = self.session(request)
         data = strip_paths(analysis.to_dict())
         analysis_json = atomic_write_text(session.export_dir(analysis.content_hash) / f"{analysis.video_id}.analysis.json",
                                           json.dumps(data))
-        return [str(analysis_json), *self.write_exports(session, analysis)]
+        corrected = self.write_exports(session, analysis, CORRECTED_FORMATS, corrected=True) \
+            if analysis.edits is not None and analysis.edits.operations else []
+        return [str(analysis_json), *self.write_exports(session, analysis), *corrected]
 
     @staticmethod
     def detection(analysis: Analysis, truth: list | None):

@@ -11,6 +11,8 @@ from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
 
 from .explorer import CLIP_HELP, CLUSTER_CHOICES, Explorer
 from .diagnosis import DetectorPanel
+from .inspector import Inspector
+from .inspector_view import INSPECTOR_JS, build_inspector
 from .messages import user_errors
 from .player import SEEK_JS
 from .search_tab import SearchResults
@@ -18,8 +20,10 @@ from .services import AppServices
 
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
 PLAYER_HEIGHT = 300
-#: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player.
-INSTRUMENT_JS = (Path(__file__).with_name("instrument.js")).read_text(encoding="utf-8")
+#: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player, then the
+#: boundary inspector's shortcuts and edits-row redraw (ui/inspector.js).
+INSTRUMENT_JS = "() => { (" + Path(__file__).with_name("instrument.js").read_text(encoding="utf-8") + \
+    ")(); (" + INSPECTOR_JS + ")(); }"
 #: The page's own style rules (the status line, the cluster captions).
 APP_CSS = (Path(__file__).with_name("app.css")).read_text(encoding="utf-8")
 
@@ -78,6 +82,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         segment_start = gr.Number(visible=False)
                         segment_end = gr.Number(visible=False)
                         seek_time = gr.Number(visible=False)
+                inspector = build_inspector(Inspector(explorer), analysis, cache, handle)
                 with gr.Row():
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
@@ -95,7 +100,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         show_all = gr.Button("Show all clusters", elem_id="show-all-clusters")
                 with gr.Row():
                     prepare_downloads = gr.Button("Prepare downloads", elem_id="prepare-downloads", scale=0)
-                    downloads = gr.File(label="Downloads (analysis JSON, ActivityNet JSON, CSV, VTT, SRT)",
+                    downloads = gr.File(label="Downloads (analysis JSON with the edits layer, ActivityNet JSON, CSV, VTT, "
+                                              "SRT; corrected ActivityNet GT, CSV, EAF)",
                                         file_count="multiple", interactive=False, elem_id="downloads")
                     detection = gr.Dataframe(headers=["tIoU", "mAP (class-agnostic)"], visible=False,
                                              label="mAP against the ground truth", elem_id="map-table")
@@ -150,12 +156,14 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 trigger_mode="always_last")
 
         seek_outputs = [position, segment_start, segment_end, segment_info, player]
-        table.select(handle(explorer.select_row), [analysis, cluster], seek_outputs)
-        segment_gallery.select(handle(explorer.select_thumbnail), [analysis, cluster, thumbnail_positions],
-                               seek_outputs)
+        for selected in (
+                table.select(handle(explorer.select_row), [analysis, cluster], seek_outputs),
+                segment_gallery.select(handle(explorer.select_thumbnail), [analysis, cluster, thumbnail_positions],
+                                       seek_outputs),
+                previous_button.click(handle(explorer.step_segment(-1)), [analysis, cluster, position], seek_outputs),
+                next_button.click(handle(explorer.step_segment(+1)), [analysis, cluster, position], seek_outputs)):
+            inspector.wire_selection(selected, cluster, position)
         prepare_downloads.click(handle(explorer.downloads), analysis, downloads)
-        previous_button.click(handle(explorer.step_segment(-1)), [analysis, cluster, position], seek_outputs)
-        next_button.click(handle(explorer.step_segment(+1)), [analysis, cluster, position], seek_outputs)
         play_button.click(None, [segment_start, segment_end], None, js=PLAY_SEGMENT_JS)
 
         for event in (cluster_gallery.select(handle(explorer.select_cluster), analysis, cluster),

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
 from .backend import ENV_VARIABLE, BackendChoice, backend_module, choose_backend, media_report
 from .types import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, DEFAULT_PREFETCH, FINE_FRAMES, NO_AUDIO_REASON, AudioTrack,
-                    ConversionProgress, EncodeSettings, FineStream, FrameBatch, MediaInfo, browser_playable,
+                    ConversionProgress, EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, browser_playable,
                     decode_warning, output_size)
 
 __all__ = ["AUDIO_SAMPLE_RATE", "CENTRE_FRAMES", "DEFAULT_PREFETCH", "ENV_VARIABLE", "FINE_FRAMES", "NO_AUDIO_REASON",
-           "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "browser_mp4",
-           "browser_playable", "choose_backend", "decode_audio", "decode_warning", "iter_frames", "media_report", "output_size", "probe",
+           "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "PickedFrames", "browser_mp4",
+           "browser_playable", "choose_backend", "decode_audio", "decode_warning", "frames_at", "iter_frames", "media_report",
+           "output_size", "probe",
            "thumbnail_jpeg", "write_mp4"]
 
 
@@ -73,6 +75,18 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
     Decode errors in a track that still decodes are appended to ``warnings`` as one plain message.
     """
     return backend_module().decode_audio(path, sample_rate, info, warnings)
+
+
+def frames_at(path: str | os.PathLike, times: Sequence[float], short_side: int = 96,
+              info: MediaInfo | None = None) -> PickedFrames:
+    """The frames on screen at ``times`` (seconds from the first frame; each gets the last frame presented at
+    or before it, as :func:`iter_frames` picks them), short side ``short_side``, with the presentation time of
+    each picked frame. One seek before the earliest time and a decode forward to the latest: a few seconds
+    of video, not the whole file, so ask for times close together (a boundary's neighbourhood)."""
+    ordered = np.sort(np.asarray(times, dtype=np.float64))
+    if not len(ordered):
+        raise UTALError("frames_at needs at least one time")
+    return backend_module().frames_at(path, ordered, short_side, info)
 
 
 def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes:

@@ -6,9 +6,11 @@ Probing reads only container metadata, frames are resized inside ffmpeg and stre
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -22,10 +24,10 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, ConversionProgress,
-                    EncodeSettings, FineStream, FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning,
-                    check_readable, conversion_failed, decode_warning, delivered_batches, empty_track, finite_float, is_variable_rate, pad_short_stream,
-                    release_producers, sampled_streams)
+from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+                    EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, SampledStream, aligned_track, append_warning,
+                    check_readable, conversion_failed, decode_warning, delivered_batches, empty_track, finite_float,
+                    is_variable_rate, output_size, pad_short_stream, pick_on_screen, release_producers, sampled_streams)
 
 NAME = "ffmpeg"
 
@@ -222,6 +224,30 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
     if done.returncode != 0 or not done.stdout:
         raise UTALError(f"Could not read a frame of {Path(path).name} at {seconds:.1f} s.")
     return done.stdout
+
+
+#: A ``showinfo`` line of one frame: its presentation time in seconds.
+_SHOWINFO_TIME = re.compile(r"\] n:\s*\d+ pts:\s*-?\d+\s+pts_time:(-?[0-9.e+-]+)")
+
+
+def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None) -> PickedFrames:
+    """:func:`utal_core.media.frames_at` through one ffmpeg process: an input seek before the first time,
+    frames up to the last one decoded with the file's own timestamps (``-copyts``, read from ``showinfo``,
+    which comes after the scaling so that its per-frame checksums are of the small frames)."""
+    info = info or probe(path)
+    width, height = output_size(info, short_side)
+    seek = max(0.0, float(times[0]) - SEEK_MARGIN_S) + info.video_start
+    end = float(times[-1]) + info.video_start + SEEK_MARGIN_S
+    command = [_binary("ffmpeg"), "-nostdin", "-loglevel", "info", "-hide_banner", "-ss", f"{seek:.6f}", "-copyts",
+               "-i", str(path), "-map", "0:v:0", "-vf", f"trim=end={end:.6f},scale={width}:{height}:flags=bilinear,showinfo",
+               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    done = subprocess.run(command, capture_output=True, check=False)
+    stamps = [float(t) - info.video_start for t in _SHOWINFO_TIME.findall(done.stderr.decode(errors="replace"))]
+    frame_bytes = width * height * 3
+    count = min(len(stamps), len(done.stdout) // frame_bytes)
+    frames = np.frombuffer(done.stdout, dtype=np.uint8, count=count * frame_bytes).reshape(count, height, width, 3)
+    decoded = ((stamps[i], functools.partial(frames.__getitem__, i)) for i in range(count))
+    return pick_on_screen(times, decoded, path)
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:

@@ -23,10 +23,11 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, ConversionProgress,
-                    EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
+from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+                    EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, PickedFrames, SampledStream, aligned_track,
+                    append_warning, check_readable,
                     decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
-                    release_producers, sampled_streams)
+                    output_size, pick_on_screen, release_producers, sampled_streams)
 
 NAME = "pyav"
 #: A frame presented at p is on screen at a grid time t when p <= t + this (as the ffmpeg backend's fps filter).
@@ -328,6 +329,38 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
         shown_width, shown_height = (chosen.height, chosen.width) if rotation % 180 else (chosen.width, chosen.height)
         height = max(2, int(round(shown_height * width / shown_width / 2)) * 2)
         return _jpeg(_rgb(chosen, width, height, rotation))
+
+
+def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None) -> PickedFrames:
+    """:func:`utal_core.media.frames_at` through PyAV: one seek before the first time, decoding forward."""
+    info = info or probe(path)
+    width, height = output_size(info, short_side)
+    with _open(path) as container:
+        video = _video_stream(container)
+        if video is None:
+            raise UTALError(f"{Path(path).name} has no video stream.")
+        video.thread_type = "AUTO"
+        origin = video.start_time or 0
+        try:
+            container.seek(origin + int(max(0.0, float(times[0]) - SEEK_MARGIN_S) / video.time_base), stream=video)
+        except av.FFmpegError:
+            container.seek(0)
+
+        # From the keyframe up to the first time no frame is shown: frames no other frame refers to are
+        # not decoded at all (about half of them with B-frames), so the seek costs less.
+        video.codec_context.skip_frame = "NONREF"
+        preroll_end = float(times[0]) - SEEK_MARGIN_S
+
+        def decoded() -> Iterator[tuple[float, Any]]:
+            for frame in _decoded_frames(container, video, _ErrorCount()):
+                if frame.pts is None:
+                    continue
+                time = float((frame.pts - origin) * video.time_base)
+                if time >= preroll_end:
+                    video.codec_context.skip_frame = "DEFAULT"
+                yield time, lambda frame=frame: _rgb(frame, width, height, info.rotation)
+
+        return pick_on_screen(times, decoded(), path)
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:

@@ -292,3 +292,49 @@ def browser_playable(info: MediaInfo) -> bool:
 def conversion_failed(path: str | os.PathLike) -> UTALError:
     """The one plain message of a conversion for the browser that did not work."""
     return UTALError(f"{Path(path).name} could not be converted into a video the browser can play.")
+
+
+#: A frame presented at p is on screen at time t when p <= t + this (the rule of both backends' sampling).
+ON_SCREEN_EPSILON = 1e-6
+#: Seeks for :func:`utal_core.media.frames_at` land this far before the first asked time, so that the frame
+#: on screen then (presented up to one frame earlier) is decoded too.
+SEEK_MARGIN_S = 0.5
+
+
+@dataclass
+class PickedFrames:
+    """Frames on screen at asked times: ``times`` as asked (s, from the first frame), ``shown`` the
+    presentation time of the frame picked for each, and the RGB ``frames`` [N, H, W, 3]."""
+
+    times: np.ndarray
+    shown: np.ndarray
+    frames: np.ndarray
+
+
+def pick_on_screen(times: np.ndarray, decoded: Iterator[tuple[float, Callable[[], np.ndarray]]],
+                   path: str | os.PathLike) -> PickedFrames:
+    """From ``(presentation time, convert)`` pairs in presentation order, the frame on screen at each of the
+    ascending ``times`` (the last presented at or before it; the first decoded one for a time before it).
+    Only picked frames are converted; the pairs are read until one comes after the last time."""
+    shown: list[float] = []
+    frames: list[np.ndarray] = []
+    held: tuple[float, Callable[[], np.ndarray]] | None = None
+    held_rgb: np.ndarray | None = None
+
+    def serve_until(time: float) -> None:
+        nonlocal held_rgb
+        while held is not None and len(shown) < len(times) and times[len(shown)] + ON_SCREEN_EPSILON < time:
+            if held_rgb is None:
+                held_rgb = held[1]()
+            shown.append(held[0])
+            frames.append(held_rgb)
+
+    for time, convert in decoded:
+        serve_until(time)
+        if len(shown) == len(times):
+            break
+        held, held_rgb = (time, convert), None
+    serve_until(math.inf)
+    if not frames:
+        raise UTALError(f"Could not read the frames of {Path(path).name} at {times[0]:.2f} s.")
+    return PickedFrames(times=np.asarray(times, dtype=np.float64), shown=np.asarray(shown), frames=np.stack(frames))
