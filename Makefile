@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt
 
 setup: system-deps $(VENV)/.installed  ## everything the project needs
 
-demo: setup  ## analyse the bundled example in the CLI, then open the app with it analysed (http://127.0.0.1:7860)
+demo: setup  ## analyse the synthetic example in the CLI, then open the app with the default (real) example analysed (http://127.0.0.1:7860)
 	$(PY) -m utal_core demo
 	$(PY) app.py --example
 

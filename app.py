@@ -23,10 +23,10 @@ import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from ui.explorer import Explorer  # noqa: E402,F401 - re-exported for tests and scripts
-from ui.layout import INSTRUMENT_JS, build_demo  # noqa: E402
+from ui.layout import APP_CSS, INSTRUMENT_JS, build_demo  # noqa: E402
 from ui.limits import BodySizeLimit  # noqa: E402
 from ui.services import AppConfig, AppServices  # noqa: E402
-from utal_core.examples import EXAMPLE_SPECS  # noqa: E402
+from utal_core.examples import DEFAULT_EXAMPLE, EXAMPLES  # noqa: E402
 
 services = AppServices(AppConfig.from_env())
 demo = build_demo(services)
@@ -45,13 +45,13 @@ def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: 
     body_limit = Middleware(BodySizeLimit, limit_bytes=config.max_upload_bytes, message=too_large)
     return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
                          allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False, js=INSTRUMENT_JS,
-                         app_kwargs={"middleware": [body_limit]}, **kwargs)
+                         css=APP_CSS, app_kwargs={"middleware": [body_limit]}, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="CLIP-AE Explorer web app")
-    parser.add_argument("--example", nargs="?", const=next(iter(EXAMPLE_SPECS)), default=None,
-                        choices=list(EXAMPLE_SPECS), help="analyse the bundled example when the page loads")
+    parser.add_argument("--example", nargs="?", const=DEFAULT_EXAMPLE, default=None,
+                        choices=list(EXAMPLES), help="analyse the bundled example when the page loads")
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--shared-library", action="store_true",

@@ -60,3 +60,15 @@ def chromium_page(profile: Path, viewport: tuple[int, int] = (1400, 1000)):
             yield context.pages[0] if context.pages else context.new_page()
         finally:
             context.close()
+
+
+@contextmanager
+def app_page(folder: Path, viewport: tuple[int, int] = (1440, 900), pipeline: PipelineConfig | None = None,
+             timeout_ms: int = 60_000, **settings):
+    """The app served (see :func:`running_app`, which takes ``settings``) and a chromium page on it, loaded:
+    ``(RunningApp, page)``."""
+    with running_app(folder, pipeline=pipeline, **settings) as server, chromium_page(folder / "profile", viewport) as page:
+        page.set_default_timeout(timeout_ms)
+        page.goto(server.url)
+        page.wait_for_selector("#analyze-btn")
+        yield server, page

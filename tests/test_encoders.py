@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -186,6 +189,31 @@ def test_yamnet_batches_give_the_same_outputs_as_single_patches(yamnet):
     assert batched.shape == (len(patches), 1024) and batched_scores.shape == (len(patches), 521)
     np.testing.assert_array_equal(batched[:1], single)
     np.testing.assert_array_equal(batched_scores[:1], single_scores)
+
+
+def test_yamnets_patched_graph_is_kept_in_the_cache_and_read_without_onnx(yamnet, tmp_path):
+    patches = np.random.default_rng(1).normal(-3.0, 2.0, (4, 96, 64)).astype(np.float32)
+    expected, expected_scores = yamnet.encode_patches(patches)
+    script = ("import sys, numpy as np; from utal_core.encoders import create_encoder; "
+              "e, s = create_encoder('audio').encode_patches(np.load(sys.argv[1])); np.save(sys.argv[2], e); "
+              "np.save(sys.argv[3], s); print('onnx' in sys.modules)")
+    np.save(tmp_path / "patches.npy", patches)
+    env = os.environ | {"UTAL_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run_fresh() -> str:
+        outputs = [str(tmp_path / name) for name in ("patches.npy", "e.npy", "s.npy")]
+        result = subprocess.run([sys.executable, "-c", script, *outputs], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert np.allclose(np.load(outputs[1]), expected) and np.allclose(np.load(outputs[2]), expected_scores)
+        return result.stdout.strip()
+
+    assert run_fresh() == "True"  # the first process patches the graph (with onnx) and keeps it
+    kept = list((tmp_path / "cache" / "onnx" / "audio").glob("yamnet-*.onnx"))
+    assert len(kept) == 1 and kept[0].with_suffix(".json").is_file()
+    assert run_fresh() == "False"  # later ones read the kept graph
+    kept[0].with_suffix(".json").write_text("{broken")  # a damaged entry is made again
+    assert run_fresh() == "True"
+    assert run_fresh() == "False"
 
 
 def test_yamnet_hears_speech_and_the_audio_lines_up_with_the_speech_segments(yamnet, speech_track):

@@ -54,6 +54,26 @@ def test_second_analysis_is_served_from_the_feature_cache(pipeline, synthetic_vi
     np.testing.assert_array_equal(again.curves["fused"], analysis.curves["fused"])
 
 
+def test_the_model_stage_runs_on_its_own_thread_count(pipeline, synthetic_video, analysis, monkeypatch):
+    """The model is small: on a CPU it runs on ``model_threads`` torch threads (one by default), and the
+    process's own setting comes back afterwards."""
+    import torch
+
+    import utal_core.pipeline as pipeline_module
+
+    seen = []
+    real_run_model = pipeline_module.run_model
+    monkeypatch.setattr(pipeline_module, "run_model", lambda *a, **k: seen.append(torch.get_num_threads()) or real_run_model(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pipeline.predict(analysis.features)
+        assert seen == [PipelineConfig.model_threads] == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_analysis_json_round_trip(analysis, tmp_path):
     path = analysis.write_json(tmp_path / "a.analysis.json")
     back = read_analysis(path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from utal_core.evaluate import THUMOS_TIOUS, GroundTruth, Prediction, evaluate_d
 from utal_core.localize import LocalizeParams, localize
 from utal_core.model import (CLIPAE, CLIPAEConfig, TrainConfig, initial_pseudo_labels, load_checkpoint,
                              load_feature_folder, predict, refine, train)
+from utal_core.model.optim import AdamW
 from utal_core.model.train import cluster_videos
 from utal_core.synth.features import SynthFeatureConfig, make_feature_set
 
@@ -106,6 +110,34 @@ def test_refine_from_scratch_and_from_a_model(family):
     refined = refine(video, base)
     assert all(torch.equal(before[name], value) for name, value in base.state_dict().items())
     assert not all(torch.equal(before[name], value) for name, value in refined.state_dict().items())
+
+
+def test_light_adamw_takes_torchs_adamw_steps():
+    torch.manual_seed(0)
+    ours, reference = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
+    reference.load_state_dict(ours.state_dict())
+    light = AdamW(ours.parameters(), lr=0.05, weight_decay=0.1)
+    torchs = torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=0.1)
+    inputs, start = torch.randn(16, 6), ours.weight.detach().clone()
+    for _ in range(25):
+        for model, optimizer in ((ours, light), (reference, torchs)):
+            optimizer.zero_grad(set_to_none=True)
+            (model(inputs) ** 2).mean().backward()
+            optimizer.step()
+    assert not torch.allclose(ours.weight, start, atol=1e-2)
+    for mine, theirs in zip(ours.parameters(), reference.parameters()):
+        assert torch.allclose(mine, theirs, rtol=1e-6, atol=1e-7)
+
+
+def test_refining_never_imports_torch_dynamo():
+    """Every `analyze` refines: torch.optim would import torch._dynamo (seconds of start-up) on first use."""
+    script = ("import sys; from utal_core.model import refine, predict; "
+              "from utal_core.synth.features import SynthFeatureConfig, make_feature_set; "
+              "video = make_feature_set(SynthFeatureConfig(num_videos=1, min_snippets=40, max_snippets=40)).videos[0]; "
+              "predict(refine(video.features), video.features); print('torch._dynamo' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
 
 
 def write_thumos_folder(root, video_ids, length=40):

@@ -72,7 +72,7 @@ def test_segment_bands_span_each_segment_one_trace_per_cluster():
     np.testing.assert_allclose(spans, expected)
     assert len(expected) == len(ACTIONS)
     assert all("waving" in text or "bouncing" in text for t in bands for text in t.customdata)
-    assert len(figure.data) <= len(CURVE_STYLES) + len(analysis.clusters)
+    assert len(figure.data) <= len(CURVE_STYLES) + len(analysis.clusters) + 1  # + the edits row
 
 
 def test_threshold_line_and_sweep_band():
@@ -160,3 +160,28 @@ def test_thumbnails_are_extracted_once_and_bad_files_named(tmp_path, media_backe
     with pytest.raises(UTALError, match="broken.mp4"):
         thumbnails(broken, 1.0)
     assert not list((tmp_path / "thumbs").glob(".thumb.*"))
+
+
+def test_edits_get_their_own_row_coloured_by_status():
+    from utal_core.viz import EDIT_COLOURS, edits_row
+
+    analysis = synthetic_analysis()
+    (empty,) = traces_with(timeline_figure(analysis), "edits")
+    assert len(empty.x) == 0 and empty.xaxis == "x2"
+    layer = analysis.edit_layer()
+    layer.accept("r0")
+    layer.reject("r1")
+    layer.nudge("r2", "start", 5, "0.1s")
+    layer.add(1.0, 2.5, "clap")
+    figure = timeline_figure(analysis, [GroundTruth(5.0, 12.0, "waving")])
+    (row,) = traces_with(figure, "edits")
+    assert row.xaxis == "x3" and len(row.x) == 4
+    assert list(row.marker.color) == [EDIT_COLOURS[s] for s in ("accepted", "rejected", "edited", "added")]
+    assert list(row.marker.pattern.shape) == ["", "x", "", ""]
+    edited = analysis.segments[2]
+    assert row.width[2] == pytest.approx(edited.end - edited.start - 0.5)
+    assert f"model: {edited.start:.3f}" in row.customdata[2]
+    fresh = synthetic_analysis().edit_layer()
+    fresh.accept("r0")
+    selected = edits_row(fresh, selected="r1")  # an untouched segment joins the row when selected, outlined
+    assert selected["keys"] == ["r0", "r1"] and selected["line"] == [0, 3] and selected["color"][1] == "#ffffff"

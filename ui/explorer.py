@@ -17,7 +17,7 @@ import gradio as gr
 
 from utal_core.errors import UTALError
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth
-from utal_core.examples import EXAMPLE_SPECS, example_path
+from utal_core.examples import example_path
 from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text, cue_numbers
 from utal_core.features import content_hash
 from utal_core.library import add_analysis_to_library
@@ -29,7 +29,10 @@ from utal_core.viz import (
     timeline_figure, visible_segments,
 )
 
+from .diagnosis import DetectorRow, detector_row
 from .messages import plain_message, strip_paths, warn
+from .player import CONVERTING, browser_video
+from .saved_analyses import saved_analyses_for
 from .services import AppServices
 from .sessions import AnalysisRun, Session
 
@@ -50,6 +53,8 @@ STAGES: dict[str, tuple[float, float, str]] = {
     "segments": (0.95, 1.00, "segments and clusters"),
 }
 SESSION_CACHE_SIZE = 8
+#: Downloads of the corrected annotations (the edits layer's kept segments), beside the raw exports.
+CORRECTED_FORMATS = ("anet-gt", "csv", "eaf")
 #: Timeline height in pixels (under the player, see ``ui.layout.PLAYER_HEIGHT``).
 TIMELINE_HEIGHT = 320
 #: The segment gallery shows the best-scoring visible segments, at most this many (in time order).
@@ -68,13 +73,20 @@ def _file_path(upload: Any) -> str | None:
     return str(getattr(upload, "name", upload))
 
 
-def _status(services: AppServices, analysis: Analysis, note: str) -> str:
+def status_markdown(services: AppServices, analysis: Analysis, note: str) -> str:
     pipeline = services.pipeline
     absent = "; ".join(f"{view}: {reason}" for view, reason in analysis.absent.items()) or "none"
     return (f"**{Path(analysis.video_path).name}** — {analysis.duration:.1f} s, {analysis.grid.num_snippets} snippets. "
             f"{note}  \nAbsent views: {absent}.  \n"
             f"Model runs (this server): <span id='model-runs'>{pipeline.model_runs}</span>; "
             f"device {pipeline.extractor.device}.")
+
+
+def remember(cache: dict, key: str, analysis: Analysis) -> None:
+    """Keep ``analysis`` in the session's cache under its content hash (the oldest go past ``SESSION_CACHE_SIZE``)."""
+    cache[key] = analysis
+    while len(cache) > SESSION_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
 
 
 def _segment_count(services: AppServices, analysis: Analysis, cluster: int | None) -> str:
@@ -111,8 +123,6 @@ class Explorer:
 
     def use_example(self, name: str) -> tuple[str, str | None]:
         """The bundled example's video and ground-truth files, written on first use."""
-        if name not in EXAMPLE_SPECS:
-            raise UTALError(f"Unknown example {name!r}.")
         video = example_path(name)
         truth = video.with_suffix(".gt.json")
         return str(video), (str(truth) if truth.exists() else None)
@@ -156,24 +166,49 @@ class Explorer:
         cache = dict(cache or {})
         note = "Reused this session's analysis (no model run)."
         analysis = cache.get(key)
+        saved = saved_analyses_for(self.services.config.work_dir, session, video, self.services.config.shared_library)
+        if analysis is None:
+            progress(0.0, desc="looking for a saved analysis")
+            analysis = saved.load(video, key, self.services.pipeline)
+            note = "Loaded the saved analysis of this video (no model run)."
         if analysis is None:
             with self.services.analysis_slot(run):
                 analysis = run_heavy(self, str(video), progress, run)
             run.begin_keeping()
             note = "Analysed."
+            saved.save(analysis, self.services.pipeline)
+        if key not in cache:
             try:
                 add_analysis_to_library(session.library, analysis)
             except UTALError as error:
                 warn(f"Not added to the library: {error}")
-        params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
-        if analysis.params != params or num_clusters != self.services.pipeline.config.num_clusters:
-            analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
-        cache[key] = analysis
-        while len(cache) > SESSION_CACHE_SIZE:
-            cache.pop(next(iter(cache)))
+        analysis = self.with_controls(analysis, threshold, min_duration, merge_gap, nms_iou, clusters_choice)
+        remember(cache, key, analysis)
         truth = self.ground_truth(truth_upload, analysis)
-        return (analysis, cache, truth, None, None, _status(self.services, analysis, note),
-                gr.Video(value=session.publish(analysis.video_path), playback_position=0.0), segment_rows(analysis))
+        playable = browser_video(session, video, lambda fraction: progress(fraction, desc=CONVERTING))
+        return (analysis, cache, truth, None, None, status_markdown(self.services, analysis, note),
+                gr.Video(value=playable, playback_position=0.0), segment_rows(analysis))
+
+    def with_controls(self, analysis: Analysis, threshold: float, min_duration: float, merge_gap: float,
+                      nms_iou: float, clusters_choice: str) -> Analysis:
+        """``analysis`` segmented as the page's controls say (re-segmented from its curves when they differ)."""
+        params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
+        if analysis.params != params or analysis.num_clusters != num_clusters:
+            analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
+        return analysis
+
+    @staticmethod
+    def starting() -> str:
+        """The status while an analysis starts: empty, so the progress bar is not drawn over the last video's."""
+        return ""
+
+    def after_failure(self, analysis: Analysis | None) -> str:
+        """The status after an analysis failed or was cancelled: the video still on screen (a failure's
+        message is its toast)."""
+        note = "The last analysis did not finish."
+        if analysis is None:
+            return f"{note} Upload a video or pick a bundled example."
+        return status_markdown(self.services, analysis, f"{note} This is still the previous video.")
 
     def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
         """The ground truth of the analysed video from an ActivityNet JSON file (matched by video id, file
@@ -188,8 +223,9 @@ class Explorer:
                  f"or a duration of {analysis.duration:.1f} s), so no ground truth or mAP is shown.")
         return truth
 
-    def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None, threshold: float,
-                  min_duration: float, merge_gap: float, nms_iou: float, clusters_choice: str):
+    def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
+                  detector: DetectorRow | None, threshold: float, min_duration: float, merge_gap: float,
+                  nms_iou: float, clusters_choice: str):
         """Re-segment from the cached curves (no model run) and redraw the timeline and the table."""
         if analysis is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -197,20 +233,23 @@ class Explorer:
             analysis, _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice))
         if cluster is not None and all(c.id != cluster for c in analysis.clusters):
             cluster = None
-        return (analysis, cluster, *self.render(analysis, truth, cluster))
+        return (analysis, cluster, *self.render(analysis, truth, cluster, detector))
 
-    def render(self, analysis: Analysis | None, truth: list | None, cluster: int | None):
-        """Timeline figure, segments table and segment count."""
+    def render(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
+               detector: DetectorRow | None = None):
+        """Timeline figure (with the other detector's row, when there is one), segments table and segment
+        count (all cleared without an analysis)."""
         if analysis is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        return (timeline_figure(analysis, truth, cluster, height=TIMELINE_HEIGHT), segment_rows(analysis, cluster),
-                _segment_count(self.services, analysis, cluster))
+            return None, [], ""
+        figure = timeline_figure(analysis, truth, cluster, height=TIMELINE_HEIGHT,
+                                 extra_rows=detector_row(detector, analysis))
+        return figure, segment_rows(analysis, cluster), _segment_count(self.services, analysis, cluster)
 
     def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
                      request: gr.Request):
         """Thumbnails, clusters view, subtitles and mAP (the slower, second half of a refresh)."""
         if analysis is None:
-            return (gr.skip(),) * 6
+            return [], [], [], [], gr.skip(), gr.Dataframe(visible=False)
         session = self.session(request)
         shown = visible_segments(analysis, cluster)
         best = sorted(sorted(range(len(shown)), key=lambda p: -shown[p][1].score)[:MAX_THUMBNAILS])
@@ -237,30 +276,37 @@ class Explorer:
 
     @staticmethod
     def write_exports(session: Session, analysis: Analysis, formats: tuple[str, ...] = tuple(EXPORT_FORMATS),
-                      versioned: bool = False) -> list[str]:
+                      versioned: bool = False, corrected: bool = False) -> list[str]:
         """The given export formats, written atomically to this session's export folder of the analysis.
 
         ``versioned`` puts a hash of the content in the file name: the player's subtitles, so that the
-        browser loads the new cues after re-segmenting instead of the cached ones of the same URL."""
+        browser loads the new cues after re-segmenting instead of the cached ones of the same URL.
+        ``corrected``: the edits layer's accepted, edited and added segments, in ``<video>.corrected.*`` files."""
         folder = session.export_dir(analysis.content_hash)
-        exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=analysis.segments)
+        segments = analysis.edit_layer().kept_segments() if corrected else analysis.segments
+        exported = AnalysisExport(video=analysis.video_id, duration=analysis.duration, segments=segments,
+                                  media_name=Path(analysis.video_path).name)
         written = []
         for name in formats:
             suffix, render = EXPORT_FORMATS[name]
             text = render(exported)
             version = f".{hashlib.sha256(text.encode()).hexdigest()[:12]}" if versioned else ""
+            version += ".corrected" if corrected else ""
             written.append(str(atomic_write_text(folder / f"{analysis.video_id}{version}{suffix}", text)))
         return written
 
     def downloads(self, analysis: Analysis | None, request: gr.Request) -> list[str]:
-        """Analysis JSON (server paths reduced to file names) plus every export format of the current segments."""
+        """Analysis JSON (server paths reduced to file names, with its edits layer), every export format of the
+        current segments, and the corrected ones (CORRECTED_FORMATS) once there are edits."""
         if analysis is None:
             raise UTALError("Analyse a video first.")
         session = self.session(request)
         data = strip_paths(analysis.to_dict())
         analysis_json = atomic_write_text(session.export_dir(analysis.content_hash) / f"{analysis.video_id}.analysis.json",
                                           json.dumps(data))
-        return [str(analysis_json), *self.write_exports(session, analysis)]
+        corrected = self.write_exports(session, analysis, CORRECTED_FORMATS, corrected=True) \
+            if analysis.edits is not None and analysis.edits.operations else []
+        return [str(analysis_json), *self.write_exports(session, analysis), *corrected]
 
     @staticmethod
     def detection(analysis: Analysis, truth: list | None):
@@ -332,28 +378,6 @@ class Explorer:
         if len(shown) < len(hits):
             info += f" {len(hits) - len(shown)} without a thumbnail (their video is missing or unreadable)."
         return hits, shown, gallery, rows, info
-
-    def open_gallery_hit(self, hits: list, shown: list[int], cache: dict, event: gr.SelectData, request: gr.Request):
-        """Open the clicked thumbnail's video (the gallery lists only the hits that have one)."""
-        return self.open_hit(hits[shown[int(event.index)]], cache, request)
-
-    def open_table_hit(self, hits: list, cache: dict, event: gr.SelectData, request: gr.Request):
-        """Open the clicked row's video."""
-        return self.open_hit(hits[int(event.index[0])], cache, request)
-
-    def open_hit(self, hit: Any, cache: dict, request: gr.Request):
-        """Open a result's video at its start, with its analysis when this session has one."""
-        session = self.session(request)
-        if not Path(hit.video_path).is_file():
-            raise UTALError(f"{hit.video_name} is no longer on disk.")
-        video = session.publish(hit.video_path)
-        analysis = next((a for a in (cache or {}).values() if Path(a.video_path).resolve() == Path(hit.video_path)),
-                        None)
-        note = f"Opened {hit.video_name} at {hit.start:.1f} s from search."
-        player = gr.Video(value=video, playback_position=float(hit.start))
-        if analysis is None:
-            return gr.Tabs(selected="analyze"), gr.skip(), video, f"{note} Press **Analyze** for its timeline.", player
-        return gr.Tabs(selected="analyze"), analysis, video, _status(self.services, analysis, note), player
 
     # --- settings -----------------------------------------------------------------------------
 

@@ -6,17 +6,26 @@ from pathlib import Path
 
 import gradio as gr
 
-from utal_core.examples import EXAMPLE_SPECS
+from utal_core.examples import DEFAULT_EXAMPLE, EXAMPLES
 from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
 
 from .explorer import CLIP_HELP, CLUSTER_CHOICES, Explorer
+from .diagnosis import DetectorPanel
+from .inspector import Inspector
+from .inspector_view import INSPECTOR_JS, build_inspector
 from .messages import user_errors
+from .player import SEEK_JS
+from .search_tab import SearchResults
 from .services import AppServices
 
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
 PLAYER_HEIGHT = 300
-#: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player.
-INSTRUMENT_JS = (Path(__file__).with_name("instrument.js")).read_text(encoding="utf-8")
+#: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player, then the
+#: boundary inspector's shortcuts and edits-row redraw (ui/inspector.js).
+INSTRUMENT_JS = "() => { (" + Path(__file__).with_name("instrument.js").read_text(encoding="utf-8") + \
+    ")(); (" + INSPECTOR_JS + ")(); }"
+#: The page's own style rules (the status line, the cluster captions).
+APP_CSS = (Path(__file__).with_name("app.css")).read_text(encoding="utf-8")
 
 
 def build_demo(services: AppServices) -> gr.Blocks:
@@ -41,7 +50,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                     with gr.Column(scale=1, min_width=300):
                         upload = gr.File(label="Video", file_types=["video"], elem_id="upload")
                         with gr.Row():
-                            example = gr.Dropdown(list(EXAMPLE_SPECS), value=next(iter(EXAMPLE_SPECS)),
+                            example = gr.Dropdown(list(EXAMPLES), value=DEFAULT_EXAMPLE,
                                                   label="Bundled example", scale=3)
                             use_example = gr.Button("Use example", scale=1, elem_id="use-example")
                         truth_upload = gr.File(label="Ground truth (optional, ActivityNet JSON)",
@@ -72,6 +81,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         segment_count = gr.Markdown(elem_id="segment-count")
                         segment_start = gr.Number(visible=False)
                         segment_end = gr.Number(visible=False)
+                        seek_time = gr.Number(visible=False)
+                inspector = build_inspector(Inspector(explorer), analysis, cache, handle)
                 with gr.Row():
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
@@ -81,7 +92,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                                                      allow_preview=False, elem_id="segment-gallery")
                 gr.Markdown("### Pseudo-action clusters (click one to filter)")
                 with gr.Row():
-                    cluster_gallery = gr.Gallery(label="Clusters", columns=5, height=220, allow_preview=False,
+                    cluster_gallery = gr.Gallery(label="Clusters", columns=5, height=340, allow_preview=False,
                                                  elem_id="clusters-gallery", scale=3)
                     with gr.Column(scale=2):
                         cluster_table = gr.Dataframe(headers=list(CLUSTER_COLUMNS), interactive=False,
@@ -89,15 +100,18 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         show_all = gr.Button("Show all clusters", elem_id="show-all-clusters")
                 with gr.Row():
                     prepare_downloads = gr.Button("Prepare downloads", elem_id="prepare-downloads", scale=0)
-                    downloads = gr.File(label="Downloads (analysis JSON, ActivityNet JSON, CSV, VTT, SRT)",
+                    downloads = gr.File(label="Downloads (analysis JSON with the edits layer, ActivityNet JSON, CSV, VTT, "
+                                              "SRT; corrected ActivityNet GT, CSV, EAF)",
                                         file_count="multiple", interactive=False, elem_id="downloads")
                     detection = gr.Dataframe(headers=["tIoU", "mAP (class-agnostic)"], visible=False,
                                              label="mAP against the ground truth", elem_id="map-table")
+                detector_panel = DetectorPanel(handle)
             with gr.Tab("Search", id="search"):
                 with gr.Row():
                     query = gr.Textbox(label="Search every analysed video", placeholder="e.g. a person waving",
                                        scale=4, elem_id="search-box")
-                    result_count = gr.Slider(1, 50, value=12, step=1, label="Results", scale=1)
+                    result_count = gr.Slider(1, 50, value=12, step=1, label="Results", scale=1,
+                                             elem_id="result-count")
                     search_button = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
                 search_info = gr.Markdown(elem_id="search-info")
                 search_gallery = gr.Gallery(label="Results (click to open)", columns=4, height=360,
@@ -115,20 +129,24 @@ def build_demo(services: AppServices) -> gr.Blocks:
         view_outputs = [timeline, table, segment_count]
         media_outputs = [segment_gallery, thumbnail_positions, cluster_gallery, cluster_table, player, detection]
         view_inputs = [analysis, truth, cluster]
+        render_inputs = [*view_inputs, detector_panel.row]
+        render = handle(explorer.render)
+        detector_panel.wire(analysis, truth, render, render_inputs, view_outputs, seek_time, SEEK_JS)
+        redraw = detector_panel.redraw
 
         use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
-        analyzing = analyze_button.click(
+        analyzing = analyze_button.click(explorer.starting, None, status, queue=False, show_progress="hidden").then(
             handle(explorer.analyze), [upload, truth_upload, cache, *controls], analysis_outputs,
             concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy", api_name="analyze",
+            show_progress_on=status,
         )
-        refreshed = analyzing.success(handle(explorer.render), view_inputs, view_outputs, show_progress="hidden")
-        refreshed.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
-        cancel_button.click(None, cancels=[analyzing])
-        truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth).success(
-            handle(explorer.render), view_inputs, view_outputs).success(
+        analyzing.failure(handle(explorer.after_failure), analysis, status, show_progress="hidden")
+        redraw(analyzing).success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
+        cancel_button.click(handle(explorer.after_failure), analysis, status, cancels=[analyzing])
+        redraw(truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)).success(
             handle(explorer.render_media), view_inputs, media_outputs)
 
-        resegment_inputs = [analysis, truth, cluster, *controls]
+        resegment_inputs = [analysis, truth, cluster, detector_panel.row, *controls]
         resegment_outputs = [analysis, cluster, *view_outputs]
         for control in controls:
             event = control.input if isinstance(control, gr.Dropdown) else control.release
@@ -138,33 +156,37 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 trigger_mode="always_last")
 
         seek_outputs = [position, segment_start, segment_end, segment_info, player]
-        table.select(handle(explorer.select_row), [analysis, cluster], seek_outputs)
-        segment_gallery.select(handle(explorer.select_thumbnail), [analysis, cluster, thumbnail_positions],
-                               seek_outputs)
+        for selected in (
+                table.select(handle(explorer.select_row), [analysis, cluster], seek_outputs),
+                segment_gallery.select(handle(explorer.select_thumbnail), [analysis, cluster, thumbnail_positions],
+                                       seek_outputs),
+                previous_button.click(handle(explorer.step_segment(-1)), [analysis, cluster, position], seek_outputs),
+                next_button.click(handle(explorer.step_segment(+1)), [analysis, cluster, position], seek_outputs)):
+            inspector.wire_selection(selected, cluster, position)
         prepare_downloads.click(handle(explorer.downloads), analysis, downloads)
-        previous_button.click(handle(explorer.step_segment(-1)), [analysis, cluster, position], seek_outputs)
-        next_button.click(handle(explorer.step_segment(+1)), [analysis, cluster, position], seek_outputs)
         play_button.click(None, [segment_start, segment_end], None, js=PLAY_SEGMENT_JS)
 
         for event in (cluster_gallery.select(handle(explorer.select_cluster), analysis, cluster),
                       show_all.click(lambda: None, None, cluster)):
-            event.then(handle(explorer.render), view_inputs, view_outputs).then(
+            event.then(render, render_inputs, view_outputs).then(
                 handle(explorer.render_media), view_inputs, media_outputs)
 
         gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
               [hits, gallery_hits, search_gallery, search_table, search_info], api_name="search")
-        hit_outputs = [tabs, analysis, upload, status, player]
-        for opened in (search_gallery.select(handle(explorer.open_gallery_hit), [hits, gallery_hits, cache], hit_outputs),
-                       search_table.select(handle(explorer.open_table_hit), [hits, cache], hit_outputs)):
-            opened.then(
-                handle(explorer.render), view_inputs, view_outputs).then(
-                handle(explorer.render_media), view_inputs, media_outputs)
+        results = SearchResults(explorer)
+        hit_outputs = [tabs, analysis, cache, truth, cluster, position, upload, status, player, seek_time]
+        hit_inputs = [cache, truth_upload, *controls]
+        for opened in (search_gallery.select(handle(results.open_gallery_hit), [hits, gallery_hits, *hit_inputs],
+                                             hit_outputs),
+                       search_table.select(handle(results.open_table_hit), [hits, *hit_inputs], hit_outputs)):
+            redraw(opened).success(
+                handle(explorer.render_media), view_inputs, media_outputs).success(
+                None, seek_time, None, js=SEEK_JS)
 
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
         demo.unload(explorer.end_session)
-        demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
-                  concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy").success(
-            handle(explorer.render), view_inputs, view_outputs).success(
+        redraw(demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
+                         concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy")).success(
             handle(explorer.render_media), view_inputs, media_outputs)
     demo.queue(default_concurrency_limit=4)
     return demo

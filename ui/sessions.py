@@ -57,7 +57,8 @@ def is_fresh_upload(path: Path) -> bool:
             and _UPLOAD_DIR_NAME.fullmatch(path.parent.name) is not None)
 
 
-def _is_bundled_example(path: Path) -> bool:
+def is_bundled_example(path: Path) -> bool:
+    """Whether ``path`` holds the same content as the bundled example of its name."""
     example = EXAMPLES_DIR / path.name
     return example.is_file() and example.stat().st_size == path.stat().st_size and \
         content_hash(example) == content_hash(path)
@@ -154,19 +155,19 @@ class Session:
             return self._library
 
     def video_for(self, upload: str | os.PathLike) -> Path:
-        """The stored video for a path the browser sent: a fresh upload (moved into the store) or a
-        file this session was given; anything else is refused."""
+        """The stored video for a path the browser sent: a fresh upload (moved into the store), a bundled
+        example or a file this session was given; anything else is refused."""
         path = Path(os.path.abspath(upload))
         with self._lock:
             if path in self._stored:
                 return self._stored[path]
-        if not is_fresh_upload(path):
+        if not is_fresh_upload(path) and not (is_inside(path, EXAMPLES_DIR) and is_bundled_example(path)):
             raise UTALError("Upload a video or pick a bundled example first.")
         if not path.is_file():
             raise UTALError(f"{path.name} is no longer on the server; upload it again.")
         stored = self.video_store / content_hash(path)[:32] / path.name
         stored.parent.mkdir(parents=True, exist_ok=True)
-        if _is_bundled_example(path):
+        if is_bundled_example(path):
             _link_or_copy(path, stored)
         elif stored.exists():
             path.unlink(missing_ok=True)

@@ -28,9 +28,8 @@ from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
 from .limits import Limits
 from .localize import LocalizeParams, localize, refine_boundaries
-from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine
+from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine, torch_threads
 from .model.evidence import fine_evidence
-from .model.refine import prefetch_optimizer_imports
 from .resources import DATA_ROOT
 from .signals import SHOT_CUT_KEY
 from .text import TextScorer, add_bridge_prior, build_text_scorer
@@ -69,6 +68,9 @@ class PipelineConfig:
     localize: LocalizeParams = field(default_factory=LocalizeParams)
     num_clusters: NumClusters = "auto"
     seed: int = 0
+    #: Torch threads of the model stage on the CPU (0: torch's default, one per core). The model is small:
+    #: on bbb's 600 snippets one thread took 5-6 s of CPU, two threads 43-56 s spinning on 2 busy cores.
+    model_threads: int = 1
 
     def grid(self, duration: float) -> SnippetGrid:
         """The snippet grid of a video of ``duration`` seconds under these settings."""
@@ -356,14 +358,14 @@ class Pipeline:
         from_checkpoint = self.model_source(features).startswith("checkpoint")
         model = self.checkpoint_model if from_checkpoint else None
         self.model_runs += 1
-        return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device)
+        threads = self.config.model_threads if str(self.extractor.device) == "cpu" else 0
+        with torch_threads(threads):
+            return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device)
 
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
-        if self.config.refine_steps > 0 or self.checkpoint_model is None:  # the model stage will refine
-            prefetch_optimizer_imports()
         info = media.probe(path, self.extractor.limits)
         features, grid = self.encode_video(path, progress=report, info=info)
         if not features.views:

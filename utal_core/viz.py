@@ -20,6 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .edits import EditLayer
 from .evaluate import DetectionResult, GroundTruth, GroundTruthByVideo
 from .export import atomic_write_bytes, cue_numbers, segment_label
 from .media import thumbnail_jpeg
@@ -47,6 +48,9 @@ SEGMENT_COLUMNS: tuple[str, ...] = ("#", "start (s)", "end (s)", "duration (s)",
 #: Columns of :func:`cluster_rows`.
 CLUSTER_COLUMNS: tuple[str, ...] = ("cluster", "name", "segments", "name score", "runner-ups", "named by")
 THUMBNAIL_WIDTH = 192
+#: The edits row: colour of each status (a rejected segment is also struck through with a cross pattern).
+EDIT_COLOURS: dict[str, str] = {"accepted": "#2ca02c", "edited": "#1f77b4", "added": "#9467bd",
+                                "rejected": "#9e9e9e", "untouched": "#ffffff"}
 
 
 def cluster_colour(cluster: int) -> str:
@@ -124,8 +128,20 @@ def _curve_traces(analysis: "Analysis", figure: go.Figure) -> list[str]:
     return notes
 
 
-def _band_trace(spans: Sequence[tuple[float, float]], height: float, name: str, colour: str, hover: Sequence[str],
-                meta: dict, visible: bool | str = True) -> go.Bar:
+@dataclass(frozen=True)
+class BandRow:
+    """A row of bars under the timeline's curves (e.g. another detector's predictions): one bar per span,
+    its hover text, one colour for all or one per bar, and the trace's ``meta``."""
+
+    name: str
+    spans: Sequence[tuple[float, float]]
+    hover: Sequence[str]
+    colour: str | Sequence[str]
+    meta: dict
+
+
+def _band_trace(spans: Sequence[tuple[float, float]], height: float, name: str, colour: str | Sequence[str],
+                hover: Sequence[str], meta: dict, visible: bool | str = True) -> go.Bar:
     """One bar per ``(start, end)`` span, from 0 to ``height``, as a single trace."""
     starts = np.array([s for s, _ in spans], dtype=np.float64)
     ends = np.array([e for _, e in spans], dtype=np.float64)
@@ -147,6 +163,39 @@ def _segment_traces(analysis: "Analysis", figure: go.Figure, height: float, sele
                                      cluster_colour(cluster), hover, {"segments": cluster}, visible), row=1, col=1)
 
 
+def edits_row(layer: EditLayer | None, selected: str | None = None) -> dict:
+    """The edits row's bars as plain lists: every reviewed, edited or added segment of ``layer`` (and the
+    ``selected`` one, outlined): ``keys``, ``x`` (middles), ``width``, ``color``, ``pattern``, ``line``, ``hover``.
+    The timeline draws it; the app's inspector restyles the row with it after each edit (no full redraw)."""
+    items = [item for item in (layer.segments() if layer is not None else [])
+             if item.status != "untouched" or item.key == selected]
+    raw = {f"r{i}": s for i, s in enumerate(layer.raw)} if layer is not None else {}
+
+    def hover(key: str, status: str, segment: Segment) -> str:
+        text = f"{status} {key}: {segment.start:.3f}–{segment.end:.3f} s, {segment_label(segment)}"
+        before = raw.get(key)
+        if status == "edited" and before is not None and (before.start, before.end) != (segment.start, segment.end):
+            text += f"<br>model: {before.start:.3f}–{before.end:.3f} s"
+        return text
+
+    return {"keys": [i.key for i in items],
+            "x": [round((i.segment.start + i.segment.end) / 2, 6) for i in items],
+            "width": [round(i.segment.end - i.segment.start, 6) for i in items],
+            "color": [EDIT_COLOURS[i.status] for i in items],
+            "pattern": ["x" if i.status == "rejected" else "" for i in items],
+            "line": [3 if i.key == selected else 0 for i in items],
+            "hover": [hover(i.key, i.status, i.segment) for i in items]}
+
+
+def _edits_trace(layer: EditLayer | None) -> go.Bar:
+    row = edits_row(layer)
+    return go.Bar(x=row["x"], y=[1.0] * len(row["x"]), width=row["width"], base=0.0, name="edits",
+                  marker={"color": row["color"], "pattern": {"shape": row["pattern"], "fgcolor": "#555"},
+                          "line": {"width": row["line"], "color": "#111"}},
+                  opacity=0.75, customdata=row["hover"], hovertemplate="%{customdata}<extra></extra>",
+                  meta={"edits": True}, showlegend=False)
+
+
 def _threshold_shape(analysis: "Analysis", figure: go.Figure) -> None:
     thresholds = analysis.params.thresholds
     if len(thresholds) == 1:
@@ -160,31 +209,40 @@ def _threshold_shape(analysis: "Analysis", figure: go.Figure) -> None:
 
 
 def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
-                    selected_cluster: int | None = None, height: int = 420) -> go.Figure:
-    """The timeline: actionness curves, threshold, segment bands by cluster, and a ground-truth row when given.
+                    selected_cluster: int | None = None, height: int = 420,
+                    extra_rows: Sequence[BandRow] = ()) -> go.Figure:
+    """The timeline: actionness curves, threshold, segment bands by cluster, a ground-truth row when given,
+    one row per ``extra_rows``, and last the edits row (:func:`edits_row`: the researcher's corrections,
+    empty until there are some).
 
     ``selected_cluster`` shows only that cluster's bands (the others stay in the legend, hidden).
     ``uirevision`` is the content hash, so zoom and legend clicks survive re-segmenting.
     """
     with_truth = ground_truth is not None
-    figure = make_subplots(rows=2 if with_truth else 1, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                           row_heights=[0.82, 0.18] if with_truth else None)
+    rows = [*([BandRow("ground truth", [(g.start, g.end) for g in ground_truth],
+                       [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth],
+                       GROUND_TRUTH_COLOUR, {"ground_truth": True})] if with_truth else []), *extra_rows]
+    band_share = 0.14 if len(rows) == 0 else 0.12
+    bands = len(rows) + 1  # the edits row comes last
+    figure = make_subplots(rows=1 + bands, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                           row_heights=[1 - band_share * bands, *[band_share] * bands])
     present = [np.nanmax(c) for c in analysis.curves.values() if c is not None and len(c)]
     band_height = float(max([1.0, *present]))
     _segment_traces(analysis, figure, band_height, selected_cluster)
     notes = _curve_traces(analysis, figure)
     _threshold_shape(analysis, figure)
-    if with_truth:
-        hover = [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth]
-        figure.add_trace(_band_trace([(g.start, g.end) for g in ground_truth], 1.0, "ground truth",
-                                     GROUND_TRUTH_COLOUR, hover, {"ground_truth": True}), row=2, col=1)
-        figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=2, col=1)
+    for number, row in enumerate(rows, start=2):
+        figure.add_trace(_band_trace(row.spans, 1.0, row.name, row.colour, row.hover, row.meta), row=number, col=1)
+        figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=number, col=1)
+    figure.add_trace(_edits_trace(analysis.edits), row=1 + bands, col=1)
+    figure.update_yaxes(visible=True, title_text="edits", title_font={"size": 10}, showticklabels=False, range=[0, 1],
+                        fixedrange=True, showgrid=False, zeroline=False, row=1 + bands, col=1)
     if notes:
         figure.add_annotation(text="absent views — " + "; ".join(notes), xref="paper", yref="paper", x=0, y=1.0,
                               yanchor="bottom", xanchor="left", showarrow=False, font={"size": 11, "color": "#a33"},
                               name="absent")
     figure.update_xaxes(range=[0, analysis.duration])
-    figure.update_xaxes(title_text="time (s)", row=2 if with_truth else 1, col=1)
+    figure.update_xaxes(title_text="time (s)", row=1 + bands, col=1)
     figure.update_yaxes(title_text="actionness", range=[0, band_height * 1.02], row=1, col=1)
     figure.update_layout(
         height=height, barmode="overlay", bargap=0, hovermode="x unified", uirevision=analysis.content_hash,

@@ -14,6 +14,7 @@ The model's input quantisation range starts at log(0.001), which confirms that o
 
 from __future__ import annotations
 
+import json
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import default_cache_dir
+from ..errors import UTALError
+from ..export import atomic_write_bytes, atomic_write_text
 from ..grid import SnippetGrid
 from .base import AudioEncoder, EncodedBatch, EncoderConfig, Fingerprint, file_sha256, pool_onto_grid, register_encoder
 
@@ -41,6 +45,9 @@ EMBEDDING_DIM = 1024
 NUM_CLASSES = 521
 _EMBEDDING_TENSOR = "/model/Reshape_output_0_qdq"
 _RESHAPE_SHAPE = "/model/Constant_output_0"
+#: The graph's quantisation constants: our name -> its initializer.
+_CONSTANT_NAMES = {"input_scale": "audio_scale", "input_zero_point": "audio_zero_point",
+                   "output_scale": "class_scores_scale", "output_zero_point": "class_scores_zero_point"}
 
 
 def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -119,31 +126,24 @@ class AudioConfig(EncoderConfig):
 
 
 class _YamnetSession:
-    """ONNX Runtime session over the patched graph, with the graph's quantisation constants."""
+    """ONNX Runtime session over the patched graph, with the graph's quantisation constants.
+
+    The patched graph and its constants are kept in ``<cache>/onnx/audio/`` (once per weights file),
+    so later processes build the session straight from the file without importing ``onnx``.
+    """
 
     def __init__(self, weights: Path, threads: int) -> None:
-        import onnx
         import onnxruntime
-        from onnx import numpy_helper
 
-        model = _load_onnx(weights)
-        constants = {init.name: init for init in model.graph.initializer}
-        self.input_scale = float(numpy_helper.to_array(constants["audio_scale"]))
-        self.input_zero_point = int(numpy_helper.to_array(constants["audio_zero_point"]))
-        self.output_scale = float(numpy_helper.to_array(constants["class_scores_scale"]))
-        self.output_zero_point = int(numpy_helper.to_array(constants["class_scores_zero_point"]))
-        # Free batch dimension: the exported Reshape flattens to [1, -1]; [0, -1] keeps the batch.
-        constants[_RESHAPE_SHAPE].CopyFrom(numpy_helper.from_array(np.array([0, -1], np.int64), _RESHAPE_SHAPE))
-        for value in (*model.graph.input, *model.graph.output):
-            value.type.tensor_type.shape.dim[0].dim_param = "batch"
-        del model.graph.value_info[:]
-        model.graph.output.append(onnx.helper.make_tensor_value_info(
-            _EMBEDDING_TENSOR, onnx.TensorProto.FLOAT, ["batch", EMBEDDING_DIM]))
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(model.SerializeToString(), options,
-                                                    providers=["CPUExecutionProvider"])
+        # Idle workers sleep instead of spinning: other work shares these cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        graph, constants = _patched_graph(weights)
+        self.input_scale, self.input_zero_point = constants["input_scale"], int(constants["input_zero_point"])
+        self.output_scale, self.output_zero_point = constants["output_scale"], int(constants["output_zero_point"])
+        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     def run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +154,51 @@ class _YamnetSession:
         scores_q, embeddings = self.session.run(None, {self.input_name: quantised[:, None]})
         logits = self.output_scale * (scores_q.astype(np.float32) - self.output_zero_point)
         return embeddings.astype(np.float32), expit(logits).astype(np.float32)
+
+
+def _patched_graph(weights: Path) -> tuple[str | bytes, dict[str, float]]:
+    """The patched graph (a cached file's path, or its bytes) and its quantisation constants."""
+    cached = _patched_graph_path(weights)
+    if cached is not None and cached.is_file() and cached.with_suffix(".json").is_file():
+        try:
+            constants = json.loads(cached.with_suffix(".json").read_text())
+            if set(constants) == set(_CONSTANT_NAMES):
+                return str(cached), {name: float(value) for name, value in constants.items()}
+        except (OSError, ValueError, TypeError):
+            pass  # a damaged cache entry: patch the graph again
+    graph, constants = _patch_graph(weights)
+    if cached is not None:
+        try:  # the graph first: the constants file marks a complete entry
+            atomic_write_bytes(cached, graph)
+            atomic_write_text(cached.with_suffix(".json"), json.dumps(constants))
+        except OSError:
+            pass  # an unwritable cache costs one patching per process, nothing else
+    return graph, constants
+
+
+def _patched_graph_path(weights: Path) -> Path | None:
+    try:
+        return default_cache_dir() / "onnx" / "audio" / f"yamnet-{file_sha256(weights)[:16]}.onnx"
+    except UTALError:
+        return None  # the cache root is a file: patch in memory
+
+
+def _patch_graph(weights: Path) -> tuple[bytes, dict[str, float]]:
+    """The bundled graph with a free batch dimension and the embedding as a second output."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = _load_onnx(weights)
+    initializers = {init.name: init for init in model.graph.initializer}
+    constants = {name: float(numpy_helper.to_array(initializers[tensor])) for name, tensor in _CONSTANT_NAMES.items()}
+    # Free batch dimension: the exported Reshape flattens to [1, -1]; [0, -1] keeps the batch.
+    initializers[_RESHAPE_SHAPE].CopyFrom(numpy_helper.from_array(np.array([0, -1], np.int64), _RESHAPE_SHAPE))
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    del model.graph.value_info[:]
+    model.graph.output.append(onnx.helper.make_tensor_value_info(
+        _EMBEDDING_TENSOR, onnx.TensorProto.FLOAT, ["batch", EMBEDDING_DIM]))
+    return model.SerializeToString(), constants
 
 
 def _load_onnx(weights: Path):

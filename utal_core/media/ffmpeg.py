@@ -6,9 +6,11 @@ Probing reads only container metadata, frames are resized inside ffmpeg and stre
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -22,10 +24,10 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, EncodeSettings, FineStream,
-                    FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
-                    decode_warning, delivered_batches, empty_track, finite_float, is_variable_rate, pad_short_stream,
-                    release_producers, sampled_streams)
+from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+                    EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, SampledStream, aligned_track, append_warning,
+                    check_readable, conversion_failed, decode_warning, delivered_batches, empty_track, finite_float,
+                    is_variable_rate, output_size, pad_short_stream, pick_on_screen, release_producers, sampled_streams)
 
 NAME = "ffmpeg"
 
@@ -150,7 +152,8 @@ def _read_output(handle, stream: SampledStream, queue: Queue, stop: threading.Ev
 
 def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
                 info: MediaInfo | None = None, fine: FineStream | None = None,
-                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None) -> Iterator[FrameBatch]:
+                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None,
+                skip_loop_filter: bool = False) -> Iterator[FrameBatch]:
     """:func:`utal_core.media.iter_frames` through one ffmpeg process (a ``split`` filter graph and one
     rawvideo pipe per stream, each read by its own thread)."""
     info = info or probe(path)
@@ -159,7 +162,8 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
     graph = f"[0:v:0]split={len(streams)}{''.join(f'[v{n}]' for n in range(len(streams)))};{branches}"
     extra_read, extra_write = os.pipe() if fine is not None else (None, None)
     targets = ["pipe:1"] + ([f"pipe:{extra_write}"] if fine is not None else [])
-    command = [_binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-filter_complex", graph]
+    decoding = ["-skip_loop_filter", "all"] if skip_loop_filter else []
+    command = [_binary("ffmpeg"), "-nostdin", "-v", "error", *decoding, "-i", str(path), "-filter_complex", graph]
     for n, target in enumerate(targets):
         command += ["-map", f"[out{n}]", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", target]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -222,6 +226,30 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
     return done.stdout
 
 
+#: A ``showinfo`` line of one frame: its presentation time in seconds.
+_SHOWINFO_TIME = re.compile(r"\] n:\s*\d+ pts:\s*-?\d+\s+pts_time:(-?[0-9.e+-]+)")
+
+
+def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None) -> PickedFrames:
+    """:func:`utal_core.media.frames_at` through one ffmpeg process: an input seek before the first time,
+    frames up to the last one decoded with the file's own timestamps (``-copyts``, read from ``showinfo``,
+    which comes after the scaling so that its per-frame checksums are of the small frames)."""
+    info = info or probe(path)
+    width, height = output_size(info, short_side)
+    seek = max(0.0, float(times[0]) - SEEK_MARGIN_S) + info.video_start
+    end = float(times[-1]) + info.video_start + SEEK_MARGIN_S
+    command = [_binary("ffmpeg"), "-nostdin", "-loglevel", "info", "-hide_banner", "-ss", f"{seek:.6f}", "-copyts",
+               "-i", str(path), "-map", "0:v:0", "-vf", f"trim=end={end:.6f},scale={width}:{height}:flags=bilinear,showinfo",
+               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    done = subprocess.run(command, capture_output=True, check=False)
+    stamps = [float(t) - info.video_start for t in _SHOWINFO_TIME.findall(done.stderr.decode(errors="replace"))]
+    frame_bytes = width * height * 3
+    count = min(len(stamps), len(done.stdout) // frame_bytes)
+    frames = np.frombuffer(done.stdout, dtype=np.uint8, count=count * frame_bytes).reshape(count, height, width, 3)
+    decoded = ((stamps[i], functools.partial(frames.__getitem__, i)) for i in range(count))
+    return pick_on_screen(times, decoded, path)
+
+
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:
     """:func:`utal_core.media.write_mp4` through an ffmpeg subprocess fed raw RGB frames on stdin."""
     command = [_binary("ffmpeg"), "-nostdin", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
@@ -264,3 +292,21 @@ def _feed(descriptor: int, samples: np.ndarray) -> None:
             handle.write(np.asarray(samples, dtype="<f4").tobytes())
         except BrokenPipeError:
             pass
+
+
+def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: ConversionProgress) -> None:
+    """:func:`utal_core.media.browser_mp4` through one ffmpeg subprocess, reporting its ``-progress`` output."""
+    video = ["-c:v", "copy"] if info.video_codec == "h264" else [
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", "-pix_fmt", "yuv420p",
+        "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
+    audio = ["-c:a", "copy"] if info.audio_codec in ("aac", "mp3") else ["-c:a", "aac", "-b:a", "128k"]
+    command = [_binary("ffmpeg"), "-nostdin", "-y", "-v", "error", "-i", info.path, "-map", "0:v:0", "-map", "0:a:0?",
+               *video, *audio, "-movflags", "+faststart", "-f", "mp4", "-progress", "pipe:1", "-nostats", str(target)]
+    converter = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in converter.stdout:
+        key, _, value = line.strip().partition("=")
+        if key == "out_time_us" and value.isdigit() and info.duration > 0:
+            progress(min(int(value) / 1e6 / info.duration, 1.0))
+    stderr = converter.stderr.read()
+    if converter.wait() != 0:
+        raise conversion_failed(info.path) from RuntimeError(stderr.strip()[-300:])

@@ -23,10 +23,11 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, AudioTrack, EncodeSettings, FineStream,
-                    FrameBatch, MediaInfo, SampledStream, aligned_track, append_warning, check_readable,
+from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+                    EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, PickedFrames, SampledStream, aligned_track,
+                    append_warning, check_readable,
                     decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
-                    release_producers, sampled_streams)
+                    output_size, pick_on_screen, release_producers, sampled_streams)
 
 NAME = "pyav"
 #: A frame presented at p is on screen at a grid time t when p <= t + this (as the ffmpeg backend's fps filter).
@@ -209,13 +210,15 @@ class _Sampler:
 
 
 def _decode_video(path: str | os.PathLike, info: MediaInfo, streams: list[SampledStream], queue: Queue,
-                  stop: threading.Event, errors: _ErrorCount) -> None:
+                  stop: threading.Event, errors: _ErrorCount, skip_loop_filter: bool) -> None:
     """Decoding thread: one pass over the video feeding every stream's sampler; an end marker when done."""
     try:
         samplers = [_Sampler(stream, info.rotation, queue) for stream in streams]
         with _open(path) as container:
             video = _video_stream(container)
             video.thread_type = "AUTO"
+            if skip_loop_filter:
+                video.codec_context.options = {"skip_loop_filter": "all"}
             origin, time, duration = None, 0.0, 1.0 / (info.avg_fps or 25.0)
             for frame in _decoded_frames(container, video, errors):
                 if stop.is_set():
@@ -243,14 +246,16 @@ def _decode_video(path: str | os.PathLike, info: MediaInfo, streams: list[Sample
 
 def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 256, batch_size: int = 32,
                 info: MediaInfo | None = None, fine: FineStream | None = None,
-                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None) -> Iterator[FrameBatch]:
+                prefetch: int = DEFAULT_PREFETCH, warnings: list[str] | None = None,
+                skip_loop_filter: bool = False) -> Iterator[FrameBatch]:
     """:func:`utal_core.media.iter_frames` through PyAV: one decoding thread, frames picked by timestamp."""
     info = info or probe(path)
     streams = sampled_streams(info, grid, short_side, batch_size, fine)
     queue: Queue = Queue(maxsize=max(1, prefetch) * len(streams))
     stop = threading.Event()
     errors = _ErrorCount()
-    decoder = threading.Thread(target=_decode_video, args=(path, info, streams, queue, stop, errors), daemon=True)
+    decoder = threading.Thread(target=_decode_video, args=(path, info, streams, queue, stop, errors, skip_loop_filter),
+                               daemon=True)
     decoder.start()
     try:
         yield from delivered_batches(queue, 1)
@@ -326,6 +331,38 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
         return _jpeg(_rgb(chosen, width, height, rotation))
 
 
+def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None) -> PickedFrames:
+    """:func:`utal_core.media.frames_at` through PyAV: one seek before the first time, decoding forward."""
+    info = info or probe(path)
+    width, height = output_size(info, short_side)
+    with _open(path) as container:
+        video = _video_stream(container)
+        if video is None:
+            raise UTALError(f"{Path(path).name} has no video stream.")
+        video.thread_type = "AUTO"
+        origin = video.start_time or 0
+        try:
+            container.seek(origin + int(max(0.0, float(times[0]) - SEEK_MARGIN_S) / video.time_base), stream=video)
+        except av.FFmpegError:
+            container.seek(0)
+
+        # From the keyframe up to the first time no frame is shown: frames no other frame refers to are
+        # not decoded at all (about half of them with B-frames), so the seek costs less.
+        video.codec_context.skip_frame = "NONREF"
+        preroll_end = float(times[0]) - SEEK_MARGIN_S
+
+        def decoded() -> Iterator[tuple[float, Any]]:
+            for frame in _decoded_frames(container, video, _ErrorCount()):
+                if frame.pts is None:
+                    continue
+                time = float((frame.pts - origin) * video.time_base)
+                if time >= preroll_end:
+                    video.codec_context.skip_frame = "DEFAULT"
+                yield time, lambda frame=frame: _rgb(frame, width, height, info.rotation)
+
+        return pick_on_screen(times, decoded(), path)
+
+
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:
     """:func:`utal_core.media.write_mp4` through PyAV's libx264 and AAC encoders, audio interleaved per frame."""
     rate = Fraction(settings.fps).limit_denominator(10_000)
@@ -369,3 +406,53 @@ def _mux_audio(container: av.container.OutputContainer, stream: av.AudioStream, 
         frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
         container.mux(stream.encode(frame))
     return max(start, end)
+
+
+def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: ConversionProgress) -> None:
+    """:func:`utal_core.media.browser_mp4` with PyAV: the first video stream to H.264 (timestamps kept, in
+    milliseconds), the first audio stream to AAC."""
+    millisecond = Fraction(1, 1000)
+    try:
+        with _open(info.path) as source, av.open(str(target), "w", format="mp4",
+                                                 options={"movflags": "+faststart"}) as output:
+            video_in = _video_stream(source)
+            audio_in = next(iter(source.streams.audio), None)
+            video_out = output.add_stream("libx264", rate=video_in.average_rate or Fraction(25),
+                                          options={"preset": "ultrafast", "crf": "23"})
+            video_out.width, video_out.height = info.width // 2 * 2, info.height // 2 * 2
+            video_out.pix_fmt, video_out.codec_context.time_base = "yuv420p", millisecond
+            audio_out = resampler = None
+            if audio_in is not None:
+                layout = "mono" if audio_in.codec_context.channels == 1 else "stereo"
+                audio_out = output.add_stream("aac", rate=audio_in.codec_context.sample_rate, layout=layout)
+                resampler = av.AudioResampler(format="fltp", layout=layout, rate=audio_in.codec_context.sample_rate)
+            last_pts, count, start = -1, 0, None
+            rate = float(video_in.average_rate or 25)
+            for packet in source.demux(*[s for s in (video_in, audio_in) if s is not None]):
+                for frame in packet.decode():
+                    if isinstance(frame, av.VideoFrame):
+                        # Constant rate: frames numbered in decoding order (AVI's packed B-frames come with
+                        # timestamps out of order); variable rate: the frame's own time, from the first one's.
+                        if info.is_vfr:
+                            start = frame.time if start is None else start
+                            pts = int(round(((frame.time or 0.0) - start) * 1000))
+                        else:
+                            pts = int(round(count * 1000 / rate))
+                        count += 1
+                        if pts <= last_pts:
+                            continue
+                        last_pts = pts
+                        converted = frame.reformat(video_out.width, video_out.height, "yuv420p")
+                        converted.pts, converted.time_base = pts, millisecond
+                        output.mux(video_out.encode(converted))
+                        if info.duration > 0:
+                            progress(min(pts / 1000 / info.duration, 1.0))
+                    elif isinstance(frame, av.AudioFrame) and audio_out is not None:
+                        for resampled in resampler.resample(frame):
+                            resampled.pts = None
+                            output.mux(audio_out.encode(resampled))
+            output.mux(video_out.encode(None))
+            if audio_out is not None:
+                output.mux(audio_out.encode(None))
+    except (av.FFmpegError, UTALError) as error:  # the same message as the ffmpeg backend's
+        raise conversion_failed(info.path) from error

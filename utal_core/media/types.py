@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -268,3 +268,73 @@ class EncodeSettings:
     def keeps(self, index: int) -> bool:
         """Whether frame ``index`` is written (always, unless the variable-rate switch drops it)."""
         return self.halve_rate_after_s is None or index / self.fps < self.halve_rate_after_s or index % 2 == 0
+
+
+#: (file suffix, video codec) pairs every current browser plays, with the audio codecs it plays beside them
+#: (None: no audio track). Gradio's player converts anything else, silently, after the handler returns.
+BROWSER_FORMATS: dict[tuple[str, str], frozenset[str | None]] = {
+    (".mp4", "h264"): frozenset({None, "aac", "mp3"}),
+    (".mp4", "av1"): frozenset({None, "aac", "mp3", "opus"}),
+    (".webm", "vp8"): frozenset({None, "vorbis", "opus"}),
+    (".webm", "vp9"): frozenset({None, "vorbis", "opus"}),
+    (".webm", "av1"): frozenset({None, "opus"}),
+}
+#: ``progress(fraction)`` of a conversion, 0..1.
+ConversionProgress = Callable[[float], None]
+
+
+def browser_playable(info: MediaInfo) -> bool:
+    """Whether a browser plays the file as it is (container by file suffix, video and audio codecs)."""
+    audio = info.audio_codec if info.has_audio else None
+    return audio in BROWSER_FORMATS.get((Path(info.path).suffix.lower(), info.video_codec), frozenset())
+
+
+def conversion_failed(path: str | os.PathLike) -> UTALError:
+    """The one plain message of a conversion for the browser that did not work."""
+    return UTALError(f"{Path(path).name} could not be converted into a video the browser can play.")
+
+
+#: A frame presented at p is on screen at time t when p <= t + this (the rule of both backends' sampling).
+ON_SCREEN_EPSILON = 1e-6
+#: Seeks for :func:`utal_core.media.frames_at` land this far before the first asked time, so that the frame
+#: on screen then (presented up to one frame earlier) is decoded too.
+SEEK_MARGIN_S = 0.5
+
+
+@dataclass
+class PickedFrames:
+    """Frames on screen at asked times: ``times`` as asked (s, from the first frame), ``shown`` the
+    presentation time of the frame picked for each, and the RGB ``frames`` [N, H, W, 3]."""
+
+    times: np.ndarray
+    shown: np.ndarray
+    frames: np.ndarray
+
+
+def pick_on_screen(times: np.ndarray, decoded: Iterator[tuple[float, Callable[[], np.ndarray]]],
+                   path: str | os.PathLike) -> PickedFrames:
+    """From ``(presentation time, convert)`` pairs in presentation order, the frame on screen at each of the
+    ascending ``times`` (the last presented at or before it; the first decoded one for a time before it).
+    Only picked frames are converted; the pairs are read until one comes after the last time."""
+    shown: list[float] = []
+    frames: list[np.ndarray] = []
+    held: tuple[float, Callable[[], np.ndarray]] | None = None
+    held_rgb: np.ndarray | None = None
+
+    def serve_until(time: float) -> None:
+        nonlocal held_rgb
+        while held is not None and len(shown) < len(times) and times[len(shown)] + ON_SCREEN_EPSILON < time:
+            if held_rgb is None:
+                held_rgb = held[1]()
+            shown.append(held[0])
+            frames.append(held_rgb)
+
+    for time, convert in decoded:
+        serve_until(time)
+        if len(shown) == len(times):
+            break
+        held, held_rgb = (time, convert), None
+    serve_until(math.inf)
+    if not frames:
+        raise UTALError(f"Could not read the frames of {Path(path).name} at {times[0]:.2f} s.")
+    return PickedFrames(times=np.asarray(times, dtype=np.float64), shown=np.asarray(shown), frames=np.stack(frames))

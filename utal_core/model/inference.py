@@ -5,7 +5,9 @@ Re-thresholding, NMS and re-clustering work on a :class:`Prediction`, never reru
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -24,6 +26,18 @@ class Prediction:
     actionness: np.ndarray  # [T] fused actionness
     cas: np.ndarray  # [T, K] per-pseudo-class foreground probability
     video_scores: np.ndarray  # [K] video-level pseudo-class probabilities
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch's intra-op thread count set to ``count`` inside the block (0: left as it is)."""
+    previous = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def usable_views(model: CLIPAE, features: ViewFeatures) -> list[str]:

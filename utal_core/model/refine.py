@@ -11,18 +11,16 @@ evidence labels alone, with a single pseudo-class.
 from __future__ import annotations
 
 import copy
-import importlib
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from ..types import VIEW_NAMES, ViewFeatures
 from .clip_ae import CLIPAE, CLIPAEConfig
 from .inference import predict, usable_views
 from .evidence import PseudoLabelConfig, initial_pseudo_labels
 from .losses import LossWeights
+from .optim import AdamW
 from .train import deterministic, input_scales, make_batches, training_step
 
 
@@ -44,15 +42,6 @@ class RefineConfig:
     device: str = "cpu"
 
 
-def prefetch_optimizer_imports() -> threading.Thread:
-    """Import what torch's optimizers import on first use (torch._dynamo, about 5 s on a small CPU) in a
-    background thread, so a caller that will refine can overlap it with feature extraction."""
-    thread = threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True,
-                              name="utal-prefetch-optimizer")
-    thread.start()
-    return thread
-
-
 def refine(features: ViewFeatures, model: CLIPAE | None = None, config: RefineConfig = RefineConfig(),
            seed: int = 0) -> CLIPAE:
     """A copy of ``model`` (or a fresh model when None) adapted to the one video ``features``."""
@@ -72,7 +61,7 @@ def refine(features: ViewFeatures, model: CLIPAE | None = None, config: RefineCo
             targets = ((1 - config.label_momentum) * initial + config.label_momentum * start.actionness).astype(np.float32)
             video_class = np.array([int(np.argmax(start.video_scores))])
         model.to(config.device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+        optimizer = AdamW(model.parameters(), lr=config.learning_rate)
         rng = np.random.default_rng(seed)
         steps = 0
         while steps < config.steps:

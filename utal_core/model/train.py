@@ -22,7 +22,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 
 from ..errors import UTALError
 from ..types import VIEW_NAMES, ViewFeatures
@@ -30,6 +29,7 @@ from .clip_ae import CLIPAE, CLIPAEConfig
 from .inference import predict
 from .evidence import PseudoLabelConfig, initial_pseudo_labels
 from .losses import LossWeights, self_supervised_loss
+from .optim import Optimizer
 
 
 @dataclass
@@ -118,6 +118,8 @@ def cluster_videos(descriptors: np.ndarray, k: int, seed: int, previous: np.ndar
     """k-means pseudo-classes, relabelled to agree as much as possible with ``previous``."""
     if len(descriptors) < k:
         raise UTALError(f"cannot form {k} pseudo-classes from {len(descriptors)} videos; lower --k")
+    from sklearn.cluster import KMeans  # here, not at the top: `analyze` refines without it
+
     labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(descriptors)
     if previous is None:
         return labels
@@ -176,7 +178,7 @@ def _collate(dataset: Sequence[ViewFeatures], present: tuple[str, ...], crops: l
     )
 
 
-def training_step(model: CLIPAE, optimizer: torch.optim.Optimizer, batch: Batch, weights: LossWeights) -> dict[str, float]:
+def training_step(model: CLIPAE, optimizer: Optimizer, batch: Batch, weights: LossWeights) -> dict[str, float]:
     """One gradient step on ``batch``; returns the loss parts."""
     model.train()
     output = model(batch.views, batch.mask)

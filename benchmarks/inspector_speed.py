@@ -1,0 +1,159 @@
+"""The boundary inspector's speed in a real browser (Debian chromium through playwright) on a long video:
+
+- nudge: from a key press (``X``: the start one frame later) to the timeline's edits row restyled and the
+  corrections table showing the new start (target < 150 ms);
+- strips: from a click on a segment's table row to both of its frame strips shown, every image loaded
+  (target < 500 ms); each try selects another segment, so nothing of it is cached yet ("cold"); then the
+  same segments again ("cached": the JPEGs from the session's strip cache).
+
+Times are taken in the page (``performance.now()`` at the keydown / mousedown, then polled every animation
+frame, so to within one frame, ~16 ms). The server-side decode of the same strips is timed apart
+(``StripCache`` straight, a fresh folder) to say where the time goes. The machine is shared: the load
+average (``uptime``) before and after is printed with the figures.
+
+    .venv/bin/python benchmarks/inspector_speed.py --video /work/main/data/footage/bbb.mp4 [--tries 10]
+
+The analysis of the video is cached in ``--scratch`` (its feature cache), so only the first run analyses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.app_harness import app_page  # noqa: E402
+from utal_core.media import probe  # noqa: E402
+from utal_core.pipeline import PipelineConfig  # noqa: E402
+from utal_core.strips import StripCache  # noqa: E402
+
+#: Polls a condition every animation frame; resolves with the ms since ``window.benchAt`` (set at the action).
+WAIT_JS = """(condition) => new Promise((resolve, reject) => {
+    const check = new Function('return (' + condition + ')');
+    const deadline = performance.now() + 60000;
+    const poll = () => { if (check()) resolve(performance.now() - window.benchAt);
+        else if (performance.now() > deadline) reject(new Error('timed out: ' + condition));
+        else requestAnimationFrame(poll); };
+    poll(); })"""
+#: The strips of another segment than BEFORE are in the page, every image loaded.
+STRIPS_SHOWN = """(() => { const box = document.querySelector('#inspector-strips div[data-key]');
+    const imgs = box ? [...box.querySelectorAll('img')] : [];
+    return !!box && box.dataset.key !== 'BEFORE' && imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()"""
+#: The inspected start moved from BEFORE, and the corrections table and the timeline's edits row both show it.
+NUDGE_DRAWN = """(() => { const start = Number(document.querySelector('#inspected-start')?.textContent);
+    if (!(Math.abs(start - BEFORE) > 1e-4)) return false;
+    const cells = [...document.querySelectorAll('#corrections-table [data-testid$="-2"]')]
+        .filter(c => /^cell-\\d+-2$/.test(c.dataset.testid)).map(c => Number(c.innerText));
+    if (!cells.some(c => Math.abs(c - start) < 1.1e-3)) return false;
+    const row = document.querySelector('#timeline .js-plotly-plot').data.find(t => t.meta && t.meta.edits);
+    return row && Array.from(row.x).some((x, i) => Math.abs(x - row.width[i] / 2 - start) < 1.1e-3); })()"""
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    return {"median_ms": round(statistics.median(ordered), 1), "p90_ms": round(p90, 1),
+            "min_ms": round(ordered[0], 1), "max_ms": round(ordered[-1], 1), "n": len(ordered)}
+
+
+def start_clock_on(page, event: str) -> None:
+    """``window.benchAt`` is set by the next ``event`` (a capturing listener, before the page's own)."""
+    page.evaluate("(name) => window.addEventListener(name, () => { window.benchAt = performance.now(); },"
+                  " {capture: true, once: true})", event)
+
+
+def click_timed(page, selector: str, condition: str) -> float:
+    """A real click (playwright's mouse) on ``selector``; ms from the press until ``condition`` holds."""
+    start_clock_on(page, "mousedown")
+    page.click(selector)
+    return page.evaluate(WAIT_JS, condition)
+
+
+def press_timed(page, key: str, condition: str) -> float:
+    """A real key press (playwright's keyboard); ms from the keydown until ``condition`` holds."""
+    start_clock_on(page, "keydown")
+    page.keyboard.press(key)
+    return page.evaluate(WAIT_JS, condition)
+
+
+def analyse(page, video: Path) -> float:
+    page.set_input_files("#upload input[type=file]", str(video))
+    page.wait_for_selector(f"#upload .file-preview td[aria-label='{video.name}']", timeout=300_000)
+    began = time.monotonic()
+    page.click("#analyze-btn")
+    page.wait_for_selector("#segment-count-value", timeout=3_600_000)
+    page.wait_for_selector("#segment-gallery img", timeout=300_000)
+    page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 1")
+    return time.monotonic() - began
+
+
+def server_decode_ms(video: Path, bounds: list[tuple[float, float]], folder: Path) -> list[float]:
+    """The same strips decoded straight through StripCache in this process (a fresh folder, nothing cached)."""
+    cache, duration = StripCache(folder), probe(video).duration
+    timings = []
+    for start, end in bounds:
+        began = time.perf_counter()
+        cache.strips(video, "benchmark", [start, end], duration)
+        timings.append((time.perf_counter() - began) * 1000)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--video", type=Path, default=ROOT / "data" / "footage" / "bbb.mp4")
+    parser.add_argument("--scratch", type=Path, default=ROOT / ".cache" / "benchmarks" / "inspector")
+    parser.add_argument("--tries", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not args.video.is_file():
+        sys.exit(f"error: {args.video} not found (python -m utal_core footage fetches bbb.mp4)")
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    report: dict = {"video": args.video.name, "uptime_before": uptime()}
+    pipeline = PipelineConfig(cache_dir=str(args.scratch / "features"))
+    with tempfile.TemporaryDirectory(dir=args.scratch) as folder, \
+            app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000, analysis_time_limit_s=3600.0) as (_, page):
+        report["analysis_s"] = round(analyse(page, args.video), 1)
+        print(f"analysed in {report['analysis_s']} s", file=sys.stderr, flush=True)
+        report["segments"] = int(page.inner_text("#segment-count-value"))
+        tries = min(args.tries, report["segments"])
+        strips: dict[str, list[float]] = {"cold": [], "cached": []}
+        for round_name in ("cold", "cached"):
+            for row in range(tries):
+                cell = f"#segments-table [data-testid='cell-{row}-1']"
+                page.locator(cell).scroll_into_view_if_needed()
+                before = page.evaluate("() => document.querySelector('#inspector-strips div[data-key]')"
+                                       "?.dataset.key || ''")
+                if round_name == "cached" and tries == 1:
+                    before = ""
+                strips[round_name].append(click_timed(page, cell, STRIPS_SHOWN.replace("BEFORE", before)))
+        nudges = []
+        for _ in range(args.tries):
+            before = float(page.inner_text("#inspected-start"))
+            page.evaluate("() => document.activeElement && document.activeElement.blur()")
+            nudges.append(press_timed(page, "x", NUDGE_DRAWN.replace("BEFORE", f"{before:.6f}")))
+            page.wait_for_timeout(300)  # let the strips of the moved boundary follow before the next press
+        report["strips_cold"] = summary(strips["cold"])
+        report["strips_cached"] = summary(strips["cached"])
+        report["nudge"] = summary(nudges)
+        bounds = [(float(page.inner_text(f"#segments-table [data-testid='cell-{row}-1']")),
+                   float(page.inner_text(f"#segments-table [data-testid='cell-{row}-2']"))) for row in range(tries)]
+        report["server_strip_decode"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "decode"))
+    report["uptime_after"] = uptime()
+    print(json.dumps(report, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The boundary inspector in headless Debian chromium: frame strips read back frame by frame from the drawn
+counter, every nudge (keys and buttons), playhead bounds, accept / reject / relabel / add / undo / redo,
+the edits row on the timeline, and the corrected exports read back (ActivityNet GT by the evaluator's
+reader, EAF by utal_core.annotations, the analysis JSON's edits layer by utal_core.edits).
+
+One app server, one page and one analysed video for the module; the tests run in order on that page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from utal_core.annotations import read_eaf
+from utal_core.edits import load_edits
+from utal_core.evaluate import load_ground_truth
+from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code
+
+from .app_harness import CHROMIUM, app_page
+from .test_app_browser import SHOTS, shot, upload_and_analyze
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
+                       reason="needs /usr/bin/chromium and ffmpeg"),
+]
+
+ANALYSIS_TIMEOUT_MS = 420_000
+FPS = 25.0
+HEIGHT = 240
+EDITS_ROW_JS = """() => { const plot = document.querySelector('#timeline .js-plotly-plot');
+    const trace = plot.data.find(t => t.meta && t.meta.edits);
+    return {x: Array.from(trace.x), width: Array.from(trace.width), color: Array.from(trace.marker.color || []),
+            pattern: Array.from((trace.marker.pattern || {}).shape || [])}; }"""
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app_inspector")
+    video = make_video(folder / "counter.mp4", SyntheticVideoSpec(duration=20.0, width=320, height=HEIGHT, fps=FPS,
+                                                                  num_actions=2, frame_code=True, seed=21))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with app_page(folder) as (_, page):
+        upload_and_analyze(page, video.path)
+        page.wait_for_selector("#segment-count-value", timeout=ANALYSIS_TIMEOUT_MS)
+        page.wait_for_selector("#segment-gallery img")
+        page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 1")
+        page.folder = folder
+        yield page
+
+
+def inspected(page) -> tuple[float, float]:
+    return float(page.inner_text("#inspected-start")), float(page.inner_text("#inspected-end"))
+
+
+def wait_inspected(page, start: float, end: float) -> None:
+    page.wait_for_function("""([s, e]) => { const a = document.querySelector('#inspected-start'),
+        b = document.querySelector('#inspected-end');
+        return a && b && Math.abs(Number(a.textContent) - s) < 1.1e-3 && Math.abs(Number(b.textContent) - e) < 1.1e-3; }""",
+                           arg=[start, end], timeout=20_000)
+
+
+def corrections(page) -> list[list[str]]:
+    """The corrections table's rows as shown (the empty placeholder row left out)."""
+    return [row for row in page.evaluate("""() => {
+        const rows = {};
+        for (const cell of document.querySelectorAll('#corrections-table [data-testid^="cell-"]')) {
+            if (!/^cell-\\d+-\\d+$/.test(cell.dataset.testid)) continue;
+            const [, row, col] = cell.dataset.testid.split('-').map(Number);
+            (rows[row] = rows[row] || [])[col] = cell.innerText.trim();
+        }
+        return Object.keys(rows).sort((a, b) => a - b).map(r => rows[r]); }""") if row and row[0]]
+
+
+def press(page, key: str) -> None:
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press(key)
+
+
+def seek(page, seconds: float) -> None:
+    page.evaluate("""(t) => new Promise(done => { const v = document.querySelector('#player video');
+        v.addEventListener('seeked', () => done(), {once: true}); v.currentTime = t; })""", seconds)
+
+
+def test_selecting_a_segment_shows_frame_accurate_strips(page):
+    start = float(page.inner_text("#segments-table [data-testid='cell-0-1']"))
+    page.click("#segments-table [data-testid='cell-0-1']")
+    page.wait_for_function("""() => { const imgs = [...document.querySelectorAll('#inspector-strips img')];
+        return imgs.length >= 40 && imgs.every(i => i.complete && i.naturalWidth > 0); }""", timeout=30_000)
+    assert inspected(page)[0] == pytest.approx(start, abs=0.01)
+    page.key = page.inner_text("#inspector-info").split()[1]  # "Inspecting r<i> (...)": the raw segment's key
+    assert page.key.startswith("r")
+    frames = page.evaluate("""() => [...document.querySelectorAll('#inspector-strips figure')].map(f => ({
+        time: Number(f.dataset.time), src: f.querySelector('img').src, boundary: f.classList.contains('boundary'),
+        bound: f.parentElement.dataset.bound, caption: f.querySelector('figcaption').textContent}))""")
+    assert {f["bound"] for f in frames} == {"start", "end"}
+    for frame in frames:
+        image = cv2.imdecode(np.frombuffer(page.request.get(frame["src"]).body(), np.uint8), cv2.IMREAD_COLOR)
+        code = read_frame_code(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), HEIGHT)
+        # The frame shown is the one whose counter says so, and its caption is that frame's time.
+        assert code == round(frame["time"] * FPS), frame
+        assert float(frame["caption"]) == pytest.approx(frame["time"], abs=0.006)
+    boundary = next(f for f in frames if f["boundary"] and f["bound"] == "start")
+    precise = inspected(page)[0]
+    assert round(boundary["time"] * FPS) == math.floor(precise * FPS + 1e-6)  # the frame on screen at the start
+    starts = [f["time"] for f in frames if f["bound"] == "start" and not f["boundary"]]
+    assert starts == sorted(starts) and starts[-1] - starts[0] == pytest.approx(4.0, abs=0.25)
+    panels = page.evaluate("""() => { const p = document.querySelector('#inspector-curves .js-plotly-plot');
+        return [p._fullLayout.xaxis.range, p._fullLayout.xaxis2.range,
+                p.data.filter(t => t.meta && t.meta.curve === 'fused').length]; }""")
+    assert panels[0] == pytest.approx([precise - 2, precise + 2], abs=1e-3) and panels[2] == 2
+    shot(page, "12_inspector_strips")
+
+
+def test_every_nudge_moves_its_bound(page):
+    start, end = inspected(page)
+    frame = 1 / FPS
+    steps = [("x", "start", frame), ("z", "start", -frame), ("Shift+X", "start", 0.1), ("Shift+Z", "start", -0.1),
+             ("Alt+x", "start", 1.0), ("Alt+z", "start", -1.0), ("v", "end", frame), ("c", "end", -frame),
+             ("Shift+V", "end", 0.1), ("Shift+C", "end", -0.1), ("Alt+v", "end", 1.0), ("Alt+c", "end", -1.0)]
+    for key, bound, delta in steps:
+        if bound == "start":
+            start = round(start + delta, 6)
+        else:
+            end = round(end + delta, 6)
+        press(page, key)
+        wait_inspected(page, start, end)
+    row = page.evaluate(EDITS_ROW_JS)  # back where it began but edited: one blue bar on the timeline's edits row
+    assert row["x"] == pytest.approx([(start + end) / 2], abs=1.5e-3) and row["color"] == ["#1f77b4"]
+    # The buttons run the same handlers as the keys.
+    page.click("#nudge-start-tenth-plus")
+    wait_inspected(page, round(start + 0.1, 6), end)
+    page.click("#nudge-end-second-minus")
+    wait_inspected(page, round(start + 0.1, 6), round(end - 1.0, 6))
+    row = page.evaluate(EDITS_ROW_JS)
+    assert row["width"] == pytest.approx([end - 1.0 - start - 0.1], abs=2e-3)
+    (key, status, *bounds), = [r[:4] for r in corrections(page)]
+    assert (key, status) == (page.key, "edited") and [float(b) for b in bounds] == pytest.approx([start + 0.1, end - 1], abs=1.1e-3)
+
+
+def test_typing_a_label_fires_no_shortcut_and_relabels(page):
+    before = inspected(page)
+    page.click("#inspector-label textarea, #inspector-label input")
+    page.keyboard.type("zax vr")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#corrections-table').innerText.includes('zax vr')")
+    assert inspected(page) == before
+    assert corrections(page)[0][1] == "edited"
+
+
+def test_accept_reject_undo_redo_and_add_from_the_playhead(page):
+    press(page, "r")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(rejected)')")
+    row = page.evaluate(EDITS_ROW_JS)
+    assert row["color"] == ["#9e9e9e"] and row["pattern"] == ["x"]
+    press(page, "u")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(edited)')")
+    press(page, "Shift+U")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(rejected)')")
+    press(page, "Control+z")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(edited)')")
+    press(page, "a")  # accepted; it stays "edited" (bounds moved) and is kept in the corrected annotations
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('Accepted')")
+    seek(page, 1.0)
+    press(page, "n")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('a0')")
+    wait_inspected(page, 1.0, 3.0)
+    seek(page, 1.52)
+    press(page, "i")
+    wait_inspected(page, 1.52, 3.0)
+    seek(page, 2.68)
+    press(page, "o")
+    wait_inspected(page, 1.52, 2.68)
+    row = page.evaluate(EDITS_ROW_JS)
+    assert len(row["x"]) == 2 and row["color"][1] == "#9467bd"
+    page.wait_for_function("() => [...document.querySelectorAll('#inspector-strips img')].every(i => i.complete)")
+    shot(page, "13_inspector_edited")
+    rows = {r[0]: r for r in corrections(page)}
+    assert set(rows) == {"a0", page.key} and rows["a0"][1] == "added" and rows[page.key][1] == "edited"
+    assert [float(b) for b in rows["a0"][2:4]] == [1.52, 2.68]
+
+
+def fetch_download(page, suffix: str) -> Path:
+    link = next(h for h in page.eval_on_selector_all("#downloads a", "links => links.map(a => a.href)")
+                if h.split("?")[0].endswith(suffix))
+    target = page.folder / "downloads" / link.split("/")[-1].split("?")[0]
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(page.request.get(link).body())
+    return target
+
+
+def test_corrected_exports_carry_the_edits(page):
+    start, end = next(r for r in corrections(page) if r[0] == page.key)[2:4]
+    page.click("#prepare-downloads")
+    page.wait_for_function("() => [...document.querySelectorAll('#downloads a')].some(a => a.href.includes('.corrected.eaf'))",
+                           timeout=30_000)
+    expected = sorted([(1.52, 2.68, "zax vr"), (float(start), float(end), "zax vr")])  # N takes the label box
+    truth = load_ground_truth(fetch_download(page, ".corrected.gt.json"))  # what `eval` reads as ground truth
+    assert [(round(g.start, 3), round(g.end, 3), g.label) for g in truth["counter"]] == expected
+    eaf = read_eaf(fetch_download(page, ".corrected.eaf"))  # EAF times are whole milliseconds
+    assert [s.label for s in eaf] == [e[2] for e in expected]
+    assert [t for s in eaf for t in (s.start, s.end)] == pytest.approx([t for e in expected for t in e[:2]], abs=1.5e-3)
+    raw = json.loads(fetch_download(page, ".analysis.json").read_text())
+    layer = load_edits(page.folder / "downloads" / "counter.analysis.json")
+    assert len(layer.operations) == len(raw["edits"]["operations"]) >= 16
+    assert [(round(s.start, 3), round(s.end, 3)) for s in layer.kept_segments()] == [e[:2] for e in expected]
+    assert len(raw["segments"]) >= 1 and raw["segments"][0]["start"] != 1.52  # the model's segments as they were
+
+
+def test_analysing_again_brings_the_edits_back(page):
+    page.click("#analyze-btn")
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Reused')", timeout=60_000)
+    page.wait_for_function("""() => { const plot = document.querySelector('#timeline .js-plotly-plot');
+        const t = plot && plot.data.find(t => t.meta && t.meta.edits); return t && t.x.length === 2; }""")

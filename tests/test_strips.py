@@ -1,0 +1,63 @@
+"""Frame strips: frame-accurate frames around a boundary (read back from the drawn frame counter), by a
+seek and a short decode in either media backend, cached on disk."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from utal_core.media import frames_at, probe
+from utal_core.strips import StripCache, strip_times
+from utal_core.synth.video import read_frame_code
+
+
+def on_screen(time: float, fps: float) -> int:
+    """The frame counter a viewer sees at ``time`` in a constant-rate video (frame n is shown from n / fps)."""
+    return int(math.floor(time * fps + 1e-6))
+
+
+def test_strip_times_are_a_fixed_grid_plus_the_boundary():
+    times = strip_times(10.37, duration=30.0)
+    assert times[0] == 8.4 and times[-1] == 12.2 and 10.37 in times and len(times) == 21
+    assert strip_times(10.39, duration=30.0)[:3] == times[:3]  # a nudge keeps the neighbours
+    assert strip_times(0.5, duration=30.0)[0] == 0.0 and strip_times(29.9, duration=30.0)[-1] == 29.9
+
+
+@pytest.mark.parametrize("first", [0.0, 7.37, 19.96, 29.5])
+def test_frames_at_are_the_frames_on_screen(synthetic_video, media_backend, first):
+    info = probe(synthetic_video.path)
+    times = [t for t in np.round(first + np.arange(0.0, 4.0, 0.2), 3) if t < info.duration]
+    picked = frames_at(synthetic_video.path, times, short_side=120, info=info)
+    codes = [read_frame_code(frame, synthetic_video.spec.height) for frame in picked.frames]
+    assert codes == [on_screen(t, 25.0) for t in times]
+    np.testing.assert_allclose(picked.shown, [c / 25.0 for c in codes], atol=1e-4)
+    assert picked.frames.shape[1:] == (120, 160, 3)
+
+
+def test_frames_at_on_variable_frame_rate(vfr_silent_video, media_backend):
+    """Every other frame is dropped after 10 s: each time gets the last frame presented at or before it."""
+    video = vfr_silent_video
+    times = np.round(np.arange(9.0, 12.0, 0.12), 3)
+    picked = frames_at(video.path, times, short_side=96)
+    codes = [read_frame_code(frame, video.spec.height) for frame in picked.frames]
+    assert np.all(picked.shown <= times + 1e-6) and np.all(times - picked.shown < 2 / 25 + 1e-6)
+    np.testing.assert_allclose(picked.shown, np.array(codes) / 25.0, atol=1e-4)
+    assert any(t > 10.5 and on_screen(t, 25.0) != c for t, c in zip(times, codes))  # the dropped frames show
+
+
+def test_strip_cache_decodes_once_and_labels_the_same(synthetic_video, media_backend, tmp_path):
+    cache = StripCache(tmp_path / "strips", short_side=120)
+    first = cache.strips(synthetic_video.path, "abc123", [10.37, 14.02], duration=30.0)
+    assert [len(s) for s in first] == [21, 21]
+    boundary = [f for f in first[0] if f.at_boundary]
+    assert len(boundary) == 1 and boundary[0].time == 10.37 and boundary[0].shown == pytest.approx(10.36)
+    for frame in first[1]:
+        image = cv2.cvtColor(cv2.imread(str(frame.path)), cv2.COLOR_BGR2RGB)
+        assert read_frame_code(image, synthetic_video.spec.height) == on_screen(frame.time, 25.0)
+        assert frame.shown == pytest.approx(on_screen(frame.time, 25.0) / 25.0, abs=1e-4)
+    stamps = {f.path: f.path.stat().st_mtime_ns for s in first for f in s}
+    again = cache.strips(synthetic_video.path, "abc123", [10.37, 14.02], duration=30.0)
+    assert again == first and all(f.path.stat().st_mtime_ns == stamps[f.path] for s in again for f in s)

@@ -1,0 +1,170 @@
+"""Another detector's results on the analysed video: a second prediction row on the timeline and, with
+ground truth, the error analysis of ``python -m utal_core diagnose`` (the same function) with a
+clickable list of its errors.
+
+The results file is ActivityNet's (``{"results": {video: [{"segment", "score", "label"}]}}``, as
+ActionFormer, OpenTAD and the like write it); the analysed video's entry is found by its id (the
+file stem, with or without ActivityNet's ``v_`` prefix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from utal_core.diagnose import OUTCOME_COLOURS, OUTCOMES, TRUE_POSITIVE, Diagnosis, diagnose_detection
+from utal_core.evaluate import GroundTruth, Prediction, load_predictions
+from utal_core.pipeline import Analysis
+from utal_core.viz import BandRow
+
+#: The row's colour when there is no ground truth to judge the predictions against.
+DETECTOR_COLOUR = "#6a3d9a"
+BREAKDOWN_COLUMNS = ("outcome", "count", "share")
+ERROR_COLUMNS = ("error", "start (s)", "end (s)", "label", "score", "ground truth", "tIoU")
+MISSED = "missed ground truth"
+
+
+@dataclass(frozen=True)
+class DetectorResults:
+    """An uploaded results file: its name and its predictions by video id."""
+
+    name: str
+    predictions: dict[str, list[Prediction]]
+
+    def for_video(self, video_id: str) -> list[Prediction] | None:
+        """The predictions on ``video_id`` (ids compared with and without the ``v_`` prefix), None if absent."""
+        bare = video_id.removeprefix("v_")
+        return next((list(items) for key, items in self.predictions.items() if key.removeprefix("v_") == bare), None)
+
+
+@dataclass(frozen=True)
+class DetectorRow:
+    """The detector's predictions on one analysed video, each with its outcome when there is ground truth."""
+
+    content_hash: str
+    name: str
+    predictions: list[Prediction]
+    outcomes: list[str] | None
+
+    def band_row(self) -> BandRow:
+        """The timeline row: one bar per prediction, coloured by its outcome when judged."""
+        outcomes = self.outcomes or [None] * len(self.predictions)
+        hover = [f"{self.name}: {p.label} · score {p.score:.2f}<br>{p.start:.2f}–{p.end:.2f} s"
+                 + (f"<br>{outcome}" if outcome else "") for p, outcome in zip(self.predictions, outcomes)]
+        colour = [OUTCOME_COLOURS[o] for o in self.outcomes] if self.outcomes else DETECTOR_COLOUR
+        return BandRow(f"detector: {self.name}", [(p.start, p.end) for p in self.predictions], hover, colour,
+                       {"detector": self.name})
+
+
+def load_detector(upload: Any) -> DetectorResults | None:
+    """The results file of a gr.File value (None when cleared); a bad file is one plain UTALError."""
+    if upload is None:
+        return None
+    path = Path(str(getattr(upload, "name", upload)))
+    return DetectorResults(path.name, load_predictions(path))
+
+
+def detector_row(row: DetectorRow | None, analysis: Analysis | None) -> list[BandRow]:
+    """The timeline's extra rows: the detector's, when it belongs to the analysis on screen."""
+    if row is None or analysis is None or row.content_hash != analysis.content_hash:
+        return []
+    return [row.band_row()]
+
+
+def _error_rows(diagnosis: Diagnosis) -> tuple[list[list], list[float]]:
+    rows = []
+    for item in diagnosis.predictions:
+        if item.outcome != TRUE_POSITIVE:
+            matched = f"{item.gt_label} {item.gt_start:.2f}–{item.gt_end:.2f}" if item.gt_start is not None else ""
+            rows.append([item.outcome, round(item.start, 2), round(item.end, 2), item.label, round(item.score, 3),
+                         matched, round(item.tiou, 3)])
+    for _, _, gt in diagnosis.missed:
+        rows.append([MISSED, round(gt.start, 2), round(gt.end, 2), gt.label, "", "", ""])
+    rows.sort(key=lambda row: row[1])
+    return rows, [float(row[1]) for row in rows]
+
+
+def show_detector(results: DetectorResults | None, analysis: Analysis | None, truth: list[GroundTruth] | None,
+                  tiou: float, class_agnostic: bool):
+    """The detector's row for the analysis on screen, a line saying what it holds, the outcome breakdown and
+    the list of errors (false positives by type, then missed ground truth; with ground truth only), and the
+    start time of each listed error (where a click on it seeks)."""
+    hidden = gr.Dataframe(visible=False)
+    if results is None or analysis is None:
+        return None, "", hidden, hidden, []
+    predictions = results.for_video(analysis.video_id)
+    if predictions is None:
+        videos = ", ".join(list(results.predictions)[:5]) or "none"
+        return (None, f"{results.name} has no results for {analysis.video_id} (it has: {videos}), so no second "
+                      "row is drawn.", hidden, hidden, [])
+    info = f"**{results.name}**: {len(predictions)} prediction(s) on {analysis.video_id}, drawn as the last row."
+    if truth is None:
+        return (DetectorRow(analysis.content_hash, results.name, predictions, None),
+                info + " Add a ground-truth file for its error analysis.", hidden, hidden, [])
+    video = analysis.video_id
+    diagnosis = diagnose_detection({video: truth}, {video: predictions}, float(tiou),
+                                   class_agnostic=bool(class_agnostic))
+    counts = diagnosis.counts
+    total = max(len(predictions), 1)
+    breakdown = [[outcome, counts[outcome], f"{100 * counts[outcome] / total:.0f}%"] for outcome in OUTCOMES]
+    breakdown.append([MISSED, len(diagnosis.missed), f"of {len(truth)} ground truth"])
+    errors, times = _error_rows(diagnosis)
+    row = DetectorRow(analysis.content_hash, results.name, predictions, [item.outcome for item in diagnosis.predictions])
+    info += f" At tIoU {float(tiou):g}: {counts[TRUE_POSITIVE]} true positive(s), {len(errors)} error(s) listed below."
+    return (row, info, gr.Dataframe(value=breakdown, visible=True), gr.Dataframe(value=errors, visible=True), times)
+
+
+def error_time(times: list[float], event: gr.SelectData) -> float:
+    """The start of the clicked error (where the player seeks)."""
+    return times[int(event.index[0])]
+
+
+class DetectorPanel:
+    """The page's section for another detector's results: its components and their events.
+
+    ``redraw`` chains, after an event that changes the analysis or the ground truth, the detector's
+    row and error analysis and then ``render`` (the timeline), so that both follow the video on screen.
+    """
+
+    def __init__(self, handle: Callable[[Callable], Callable]) -> None:
+        self.handle = handle
+        gr.Markdown("### Another detector's results (optional)")
+        with gr.Row():
+            self.upload = gr.File(label="Results JSON in ActivityNet format (ActionFormer, OpenTAD, ...)",
+                                  file_types=[".json"], elem_id="detector-upload", scale=2)
+            with gr.Column(scale=1):
+                self.tiou = gr.Slider(0.1, 0.95, value=0.5, step=0.05, label="tIoU of a true positive",
+                                      elem_id="diagnosis-tiou")
+                self.class_agnostic = gr.Checkbox(False, label="Class-agnostic (ignore the labels)",
+                                                  elem_id="diagnosis-agnostic")
+        self.info = gr.Markdown(elem_id="detector-info")
+        with gr.Row():
+            self.breakdown = gr.Dataframe(headers=list(BREAKDOWN_COLUMNS), visible=False, interactive=False,
+                                          label="Outcome of each prediction (DETAD)", elem_id="diagnosis-table",
+                                          scale=1)
+            self.errors = gr.Dataframe(headers=list(ERROR_COLUMNS), visible=False, interactive=False,
+                                       label="Errors (click one to see it in the player)", elem_id="errors-table",
+                                       scale=2)
+        self.results = gr.State(None)
+        self.row = gr.State(None)
+        self.error_times = gr.State([])
+
+    def wire(self, analysis: gr.State, truth: gr.State, render: Callable, render_inputs: list,
+             view_outputs: list, seek_time: gr.Number, seek_js: str) -> None:
+        """The section's own events: a new file or setting redraws; a click on an error seeks the player."""
+        self.inputs = [self.results, analysis, truth, self.tiou, self.class_agnostic]
+        self.outputs = [self.row, self.info, self.breakdown, self.errors, self.error_times]
+        self.render, self.render_inputs, self.view_outputs = render, render_inputs, view_outputs
+        self.redraw(self.upload.change(self.handle(load_detector), self.upload, self.results))
+        gr.on([self.tiou.release, self.class_agnostic.input], self.handle(show_detector), self.inputs, self.outputs,
+              show_progress="hidden").success(render, render_inputs, view_outputs, show_progress="hidden")
+        self.errors.select(self.handle(error_time), self.error_times, seek_time).success(
+            None, seek_time, None, js=seek_js)
+
+    def redraw(self, event: Any) -> Any:
+        """``event`` followed by the detector's row and error analysis, then the timeline."""
+        return event.success(self.handle(show_detector), self.inputs, self.outputs, show_progress="hidden").success(
+            self.render, self.render_inputs, self.view_outputs, show_progress="hidden")

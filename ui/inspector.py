@@ -1,0 +1,237 @@
+"""The boundary inspector: frame strips and zoomed curves around the selected segment's start and end, and the
+edit controls (nudges, playhead bounds, accept / reject / relabel, add, undo / redo) over its edits layer.
+
+Edits live on the session's ``Analysis`` (its ``edits`` layer, ``utal_core.edits``) in ``gr.State`` and in the
+session's analysis cache, so analysing the same video again in the session brings them back, and the
+analysis JSON download carries them. An edit answers with the small things that change (the info line,
+the corrections table, the edits row's data, which ``ui/inspector.js`` restyles into the timeline without
+redrawing it); the strips and curves follow in a second step. Keys: :data:`SHORTCUTS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import threading
+from typing import Any, Callable, Literal
+
+import gradio as gr
+
+from utal_core.edits import EditLayer
+from utal_core.errors import UTALError
+from utal_core.media import MediaInfo
+from utal_core.pipeline import Analysis
+from utal_core.strips import StripCache, StripFrame
+from utal_core.viz import edits_row, visible_segments
+from utal_core.viz_inspector import boundary_curves_figure
+
+from .explorer import Explorer
+
+#: Length (s) of a segment added at the playhead; its end is then nudged or set like any other.
+ADDED_LENGTH_S = 2.0
+#: Nudge buttons: (element id part, unit of ``EditLayer.nudge``, button text).
+NUDGE_UNITS: tuple[tuple[str, str, str], ...] = (("second", "1s", "1 s"), ("tenth", "0.1s", "0.1 s"),
+                                                 ("frame", "frame", "1 frame"))
+CORRECTION_COLUMNS = ["key", "status", "start (s)", "end (s)", "label", "model start", "model end"]
+#: Keyboard shortcuts (ui/inspector.js), as the legend shows them; none fires while typing in a text box.
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("Z / X", "start 1 frame earlier / later (Shift: 0.1 s, Alt: 1 s)"),
+    ("C / V", "end 1 frame earlier / later (Shift: 0.1 s, Alt: 1 s)"),
+    ("I / O", "start / end at the playhead"),
+    ("A / R", "accept / reject"),
+    ("L", "type a label (Enter relabels)"),
+    ("N", f"new segment at the playhead ({ADDED_LENGTH_S:g} s, the label box's label)"),
+    ("U / Shift+U", "undo / redo (also Ctrl+Z / Ctrl+Shift+Z)"),
+)
+EDIT_LEGEND = ("Edits row: <span style='color:#2ca02c'>■ accepted</span> · <span style='color:#1f77b4'>■ edited"
+               "</span> · <span style='color:#9467bd'>■ added</span> · <span style='color:#9e9e9e'>▨ rejected</span>"
+               " · outlined: the inspected segment. Exports under *Prepare downloads*: *.corrected.* files hold "
+               "only accepted, edited and added segments.")
+STRIP_CSS = """
+#inspector-strips .utal-strip{display:flex;gap:2px;align-items:flex-start;margin:2px 0 6px}
+#inspector-strips .utal-strip-title{font-size:12px;font-weight:600;margin:4px 0 0}
+#inspector-strips figure{flex:1 1 0;min-width:0;margin:0;cursor:pointer;position:relative}
+#inspector-strips figure img{width:100%;display:block;border-bottom:3px solid #ccc;transition:transform .1s}
+#inspector-strips figure.inside img{border-bottom-color:#2ca02c}
+#inspector-strips figure.boundary img{outline:2px solid #d62728;outline-offset:-2px}
+#inspector-strips figure:hover img{transform:scale(2.4);position:relative;z-index:20}
+#inspector-strips figcaption{font-size:10px;text-align:center;line-height:1.2;color:#444}
+#inspector-strips figure.boundary figcaption{color:#d62728;font-weight:700}
+"""
+
+
+def _media_info(analysis: Analysis) -> MediaInfo | None:
+    """The probe result kept in the analysis (no second probe of the file), None when it lacks a field."""
+    try:
+        return MediaInfo(**{f.name: analysis.media[f.name] for f in dataclasses.fields(MediaInfo)})
+    except (KeyError, TypeError):
+        return None
+
+
+def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundary: float,
+                segment_start: float, segment_end: float) -> str:
+    figures = []
+    for frame in frames:
+        classes = " ".join(name for name, on in (("boundary", frame.at_boundary),
+                                                 ("inside", segment_start <= frame.shown < segment_end)) if on)
+        caption = f"{frame.shown:.3f}" if frame.at_boundary else f"{frame.shown:.2f}"
+        figures.append(f"<figure class='{classes}' data-time='{frame.shown:.6f}' title='frame at {frame.shown:.3f} s"
+                       f" (asked {frame.time:.3f} s); click to seek'><img alt='{frame.shown:.3f} s' "
+                       f"src='/gradio_api/file={html.escape(str(frame.path))}'><figcaption>{caption}</figcaption>"
+                       "</figure>")
+    title = f"{bound} {boundary:.3f} s — frames at 5/s, ±2 s; red: the boundary's own frame, green bar: inside"
+    return (f"<div class='utal-strip-title'>{title}</div>"
+            f"<div class='utal-strip' data-bound='{bound}'>{''.join(figures)}</div>")
+
+
+class Inspector:
+    """The inspector's handlers (per-session state comes in as arguments, never kept here)."""
+
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+        #: Edits skip the queue, so two may run at once: each changes its layer under this lock.
+        self.edit_lock = threading.Lock()
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _layer(analysis: Analysis | None) -> EditLayer:
+        if analysis is None:
+            raise UTALError("Analyse a video first.")
+        return analysis.edit_layer()
+
+    @staticmethod
+    def _checked_key(layer: EditLayer, key: str | None) -> str:
+        if key is None:
+            raise UTALError("Select a segment first (a row of the table, a thumbnail, or Previous / Next).")
+        layer.segment(key)
+        return key
+
+    def fast_outputs(self, analysis: Analysis, key: str | None, note: str = "") -> tuple:
+        """(inspected key, info line, edits row data for ui/inspector.js, corrections table)."""
+        layer = self._layer(analysis)
+        keys = {item.key: item for item in layer.segments()}
+        key = key if key in keys else None
+        if key is None:
+            info = "No segment inspected. " + note
+        else:
+            item = keys[key]
+            segment = item.segment
+            info = (f"Inspecting **{key}** ({item.status}): <span id='inspected-start'>{segment.start:.3f}</span>–"
+                    f"<span id='inspected-end'>{segment.end:.3f}</span> s, {segment.label or 'unlabelled'}. {note}")
+        return key, info, json.dumps(edits_row(layer, key)), self.corrections(layer)
+
+    @staticmethod
+    def corrections(layer: EditLayer) -> list[list[Any]]:
+        """One row per reviewed, edited or added segment, in time order (see CORRECTION_COLUMNS)."""
+        model = {f"r{i}": s for i, s in enumerate(layer.raw)}
+        rows = []
+        for item in sorted(layer.segments(), key=lambda i: (i.segment.start, i.segment.end)):
+            if item.status == "untouched":
+                continue
+            before = model.get(item.key)
+            rows.append([item.key, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
+                         item.segment.label or "", round(before.start, 3) if before else "",
+                         round(before.end, 3) if before else ""])
+        return rows or [[""] * len(CORRECTION_COLUMNS)]
+
+    def views(self, analysis: Analysis | None, key: str | None, request: gr.Request):
+        """The frame strips (HTML) and the zoomed curves of the inspected segment."""
+        if analysis is None or key is None or analysis.edits is None:
+            return "", None
+        layer = analysis.edits
+        try:
+            segment = layer.segment(key)
+        except UTALError:
+            return "", None
+        session = self.explorer.session(request)
+        cache = StripCache(session.public / "strips")
+        start_strip, end_strip = cache.strips(analysis.video_path, analysis.content_hash,
+                                              [segment.start, segment.end], analysis.duration, _media_info(analysis))
+        strips = (f"<div data-key='{html.escape(key)}' data-start='{segment.start:.6f}' data-end='{segment.end:.6f}'>"
+                  + _strip_html(start_strip, "start", segment.start, segment.start, segment.end)
+                  + _strip_html(end_strip, "end", segment.end, segment.start, segment.end) + "</div>")
+        model = layer.raw[int(key[1:])] if key.startswith("r") else None
+        return strips, boundary_curves_figure(analysis, segment, model)
+
+    # --- selection ----------------------------------------------------------------------------------
+
+    def select_position(self, analysis: Analysis | None, cluster: int | None, position: int | None) -> tuple:
+        """Inspect the segment the explorer just selected (its table position among the visible segments)."""
+        if analysis is None or position is None:
+            return (gr.skip(),) * 4
+        shown = visible_segments(analysis, cluster)
+        index, _ = shown[min(max(int(position), 0), len(shown) - 1)]
+        return self.fast_outputs(analysis, f"r{index}")
+
+    def select_correction(self, analysis: Analysis | None, event: gr.SelectData) -> tuple:
+        """Inspect the segment of a clicked corrections row."""
+        row = event.row_value if event.row_value is not None else []
+        return self.fast_outputs(analysis, str(row[0]) if row and row[0] else None)
+
+    # --- editing ------------------------------------------------------------------------------------
+
+    def _edited(self, analysis: Analysis, cache: dict, key: str | None, note: str) -> tuple:
+        cache[analysis.content_hash] = analysis  # the session's cache keeps the layer for the next Analyze
+        return self.fast_outputs(analysis, key, note)
+
+    def nudge(self, bound: Literal["start", "end"], steps: int, unit: str) -> Callable:
+        """A handler moving the inspected segment's ``bound`` by ``steps`` units."""
+        def nudge_handler(analysis: Analysis | None, cache: dict, key: str | None):
+            layer = self._layer(analysis)
+            with self.edit_lock:
+                operation = layer.nudge(self._checked_key(layer, key), bound, steps, unit)
+            moved = operation.start if bound == "start" else operation.end
+            return self._edited(analysis, cache, key, f"{bound.capitalize()} moved to {moved:.3f} s.")
+
+        return nudge_handler
+
+    def set_bound(self, bound: Literal["start", "end"]) -> Callable:
+        """A handler setting the inspected segment's ``bound`` to the playhead."""
+        def set_handler(analysis: Analysis | None, cache: dict, key: str | None, playhead: float | None):
+            layer = self._layer(analysis)
+            key = self._checked_key(layer, key)
+            seconds = round(float(playhead or 0.0), 6)
+            with self.edit_lock:
+                (layer.set_start if bound == "start" else layer.set_end)(key, seconds)
+            return self._edited(analysis, cache, key, f"{bound.capitalize()} set to the playhead, {seconds:.3f} s.")
+
+        return set_handler
+
+    def decide(self, verdict: Literal["accept", "reject"]) -> Callable:
+        def decide_handler(analysis: Analysis | None, cache: dict, key: str | None):
+            layer = self._layer(analysis)
+            key = self._checked_key(layer, key)
+            with self.edit_lock:
+                (layer.accept if verdict == "accept" else layer.reject)(key)
+            return self._edited(analysis, cache, key, f"{'Accepted' if verdict == 'accept' else 'Rejected'}.")
+
+        return decide_handler
+
+    def relabel(self, analysis: Analysis | None, cache: dict, key: str | None, label: str):
+        layer = self._layer(analysis)
+        key = self._checked_key(layer, key)
+        with self.edit_lock:
+            layer.relabel(key, label)
+        return self._edited(analysis, cache, key, f"Relabelled “{label.strip()}”.")
+
+    def add(self, analysis: Analysis | None, cache: dict, playhead: float | None, label: str):
+        """A new segment from the playhead, ADDED_LENGTH_S long (shorter at the video's end); it is inspected."""
+        layer = self._layer(analysis)
+        start = round(float(playhead or 0.0), 6)
+        with self.edit_lock:
+            operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
+        return self._edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.")
+
+    def undo(self, analysis: Analysis | None, cache: dict, key: str | None, redo: bool = False):
+        layer = self._layer(analysis)
+        with self.edit_lock:
+            operation = layer.redo() if redo else layer.undo()
+        if operation is None:
+            return self._edited(analysis, cache, key, f"Nothing to {'redo' if redo else 'undo'}.")
+        verb = "Redone" if redo else "Undone"
+        return self._edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.")
+
+    def redo(self, analysis: Analysis | None, cache: dict, key: str | None):
+        return self.undo(analysis, cache, key, redo=True)

@@ -1,0 +1,108 @@
+"""The boundary inspector's components and the wiring of their events to ``ui.inspector.Inspector``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import gradio as gr
+
+from .inspector import CORRECTION_COLUMNS, EDIT_LEGEND, NUDGE_UNITS, SHORTCUTS, STRIP_CSS, Inspector
+
+#: Runs once in the page (with ui/instrument.js): shortcuts, the playhead for the server, the edits row redraw.
+INSPECTOR_JS = (Path(__file__).with_name("inspector.js")).read_text(encoding="utf-8")
+#: Read the player's time into the hidden playhead number (a step in the browser, before the server's).
+PLAYHEAD_JS = "() => window.utalPlayhead()"
+#: Restyle the timeline's edits row from the data an edit answered with (no redraw of the figure).
+DRAW_EDITS_JS = "(data) => { window.utalDrawEdits(data); }"
+#: Edits answer in milliseconds, so they skip Gradio's queue (a direct request: less latency per nudge);
+#: ``Inspector`` changes an edits layer under its lock. The inspector's events are not part of the app's API.
+EDIT_QUEUE = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+VIEW_QUEUE = {"concurrency_id": "inspector-views", "concurrency_limit": 2, "show_progress": "hidden",
+              "api_visibility": "private"}
+
+
+@dataclass
+class InspectorView:
+    """The inspector's components and how to hook a selection event of the explorer to it."""
+
+    inspector: Inspector
+    handle: Callable
+    analysis: gr.State
+    inspected: gr.State
+    fast: list
+    slow: list
+
+    def follow(self, event: gr.events.Dependency) -> None:
+        """After an edit or a selection: restyle the edits row, then refresh strips and curves."""
+        event.success(None, [self.fast[2]], None, js=DRAW_EDITS_JS)
+        event.success(self.handle(self.inspector.views), [self.analysis, self.inspected], self.slow, **VIEW_QUEUE)
+
+    def wire_selection(self, event: gr.events.Dependency, cluster: gr.State, position: gr.State) -> None:
+        """Inspect whatever segment an explorer event (table row, thumbnail, Previous / Next) selected."""
+        self.follow(event.success(self.handle(self.inspector.select_position), [self.analysis, cluster, position],
+                                  self.fast, show_progress="hidden", api_visibility="private"))
+
+
+def _button(text: str, elem_id: str, variant: str = "secondary") -> gr.Button:
+    return gr.Button(text, elem_id=elem_id, size="sm", min_width=60, variant=variant)
+
+
+def build_inspector(inspector: Inspector, analysis: gr.State, cache: gr.State, handle: Callable) -> InspectorView:
+    """The inspector's section of the page, inside the current Blocks; returns its view for more wiring."""
+    gr.HTML(f"<style>{STRIP_CSS}</style>", padding=False)
+    gr.Markdown("### Boundary inspector (select a segment)")
+    inspected = gr.State(None)
+    playhead = gr.Number(visible=False, elem_id="inspector-playhead")
+    edits_data = gr.Textbox(visible=False, elem_id="inspector-edits-data")
+    info = gr.Markdown("No segment inspected.", elem_id="inspector-info")
+    nudges: list[tuple[gr.Button, str, int, str]] = []
+    playhead_buttons = {}
+    with gr.Row(equal_height=True):
+        for bound in ("start", "end"):
+            with gr.Row(variant="panel"):
+                gr.Markdown(f"**{bound}**", min_height=0)
+                for sign, name in ((-1, "minus"), (+1, "plus")):
+                    units = NUDGE_UNITS if sign < 0 else tuple(reversed(NUDGE_UNITS))
+                    for part, unit, text in units:
+                        button = _button(f"{'−' if sign < 0 else '+'}{text}", f"nudge-{bound}-{part}-{name}")
+                        nudges.append((button, bound, sign, unit))
+                playhead_buttons[bound] = _button(f"⇤ playhead ({'I' if bound == 'start' else 'O'})",
+                                                  f"set-{bound}-playhead")
+    with gr.Row(equal_height=True):
+        accept = _button("✓ Accept (A)", "inspector-accept", "primary")
+        reject = _button("✗ Reject (R)", "inspector-reject", "stop")
+        label = gr.Textbox(show_label=False, placeholder="label (L)", elem_id="inspector-label", scale=2,
+                           min_width=120, lines=1, max_lines=1)
+        relabel = _button("Relabel", "inspector-relabel")
+        add = _button("+ Add at playhead (N)", "inspector-add")
+        undo = _button("↶ Undo (U)", "inspector-undo")
+        redo = _button("↷ Redo (⇧U)", "inspector-redo")
+    strips = gr.HTML(elem_id="inspector-strips", padding=False)
+    curves = gr.Plot(show_label=False, elem_id="inspector-curves")
+    with gr.Row():
+        corrections = gr.Dataframe(headers=CORRECTION_COLUMNS, label="Corrections (click a row to inspect it)",
+                                   interactive=False, elem_id="corrections-table", max_height=220, scale=3)
+        gr.Markdown("**Keys** (not while typing)  \n" + "  \n".join(f"`{keys}` {what}" for keys, what in SHORTCUTS)
+                    + f"\n\n{EDIT_LEGEND}", elem_id="inspector-legend")
+    fast = [inspected, info, edits_data, corrections]
+    view = InspectorView(inspector, handle, analysis, inspected, fast, [strips, curves])
+
+    with_key = [analysis, cache, inspected]
+    for button, bound, sign, unit in nudges:
+        view.follow(button.click(handle(inspector.nudge(bound, sign, unit)), with_key, fast, **EDIT_QUEUE))
+    for bound, button in playhead_buttons.items():
+        view.follow(button.click(None, None, playhead, js=PLAYHEAD_JS).then(
+            handle(inspector.set_bound(bound)), [*with_key, playhead], fast, **EDIT_QUEUE))
+    view.follow(accept.click(handle(inspector.decide("accept")), with_key, fast, **EDIT_QUEUE))
+    view.follow(reject.click(handle(inspector.decide("reject")), with_key, fast, **EDIT_QUEUE))
+    for event in (relabel.click, label.submit):
+        view.follow(event(handle(inspector.relabel), [*with_key, label], fast, **EDIT_QUEUE))
+    view.follow(add.click(None, None, playhead, js=PLAYHEAD_JS).then(
+        handle(inspector.add), [analysis, cache, playhead, label], fast, **EDIT_QUEUE))
+    view.follow(undo.click(handle(inspector.undo), with_key, fast, **EDIT_QUEUE))
+    view.follow(redo.click(handle(inspector.redo), with_key, fast, **EDIT_QUEUE))
+    view.follow(corrections.select(handle(inspector.select_correction), analysis, fast, show_progress="hidden",
+                                  api_visibility="private"))
+    return view
