@@ -23,15 +23,13 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, ON_SCREEN_EPSILON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
                     EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, PickedFrames, SampledStream, aligned_track,
                     append_warning, check_readable,
                     decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
                     output_size, pick_on_screen, release_producers, sampled_streams)
 
 NAME = "pyav"
-#: A frame presented at p is on screen at a grid time t when p <= t + this (as the ffmpeg backend's fps filter).
-_TIME_EPSILON = 1e-6
 #: FFmpeg's FF_QP2LAMBDA: ``-q:v N`` is a global quality of N times this.
 _QP2LAMBDA = 118
 _THUMBNAIL_QUALITY = 5
@@ -194,7 +192,7 @@ class _Sampler:
         self._send()
 
     def _serve_until(self, time: float) -> None:
-        while self.held is not None and not self.done and self.times[self.next] + _TIME_EPSILON < time:
+        while self.held is not None and not self.done and self.times[self.next] + ON_SCREEN_EPSILON < time:
             if self.held_rgb is None:
                 self.held_rgb = _rgb(self.held, self.stream.width, self.stream.height, self.rotation)
             self.pending.append(self.held_rgb)
