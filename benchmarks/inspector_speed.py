@@ -2,16 +2,19 @@
 
 - nudge: from a key press (``X``: the start one frame later) to the timeline's edits row restyled and the
   corrections table showing the new start (target < 150 ms);
-- strips: from a click on a segment's table row to both of its frame strips shown, every image loaded
-  (target < 500 ms); each try selects another segment, so nothing of it is cached yet ("cold"); then the
-  same segments again ("cached": the JPEGs from the session's strip cache).
+- strips: from a click on *Next segment* to both frame strips of that segment shown, every image loaded
+  (target < 500 ms), in three phases:
+  - "cold": the strip prefetch off (``prefetch_strips=0``), so each segment's frames are decoded on demand;
+  - "prefetched": the default prefetch of the neighbours on; the next click comes once the prefetch started
+    by the last selection has ended (its time, ``prefetch_wait``, is printed);
+  - "cached": *Previous segment* back over the same segments (their JPEGs from the session's cache).
 
-Times are taken in the page (``performance.now()`` at the keydown / mousedown, then polled every animation
+Times are taken in the page (``performance.now()`` at the mousedown / keydown, then polled every animation
 frame, so to within one frame, ~16 ms). The server-side decode of the same strips is timed apart
 (``StripCache`` straight, a fresh folder) to say where the time goes. The machine is shared: the load
 average (``uptime``) before and after is printed with the figures.
 
-    .venv/bin/python benchmarks/inspector_speed.py --video /work/main/data/footage/bbb.mp4 [--tries 10]
+    .venv/bin/python benchmarks/inspector_speed.py --video data/footage/bbb.mp4 [--tries 10]
 
 The analysis of the video is cached in ``--scratch`` (its feature cache), so only the first run analyses it.
 """
@@ -100,6 +103,19 @@ def analyse(page, video: Path) -> float:
     return time.monotonic() - began
 
 
+def inspected(page) -> dict:
+    """The inspected segment's key, start and end, as its strips carry them."""
+    return page.evaluate("() => ({...(document.querySelector('#inspector-strips div[data-key]')?.dataset || {})})")
+
+
+def step_timed(page, button: str) -> tuple[float, tuple[float, float]]:
+    """Click *Next* / *Previous segment*; ms until the new segment's strips are shown, and its bounds."""
+    before = inspected(page).get("key", "")
+    elapsed = click_timed(page, button, STRIPS_SHOWN.replace("BEFORE", before))
+    shown = inspected(page)
+    return elapsed, (float(shown["start"]), float(shown["end"]))
+
+
 def server_decode_ms(video: Path, bounds: list[tuple[float, float]], folder: Path) -> list[float]:
     """The same strips decoded straight through StripCache in this process (a fresh folder, nothing cached)."""
     cache, duration = StripCache(folder), probe(video).duration
@@ -124,32 +140,45 @@ def main() -> None:
     report: dict = {"video": args.video.name, "uptime_before": uptime()}
     pipeline = PipelineConfig(cache_dir=str(args.scratch / "features"))
     with tempfile.TemporaryDirectory(dir=args.scratch) as folder, \
-            app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000, analysis_time_limit_s=3600.0) as (_, page):
+            app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000, analysis_time_limit_s=3600.0,
+                     prefetch_strips=0) as (server, page):
         report["analysis_s"] = round(analyse(page, args.video), 1)
         print(f"analysed in {report['analysis_s']} s", file=sys.stderr, flush=True)
         report["segments"] = int(page.inner_text("#segment-count-value"))
-        tries = min(args.tries, report["segments"])
-        strips: dict[str, list[float]] = {"cold": [], "cached": []}
-        for round_name in ("cold", "cached"):
-            for row in range(tries):
-                cell = f"#segments-table [data-testid='cell-{row}-1']"
-                page.locator(cell).scroll_into_view_if_needed()
-                before = page.evaluate("() => document.querySelector('#inspector-strips div[data-key]')"
-                                       "?.dataset.key || ''")
-                if round_name == "cached" and tries == 1:
-                    before = ""
-                strips[round_name].append(click_timed(page, cell, STRIPS_SHOWN.replace("BEFORE", before)))
+        tries = min(args.tries, report["segments"] // 2 - 1)
+        config = server.services.config
+        sessions = server.services.sessions
+        strips: dict[str, list[float]] = {"cold": [], "prefetched": [], "cached": []}
+        bounds: list[tuple[float, float]] = []
+        for _ in range(tries):
+            elapsed, segment = step_timed(page, "#next-btn")
+            strips["cold"].append(elapsed)
+            bounds.append(segment)
+        config.prefetch_strips = 2
+        waits = []
+        for index in range(tries):
+            began = time.perf_counter()
+            for session in list(sessions):
+                session.strips.wait_prefetch(120)
+            if index:  # the first click only starts the prefetch
+                waits.append((time.perf_counter() - began) * 1000)
+            elapsed, _ = step_timed(page, "#next-btn")
+            if index:
+                strips["prefetched"].append(elapsed)
+        for session in list(sessions):
+            session.strips.wait_prefetch(120)
+        for _ in range(tries):
+            strips["cached"].append(step_timed(page, "#prev-btn")[0])
         nudges = []
         for _ in range(args.tries):
             before = float(page.inner_text("#inspected-start"))
             page.evaluate("() => document.activeElement && document.activeElement.blur()")
             nudges.append(press_timed(page, "x", NUDGE_DRAWN.replace("BEFORE", f"{before:.6f}")))
             page.wait_for_timeout(300)  # let the strips of the moved boundary follow before the next press
-        report["strips_cold"] = summary(strips["cold"])
-        report["strips_cached"] = summary(strips["cached"])
+        for name, values in strips.items():
+            report[f"strips_{name}"] = summary(values)
+        report["prefetch_wait"] = summary(waits)
         report["nudge"] = summary(nudges)
-        bounds = [(float(page.inner_text(f"#segments-table [data-testid='cell-{row}-1']")),
-                   float(page.inner_text(f"#segments-table [data-testid='cell-{row}-2']"))) for row in range(tries)]
         report["server_strip_decode"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "decode"))
     report["uptime_after"] = uptime()
     print(json.dumps(report, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))

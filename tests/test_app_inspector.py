@@ -8,6 +8,7 @@ One app server, one page and one analysed video for the module; the tests run in
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import shutil
@@ -101,7 +102,9 @@ def test_selecting_a_segment_shows_frame_accurate_strips(page):
         bound: f.parentElement.dataset.bound, caption: f.querySelector('figcaption').textContent}))""")
     assert {f["bound"] for f in frames} == {"start", "end"}
     for frame in frames:
-        image = cv2.imdecode(np.frombuffer(page.request.get(frame["src"]).body(), np.uint8), cv2.IMREAD_COLOR)
+        assert frame["src"].startswith("data:image/jpeg;base64,")  # inline: no image request per frame
+        jpeg = base64.b64decode(frame["src"].split(",", 1)[1])
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         code = read_frame_code(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), HEIGHT)
         # The frame shown is the one whose counter says so, and its caption is that frame's time.
         assert code == round(frame["time"] * FPS), frame

@@ -4,12 +4,14 @@ seek and a short decode in either media backend, cached on disk."""
 from __future__ import annotations
 
 import math
+import threading
 
 import cv2
 import numpy as np
 import pytest
 
-from utal_core.media import frames_at, probe
+from utal_core import strips as strips_module
+from utal_core.media import frames_at, frames_between, probe
 from utal_core.strips import StripCache, strip_times
 from utal_core.synth.video import read_frame_code
 
@@ -61,3 +63,50 @@ def test_strip_cache_decodes_once_and_labels_the_same(synthetic_video, media_bac
     stamps = {f.path: f.path.stat().st_mtime_ns for s in first for f in s}
     again = cache.strips(synthetic_video.path, "abc123", [10.37, 14.02], duration=30.0)
     assert again == first and all(f.path.stat().st_mtime_ns == stamps[f.path] for s in again for f in s)
+
+
+def test_frames_between_gives_every_frame_of_the_span(synthetic_video, media_backend):
+    """The frame on screen at the start, then each frame presented up to the end, in order."""
+    picked = frames_between(synthetic_video.path, 7.37, 9.0, short_side=120)
+    codes = [read_frame_code(frame, synthetic_video.spec.height) for frame in picked.frames]
+    assert codes == list(range(on_screen(7.37, 25.0), on_screen(9.0, 25.0) + 1))
+    np.testing.assert_allclose(picked.shown, np.array(codes) / 25.0, atol=1e-4)
+    assert np.array_equal(picked.times, picked.shown)
+
+
+def test_a_nudged_boundary_comes_from_the_window_in_memory(synthetic_video, media_backend, tmp_path, monkeypatch):
+    """After a strip was decoded, the strip of a boundary moved by a frame or by 0.1 s needs no decode; its
+    own frame is still the one on screen, and a different video never gets those frames."""
+    cache = StripCache(tmp_path / "strips", short_side=120)
+    cache.strips(synthetic_video.path, "abc123", [10.37, 14.02], duration=30.0)
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(strips_module, "frames_between", no_decode)
+    for start in (10.41, 10.47, 10.33, 11.37):
+        strip = cache.strips(synthetic_video.path, "abc123", [start], duration=30.0)[0]
+        boundary = next(frame for frame in strip if frame.at_boundary)
+        image = cv2.cvtColor(cv2.imread(str(boundary.path)), cv2.COLOR_BGR2RGB)
+        assert read_frame_code(image, synthetic_video.spec.height) == on_screen(start, 25.0)
+        assert boundary.shown == pytest.approx(on_screen(start, 25.0) / 25.0, abs=1e-4)
+    with pytest.raises(AssertionError, match="decoded again"):
+        cache.strips(synthetic_video.path, "other-video", [10.41], duration=30.0)
+    with pytest.raises(AssertionError, match="decoded again"):
+        cache.strips(synthetic_video.path, "abc123", [20.0], duration=30.0)
+
+
+def test_prefetch_caches_strips_and_stops_when_asked(synthetic_video, media_backend, tmp_path, monkeypatch):
+    cache = StripCache(tmp_path / "strips", short_side=120)
+    stop = threading.Event()
+    assert cache.prefetch(synthetic_video.path, "abc123", [(3.0, 5.0)], 30.0, stop=stop) == 1
+    stop.set()
+    assert cache.prefetch(synthetic_video.path, "abc123", [(20.0, 22.0)], 30.0, stop=stop) == 0
+    cache.prefetch_in_background(synthetic_video.path, "abc123", [(24.0, 26.0)], 30.0)
+    assert cache.wait_prefetch(timeout=60)
+    decoded = []
+    monkeypatch.setattr(strips_module, "frames_between", lambda *a, **k: decoded.append(a) or 1 / 0)
+    for start, end in ((3.0, 5.0), (24.0, 26.0)):  # on disk now: no decode
+        strip = cache.strips(synthetic_video.path, "abc123", [start, end], duration=30.0)
+        assert all(frame.path.exists() for frame in strip[0] + strip[1])
+    assert not decoded

@@ -5,15 +5,18 @@ Edits live on the session's ``Analysis`` (its ``edits`` layer, ``utal_core.edits
 session's analysis cache, so analysing the same video again in the session brings them back, and the
 analysis JSON download carries them. An edit answers with the small things that change (the info line,
 the corrections table, the edits row's data, which ``ui/inspector.js`` restyles into the timeline without
-redrawing it); the strips and curves follow in a second step. Keys: :data:`SHORTCUTS`.
+redrawing it); the strips (their JPEGs inline, no image requests) and then the curves follow in a second
+step, after which the strips of the neighbouring segments are prefetched. Keys: :data:`SHORTCUTS`.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
 import json
 import threading
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import gradio as gr
@@ -22,7 +25,7 @@ from utal_core.edits import EditLayer
 from utal_core.errors import UTALError
 from utal_core.media import MediaInfo
 from utal_core.pipeline import Analysis
-from utal_core.strips import StripCache, StripFrame
+from utal_core.strips import StripFrame
 from utal_core.viz import edits_row, visible_segments
 from utal_core.viz_inspector import boundary_curves_figure
 
@@ -69,6 +72,10 @@ def _media_info(analysis: Analysis) -> MediaInfo | None:
         return None
 
 
+def _data_uri(path: Path) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundary: float,
                 segment_start: float, segment_end: float) -> str:
     figures = []
@@ -78,7 +85,7 @@ def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], bounda
         caption = f"{frame.shown:.3f}" if frame.at_boundary else f"{frame.shown:.2f}"
         figures.append(f"<figure class='{classes}' data-time='{frame.shown:.6f}' title='frame at {frame.shown:.3f} s"
                        f" (asked {frame.time:.3f} s); click to seek'><img alt='{frame.shown:.3f} s' "
-                       f"src='/gradio_api/file={html.escape(str(frame.path))}'><figcaption>{caption}</figcaption>"
+                       f"src='{_data_uri(frame.path)}'><figcaption>{caption}</figcaption>"
                        "</figure>")
     title = f"{bound} {boundary:.3f} s — frames at 5/s, ±2 s; red: the boundary's own frame, green bar: inside"
     return (f"<div class='utal-strip-title'>{title}</div>"
@@ -137,23 +144,45 @@ class Inspector:
         return rows or [[""] * len(CORRECTION_COLUMNS)]
 
     def views(self, analysis: Analysis | None, key: str | None, request: gr.Request):
-        """The frame strips (HTML) and the zoomed curves of the inspected segment."""
+        """The frame strips (HTML) of the inspected segment, then its zoomed curves as well (two updates); then
+        the strips of its neighbours are prefetched (``AppConfig.prefetch_strips``)."""
         if analysis is None or key is None or analysis.edits is None:
-            return "", None
+            yield "", None
+            return
         layer = analysis.edits
         try:
             segment = layer.segment(key)
         except UTALError:
-            return "", None
+            yield "", None
+            return
         session = self.explorer.session(request)
-        cache = StripCache(session.public / "strips")
-        start_strip, end_strip = cache.strips(analysis.video_path, analysis.content_hash,
-                                              [segment.start, segment.end], analysis.duration, _media_info(analysis))
+        info = _media_info(analysis)
+        session.strips.stop_prefetch()
+        start_strip, end_strip = session.strips.strips(analysis.video_path, analysis.content_hash,
+                                                       [segment.start, segment.end], analysis.duration, info)
         strips = (f"<div data-key='{html.escape(key)}' data-start='{segment.start:.6f}' data-end='{segment.end:.6f}'>"
                   + _strip_html(start_strip, "start", segment.start, segment.start, segment.end)
                   + _strip_html(end_strip, "end", segment.end, segment.start, segment.end) + "</div>")
+        yield strips, gr.skip()
         model = layer.raw[int(key[1:])] if key.startswith("r") else None
-        return strips, boundary_curves_figure(analysis, segment, model)
+        yield gr.skip(), boundary_curves_figure(analysis, segment, model)
+        neighbours = self.neighbours(layer, key, self.explorer.services.config.prefetch_strips)
+        if neighbours:
+            session.strips.prefetch_in_background(analysis.video_path, analysis.content_hash, neighbours,
+                                                  analysis.duration, info)
+
+    @staticmethod
+    def neighbours(layer: EditLayer, key: str, count: int) -> list[tuple[float, float]]:
+        """``(start, end)`` of up to ``count`` segments on each side of ``key`` in time order, nearest first
+        (the next one before the previous one), rejected ones left out."""
+        ordered = sorted((item for item in layer.segments() if item.status != "rejected" or item.key == key),
+                         key=lambda item: (item.segment.start, item.segment.end))
+        position = next((i for i, item in enumerate(ordered) if item.key == key), None)
+        if position is None:
+            return []
+        picked = [ordered[i] for step in range(1, count + 1) for i in (position + step, position - step)
+                  if 0 <= i < len(ordered)]
+        return [(item.segment.start, item.segment.end) for item in picked]
 
     # --- selection ----------------------------------------------------------------------------------
 
@@ -164,6 +193,16 @@ class Inspector:
         shown = visible_segments(analysis, cluster)
         index, _ = shown[min(max(int(position), 0), len(shown) - 1)]
         return self.fast_outputs(analysis, f"r{index}")
+
+    def inspect_position(self, analysis: Analysis | None, cluster: int | None, position: int | None,
+                         request: gr.Request):
+        """:meth:`select_position`, then :meth:`views` of that segment, in one event: the fast outputs first,
+        then the strips, then the curves."""
+        fast = self.select_position(analysis, cluster, position)
+        yield (*fast, gr.skip(), gr.skip())
+        if analysis is not None and position is not None:
+            yield from ((*(gr.skip(),) * len(fast), strips, curves)
+                        for strips, curves in self.views(analysis, fast[0], request))
 
     def select_correction(self, analysis: Analysis | None, event: gr.SelectData) -> tuple:
         """Inspect the segment of a clicked corrections row."""

@@ -41,8 +41,9 @@ class InspectorView:
 
     def wire_selection(self, event: gr.events.Dependency, cluster: gr.State, position: gr.State) -> None:
         """Inspect whatever segment an explorer event (table row, thumbnail, Previous / Next) selected."""
-        self.follow(event.success(self.handle(self.inspector.select_position), [self.analysis, cluster, position],
-                                  self.fast, show_progress="hidden", api_visibility="private"))
+        inspected = event.success(self.handle(self.inspector.inspect_position), [self.analysis, cluster, position],
+                                  [*self.fast, *self.slow], **VIEW_QUEUE)
+        inspected.success(None, [self.fast[2]], None, js=DRAW_EDITS_JS)
 
 
 def _button(text: str, elem_id: str, variant: str = "secondary") -> gr.Button:

@@ -52,7 +52,7 @@ def _as_gradio_error(error: Exception, handler: Callable) -> gr.Error:
 
 def user_errors(handler: Callable) -> Callable:
     """Show a UTALError as its plain message and any other failure as one line, never a traceback
-    (works for plain and for async handlers)."""
+    (works for plain, generator and async handlers)."""
     if inspect.iscoroutinefunction(handler):
         @functools.wraps(handler)
         async def wrapped_async(*args, **kwargs):
@@ -64,6 +64,18 @@ def user_errors(handler: Callable) -> Callable:
                 raise _as_gradio_error(error, handler) from None
 
         return wrapped_async
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def wrapped_generator(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # noqa: BLE001 - the UI answers with a message, the log keeps the trace
+                raise _as_gradio_error(error, handler) from None
+
+        return wrapped_generator
 
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):

@@ -32,6 +32,8 @@ class AppConfig:
     running after this long is stopped. ``max_concurrent_analyses``: analyses run at once.
     ``frame_batch``: snippets decoded and encoded between two progress reports; Cancel and the time
     budget act at these reports, so a smaller batch stops sooner (see tests/test_app_sessions.py).
+    ``prefetch_strips``: after a segment is inspected, the frame strips of this many segments on each side of
+    it are decoded in the background at the lowest CPU priority (0: none).
     """
 
     library_dir: Path = field(default_factory=lambda: default_cache_dir() / "library")
@@ -43,11 +45,13 @@ class AppConfig:
     max_concurrent_analyses: int = 1
     frame_batch: int = 8
     example: str | None = None
+    prefetch_strips: int = 2
 
     @classmethod
     def from_env(cls) -> "AppConfig":
         """Defaults, overridden by ``UTAL_LIBRARY_DIR``, ``UTAL_APP_DIR``, ``UTAL_SHARED_LIBRARY``,
-        ``UTAL_MAX_UPLOAD``, ``UTAL_ANALYSIS_TIME_LIMIT_S`` and ``UTAL_MAX_CONCURRENT_ANALYSES``."""
+        ``UTAL_MAX_UPLOAD``, ``UTAL_ANALYSIS_TIME_LIMIT_S``, ``UTAL_MAX_CONCURRENT_ANALYSES`` and
+        ``UTAL_PREFETCH_STRIPS``."""
         config = cls()
         env = os.environ
         if env.get("UTAL_LIBRARY_DIR"):
@@ -60,6 +64,7 @@ class AppConfig:
             config.analysis_time_limit_s = float(env.get("UTAL_ANALYSIS_TIME_LIMIT_S") or config.analysis_time_limit_s)
             config.max_concurrent_analyses = int(env.get("UTAL_MAX_CONCURRENT_ANALYSES")
                                                  or config.max_concurrent_analyses)
+            config.prefetch_strips = int(env.get("UTAL_PREFETCH_STRIPS") or config.prefetch_strips)
         except ValueError as error:
             raise UTALError(f"Bad app setting: {error}") from None
         config.check_limits()
@@ -72,6 +77,8 @@ class AppConfig:
             raise UTALError("UTAL_ANALYSIS_TIME_LIMIT_S must be a positive number of seconds.")
         if self.max_concurrent_analyses < 1:
             raise UTALError("UTAL_MAX_CONCURRENT_ANALYSES must be at least 1.")
+        if not 0 <= self.prefetch_strips <= 50:
+            raise UTALError("UTAL_PREFETCH_STRIPS must be a number of segments from 0 to 50.")
 
     @property
     def max_upload_bytes(self) -> int:

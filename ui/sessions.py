@@ -34,6 +34,7 @@ from utal_core.errors import UTALError
 from utal_core.examples import EXAMPLES_DIR
 from utal_core.features import content_hash
 from utal_core.library import SegmentLibrary
+from utal_core.strips import StripCache
 from utal_core.viz import Thumbnailer
 
 #: Folder of the sessions' public folders inside Gradio's upload folder.
@@ -138,6 +139,8 @@ class Session:
         self.private = private
         self.video_store = video_store
         self.thumbnails = Thumbnailer(public / "thumbnails")
+        #: The boundary inspector's frame strips (its decoded windows stay in memory for the session).
+        self.strips = StripCache(public / "strips")
         self._open_library = open_library
         self._owns_library = owns_library
         self._library: SegmentLibrary | None = None
@@ -194,7 +197,8 @@ class Session:
         return self.public / "exports" / key[:16]
 
     def close(self) -> None:
-        """Close the session's own library and delete its folders."""
+        """Stop its strip prefetch, close the session's own library and delete its folders."""
+        self.strips.stop_prefetch()
         with self._lock:
             if self._library is not None and self._owns_library:
                 self._library.close()

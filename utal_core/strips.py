@@ -6,6 +6,10 @@ so a boundary nudged by a frame keeps the same neighbours and only its own frame
 frame is cached by (video content hash, time to the millisecond, width) in :class:`StripCache`'s folder;
 the presentation time of the frame picked for each time (:func:`utal_core.media.frames_at`) is kept in a
 small index beside the JPEGs, so a cached strip is labelled with the same frame times as a fresh one.
+
+Every frame of the last few decoded windows stays in memory (:class:`DecodedWindow`, each a little wider than
+its strip), so the strip of a nudged boundary needs no new seek. :meth:`StripCache.prefetch_in_background`
+decodes the strips a user is likely to open next (the neighbouring segments) while nobody waits.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ import json
 import math
 import os
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from .export import atomic_write_bytes, atomic_write_text
-from .media import MediaInfo, frames_at
+from .media import MediaInfo, frames_between
+from .media.types import ON_SCREEN_EPSILON
 
 #: Seconds shown on each side of a boundary.
 STRIP_HALF_WINDOW_S = 2.0
@@ -34,6 +40,10 @@ STRIP_SHORT_SIDE = 90
 STRIP_JPEG_QUALITY = 80
 #: Two windows closer than this (s) are decoded in one pass instead of two seeks.
 MERGE_WINDOWS_S = 1.0
+#: Decoded windows kept in memory per cache (two per segment: its start and its end), ~6 MB each at 720p.
+MEMORY_WINDOWS = 4
+#: A decoded window reaches this far (s) beyond the strip times it was decoded for, so nudges stay inside it.
+MEMORY_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,26 @@ class StripFrame:
     shown: float
     path: Path
     at_boundary: bool
+
+
+@dataclass(frozen=True)
+class DecodedWindow:
+    """Every frame of one video presented from ``start`` to ``end`` (s): their presentation times ``shown``
+    (ascending, the first on screen at ``start``) and the small RGB ``frames``."""
+
+    video_hash: str
+    start: float
+    end: float
+    shown: np.ndarray
+    frames: np.ndarray
+
+    def covers(self, video_hash: str, time: float) -> bool:
+        return video_hash == self.video_hash and self.start <= time <= self.end
+
+    def pick(self, time: float) -> tuple[float, np.ndarray]:
+        """The frame on screen at ``time`` (the last presented at or before it) and its presentation time."""
+        index = max(0, int(np.searchsorted(self.shown, time + ON_SCREEN_EPSILON, side="right")) - 1)
+        return float(self.shown[index]), self.frames[index]
 
 
 def strip_times(boundary: float, duration: float, half_window: float = STRIP_HALF_WINDOW_S,
@@ -65,6 +95,9 @@ class StripCache:
         self.folder = Path(folder)
         self.short_side = short_side
         self._lock = threading.Lock()
+        self._windows: deque[DecodedWindow] = deque(maxlen=MEMORY_WINDOWS)
+        self._prefetch_stop = threading.Event()
+        self._prefetch_thread: threading.Thread | None = None
 
     def _video_folder(self, video_hash: str) -> Path:
         return self.folder / video_hash[:24]
@@ -79,38 +112,106 @@ class StripCache:
             return {}
 
     def strips(self, video: str | os.PathLike, video_hash: str, boundaries: Sequence[float], duration: float,
-               info: MediaInfo | None = None) -> list[list[StripFrame]]:
-        """One strip per boundary (see :func:`strip_times`); frames not cached yet are decoded, one seek per
-        window (windows closer than ``MERGE_WINDOWS_S`` share one), the windows in parallel."""
+               info: MediaInfo | None = None, remember: bool = True) -> list[list[StripFrame]]:
+        """One strip per boundary (see :func:`strip_times`). Frames not cached yet come from a decoded window in
+        memory, else from a new one: one seek per window (windows closer than ``MERGE_WINDOWS_S`` share one),
+        the windows in parallel, kept in memory when ``remember``."""
         wanted = [strip_times(b, duration) for b in boundaries]
         with self._lock:
             index = self._index(video_hash)
         missing = sorted({t for times in wanted for t in times if f"{t:.3f}" not in index
                           or not self._frame_path(video_hash, t).exists()})
         if missing:
-            index = self._decode(video, video_hash, missing, info)
+            index = self._fill(video, video_hash, missing, duration, info, remember)
         return [[StripFrame(t, index[f"{t:.3f}"], self._frame_path(video_hash, t), t == round(b, 3))
                  for t in times] for b, times in zip(boundaries, wanted)]
 
-    def _decode(self, video: str | os.PathLike, video_hash: str, times: list[float],
-                info: MediaInfo | None) -> dict[str, float]:
-        windows: list[list[float]] = []
-        for time in times:
-            if windows and time - windows[-1][-1] <= MERGE_WINDOWS_S:
-                windows[-1].append(time)
+    def _fill(self, video: str | os.PathLike, video_hash: str, times: list[float], duration: float,
+              info: MediaInfo | None, remember: bool) -> dict[str, float]:
+        with self._lock:
+            windows = list(self._windows)
+        undecoded = [t for t in times if not any(w.covers(video_hash, t) for w in windows)]
+        spans: list[list[float]] = []
+        for time in undecoded:
+            if spans and time - spans[-1][-1] <= MERGE_WINDOWS_S:
+                spans[-1].append(time)
             else:
-                windows.append([time])
-        with ThreadPoolExecutor(max_workers=min(2, len(windows))) as pool:
-            picked = list(pool.map(lambda window: frames_at(video, window, self.short_side, info), windows))
+                spans.append([time])
+        if spans:
+            def decode(span: list[float]) -> DecodedWindow:
+                start, end = max(0.0, span[0] - MEMORY_MARGIN_S), min(duration, span[-1] + MEMORY_MARGIN_S)
+                picked = frames_between(video, start, max(start, end), self.short_side, info)
+                return DecodedWindow(video_hash, start, end, picked.shown, picked.frames)
+
+            with ThreadPoolExecutor(max_workers=min(2, len(spans))) as pool:
+                fresh = list(pool.map(decode, spans))
+            windows += fresh
+            if remember:
+                with self._lock:
+                    self._windows.extend(fresh)
         shown: dict[str, float] = {}
-        for result in picked:
-            for time, presented, rgb in zip(result.times, result.shown, result.frames):
-                atomic_write_bytes(self._frame_path(video_hash, float(time)), _jpeg(rgb))
-                shown[f"{float(time):.3f}"] = round(float(presented), 6)
+        for time in times:
+            window = next(w for w in reversed(windows) if w.covers(video_hash, time))
+            presented, rgb = window.pick(time)
+            atomic_write_bytes(self._frame_path(video_hash, time), _jpeg(rgb))
+            shown[f"{time:.3f}"] = round(presented, 6)
         with self._lock:
             index = self._index(video_hash) | shown
             atomic_write_text(self._video_folder(video_hash) / f"index_{self.short_side}.json", json.dumps(index))
         return index
+
+    # --- prefetch -----------------------------------------------------------------------------------
+
+    def prefetch(self, video: str | os.PathLike, video_hash: str, segments: Iterable[tuple[float, float]],
+                 duration: float, info: MediaInfo | None = None, stop: threading.Event | None = None) -> int:
+        """Cache the strips of each ``(start, end)`` in order until ``stop`` is set (not kept in memory, so the
+        inspected segment's windows stay); returns how many segments were done."""
+        done = 0
+        for start, end in segments:
+            if stop is not None and stop.is_set():
+                break
+            self.strips(video, video_hash, [start, end], duration, info, remember=False)
+            done += 1
+        return done
+
+    def prefetch_in_background(self, video: str | os.PathLike, video_hash: str,
+                               segments: Sequence[tuple[float, float]], duration: float,
+                               info: MediaInfo | None = None) -> None:
+        """:meth:`prefetch` in a daemon thread at the lowest CPU priority; it replaces the one running."""
+        self.stop_prefetch()
+        stop = self._prefetch_stop = threading.Event()
+
+        def run() -> None:
+            _lowest_priority()
+            try:
+                self.prefetch(video, video_hash, list(segments), duration, info, stop)
+            except Exception:  # noqa: BLE001 - a prefetch is only a guess; the strip is decoded again when asked
+                pass
+
+        self._prefetch_thread = threading.Thread(target=run, name="strip-prefetch", daemon=True)
+        self._prefetch_thread.start()
+
+    def wait_prefetch(self, timeout: float | None = None) -> bool:
+        """Wait for the background prefetch to end; False if it still runs after ``timeout`` s."""
+        thread = self._prefetch_thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
+
+    def stop_prefetch(self) -> None:
+        """Ask the background prefetch to stop after its current segment."""
+        self._prefetch_stop.set()
+
+
+def _lowest_priority() -> None:
+    """This thread at SCHED_IDLE (Linux), else at nice 19 where the platform allows it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:

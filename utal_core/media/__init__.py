@@ -22,11 +22,11 @@ from ..limits import Limits
 from .backend import ENV_VARIABLE, BackendChoice, backend_module, choose_backend, media_report
 from .types import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, DEFAULT_PREFETCH, FINE_FRAMES, NO_AUDIO_REASON, AudioTrack,
                     ConversionProgress, EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, browser_playable,
-                    decode_warning, output_size)
+                    decode_warning, every_frame_between, output_size)
 
 __all__ = ["AUDIO_SAMPLE_RATE", "CENTRE_FRAMES", "DEFAULT_PREFETCH", "ENV_VARIABLE", "FINE_FRAMES", "NO_AUDIO_REASON",
            "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "PickedFrames", "browser_mp4",
-           "browser_playable", "choose_backend", "decode_audio", "decode_warning", "frames_at", "iter_frames", "media_report",
+           "browser_playable", "choose_backend", "decode_audio", "decode_warning", "frames_at", "frames_between", "iter_frames", "media_report",
            "output_size", "probe",
            "thumbnail_jpeg", "write_mp4"]
 
@@ -86,7 +86,26 @@ def frames_at(path: str | os.PathLike, times: Sequence[float], short_side: int =
     ordered = np.sort(np.asarray(times, dtype=np.float64))
     if not len(ordered):
         raise UTALError("frames_at needs at least one time")
-    return backend_module().frames_at(path, ordered, short_side, info)
+    return _window_backend().frames_at(path, ordered, short_side, info)
+
+
+def frames_between(path: str | os.PathLike, start: float, end: float, short_side: int = 96,
+                   info: MediaInfo | None = None) -> PickedFrames:
+    """Every frame presented from ``start`` to ``end`` (s, from the first frame), beginning with the one on
+    screen at ``start``, short side ``short_side``; ``shown`` holds their presentation times. One seek, as
+    :func:`frames_at`: for a few seconds of video (a boundary's neighbourhood kept in memory)."""
+    if not end >= start:
+        raise UTALError("frames_between needs start <= end")
+    return _window_backend().frames_at(path, np.asarray([start, end], dtype=np.float64), short_side, info,
+                                       collect=every_frame_between)
+
+
+def _window_backend():
+    """The backend for short seeks: PyAV in-process when the setting is ``auto`` (a subprocess costs more
+    than the few seconds of decoding), else the backend the setting forces."""
+    choice = choose_backend()
+    return backend_module(BackendChoice("pyav", "short seeks in-process", choice.setting)
+                          if choice.setting == "auto" else choice)
 
 
 def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes:

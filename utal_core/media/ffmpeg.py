@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+from .types import (AUDIO_SAMPLE_RATE, Collector, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
                     EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, SampledStream, aligned_track, append_warning,
                     check_readable, conversion_failed, decode_warning, delivered_batches, empty_track, finite_float,
                     is_variable_rate, output_size, pad_short_stream, pick_on_screen, release_producers, sampled_streams)
@@ -230,10 +230,11 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
 _SHOWINFO_TIME = re.compile(r"\] n:\s*\d+ pts:\s*-?\d+\s+pts_time:(-?[0-9.e+-]+)")
 
 
-def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None) -> PickedFrames:
+def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None,
+              collect: Collector = pick_on_screen) -> PickedFrames:
     """:func:`utal_core.media.frames_at` through one ffmpeg process: an input seek before the first time,
     frames up to the last one decoded with the file's own timestamps (``-copyts``, read from ``showinfo``,
-    which comes after the scaling so that its per-frame checksums are of the small frames)."""
+    which comes after the scaling so that its per-frame checksums are of the small frames); ``collect`` picks."""
     info = info or probe(path)
     width, height = output_size(info, short_side)
     seek = max(0.0, float(times[0]) - SEEK_MARGIN_S) + info.video_start
@@ -247,7 +248,7 @@ def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info:
     count = min(len(stamps), len(done.stdout) // frame_bytes)
     frames = np.frombuffer(done.stdout, dtype=np.uint8, count=count * frame_bytes).reshape(count, height, width, 3)
     decoded = ((stamps[i], functools.partial(frames.__getitem__, i)) for i in range(count))
-    return pick_on_screen(times, decoded, path)
+    return collect(times, decoded, path)
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, DEFAULT_PREFETCH, NO_AUDIO_REASON, ON_SCREEN_EPSILON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+from .types import (AUDIO_SAMPLE_RATE, Collector, DEFAULT_PREFETCH, NO_AUDIO_REASON, ON_SCREEN_EPSILON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
                     EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, PickedFrames, SampledStream, aligned_track,
                     append_warning, check_readable,
                     decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
@@ -329,8 +329,10 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
         return _jpeg(_rgb(chosen, width, height, rotation))
 
 
-def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None) -> PickedFrames:
-    """:func:`utal_core.media.frames_at` through PyAV: one seek before the first time, decoding forward."""
+def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info: MediaInfo | None = None,
+              collect: Collector = pick_on_screen) -> PickedFrames:
+    """:func:`utal_core.media.frames_at` through PyAV: one seek before the first time, decoding forward;
+    ``collect`` picks from the decoded frames (:func:`every_frame_between` keeps them all)."""
     info = info or probe(path)
     width, height = output_size(info, short_side)
     with _open(path) as container:
@@ -358,7 +360,7 @@ def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info:
                     video.codec_context.skip_frame = "DEFAULT"
                 yield time, lambda frame=frame: _rgb(frame, width, height, info.rotation)
 
-        return pick_on_screen(times, decoded(), path)
+        return collect(times, decoded(), path)
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:

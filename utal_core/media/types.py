@@ -311,8 +311,30 @@ class PickedFrames:
     frames: np.ndarray
 
 
-def pick_on_screen(times: np.ndarray, decoded: Iterator[tuple[float, Callable[[], np.ndarray]]],
-                   path: str | os.PathLike) -> PickedFrames:
+#: Presentation-ordered ``(time, convert)`` pairs of decoded frames; ``convert()`` gives the small RGB frame.
+DecodedFrames = Iterator[tuple[float, Callable[[], np.ndarray]]]
+#: Turns asked ``times`` and the decoded frames after a seek into :class:`PickedFrames`.
+Collector = Callable[[np.ndarray, DecodedFrames, "str | os.PathLike"], PickedFrames]
+
+
+def every_frame_between(times: np.ndarray, decoded: DecodedFrames, path: str | os.PathLike) -> PickedFrames:
+    """A :data:`Collector` for the span ``times[0]..times[-1]``: the frame on screen at its start and every frame
+    presented after it up to its end (``times`` and ``shown`` both hold their presentation times)."""
+    start, end = float(times[0]), float(times[-1])
+    kept: list[tuple[float, Callable[[], np.ndarray]]] = []
+    for time, convert in decoded:
+        if time > end + ON_SCREEN_EPSILON:
+            break
+        if time <= start + ON_SCREEN_EPSILON:
+            kept = []  # a later frame is the one on screen at the start
+        kept.append((time, convert))
+    if not kept:
+        raise UTALError(f"Could not read the frames of {Path(path).name} at {start:.2f} s.")
+    shown = np.asarray([time for time, _ in kept], dtype=np.float64)
+    return PickedFrames(times=shown, shown=shown, frames=np.stack([convert() for _, convert in kept]))
+
+
+def pick_on_screen(times: np.ndarray, decoded: DecodedFrames, path: str | os.PathLike) -> PickedFrames:
     """From ``(presentation time, convert)`` pairs in presentation order, the frame on screen at each of the
     ascending ``times`` (the last presented at or before it; the first decoded one for a time before it).
     Only picked frames are converted; the pairs are read until one comes after the last time."""
