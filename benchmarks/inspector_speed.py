@@ -1,7 +1,8 @@
 """The boundary inspector's speed in a real browser (Debian chromium through playwright) on a long video:
 
-- nudge: from a key press (``X``: the start one frame later) to the timeline's edits row restyled and the
-  corrections table showing the new start (target < 150 ms);
+- nudge: from a key press (``X``: the start one frame later) to the info line and the timeline's edits row
+  showing the new start ("drawn", target < 150 ms; the page draws it before the server answers), and to the
+  corrections table showing it as well ("confirmed": the server's answer on screen);
 - strips: from a click on *Next segment* to both frame strips of that segment shown, every image loaded
   (target < 500 ms), in three phases:
   - "cold": the strip prefetch off (``prefetch_strips=0``), so each segment's frames are decoded on demand;
@@ -51,14 +52,16 @@ WAIT_JS = """(condition) => new Promise((resolve, reject) => {
 STRIPS_SHOWN = """(() => { const box = document.querySelector('#inspector-strips div[data-key]');
     const imgs = box ? [...box.querySelectorAll('img')] : [];
     return !!box && box.dataset.key !== 'BEFORE' && imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()"""
-#: The inspected start moved from BEFORE, and the corrections table and the timeline's edits row both show it.
+#: The inspected start moved from BEFORE in the info line, and the timeline's edits row shows it.
 NUDGE_DRAWN = """(() => { const start = Number(document.querySelector('#inspected-start')?.textContent);
     if (!(Math.abs(start - BEFORE) > 1e-4)) return false;
-    const cells = [...document.querySelectorAll('#corrections-table [data-testid$="-2"]')]
-        .filter(c => /^cell-\\d+-2$/.test(c.dataset.testid)).map(c => Number(c.innerText));
-    if (!cells.some(c => Math.abs(c - start) < 1.1e-3)) return false;
     const row = document.querySelector('#timeline .js-plotly-plot').data.find(t => t.meta && t.meta.edits);
     return row && Array.from(row.x).some((x, i) => Math.abs(x - row.width[i] / 2 - start) < 1.1e-3); })()"""
+#: ... and the corrections table (the server's answer) shows it too.
+NUDGE_CONFIRMED = NUDGE_DRAWN.replace("return row &&", """const cells = [...document.querySelectorAll(
+        '#corrections-table [data-testid$="-2"]')].filter(c => /^cell-\\d+-2$/.test(c.dataset.testid))
+        .map(c => Number(c.innerText));
+    return cells.some(c => Math.abs(c - start) < 1.1e-3) && row &&""")
 
 
 def uptime() -> str:
@@ -79,17 +82,26 @@ def start_clock_on(page, event: str) -> None:
 
 
 def click_timed(page, selector: str, condition: str) -> float:
-    """A real click (playwright's mouse) on ``selector``; ms from the press until ``condition`` holds."""
+    """A real click (playwright's mouse) on ``selector``; ms from the press until ``condition`` holds (polled
+    from before the press on, as in :func:`press_timed`)."""
     start_clock_on(page, "mousedown")
+    poll_from_now(page, [condition])
     page.click(selector)
-    return page.evaluate(WAIT_JS, condition)
+    return page.evaluate("() => window.benchWaits[0]")
 
 
-def press_timed(page, key: str, condition: str) -> float:
-    """A real key press (playwright's keyboard); ms from the keydown until ``condition`` holds."""
+def poll_from_now(page, conditions: list[str]) -> None:
+    """Start polling ``conditions`` every animation frame now; ``window.benchWaits`` holds their promises."""
+    page.evaluate("(conditions) => { window.benchWaits = conditions.map(c => (" + WAIT_JS + ")(c)); }", conditions)
+
+
+def press_timed(page, key: str, *conditions: str) -> list[float]:
+    """A real key press (playwright's keyboard); ms from the keydown until each of ``conditions`` holds. The
+    polls start before the press, so the first animation frame after it is checked (the frame it is painted in)."""
     start_clock_on(page, "keydown")
+    poll_from_now(page, list(conditions))
     page.keyboard.press(key)
-    return page.evaluate(WAIT_JS, condition)
+    return page.evaluate("() => Promise.all(window.benchWaits)")
 
 
 def analyse(page, video: Path) -> float:
@@ -169,16 +181,20 @@ def main() -> None:
             session.strips.wait_prefetch(120)
         for _ in range(tries):
             strips["cached"].append(step_timed(page, "#prev-btn")[0])
-        nudges = []
+        nudges: dict[str, list[float]] = {"drawn": [], "confirmed": []}
         for _ in range(args.tries):
-            before = float(page.inner_text("#inspected-start"))
+            before = f"{float(page.inner_text('#inspected-start')):.6f}"
             page.evaluate("() => document.activeElement && document.activeElement.blur()")
-            nudges.append(press_timed(page, "x", NUDGE_DRAWN.replace("BEFORE", f"{before:.6f}")))
+            drawn, confirmed = press_timed(page, "x", NUDGE_DRAWN.replace("BEFORE", before),
+                                           NUDGE_CONFIRMED.replace("BEFORE", before))
+            nudges["drawn"].append(drawn)
+            nudges["confirmed"].append(confirmed)
             page.wait_for_timeout(300)  # let the strips of the moved boundary follow before the next press
         for name, values in strips.items():
             report[f"strips_{name}"] = summary(values)
         report["prefetch_wait"] = summary(waits)
-        report["nudge"] = summary(nudges)
+        report["nudge_drawn"] = summary(nudges["drawn"])
+        report["nudge_confirmed"] = summary(nudges["confirmed"])
         report["server_strip_decode"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "decode"))
     report["uptime_after"] = uptime()
     print(json.dumps(report, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))

@@ -147,6 +147,36 @@ def test_every_nudge_moves_its_bound(page):
     assert (key, status) == (page.key, "edited") and [float(b) for b in bounds] == pytest.approx([start + 0.1, end - 1], abs=1.1e-3)
 
 
+def test_a_nudge_is_drawn_before_the_server_answers(page):
+    """With the server's answers held back a second, the info line and the edits row show the nudged start at
+    once; the corrections table (the server's answer) follows, at the same time."""
+    start, end = inspected(page)
+    moved = round(start + 1 / FPS, 6)
+    page.evaluate("""() => { window.realFetch = window.fetch;
+        window.fetch = async (...args) => { const answer = await window.realFetch(...args);
+            if (String(args[0]).includes('/run/predict')) await new Promise(r => setTimeout(r, 1000));
+            return answer; }; }""")
+    try:
+        press(page, "x")
+        drawn_early = page.wait_for_function("""([s, key]) => {
+            const shown = Math.abs(Number(document.querySelector('#inspected-start').textContent) - s) < 1.1e-3;
+            const plot = document.querySelector('#timeline .js-plotly-plot');
+            const row = plot.data.find(t => t.meta && t.meta.edits);
+            const drawn = Array.from(row.x).some((x, i) => Math.abs(x - row.width[i] / 2 - s) < 1.1e-3);
+            const confirmed = [...document.querySelectorAll('#corrections-table [data-testid]')]
+                .some(c => /^cell-\\d+-2$/.test(c.dataset.testid) && Math.abs(Number(c.innerText) - s) < 1.1e-3);
+            return shown && drawn ? (confirmed ? 'late' : 'early') : false; }""", arg=[moved, page.key], timeout=900)
+        assert drawn_early.json_value() == "early"
+        page.wait_for_function("""(s) => [...document.querySelectorAll('#corrections-table [data-testid]')]
+            .some(c => /^cell-\\d+-2$/.test(c.dataset.testid) && Math.abs(Number(c.innerText) - s) < 1.1e-3)""",
+                               arg=moved, timeout=20_000)
+    finally:
+        page.evaluate("() => { window.fetch = window.realFetch; }")
+    wait_inspected(page, moved, end)
+    press(page, "z")
+    wait_inspected(page, start, end)
+
+
 def test_typing_a_label_fires_no_shortcut_and_relabels(page):
     before = inspected(page)
     page.click("#inspector-label textarea, #inspector-label input")

@@ -97,3 +97,16 @@ def test_upload_under_the_limit_is_accepted(server):
     stored = uploads_named(name)
     assert len(stored) == 1 and stored[0].stat().st_size == LIMIT // 2
     stored[0].unlink()
+
+
+def test_strip_prefetch_is_a_setting_with_a_plain_message(monkeypatch):
+    from app import AppConfig
+    from utal_core.errors import UTALError
+
+    assert AppConfig().prefetch_strips == 2
+    monkeypatch.setenv("UTAL_PREFETCH_STRIPS", "0")
+    assert AppConfig.from_env().prefetch_strips == 0
+    for bad in ("-1", "many", "500"):
+        monkeypatch.setenv("UTAL_PREFETCH_STRIPS", bad)
+        with pytest.raises(UTALError, match="UTAL_PREFETCH_STRIPS"):
+            AppConfig.from_env()

@@ -177,3 +177,15 @@ def test_save_edits_refuses_a_file_with_other_segments(tmp_path: Path) -> None:
     (tmp_path / "notes.json").write_text('{"hello": 1}')
     with pytest.raises(UTALError, match="not an analysis file"):
         load_edits(tmp_path / "notes.json")
+
+
+def test_the_inspector_prefetches_the_nearest_segments_first_and_skips_rejected_ones():
+    from ui.inspector import Inspector
+
+    raw = tuple(Segment(float(10 * i), float(10 * i + 4), 0.5) for i in range(6))
+    edits = EditLayer(raw, duration=60.0, fps=25.0)
+    edits.reject("r3")
+    edits.nudge("r1", "start", 1, "1s")
+    assert Inspector.neighbours(edits, "r2", 2) == [(40.0, 44.0), (11.0, 14.0), (50.0, 54.0), (0.0, 4.0)]
+    assert Inspector.neighbours(edits, "r0", 1) == [(11.0, 14.0)]
+    assert Inspector.neighbours(edits, "r2", 0) == []

@@ -75,15 +75,17 @@ def test_frames_between_gives_every_frame_of_the_span(synthetic_video, media_bac
 
 
 def test_a_nudged_boundary_comes_from_the_window_in_memory(synthetic_video, media_backend, tmp_path, monkeypatch):
-    """After a strip was decoded, the strip of a boundary moved by a frame or by 0.1 s needs no decode; its
-    own frame is still the one on screen, and a different video never gets those frames."""
+    """Once the windows around a segment's bounds are in memory, the strip of a bound moved by a frame, 0.1 s or
+    1 s needs no decode; its own frame is still the one on screen, and another video never gets those frames."""
     cache = StripCache(tmp_path / "strips", short_side=120)
     cache.strips(synthetic_video.path, "abc123", [10.37, 14.02], duration=30.0)
+    assert cache.remember_windows(synthetic_video.path, "abc123", [10.37, 14.02], duration=30.0) == 1  # merged
+    assert cache.remember_windows(synthetic_video.path, "abc123", [10.41], duration=30.0) == 0
 
     def no_decode(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(strips_module, "frames_between", no_decode)
+    monkeypatch.setattr(strips_module, "frames_at", no_decode)
     for start in (10.41, 10.47, 10.33, 11.37):
         strip = cache.strips(synthetic_video.path, "abc123", [start], duration=30.0)[0]
         boundary = next(frame for frame in strip if frame.at_boundary)
@@ -96,17 +98,19 @@ def test_a_nudged_boundary_comes_from_the_window_in_memory(synthetic_video, medi
         cache.strips(synthetic_video.path, "abc123", [20.0], duration=30.0)
 
 
-def test_prefetch_caches_strips_and_stops_when_asked(synthetic_video, media_backend, tmp_path, monkeypatch):
+def test_prefetch_keeps_windows_caches_strips_and_stops_when_asked(synthetic_video, media_backend, tmp_path,
+                                                                  monkeypatch):
     cache = StripCache(tmp_path / "strips", short_side=120)
     stop = threading.Event()
-    assert cache.prefetch(synthetic_video.path, "abc123", [(3.0, 5.0)], 30.0, stop=stop) == 1
+    assert cache.prefetch(synthetic_video.path, "abc123", 30.0, around=[8.0, 9.0], segments=[(3.0, 5.0)],
+                          stop=stop) == 1
     stop.set()
-    assert cache.prefetch(synthetic_video.path, "abc123", [(20.0, 22.0)], 30.0, stop=stop) == 0
-    cache.prefetch_in_background(synthetic_video.path, "abc123", [(24.0, 26.0)], 30.0)
+    assert cache.prefetch(synthetic_video.path, "abc123", 30.0, segments=[(20.0, 22.0)], stop=stop) == 0
+    cache.prefetch_in_background(synthetic_video.path, "abc123", 30.0, segments=[(24.0, 26.0)])
     assert cache.wait_prefetch(timeout=60)
     decoded = []
-    monkeypatch.setattr(strips_module, "frames_between", lambda *a, **k: decoded.append(a) or 1 / 0)
-    for start, end in ((3.0, 5.0), (24.0, 26.0)):  # on disk now: no decode
+    monkeypatch.setattr(strips_module, "frames_at", lambda *a, **k: decoded.append(a) or 1 / 0)
+    for start, end in ((3.0, 5.0), (24.0, 26.0), (8.1, 9.04)):  # on disk, or in the windows around 8 and 9 s
         strip = cache.strips(synthetic_video.path, "abc123", [start, end], duration=30.0)
         assert all(frame.path.exists() for frame in strip[0] + strip[1])
     assert not decoded

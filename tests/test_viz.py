@@ -185,3 +185,6 @@ def test_edits_get_their_own_row_coloured_by_status():
     fresh.accept("r0")
     selected = edits_row(fresh, selected="r1")  # an untouched segment joins the row when selected, outlined
     assert selected["keys"] == ["r0", "r1"] and selected["line"] == [0, 3] and selected["color"][1] == "#ffffff"
+    # What the page needs to draw a nudge before the server answers: which bar, a frame, the video's end.
+    assert selected["selected"] == "r1" and selected["frame"] == fresh.frame_s
+    assert selected["duration"] == fresh.duration

@@ -2,20 +2,50 @@
   // The boundary inspector in the browser: keyboard shortcuts (each clicks the inspector's button, so keys
   // and buttons run the same handlers), the playhead handed to the server, the timeline's edits row
   // restyled in place after an edit (the figure is not redrawn, so zoom and the playhead stay), and a
-  // click on a strip frame seeks the player to it.
+  // click on a strip frame seeks the player to it; a nudge is drawn before the server answers.
   const player = () => document.querySelector('#player video');
   window.utalPlayhead = () => { const video = player(); return video ? video.currentTime : 0; };
 
+  // The edits row as the server last sent it (a nudge is drawn from it before the server answers).
+  let lastRow = null;
   window.utalDrawEdits = (text) => {
+    if (text) lastRow = JSON.parse(text);
+    drawRow(lastRow);
+  };
+  const drawRow = (row) => {
     const plot = document.querySelector('#timeline .js-plotly-plot');
-    if (!text || !plot || !plot.data || !window.Plotly) return;
+    if (!row || !plot || !plot.data || !window.Plotly) return;
     const index = plot.data.findIndex((trace) => trace.meta && trace.meta.edits);
     if (index < 0) return;
-    const row = JSON.parse(text);
     window.Plotly.restyle(plot, {
       x: [row.x], y: [row.x.map(() => 1)], width: [row.width], customdata: [row.hover],
       'marker.color': [row.color], 'marker.pattern.shape': [row.pattern], 'marker.line.width': [row.line],
     }, [index]);
+  };
+
+  // A nudge drawn at once (info line and edits row), as the server will compute it (EditLayer.nudge and its
+  // bound checks); the server's answer then redraws both, and a refused nudge redraws the last row it sent.
+  const STEPS = {frame: null, tenth: 0.1, second: 1.0};
+  const NUDGE_ID = /^nudge-(start|end)-(frame|tenth|second)-(minus|plus)$/;
+  const drawNudge = (bound, unit, direction) => {
+    const startBox = document.querySelector('#inspected-start');
+    const endBox = document.querySelector('#inspected-end');
+    const index = lastRow ? lastRow.keys.indexOf(lastRow.selected) : -1;
+    if (!startBox || !endBox || index < 0) return;
+    const micro = (value) => Math.round(value * 1e6) / 1e6;
+    const step = (direction === 'plus' ? 1 : -1) * (STEPS[unit] === null ? lastRow.frame : STEPS[unit]);
+    let start = micro(lastRow.x[index] - lastRow.width[index] / 2);
+    let end = micro(lastRow.x[index] + lastRow.width[index] / 2);
+    if (bound === 'start') start = micro(start + step);
+    else end = micro(end + step);
+    if (start < 0 || end > lastRow.duration + 1e-9 || end - start < lastRow.frame - 1e-9) return;
+    startBox.textContent = start.toFixed(3);
+    endBox.textContent = end.toFixed(3);
+    const row = JSON.parse(JSON.stringify(lastRow));
+    row.x[index] = micro((start + end) / 2);
+    row.width[index] = micro(end - start);
+    lastRow = row;  // a second nudge before the answer starts from this one, as the server will
+    drawRow(row);
   };
 
   const typing = (element) => element && (element.isContentEditable ||
@@ -53,10 +83,23 @@
       return;
     }
     const id = buttonFor(event);
-    if (id && press(id)) event.preventDefault();
+    const nudge = id && NUDGE_ID.exec(id);
+    if (nudge && document.getElementById(id)) {
+      // Drawn first and painted, then the button clicked: the page's own work for the click (Gradio's) would
+      // otherwise hold the paint back.
+      event.preventDefault();
+      drawNudge(...nudge.slice(1));
+      document.getElementById(id).dataset.drawn = '1';
+      requestAnimationFrame(() => setTimeout(() => press(id), 0));
+    } else if (id && press(id)) event.preventDefault();
   });
 
   document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('button[id^="nudge-"]');
+    const nudge = button && NUDGE_ID.exec(button.id);
+    // A mouse click: drawn after the click's own work (its request goes first), before the answer comes back.
+    if (nudge && !button.dataset.drawn) setTimeout(() => drawNudge(...nudge.slice(1)), 0);
+    if (button) delete button.dataset.drawn;
     const frame = event.target.closest && event.target.closest('#inspector-strips figure[data-time]');
     const video = player();
     // A millisecond past the frame's own time, so the player shows that frame and not the one before.

@@ -144,8 +144,9 @@ class Inspector:
         return rows or [[""] * len(CORRECTION_COLUMNS)]
 
     def views(self, analysis: Analysis | None, key: str | None, request: gr.Request):
-        """The frame strips (HTML) of the inspected segment, then its zoomed curves as well (two updates); then
-        the strips of its neighbours are prefetched (``AppConfig.prefetch_strips``)."""
+        """The frame strips (HTML) of the inspected segment, then its zoomed curves as well (two updates); then,
+        in the background, the frames around its bounds are kept in memory (for nudges) and the strips of its
+        neighbours are decoded (``AppConfig.prefetch_strips``)."""
         if analysis is None or key is None or analysis.edits is None:
             yield "", None
             return
@@ -166,10 +167,10 @@ class Inspector:
         yield strips, gr.skip()
         model = layer.raw[int(key[1:])] if key.startswith("r") else None
         yield gr.skip(), boundary_curves_figure(analysis, segment, model)
-        neighbours = self.neighbours(layer, key, self.explorer.services.config.prefetch_strips)
-        if neighbours:
-            session.strips.prefetch_in_background(analysis.video_path, analysis.content_hash, neighbours,
-                                                  analysis.duration, info)
+        count = self.explorer.services.config.prefetch_strips
+        session.strips.prefetch_in_background(analysis.video_path, analysis.content_hash, analysis.duration, info,
+                                              around=[segment.start, segment.end],
+                                              segments=self.neighbours(layer, key, count))
 
     @staticmethod
     def neighbours(layer: EditLayer, key: str, count: int) -> list[tuple[float, float]]:
@@ -203,6 +204,30 @@ class Inspector:
         if analysis is not None and position is not None:
             yield from ((*(gr.skip(),) * len(fast), strips, curves)
                         for strips, curves in self.views(analysis, fast[0], request))
+
+    def _with_seek(self, analysis: Analysis | None, cluster: int | None, seek: tuple, request: gr.Request):
+        """The explorer's seek outputs (position first) with :meth:`inspect_position`'s outputs of that position."""
+        for number, inspected in enumerate(self.inspect_position(analysis, cluster, seek[0], request)):
+            yield (*(seek if number == 0 else (gr.skip(),) * len(seek)), *inspected)
+
+    def inspect_row(self, analysis: Analysis | None, cluster: int | None, event: gr.SelectData,
+                    request: gr.Request):
+        """A click on a segment table row: seek there and inspect it (one event: seek, strips, curves)."""
+        yield from self._with_seek(analysis, cluster, self.explorer.select_row(analysis, cluster, event), request)
+
+    def inspect_thumbnail(self, analysis: Analysis | None, cluster: int | None, positions: list[int],
+                          event: gr.SelectData, request: gr.Request):
+        """A click on a segment thumbnail: seek there and inspect it."""
+        seek = self.explorer.select_thumbnail(analysis, cluster, positions, event)
+        yield from self._with_seek(analysis, cluster, seek, request)
+
+    def inspect_step(self, step: int) -> Callable:
+        """Previous / Next segment: seek there and inspect it."""
+        def step_handler(analysis: Analysis | None, cluster: int | None, position: int | None, request: gr.Request):
+            seek = self.explorer.step_segment(step)(analysis, cluster, position)
+            yield from self._with_seek(analysis, cluster, seek, request)
+
+        return step_handler
 
     def select_correction(self, analysis: Analysis | None, event: gr.SelectData) -> tuple:
         """Inspect the segment of a clicked corrections row."""

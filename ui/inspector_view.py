@@ -16,6 +16,10 @@ INSPECTOR_JS = (Path(__file__).with_name("inspector.js")).read_text(encoding="ut
 PLAYHEAD_JS = "() => window.utalPlayhead()"
 #: Restyle the timeline's edits row from the data an edit answered with (no redraw of the figure).
 DRAW_EDITS_JS = "(data) => { window.utalDrawEdits(data); }"
+#: The same, then a wait until the browser has painted it: the strips' request (and Gradio's bookkeeping for
+#: it, tens of ms on a long video's page) starts only once the edit is on screen.
+DRAW_EDITS_THEN_PAINT_JS = ("(data) => new Promise((done) => { window.utalDrawEdits(data); "
+                            "requestAnimationFrame(() => setTimeout(done, 0)); })")
 #: Edits answer in milliseconds, so they skip Gradio's queue (a direct request: less latency per nudge);
 #: ``Inspector`` changes an edits layer under its lock. The inspector's events are not part of the app's API.
 EDIT_QUEUE = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
@@ -35,14 +39,16 @@ class InspectorView:
     slow: list
 
     def follow(self, event: gr.events.Dependency) -> None:
-        """After an edit or a selection: restyle the edits row, then refresh strips and curves."""
-        event.success(None, [self.fast[2]], None, js=DRAW_EDITS_JS)
-        event.success(self.handle(self.inspector.views), [self.analysis, self.inspected], self.slow, **VIEW_QUEUE)
+        """After an edit: restyle the edits row, then (once painted) refresh strips and curves."""
+        event.success(None, [self.fast[2]], None, js=DRAW_EDITS_THEN_PAINT_JS).success(
+            self.handle(self.inspector.views), [self.analysis, self.inspected], self.slow, **VIEW_QUEUE)
 
-    def wire_selection(self, event: gr.events.Dependency, cluster: gr.State, position: gr.State) -> None:
-        """Inspect whatever segment an explorer event (table row, thumbnail, Previous / Next) selected."""
-        inspected = event.success(self.handle(self.inspector.inspect_position), [self.analysis, cluster, position],
-                                  [*self.fast, *self.slow], **VIEW_QUEUE)
+    def wire_selection(self, event: Callable, handler: Callable, inputs: list, seek_outputs: list) -> None:
+        """``event`` (a table row, a thumbnail, Previous / Next) runs ``handler``, one of ``Inspector``'s
+        ``inspect_*``: the explorer's seek and the inspection in one event; then the edits row is restyled."""
+        # A click while the last selection's curves are still on their way is kept (run next), not dropped.
+        inspected = event(self.handle(handler), inputs, [*seek_outputs, *self.fast, *self.slow], **VIEW_QUEUE,
+                          trigger_mode="always_last")
         inspected.success(None, [self.fast[2]], None, js=DRAW_EDITS_JS)
 
 
@@ -92,7 +98,9 @@ def build_inspector(inspector: Inspector, analysis: gr.State, cache: gr.State, h
 
     with_key = [analysis, cache, inspected]
     for button, bound, sign, unit in nudges:
-        view.follow(button.click(handle(inspector.nudge(bound, sign, unit)), with_key, fast, **EDIT_QUEUE))
+        nudged = button.click(handle(inspector.nudge(bound, sign, unit)), with_key, fast, **EDIT_QUEUE)
+        nudged.failure(None, [edits_data], None, js=DRAW_EDITS_JS)  # a refused nudge: the row as it was
+        view.follow(nudged)
     for bound, button in playhead_buttons.items():
         view.follow(button.click(None, None, playhead, js=PLAYHEAD_JS).then(
             handle(inspector.set_bound(bound)), [*with_key, playhead], fast, **EDIT_QUEUE))

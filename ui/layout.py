@@ -156,13 +156,13 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 trigger_mode="always_last")
 
         seek_outputs = [position, segment_start, segment_end, segment_info, player]
-        for selected in (
-                table.select(handle(explorer.select_row), [analysis, cluster], seek_outputs),
-                segment_gallery.select(handle(explorer.select_thumbnail), [analysis, cluster, thumbnail_positions],
-                                       seek_outputs),
-                previous_button.click(handle(explorer.step_segment(-1)), [analysis, cluster, position], seek_outputs),
-                next_button.click(handle(explorer.step_segment(+1)), [analysis, cluster, position], seek_outputs)):
-            inspector.wire_selection(selected, cluster, position)
+        inspecting = inspector.inspector
+        for event, handler, inputs in (
+                (table.select, inspecting.inspect_row, [analysis, cluster]),
+                (segment_gallery.select, inspecting.inspect_thumbnail, [analysis, cluster, thumbnail_positions]),
+                (previous_button.click, inspecting.inspect_step(-1), [analysis, cluster, position]),
+                (next_button.click, inspecting.inspect_step(+1), [analysis, cluster, position])):
+            inspector.wire_selection(event, handler, inputs, seek_outputs)
         prepare_downloads.click(handle(explorer.downloads), analysis, downloads)
         play_button.click(None, [segment_start, segment_end], None, js=PLAY_SEGMENT_JS)
 

@@ -64,9 +64,12 @@ class AppConfig:
             config.analysis_time_limit_s = float(env.get("UTAL_ANALYSIS_TIME_LIMIT_S") or config.analysis_time_limit_s)
             config.max_concurrent_analyses = int(env.get("UTAL_MAX_CONCURRENT_ANALYSES")
                                                  or config.max_concurrent_analyses)
-            config.prefetch_strips = int(env.get("UTAL_PREFETCH_STRIPS") or config.prefetch_strips)
         except ValueError as error:
             raise UTALError(f"Bad app setting: {error}") from None
+        try:
+            config.prefetch_strips = int(env.get("UTAL_PREFETCH_STRIPS") or config.prefetch_strips)
+        except ValueError:
+            raise UTALError("UTAL_PREFETCH_STRIPS must be a number of segments from 0 to 50.") from None
         config.check_limits()
         return config
 

@@ -7,9 +7,10 @@ frame is cached by (video content hash, time to the millisecond, width) in :clas
 the presentation time of the frame picked for each time (:func:`utal_core.media.frames_at`) is kept in a
 small index beside the JPEGs, so a cached strip is labelled with the same frame times as a fresh one.
 
-Every frame of the last few decoded windows stays in memory (:class:`DecodedWindow`, each a little wider than
-its strip), so the strip of a nudged boundary needs no new seek. :meth:`StripCache.prefetch_in_background`
-decodes the strips a user is likely to open next (the neighbouring segments) while nobody waits.
+A strip asked for decodes only its own frames. Then :meth:`StripCache.prefetch_in_background`, while nobody
+waits, keeps every frame around the inspected boundaries in memory (:class:`DecodedWindow`, a little wider
+than the strips), so the strip of a nudged boundary needs no new seek, and decodes the strips a user is
+likely to open next (the neighbouring segments).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import cv2
 import numpy as np
 
 from .export import atomic_write_bytes, atomic_write_text
-from .media import MediaInfo, frames_between
+from .media import MediaInfo, frames_at, frames_between
 from .media.types import ON_SCREEN_EPSILON
 
 #: Seconds shown on each side of a boundary.
@@ -112,47 +113,37 @@ class StripCache:
             return {}
 
     def strips(self, video: str | os.PathLike, video_hash: str, boundaries: Sequence[float], duration: float,
-               info: MediaInfo | None = None, remember: bool = True) -> list[list[StripFrame]]:
-        """One strip per boundary (see :func:`strip_times`). Frames not cached yet come from a decoded window in
-        memory, else from a new one: one seek per window (windows closer than ``MERGE_WINDOWS_S`` share one),
-        the windows in parallel, kept in memory when ``remember``."""
+               info: MediaInfo | None = None) -> list[list[StripFrame]]:
+        """One strip per boundary (see :func:`strip_times`). Frames not cached yet are picked from a decoded
+        window in memory, else decoded: one seek per window (windows closer than ``MERGE_WINDOWS_S`` share
+        one), the windows in parallel, only the strip's own frames converted."""
         wanted = [strip_times(b, duration) for b in boundaries]
         with self._lock:
             index = self._index(video_hash)
         missing = sorted({t for times in wanted for t in times if f"{t:.3f}" not in index
                           or not self._frame_path(video_hash, t).exists()})
         if missing:
-            index = self._fill(video, video_hash, missing, duration, info, remember)
+            index = self._fill(video, video_hash, missing, info)
         return [[StripFrame(t, index[f"{t:.3f}"], self._frame_path(video_hash, t), t == round(b, 3))
                  for t in times] for b, times in zip(boundaries, wanted)]
 
-    def _fill(self, video: str | os.PathLike, video_hash: str, times: list[float], duration: float,
-              info: MediaInfo | None, remember: bool) -> dict[str, float]:
+    def _fill(self, video: str | os.PathLike, video_hash: str, times: list[float],
+              info: MediaInfo | None) -> dict[str, float]:
         with self._lock:
             windows = list(self._windows)
-        undecoded = [t for t in times if not any(w.covers(video_hash, t) for w in windows)]
-        spans: list[list[float]] = []
-        for time in undecoded:
-            if spans and time - spans[-1][-1] <= MERGE_WINDOWS_S:
-                spans[-1].append(time)
-            else:
-                spans.append([time])
-        if spans:
-            def decode(span: list[float]) -> DecodedWindow:
-                start, end = max(0.0, span[0] - MEMORY_MARGIN_S), min(duration, span[-1] + MEMORY_MARGIN_S)
-                picked = frames_between(video, start, max(start, end), self.short_side, info)
-                return DecodedWindow(video_hash, start, end, picked.shown, picked.frames)
-
-            with ThreadPoolExecutor(max_workers=min(2, len(spans))) as pool:
-                fresh = list(pool.map(decode, spans))
-            windows += fresh
-            if remember:
-                with self._lock:
-                    self._windows.extend(fresh)
-        shown: dict[str, float] = {}
+        picked: dict[float, tuple[float, np.ndarray]] = {}
         for time in times:
-            window = next(w for w in reversed(windows) if w.covers(video_hash, time))
-            presented, rgb = window.pick(time)
+            window = next((w for w in reversed(windows) if w.covers(video_hash, time)), None)
+            if window is not None:
+                picked[time] = window.pick(time)
+        spans = _spans([t for t in times if t not in picked])
+        if spans:
+            with ThreadPoolExecutor(max_workers=min(2, len(spans))) as pool:
+                for result in pool.map(lambda span: frames_at(video, span, self.short_side, info), spans):
+                    for time, presented, rgb in zip(result.times, result.shown, result.frames):
+                        picked[float(time)] = (float(presented), rgb)
+        shown: dict[str, float] = {}
+        for time, (presented, rgb) in picked.items():
             atomic_write_bytes(self._frame_path(video_hash, time), _jpeg(rgb))
             shown[f"{time:.3f}"] = round(presented, 6)
         with self._lock:
@@ -160,36 +151,72 @@ class StripCache:
             atomic_write_text(self._video_folder(video_hash) / f"index_{self.short_side}.json", json.dumps(index))
         return index
 
+    def remember_windows(self, video: str | os.PathLike, video_hash: str, boundaries: Sequence[float],
+                         duration: float, info: MediaInfo | None = None, stop: threading.Event | None = None) -> int:
+        """Keep in memory every frame around each boundary (its strip's span, ``MEMORY_MARGIN_S`` wider), so
+        that the strips of the boundary nudged need no decode, until ``stop`` is set; returns how many windows
+        were decoded."""
+        with self._lock:
+            windows = list(self._windows)
+        spans: list[list[float]] = []
+        for boundary in sorted(boundaries):
+            low, high = max(0.0, boundary - STRIP_HALF_WINDOW_S), min(duration, boundary + STRIP_HALF_WINDOW_S)
+            if any(w.covers(video_hash, low) and w.covers(video_hash, high) for w in windows):
+                continue
+            if spans and low - spans[-1][1] <= MERGE_WINDOWS_S:
+                spans[-1][1] = max(spans[-1][1], high)
+            else:
+                spans.append([low, high])
+        decoded = 0
+        for low, high in spans:
+            if stop is not None and stop.is_set():
+                break
+            start, end = max(0.0, low - MEMORY_MARGIN_S), min(duration, high + MEMORY_MARGIN_S)
+            frames = frames_between(video, start, max(start, end), self.short_side, info)
+            with self._lock:
+                self._windows.append(DecodedWindow(video_hash, start, end, frames.shown, frames.frames))
+            decoded += 1
+        return decoded
+
     # --- prefetch -----------------------------------------------------------------------------------
 
-    def prefetch(self, video: str | os.PathLike, video_hash: str, segments: Iterable[tuple[float, float]],
-                 duration: float, info: MediaInfo | None = None, stop: threading.Event | None = None) -> int:
-        """Cache the strips of each ``(start, end)`` in order until ``stop`` is set (not kept in memory, so the
-        inspected segment's windows stay); returns how many segments were done."""
+    def prefetch(self, video: str | os.PathLike, video_hash: str, duration: float, info: MediaInfo | None = None,
+                 around: Sequence[float] = (), segments: Iterable[tuple[float, float]] = (),
+                 stop: threading.Event | None = None) -> int:
+        """:meth:`remember_windows` around the boundaries ``around`` (the inspected segment's), then cache the
+        strips of each ``(start, end)`` of ``segments`` in order, until ``stop`` is set; returns how many
+        segments were done."""
+        if around:
+            self.remember_windows(video, video_hash, around, duration, info, stop)
         done = 0
         for start, end in segments:
             if stop is not None and stop.is_set():
                 break
-            self.strips(video, video_hash, [start, end], duration, info, remember=False)
+            self.strips(video, video_hash, [start, end], duration, info)
             done += 1
         return done
 
-    def prefetch_in_background(self, video: str | os.PathLike, video_hash: str,
-                               segments: Sequence[tuple[float, float]], duration: float,
-                               info: MediaInfo | None = None) -> None:
-        """:meth:`prefetch` in a daemon thread at the lowest CPU priority; it replaces the one running."""
+    def prefetch_in_background(self, video: str | os.PathLike, video_hash: str, duration: float,
+                               info: MediaInfo | None = None, around: Sequence[float] = (),
+                               segments: Sequence[tuple[float, float]] = ()) -> None:
+        """:meth:`prefetch` in a daemon thread at the lowest CPU priority; it replaces the one running, which is
+        told to stop and is waited for first, so that one prefetch decodes at a time."""
         self.stop_prefetch()
         stop = self._prefetch_stop = threading.Event()
+        previous = self._prefetch_thread
 
         def run() -> None:
             _lowest_priority()
+            if previous is not None:
+                previous.join()
             try:
-                self.prefetch(video, video_hash, list(segments), duration, info, stop)
+                self.prefetch(video, video_hash, duration, info, list(around), list(segments), stop)
             except Exception:  # noqa: BLE001 - a prefetch is only a guess; the strip is decoded again when asked
                 pass
 
-        self._prefetch_thread = threading.Thread(target=run, name="strip-prefetch", daemon=True)
-        self._prefetch_thread.start()
+        thread = threading.Thread(target=run, name="strip-prefetch", daemon=True)
+        thread.start()
+        self._prefetch_thread = thread
 
     def wait_prefetch(self, timeout: float | None = None) -> bool:
         """Wait for the background prefetch to end; False if it still runs after ``timeout`` s."""
@@ -201,6 +228,17 @@ class StripCache:
     def stop_prefetch(self) -> None:
         """Ask the background prefetch to stop after its current segment."""
         self._prefetch_stop.set()
+
+
+def _spans(times: Sequence[float]) -> list[list[float]]:
+    """Ascending ``times`` in runs whose neighbours are at most ``MERGE_WINDOWS_S`` apart (one seek each)."""
+    spans: list[list[float]] = []
+    for time in times:
+        if spans and time - spans[-1][-1] <= MERGE_WINDOWS_S:
+            spans[-1].append(time)
+        else:
+            spans.append([time])
+    return spans
 
 
 def _lowest_priority() -> None:

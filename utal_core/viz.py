@@ -165,8 +165,10 @@ def _segment_traces(analysis: "Analysis", figure: go.Figure, height: float, sele
 
 def edits_row(layer: EditLayer | None, selected: str | None = None) -> dict:
     """The edits row's bars as plain lists: every reviewed, edited or added segment of ``layer`` (and the
-    ``selected`` one, outlined): ``keys``, ``x`` (middles), ``width``, ``color``, ``pattern``, ``line``, ``hover``.
-    The timeline draws it; the app's inspector restyles the row with it after each edit (no full redraw)."""
+    ``selected`` one, outlined): ``keys``, ``x`` (middles), ``width``, ``color``, ``pattern``, ``line``, ``hover``;
+    and ``selected``, the ``frame`` length and the ``duration``, with which the app's inspector draws a nudge
+    before the server has answered. The timeline draws it; the inspector restyles the row with it after each
+    edit (no full redraw)."""
     items = [item for item in (layer.segments() if layer is not None else [])
              if item.status != "untouched" or item.key == selected]
     raw = {f"r{i}": s for i, s in enumerate(layer.raw)} if layer is not None else {}
@@ -184,7 +186,9 @@ def edits_row(layer: EditLayer | None, selected: str | None = None) -> dict:
             "color": [EDIT_COLOURS[i.status] for i in items],
             "pattern": ["x" if i.status == "rejected" else "" for i in items],
             "line": [3 if i.key == selected else 0 for i in items],
-            "hover": [hover(i.key, i.status, i.segment) for i in items]}
+            "hover": [hover(i.key, i.status, i.segment) for i in items], "selected": selected,
+            "frame": layer.frame_s if layer is not None else None,
+            "duration": layer.duration if layer is not None else None}
 
 
 def _edits_trace(layer: EditLayer | None) -> go.Bar:
