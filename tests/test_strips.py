@@ -114,3 +114,13 @@ def test_prefetch_keeps_windows_caches_strips_and_stops_when_asked(synthetic_vid
         strip = cache.strips(synthetic_video.path, "abc123", [start, end], duration=30.0)
         assert all(frame.path.exists() for frame in strip[0] + strip[1])
     assert not decoded
+
+
+def test_cached_says_whether_a_strip_needs_a_decode(synthetic_video, media_backend, tmp_path):
+    cache = StripCache(tmp_path / "strips", short_side=120)
+    assert not cache.cached("abc123", [10.37], duration=30.0)
+    cache.strips(synthetic_video.path, "abc123", [10.37], duration=30.0)
+    assert cache.cached("abc123", [10.37], duration=30.0)
+    assert not cache.cached("abc123", [10.41], duration=30.0)  # its own frame is not decoded yet
+    cache.remember_windows(synthetic_video.path, "abc123", [10.37], duration=30.0)
+    assert cache.cached("abc123", [10.41], duration=30.0) and not cache.cached("other", [10.37], duration=30.0)

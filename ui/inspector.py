@@ -197,13 +197,30 @@ class Inspector:
 
     def inspect_position(self, analysis: Analysis | None, cluster: int | None, position: int | None,
                          request: gr.Request):
-        """:meth:`select_position`, then :meth:`views` of that segment, in one event: the fast outputs first,
-        then the strips, then the curves."""
+        """:meth:`select_position`, then :meth:`views` of that segment, in one event: the fast outputs first
+        (with the strips when they are cached: one update less), then the strips, then the curves."""
         fast = self.select_position(analysis, cluster, position)
-        yield (*fast, gr.skip(), gr.skip())
-        if analysis is not None and position is not None:
-            yield from ((*(gr.skip(),) * len(fast), strips, curves)
-                        for strips, curves in self.views(analysis, fast[0], request))
+        if analysis is None or position is None:
+            yield (*fast, gr.skip(), gr.skip())
+            return
+        key, unchanged = fast[0], (gr.skip(),) * len(fast)
+        if not self._strips_cached(analysis, key, request):
+            yield (*fast, gr.skip(), gr.skip())
+            fast = unchanged
+        for strips, curves in self.views(analysis, key, request):
+            yield (*fast, strips, curves)
+            fast = unchanged
+
+    def _strips_cached(self, analysis: Analysis, key: str | None, request: gr.Request) -> bool:
+        layer = analysis.edits
+        if key is None or layer is None:
+            return False
+        try:
+            segment = layer.segment(key)
+        except UTALError:
+            return False
+        return self.explorer.session(request).strips.cached(analysis.content_hash, [segment.start, segment.end],
+                                                            analysis.duration)
 
     def _with_seek(self, analysis: Analysis | None, cluster: int | None, seek: tuple, request: gr.Request):
         """The explorer's seek outputs (position first) with :meth:`inspect_position`'s outputs of that position."""

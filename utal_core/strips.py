@@ -127,6 +127,14 @@ class StripCache:
         return [[StripFrame(t, index[f"{t:.3f}"], self._frame_path(video_hash, t), t == round(b, 3))
                  for t in times] for b, times in zip(boundaries, wanted)]
 
+    def cached(self, video_hash: str, boundaries: Sequence[float], duration: float) -> bool:
+        """Whether the strips of ``boundaries`` need no decode (every frame on disk or in a decoded window)."""
+        with self._lock:
+            index, windows = self._index(video_hash), list(self._windows)
+        return all((f"{t:.3f}" in index and self._frame_path(video_hash, t).exists())
+                   or any(w.covers(video_hash, t) for w in windows)
+                   for b in boundaries for t in strip_times(b, duration))
+
     def _fill(self, video: str | os.PathLike, video_hash: str, times: list[float],
               info: MediaInfo | None) -> dict[str, float]:
         with self._lock:
