@@ -110,3 +110,33 @@ def test_strip_prefetch_is_a_setting_with_a_plain_message(monkeypatch):
         monkeypatch.setenv("UTAL_PREFETCH_STRIPS", bad)
         with pytest.raises(UTALError, match="UTAL_PREFETCH_STRIPS"):
             AppConfig.from_env()
+
+
+def test_handler_failures_become_one_plain_message_in_every_kind_of_handler():
+    """Plain, generator and async handlers alike: a UTALError shows its message, anything else one line."""
+    import asyncio
+
+    import gradio as gr
+
+    from ui.messages import user_errors
+    from utal_core.errors import UTALError
+
+    def plain():
+        raise UTALError("Select a segment first.")
+
+    def streamed():
+        yield "first"
+        raise ValueError("boom")
+
+    async def waited():
+        raise UTALError("Analyse a video first.")
+
+    with pytest.raises(gr.Error, match="Select a segment first"):
+        user_errors(plain)()
+    stream = user_errors(streamed)()
+    assert next(stream) == "first"
+    with pytest.raises(gr.Error) as raised:
+        next(stream)
+    assert "Traceback" not in str(raised.value) and "\n" not in str(raised.value)
+    with pytest.raises(gr.Error, match="Analyse a video first"):
+        asyncio.run(user_errors(waited)())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
@@ -50,41 +51,40 @@ def _as_gradio_error(error: Exception, handler: Callable) -> gr.Error:
                     print_exception=False)
 
 
+@contextlib.contextmanager
+def _plain_errors(handler: Callable) -> Iterator[None]:
+    """Re-raise any failure inside as the gr.Error of its plain message (a gr.Error as it is)."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except Exception as error:  # noqa: BLE001 - the UI answers with a message, the log keeps the trace
+        raise _as_gradio_error(error, handler) from None
+
+
 def user_errors(handler: Callable) -> Callable:
     """Show a UTALError as its plain message and any other failure as one line, never a traceback
     (works for plain, generator and async handlers)."""
     if inspect.iscoroutinefunction(handler):
         @functools.wraps(handler)
         async def wrapped_async(*args, **kwargs):
-            try:
+            with _plain_errors(handler):
                 return await handler(*args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as error:  # noqa: BLE001 - the UI answers with a message, the log keeps the trace
-                raise _as_gradio_error(error, handler) from None
 
         return wrapped_async
 
     if inspect.isgeneratorfunction(handler):
         @functools.wraps(handler)
         def wrapped_generator(*args, **kwargs):
-            try:
+            with _plain_errors(handler):
                 yield from handler(*args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as error:  # noqa: BLE001 - the UI answers with a message, the log keeps the trace
-                raise _as_gradio_error(error, handler) from None
 
         return wrapped_generator
 
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
-        try:
+        with _plain_errors(handler):
             return handler(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as error:  # noqa: BLE001 - the UI answers with a message, the log keeps the trace
-            raise _as_gradio_error(error, handler) from None
 
     return wrapped
 
