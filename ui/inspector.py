@@ -25,7 +25,7 @@ from utal_core.edits import EditLayer
 from utal_core.errors import UTALError
 from utal_core.media import MediaInfo
 from utal_core.pipeline import Analysis
-from utal_core.strips import StripFrame
+from utal_core.strips import STRIP_HALF_WINDOW_S, STRIP_RATE, StripFrame
 from utal_core.viz import edits_row, visible_segments
 from utal_core.viz_inspector import boundary_curves_figure
 
@@ -51,10 +51,11 @@ EDIT_LEGEND = ("Edits row: <span style='color:#2ca02c'>■ accepted</span> · <s
                "</span> · <span style='color:#9467bd'>■ added</span> · <span style='color:#9e9e9e'>▨ rejected</span>"
                " · outlined: the inspected segment. Exports under *Prepare downloads*: *.corrected.* files hold "
                "only accepted, edited and added segments.")
+#: A strip cut short by the video's start or end keeps the frame width of a full one (21 frames).
 STRIP_CSS = """
 #inspector-strips .utal-strip{display:flex;gap:2px;align-items:flex-start;margin:2px 0 6px}
 #inspector-strips .utal-strip-title{font-size:12px;font-weight:600;margin:4px 0 0}
-#inspector-strips figure{flex:1 1 0;min-width:0;margin:0;cursor:pointer;position:relative}
+#inspector-strips figure{flex:0 1 calc((100% - 42px) / 21);min-width:0;margin:0;cursor:pointer;position:relative}
 #inspector-strips figure img{width:100%;display:block;border-bottom:3px solid #ccc;transition:transform .1s}
 #inspector-strips figure.inside img{border-bottom-color:#2ca02c}
 #inspector-strips figure.boundary img{outline:2px solid #d62728;outline-offset:-2px}
@@ -88,8 +89,11 @@ def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], bounda
                        f"src='{_data_uri(frame.path)}'><figcaption>{caption}</figcaption>"
                        "</figure>")
     title = f"{bound} {boundary:.3f} s — frames at 5/s, ±2 s; red: the boundary's own frame, green bar: inside"
+    # Cut short by the video's start, a strip sits on the right, where its times are on the curves below.
+    cut_at_start = frames[0].time > boundary - STRIP_HALF_WINDOW_S + 1 / STRIP_RATE
+    align = " style='justify-content:flex-end'" if cut_at_start else ""
     return (f"<div class='utal-strip-title'>{title}</div>"
-            f"<div class='utal-strip' data-bound='{bound}'>{''.join(figures)}</div>")
+            f"<div class='utal-strip' data-bound='{bound}'{align}>{''.join(figures)}</div>")
 
 
 class Inspector:
