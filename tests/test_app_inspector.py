@@ -61,9 +61,10 @@ def inspected(page) -> tuple[float, float]:
 
 
 def wait_inspected(page, start: float, end: float) -> None:
+    """The info line shows these bounds and the server has answered every nudge sent."""
     page.wait_for_function("""([s, e]) => { const a = document.querySelector('#inspected-start'),
         b = document.querySelector('#inspected-end');
-        return a && b && Math.abs(Number(a.textContent) - s) < 1.1e-3 && Math.abs(Number(b.textContent) - e) < 1.1e-3; }""",
+        return a && b && window.utalPendingEdits() === 0 && Math.abs(Number(a.textContent) - s) < 1.1e-3 && Math.abs(Number(b.textContent) - e) < 1.1e-3; }""",
                            arg=[start, end], timeout=20_000)
 
 

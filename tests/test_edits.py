@@ -189,3 +189,11 @@ def test_the_inspector_prefetches_the_nearest_segments_first_and_skips_rejected_
     assert Inspector.neighbours(edits, "r2", 2) == [(40.0, 44.0), (11.0, 14.0), (50.0, 54.0), (0.0, 4.0)]
     assert Inspector.neighbours(edits, "r0", 1) == [(11.0, 14.0)]
     assert Inspector.neighbours(edits, "r2", 0) == []
+
+
+def test_the_info_line_writes_bounds_as_the_page_does():
+    """ui/inspector.js writes a nudged bound with toFixed(3), which rounds ties up; the server's answer must read
+    the same (Python's format would give 8.562)."""
+    from ui.inspector import _millis
+
+    assert _millis(8.5625) == "8.563" and _millis(0.0) == "0.000" and _millis(6.975) == "6.975"

@@ -8,7 +8,11 @@
 
   // The edits row as the server last sent it (a nudge is drawn from it before the server answers).
   let lastRow = null;
-  window.utalDrawEdits = (text) => {
+  // Nudges sent and not answered yet: while one is, an earlier answer would undo the nudge drawn after it.
+  let pending = 0;
+  window.utalPendingEdits = () => pending;
+  window.utalDrawEdits = (text, answered = false) => {
+    if (answered && pending > 0 && --pending > 0) return;
     if (text) lastRow = JSON.parse(text);
     drawRow(lastRow);
   };
@@ -28,6 +32,7 @@
   const STEPS = {frame: null, tenth: 0.1, second: 1.0};
   const NUDGE_ID = /^nudge-(start|end)-(frame|tenth|second)-(minus|plus)$/;
   const drawNudge = (bound, unit, direction) => {
+    pending += 1;  // each nudge is answered once, refused or not (ui/inspector_view.py)
     const startBox = document.querySelector('#inspected-start');
     const endBox = document.querySelector('#inspected-end');
     const index = lastRow ? lastRow.keys.indexOf(lastRow.selected) : -1;

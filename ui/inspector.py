@@ -16,6 +16,7 @@ import dataclasses
 import html
 import json
 import threading
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -26,6 +27,7 @@ from utal_core.errors import UTALError
 from utal_core.media import MediaInfo
 from utal_core.pipeline import Analysis
 from utal_core.strips import STRIP_HALF_WINDOW_S, STRIP_RATE, StripFrame
+from utal_core.types import Segment
 from utal_core.viz import edits_row, visible_segments
 from utal_core.viz_inspector import boundary_curves_figure
 
@@ -71,6 +73,12 @@ def _media_info(analysis: Analysis) -> MediaInfo | None:
         return MediaInfo(**{f.name: analysis.media[f.name] for f in dataclasses.fields(MediaInfo)})
     except (KeyError, TypeError):
         return None
+
+
+def _millis(seconds: float) -> str:
+    """``seconds`` to the millisecond as JavaScript's ``toFixed(3)`` writes it (ties away from zero, not to
+    even), so that a bound ui/inspector.js draws before the server answers reads the same as the answer."""
+    return str(Decimal(seconds).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
 def _data_uri(path: Path) -> str:
@@ -129,8 +137,9 @@ class Inspector:
         else:
             item = keys[key]
             segment = item.segment
-            info = (f"Inspecting **{key}** ({item.status}): <span id='inspected-start'>{segment.start:.3f}</span>–"
-                    f"<span id='inspected-end'>{segment.end:.3f}</span> s, {segment.label or 'unlabelled'}. {note}")
+            info = (f"Inspecting **{key}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
+                    f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
+                    f"{segment.label or 'unlabelled'}. {note}")
         return key, info, json.dumps(edits_row(layer, key)), self.corrections(layer)
 
     @staticmethod
@@ -151,15 +160,11 @@ class Inspector:
         """The frame strips (HTML) of the inspected segment, then its zoomed curves as well (two updates); then,
         in the background, the frames around its bounds are kept in memory (for nudges) and the strips of its
         neighbours are decoded (``AppConfig.prefetch_strips``)."""
-        if analysis is None or key is None or analysis.edits is None:
+        segment = self._segment(analysis, key)
+        if segment is None:
             yield "", None
             return
         layer = analysis.edits
-        try:
-            segment = layer.segment(key)
-        except UTALError:
-            yield "", None
-            return
         session = self.explorer.session(request)
         info = _media_info(analysis)
         session.strips.stop_prefetch()
@@ -215,13 +220,19 @@ class Inspector:
             yield (*fast, strips, curves)
             fast = unchanged
 
-    def _strips_cached(self, analysis: Analysis, key: str | None, request: gr.Request) -> bool:
-        layer = analysis.edits
-        if key is None or layer is None:
-            return False
+    @staticmethod
+    def _segment(analysis: Analysis | None, key: str | None) -> Segment | None:
+        """The current state of the inspected segment, None when there is none."""
+        if analysis is None or key is None or analysis.edits is None:
+            return None
         try:
-            segment = layer.segment(key)
+            return analysis.edits.segment(key)
         except UTALError:
+            return None
+
+    def _strips_cached(self, analysis: Analysis, key: str | None, request: gr.Request) -> bool:
+        segment = self._segment(analysis, key)
+        if segment is None:
             return False
         return self.explorer.session(request).strips.cached(analysis.content_hash, [segment.start, segment.end],
                                                             analysis.duration)

@@ -20,9 +20,14 @@ DRAW_EDITS_JS = "(data) => { window.utalDrawEdits(data); }"
 #: it, tens of ms on a long video's page) starts only once the edit is on screen.
 DRAW_EDITS_THEN_PAINT_JS = ("(data) => new Promise((done) => { window.utalDrawEdits(data); "
                             "requestAnimationFrame(() => setTimeout(done, 0)); })")
-#: Edits answer in milliseconds, so they skip Gradio's queue (a direct request: less latency per nudge);
-#: ``Inspector`` changes an edits layer under its lock. The inspector's events are not part of the app's API.
-EDIT_QUEUE = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
+#: The same two for the answer to a nudge, which the page drew already: the row is redrawn from the last answer.
+ANSWERED_JS = "(data) => { window.utalDrawEdits(data, true); }"
+ANSWERED_THEN_PAINT_JS = DRAW_EDITS_THEN_PAINT_JS.replace("utalDrawEdits(data)", "utalDrawEdits(data, true)")
+#: Edits run one at a time in the order they were sent, so their answers come back in that order: the page
+#: draws a nudge before its answer (ui/inspector.js), and a quick second key must not be undone by the first
+#: answer arriving last. ``Inspector`` changes an edits layer under its lock. Not part of the app's API.
+EDIT_QUEUE = {"concurrency_id": "inspector-edits", "concurrency_limit": 1, "show_progress": "hidden",
+              "api_visibility": "private"}
 VIEW_QUEUE = {"concurrency_id": "inspector-views", "concurrency_limit": 2, "show_progress": "hidden",
               "api_visibility": "private"}
 
@@ -38,9 +43,9 @@ class InspectorView:
     fast: list
     slow: list
 
-    def follow(self, event: gr.events.Dependency) -> None:
-        """After an edit: restyle the edits row, then (once painted) refresh strips and curves."""
-        event.success(None, [self.fast[2]], None, js=DRAW_EDITS_THEN_PAINT_JS).success(
+    def follow(self, event: gr.events.Dependency, draw: str = DRAW_EDITS_THEN_PAINT_JS) -> None:
+        """After an edit: restyle the edits row (``draw``), then (once painted) refresh strips and curves."""
+        event.success(None, [self.fast[2]], None, js=draw).success(
             self.handle(self.inspector.views), [self.analysis, self.inspected], self.slow, **VIEW_QUEUE)
 
     def wire_selection(self, event: Callable, handler: Callable, inputs: list, seek_outputs: list) -> None:
@@ -99,8 +104,8 @@ def build_inspector(inspector: Inspector, analysis: gr.State, cache: gr.State, h
     with_key = [analysis, cache, inspected]
     for button, bound, sign, unit in nudges:
         nudged = button.click(handle(inspector.nudge(bound, sign, unit)), with_key, fast, **EDIT_QUEUE)
-        nudged.failure(None, [edits_data], None, js=DRAW_EDITS_JS)  # a refused nudge: the row as it was
-        view.follow(nudged)
+        nudged.failure(None, [edits_data], None, js=ANSWERED_JS)  # a refused nudge: the row as it was
+        view.follow(nudged, ANSWERED_THEN_PAINT_JS)
     for bound, button in playhead_buttons.items():
         view.follow(button.click(None, None, playhead, js=PLAYHEAD_JS).then(
             handle(inspector.set_bound(bound)), [*with_key, playhead], fast, **EDIT_QUEUE))

@@ -120,8 +120,7 @@ class StripCache:
         wanted = [strip_times(b, duration) for b in boundaries]
         with self._lock:
             index = self._index(video_hash)
-        missing = sorted({t for times in wanted for t in times if f"{t:.3f}" not in index
-                          or not self._frame_path(video_hash, t).exists()})
+        missing = sorted({t for times in wanted for t in times if not self._on_disk(index, video_hash, t)})
         if missing:
             index = self._fill(video, video_hash, missing, info)
         return [[StripFrame(t, index[f"{t:.3f}"], self._frame_path(video_hash, t), t == round(b, 3))
@@ -131,9 +130,11 @@ class StripCache:
         """Whether the strips of ``boundaries`` need no decode (every frame on disk or in a decoded window)."""
         with self._lock:
             index, windows = self._index(video_hash), list(self._windows)
-        return all((f"{t:.3f}" in index and self._frame_path(video_hash, t).exists())
-                   or any(w.covers(video_hash, t) for w in windows)
+        return all(self._on_disk(index, video_hash, t) or any(w.covers(video_hash, t) for w in windows)
                    for b in boundaries for t in strip_times(b, duration))
+
+    def _on_disk(self, index: dict[str, float], video_hash: str, time: float) -> bool:
+        return f"{time:.3f}" in index and self._frame_path(video_hash, time).exists()
 
     def _fill(self, video: str | os.PathLike, video_hash: str, times: list[float],
               info: MediaInfo | None) -> dict[str, float]:
