@@ -177,12 +177,12 @@ class Explorer:
             run.begin_keeping()
             note = "Analysed."
             saved.save(analysis, self.services.pipeline)
-        if key not in cache:
+        analysis = self.with_controls(analysis, threshold, min_duration, merge_gap, nms_iou, clusters_choice)
+        if key not in cache:  # the segments as the page's controls cut them: a search hit is a band on the timeline
             try:
                 add_analysis_to_library(session.library, analysis)
             except UTALError as error:
                 warn(f"Not added to the library: {error}")
-        analysis = self.with_controls(analysis, threshold, min_duration, merge_gap, nms_iou, clusters_choice)
         remember(cache, key, analysis)
         truth = self.ground_truth(truth_upload, analysis)
         playable = browser_video(session, video, lambda fraction: progress(fraction, desc=CONVERTING))
