@@ -4,15 +4,19 @@
   showing the new start ("drawn", target < 150 ms; the page draws it before the server answers), and to the
   corrections table showing it as well ("confirmed": the server's answer on screen);
 - strips: from a click on *Next segment* to both frame strips of that segment shown, every image loaded
-  (target < 500 ms), in three phases:
-  - "cold": the strip prefetch off (``prefetch_strips=0``), so each segment's frames are decoded on demand;
+  (target < 500 ms), in four phases:
+  - "cold": the strip prefetch off (``prefetch_strips=0``), so each segment's frames are decoded on demand,
+    from the video's proxy (every frame at strip size, written in the background after Analyze; the time from
+    the analysis on screen to the proxy written, ``proxy_ready_s``, is printed when this run wrote it);
+  - "cold_no_proxy": the same with the proxy moved aside, so the frames are decoded from the video itself
+    (an analysis made before proxies existed, or a cache without one);
   - "prefetched": the default prefetch of the neighbours on; the next click comes once the prefetch started
     by the last selection has ended (its time, ``prefetch_wait``, is printed);
   - "cached": *Previous segment* back over the same segments (their JPEGs from the session's cache).
 
 Times are taken in the page (``performance.now()`` at the mousedown / keydown, then polled every animation
 frame, so to within one frame, ~16 ms). The server-side decode of the same strips is timed apart
-(``StripCache`` straight, a fresh folder) to say where the time goes. The machine is shared: the load
+(``StripCache`` straight, a fresh folder, from the proxy and from the video) to say where the time goes. The machine is shared: the load
 average (``uptime``) before and after is printed with the figures.
 
     .venv/bin/python benchmarks/inspector_speed.py --video data/footage/bbb.mp4 [--tries 10]
@@ -36,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.app_harness import app_page  # noqa: E402
-from utal_core.media import probe  # noqa: E402
+from utal_core.features import content_hash  # noqa: E402
+from utal_core.media import ProxyVideo, probe  # noqa: E402
 from utal_core.pipeline import PipelineConfig  # noqa: E402
 from utal_core.strips import StripCache  # noqa: E402
 
@@ -128,13 +133,15 @@ def step_timed(page, button: str) -> tuple[float, tuple[float, float]]:
     return elapsed, (float(shown["start"]), float(shown["end"]))
 
 
-def server_decode_ms(video: Path, bounds: list[tuple[float, float]], folder: Path) -> list[float]:
-    """The same strips decoded straight through StripCache in this process (a fresh folder, nothing cached)."""
+def server_decode_ms(video: Path, bounds: list[tuple[float, float]], folder: Path,
+                     proxy: ProxyVideo | None) -> list[float]:
+    """The same strips decoded straight through StripCache in this process (a fresh folder, nothing cached),
+    from ``proxy`` when given, else from the video."""
     cache, duration = StripCache(folder), probe(video).duration
     timings = []
     for start, end in bounds:
         began = time.perf_counter()
-        cache.strips(video, "benchmark", [start, end], duration)
+        cache.strips(video, "benchmark", [start, end], duration, proxy=proxy)
         timings.append((time.perf_counter() - began) * 1000)
     return timings
 
@@ -157,15 +164,30 @@ def main() -> None:
         report["analysis_s"] = round(analyse(page, args.video), 1)
         print(f"analysed in {report['analysis_s']} s", file=sys.stderr, flush=True)
         report["segments"] = int(page.inner_text("#segment-count-value"))
-        tries = min(args.tries, report["segments"] // 2 - 1)
+        tries = min(args.tries, report["segments"] // 3 - 1)
         config = server.services.config
         sessions = server.services.sessions
-        strips: dict[str, list[float]] = {"cold": [], "prefetched": [], "cached": []}
+        proxy = server.services.pipeline.extractor.proxy(content_hash(args.video))
+        built = proxy is not None and not proxy.path.is_file()
+        began = time.monotonic()
+        if not server.services.proxies.wait(600) or proxy is None or not proxy.path.is_file():
+            sys.exit("error: no proxy video was written after the analysis")
+        if built:
+            report["proxy_ready_s"] = round(time.monotonic() - began, 1)
+        report["proxy_mb"] = round(proxy.path.stat().st_size / 1e6, 1)
+        strips: dict[str, list[float]] = {"cold": [], "cold_no_proxy": [], "prefetched": [], "cached": []}
         bounds: list[tuple[float, float]] = []
         for _ in range(tries):
             elapsed, segment = step_timed(page, "#next-btn")
             strips["cold"].append(elapsed)
             bounds.append(segment)
+        aside = proxy.path.with_name(proxy.path.name + ".aside")
+        proxy.path.rename(aside)
+        try:
+            for _ in range(tries):
+                strips["cold_no_proxy"].append(step_timed(page, "#next-btn")[0])
+        finally:
+            aside.rename(proxy.path)
         config.prefetch_strips = 2
         waits = []
         for index in range(tries):
@@ -195,7 +217,8 @@ def main() -> None:
         report["prefetch_wait"] = summary(waits)
         report["nudge_drawn"] = summary(nudges["drawn"])
         report["nudge_confirmed"] = summary(nudges["confirmed"])
-        report["server_strip_decode"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "decode"))
+        report["server_strip_decode_proxy"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "proxy", proxy))
+        report["server_strip_decode_video"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "video", None))
     report["uptime_after"] = uptime()
     print(json.dumps(report, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
 

@@ -21,6 +21,7 @@ import pytest
 from utal_core.annotations import read_eaf
 from utal_core.edits import load_edits
 from utal_core.evaluate import load_ground_truth
+from utal_core.features import content_hash
 from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code
 
 from .app_harness import CHROMIUM, app_page
@@ -47,11 +48,13 @@ def page(tmp_path_factory):
     video = make_video(folder / "counter.mp4", SyntheticVideoSpec(duration=20.0, width=320, height=HEIGHT, fps=FPS,
                                                                   num_actions=2, frame_code=True, seed=21))
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with app_page(folder) as (_, page):
+    with app_page(folder) as (server, page):
         upload_and_analyze(page, video.path)
         page.wait_for_selector("#segment-count-value", timeout=ANALYSIS_TIMEOUT_MS)
         page.wait_for_selector("#segment-gallery img")
         page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 1")
+        assert server.services.proxies.wait(120)  # the strips below come from the proxy written after Analyze
+        page.proxy = server.services.pipeline.extractor.proxy(content_hash(video.path))
         page.folder = folder
         yield page
 
@@ -91,6 +94,7 @@ def seek(page, seconds: float) -> None:
 
 
 def test_selecting_a_segment_shows_frame_accurate_strips(page):
+    assert page.proxy.path.is_file()
     start = float(page.inner_text("#segments-table [data-testid='cell-0-1']"))
     page.click("#segments-table [data-testid='cell-0-1']")
     page.wait_for_function("""() => { const imgs = [...document.querySelectorAll('#inspector-strips img')];

@@ -4,6 +4,7 @@ seek and a short decode in either media backend, cached on disk."""
 from __future__ import annotations
 
 import math
+import shutil
 import threading
 
 import cv2
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 
 from utal_core import strips as strips_module
-from utal_core.media import frames_at, frames_between, probe
-from utal_core.strips import StripCache, strip_times
+from utal_core.errors import UTALError
+from utal_core.media import ProxyVideo, frames_at, frames_between, probe, write_proxy
+from utal_core.strips import ProxyBuilder, StripCache, strip_times
 from utal_core.synth.video import read_frame_code
 
 
@@ -124,3 +126,76 @@ def test_cached_says_whether_a_strip_needs_a_decode(synthetic_video, media_backe
     assert not cache.cached("abc123", [10.41], duration=30.0)  # its own frame is not decoded yet
     cache.remember_windows(synthetic_video.path, "abc123", [10.37], duration=30.0)
     assert cache.cached("abc123", [10.41], duration=30.0) and not cache.cached("other", [10.37], duration=30.0)
+
+
+
+def written_proxy(video, short_side: int, folder) -> ProxyVideo:
+    proxy = ProxyVideo(folder / f"{video.path.stem}_{short_side}.mp4", short_side)
+    assert write_proxy(video.path, proxy)
+    return proxy
+
+
+@pytest.mark.parametrize("fixture", ["synthetic_video", "vfr_silent_video"])
+def test_a_proxy_is_frame_accurate(fixture, media_backend, tmp_path, request):
+    """Every frame at its own time: the same frame counters, at the same times, as the video itself."""
+    video = request.getfixturevalue(fixture)
+    proxy = written_proxy(video, 120, tmp_path)
+    info, proxy_info = probe(video.path), probe(proxy.path)
+    assert proxy.path.is_file() and not proxy.partial.exists()
+    assert proxy_info.frame_count == info.frame_count and proxy_info.display_size == (160, 120)
+    for start in (0.0, 9.3, info.duration - 1.5):
+        original = frames_between(video.path, start, start + 1.5, short_side=120, info=info)
+        copy = frames_between(proxy.path, start, start + 1.5, short_side=120, info=proxy_info)
+        codes = [read_frame_code(frame, video.spec.height) for frame in copy.frames]
+        assert codes == [read_frame_code(frame, video.spec.height) for frame in original.frames]
+        np.testing.assert_allclose(copy.shown, original.shown, atol=1e-3)
+
+
+def test_a_proxy_stopped_or_failed_leaves_nothing(synthetic_video, bad_files, media_backend, tmp_path):
+    stop = threading.Event()
+    stop.set()
+    proxy = ProxyVideo(tmp_path / "stopped.mp4", 120)
+    assert not write_proxy(synthetic_video.path, proxy, stop=stop)
+    assert not proxy.path.exists() and not proxy.partial.exists()
+    broken = ProxyVideo(tmp_path / "broken.mp4", 120)
+    with pytest.raises(UTALError, match="notes.mp4"):
+        write_proxy(bad_files["text"], broken)
+    assert not broken.path.exists() and not broken.partial.exists()
+
+
+def test_strips_come_from_the_proxy_when_it_is_written(synthetic_video, media_backend, tmp_path):
+    """With the video itself gone, the strips still come, frame-accurate, from its proxy; a proxy of another
+    frame size is not used."""
+    video = tmp_path / "video.mp4"
+    shutil.copy(synthetic_video.path, video)
+    proxy = ProxyVideo(tmp_path / "proxies" / "abc123_120.mp4", 120)
+    cache = StripCache(tmp_path / "strips", short_side=120)
+    assert not cache.cached("abc123", [10.37, 14.02], duration=30.0, proxy=proxy)
+    builder = ProxyBuilder()
+    builder.request(video, proxy)
+    builder.request(video, proxy)  # asked twice, written once
+    assert builder.wait(timeout=120) and builder.failure(proxy) is None
+    video.unlink()
+    assert cache.cached("abc123", [10.37, 14.02], duration=30.0, proxy=proxy)
+    start, end = cache.strips(video, "abc123", [10.37, 14.02], duration=30.0, proxy=proxy)
+    for frame in start + end:
+        image = cv2.cvtColor(cv2.imread(str(frame.path)), cv2.COLOR_BGR2RGB)
+        assert read_frame_code(image, synthetic_video.spec.height) == on_screen(frame.time, 25.0)
+        assert frame.shown == pytest.approx(on_screen(frame.time, 25.0) / 25.0, abs=1e-3)
+    other_size = StripCache(tmp_path / "strips96", short_side=96)
+    assert not other_size.cached("abc123", [10.37], duration=30.0, proxy=proxy)
+    with pytest.raises(UTALError):
+        other_size.strips(video, "abc123", [10.37], duration=30.0, proxy=proxy)
+
+
+def test_the_proxy_builder_remembers_a_failure_and_stops_when_closed(bad_files, synthetic_video, tmp_path):
+    builder = ProxyBuilder()
+    broken = ProxyVideo(tmp_path / "broken.mp4", 120)
+    builder.request(bad_files["text"], broken)
+    assert builder.wait(timeout=60) and "notes.mp4" in (builder.failure(broken) or "")
+    builder.request(bad_files["text"], broken)
+    assert builder.wait(timeout=0)  # not tried again: nothing to wait for
+    builder.close()
+    late = ProxyVideo(tmp_path / "late.mp4", 120)
+    builder.request(synthetic_video.path, late)
+    assert builder.wait(timeout=0) and not late.path.exists()

@@ -177,6 +177,7 @@ class Explorer:
             run.begin_keeping()
             note = "Analysed."
             saved.save(analysis, self.services.pipeline)
+        self.services.request_proxy(video, key)
         analysis = self.with_controls(analysis, threshold, min_duration, merge_gap, nms_iou, clusters_choice)
         if key not in cache:  # the segments as the page's controls cut them: a search hit is a band on the timeline
             try:

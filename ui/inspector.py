@@ -24,7 +24,7 @@ import gradio as gr
 
 from utal_core.edits import EditLayer
 from utal_core.errors import UTALError
-from utal_core.media import MediaInfo
+from utal_core.media import MediaInfo, ProxyVideo
 from utal_core.pipeline import Analysis
 from utal_core.strips import STRIP_HALF_WINDOW_S, STRIP_RATE, StripFrame
 from utal_core.types import Segment
@@ -166,10 +166,11 @@ class Inspector:
             return
         layer = analysis.edits
         session = self.explorer.session(request)
-        info = _media_info(analysis)
+        info, proxy = _media_info(analysis), self._proxy(analysis)
+        self.explorer.services.proxies.request(analysis.video_path, proxy, info)
         session.strips.stop_prefetch()
         start_strip, end_strip = session.strips.strips(analysis.video_path, analysis.content_hash,
-                                                       [segment.start, segment.end], analysis.duration, info)
+                                                       [segment.start, segment.end], analysis.duration, info, proxy)
         strips = (f"<div data-key='{html.escape(key)}' data-start='{segment.start:.6f}' data-end='{segment.end:.6f}'>"
                   + _strip_html(start_strip, "start", segment.start, segment.start, segment.end)
                   + _strip_html(end_strip, "end", segment.end, segment.start, segment.end) + "</div>")
@@ -179,7 +180,7 @@ class Inspector:
         count = self.explorer.services.config.prefetch_strips
         session.strips.prefetch_in_background(analysis.video_path, analysis.content_hash, analysis.duration, info,
                                               around=[segment.start, segment.end],
-                                              segments=self.neighbours(layer, key, count))
+                                              segments=self.neighbours(layer, key, count), proxy=proxy)
 
     @staticmethod
     def neighbours(layer: EditLayer, key: str, count: int) -> list[tuple[float, float]]:
@@ -235,7 +236,11 @@ class Inspector:
         if segment is None:
             return False
         return self.explorer.session(request).strips.cached(analysis.content_hash, [segment.start, segment.end],
-                                                            analysis.duration)
+                                                            analysis.duration, self._proxy(analysis))
+
+    def _proxy(self, analysis: Analysis) -> ProxyVideo | None:
+        """The analysed video's proxy in the pipeline's cache (the strips' frames come from it when it is written)."""
+        return self.explorer.services.pipeline.extractor.proxy(analysis.content_hash)
 
     def _with_seek(self, analysis: Analysis | None, cluster: int | None, seek: tuple, request: gr.Request):
         """The explorer's seek outputs (position first) with :meth:`inspect_position`'s outputs of that position."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from contextlib import contextmanager
@@ -15,7 +16,9 @@ from utal_core.cache import default_cache_dir
 from utal_core.errors import UTALError
 from utal_core.examples import EXAMPLES_DIR
 from utal_core.library import SegmentLibrary
+from utal_core.media import MediaInfo
 from utal_core.pipeline import Pipeline, PipelineConfig
+from utal_core.strips import ProxyBuilder
 
 from .limits import parse_size
 from .sessions import AnalysisRun, SessionStore, is_inside
@@ -122,6 +125,9 @@ class AppServices:
         self._running_lock = threading.Lock()
         #: Analyses whose worker thread is running now (a cancelled one counts until it has stopped).
         self.running_analyses = 0
+        #: Writes each analysed video's proxy for the inspector's frame strips, in the background.
+        self.proxies = ProxyBuilder()
+        atexit.register(self.proxies.close)  # no ffmpeg left writing a proxy after the server
 
     @property
     def pipeline(self) -> Pipeline:
@@ -133,6 +139,10 @@ class AppServices:
     def _with_frame_batch(self, pipeline: Pipeline) -> Pipeline:
         pipeline.extractor.batch_size = self.config.frame_batch
         return pipeline
+
+    def request_proxy(self, video: str | os.PathLike, content_hash: str, info: MediaInfo | None = None) -> None:
+        """Have the proxy of ``video`` (content ``content_hash``) written in the background, if it is not yet."""
+        self.proxies.request(video, self.pipeline.extractor.proxy(content_hash), info)
 
     @property
     def sessions(self) -> SessionStore:

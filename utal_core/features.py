@@ -38,6 +38,7 @@ from .export import atomic_write_bytes
 from .grid import SnippetGrid, make_grid
 from .limits import Limits
 from .signals import AUDIO_RMS_FINE_KEY, SHOT_CUT_KEY, ShotCutConfig, ShotCutDetector, audio_rms_fine
+from .strips import STRIP_SHORT_SIDE
 from .types import VIEW_NAMES, ViewFeatures
 
 #: progress(stage, fraction in [0, 1]); stages: "probe", "frames", "audio", "video", "done".
@@ -213,6 +214,14 @@ class FeatureExtractor:
 
     def _cache_path(self, key: str) -> Path:
         return feature_cache_path(self.cache_dir, key)
+
+    def proxy(self, video_hash: str) -> media.ProxyVideo | None:
+        """Where the cache keeps the proxy (:func:`utal_core.media.write_proxy`, at the frame strips' size) of
+        the video of content ``video_hash``, written or not; None without a cache."""
+        if self.cache_dir is None:
+            return None
+        return media.ProxyVideo(self.cache_dir / "proxies" / f"{video_hash[:24]}_{STRIP_SHORT_SIDE}.mp4",
+                                STRIP_SHORT_SIDE)
 
     def metadata(self, path: str | os.PathLike, grid: SnippetGrid) -> dict:
         """What the json sidecar records besides absent reasons: source, grid, fingerprints, versions."""

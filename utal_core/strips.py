@@ -7,7 +7,9 @@ frame is cached by (video content hash, time to the millisecond, width) in :clas
 the presentation time of the frame picked for each time (:func:`utal_core.media.frames_at`) is kept in a
 small index beside the JPEGs, so a cached strip is labelled with the same frame times as a fresh one.
 
-A strip asked for decodes only its own frames. Then :meth:`StripCache.prefetch_in_background`, while nobody
+Frames come from the video's proxy (:class:`utal_core.media.ProxyVideo`, every frame at strip size, written
+in the background by :class:`ProxyBuilder` once the video is analysed) when there is one: a few milliseconds a strip, where a seek in a long HD video costs a
+second. Without one, a strip asked for decodes only its own frames from the video itself. Then :meth:`StripCache.prefetch_in_background`, while nobody
 waits, keeps every frame around the inspected boundaries in memory (:class:`DecodedWindow`, a little wider
 than the strips), so the strip of a nudged boundary needs no new seek, and decodes the strips a user is
 likely to open next (the neighbouring segments).
@@ -29,7 +31,8 @@ import cv2
 import numpy as np
 
 from .export import atomic_write_bytes, atomic_write_text
-from .media import MediaInfo, frames_at, frames_between
+from .errors import UTALError
+from .media import MediaInfo, ProxyVideo, frames_at, frames_between, probe, write_proxy
 from .media.types import ON_SCREEN_EPSILON
 
 #: Seconds shown on each side of a boundary.
@@ -99,6 +102,7 @@ class StripCache:
         self._windows: deque[DecodedWindow] = deque(maxlen=MEMORY_WINDOWS)
         self._prefetch_stop = threading.Event()
         self._prefetch_thread: threading.Thread | None = None
+        self._proxy_infos: dict[Path, MediaInfo] = {}
 
     def _video_folder(self, video_hash: str) -> Path:
         return self.folder / video_hash[:24]
@@ -112,22 +116,44 @@ class StripCache:
         except (OSError, ValueError):
             return {}
 
+    def source(self, video: str | os.PathLike, info: MediaInfo | None,
+               proxy: ProxyVideo | None) -> tuple[str | os.PathLike, MediaInfo | None]:
+        """What strip frames are decoded from, with its probe: ``proxy`` when it is written at this cache's
+        frame size, else ``video``."""
+        if not self.has_proxy(proxy):
+            return video, info
+        with self._lock:
+            proxy_info = self._proxy_infos.get(proxy.path)
+        if proxy_info is None:
+            proxy_info = probe(proxy.path)
+            with self._lock:
+                self._proxy_infos[proxy.path] = proxy_info
+        return proxy.path, proxy_info
+
+    def has_proxy(self, proxy: ProxyVideo | None) -> bool:
+        """Whether ``proxy`` is written, at this cache's frame size."""
+        return proxy is not None and proxy.short_side == self.short_side and proxy.path.is_file()
+
     def strips(self, video: str | os.PathLike, video_hash: str, boundaries: Sequence[float], duration: float,
-               info: MediaInfo | None = None) -> list[list[StripFrame]]:
+               info: MediaInfo | None = None, proxy: ProxyVideo | None = None) -> list[list[StripFrame]]:
         """One strip per boundary (see :func:`strip_times`). Frames not cached yet are picked from a decoded
-        window in memory, else decoded: one seek per window (windows closer than ``MERGE_WINDOWS_S`` share
-        one), the windows in parallel, only the strip's own frames converted."""
+        window in memory, else decoded from :meth:`source`: one seek per window (windows closer than
+        ``MERGE_WINDOWS_S`` share one), the windows in parallel, only the strip's own frames converted."""
         wanted = [strip_times(b, duration) for b in boundaries]
         with self._lock:
             index = self._index(video_hash)
         missing = sorted({t for times in wanted for t in times if not self._on_disk(index, video_hash, t)})
         if missing:
-            index = self._fill(video, video_hash, missing, info)
+            index = self._fill(*self.source(video, info, proxy), video_hash, missing)
         return [[StripFrame(t, index[f"{t:.3f}"], self._frame_path(video_hash, t), t == round(b, 3))
                  for t in times] for b, times in zip(boundaries, wanted)]
 
-    def cached(self, video_hash: str, boundaries: Sequence[float], duration: float) -> bool:
-        """Whether the strips of ``boundaries`` need no decode (every frame on disk or in a decoded window)."""
+    def cached(self, video_hash: str, boundaries: Sequence[float], duration: float,
+               proxy: ProxyVideo | None = None) -> bool:
+        """Whether the strips of ``boundaries`` come without a seek in the video itself: from ``proxy`` (see
+        :meth:`source`), else with every frame on disk or in a decoded window."""
+        if self.has_proxy(proxy):
+            return True
         with self._lock:
             index, windows = self._index(video_hash), list(self._windows)
         return all(self._on_disk(index, video_hash, t) or any(w.covers(video_hash, t) for w in windows)
@@ -136,8 +162,8 @@ class StripCache:
     def _on_disk(self, index: dict[str, float], video_hash: str, time: float) -> bool:
         return f"{time:.3f}" in index and self._frame_path(video_hash, time).exists()
 
-    def _fill(self, video: str | os.PathLike, video_hash: str, times: list[float],
-              info: MediaInfo | None) -> dict[str, float]:
+    def _fill(self, video: str | os.PathLike, info: MediaInfo | None, video_hash: str,
+              times: list[float]) -> dict[str, float]:
         with self._lock:
             windows = list(self._windows)
         picked: dict[float, tuple[float, np.ndarray]] = {}
@@ -161,10 +187,12 @@ class StripCache:
         return index
 
     def remember_windows(self, video: str | os.PathLike, video_hash: str, boundaries: Sequence[float],
-                         duration: float, info: MediaInfo | None = None, stop: threading.Event | None = None) -> int:
-        """Keep in memory every frame around each boundary (its strip's span, ``MEMORY_MARGIN_S`` wider), so
-        that the strips of the boundary nudged need no decode, until ``stop`` is set; returns how many windows
-        were decoded."""
+                         duration: float, info: MediaInfo | None = None, stop: threading.Event | None = None,
+                         proxy: ProxyVideo | None = None) -> int:
+        """Keep in memory every frame around each boundary (its strip's span, ``MEMORY_MARGIN_S`` wider; from
+        :meth:`source`), so that the strips of the boundary nudged need no decode, until ``stop`` is set;
+        returns how many windows were decoded."""
+        video, info = self.source(video, info, proxy)
         with self._lock:
             windows = list(self._windows)
         spans: list[list[float]] = []
@@ -191,23 +219,23 @@ class StripCache:
 
     def prefetch(self, video: str | os.PathLike, video_hash: str, duration: float, info: MediaInfo | None = None,
                  around: Sequence[float] = (), segments: Iterable[tuple[float, float]] = (),
-                 stop: threading.Event | None = None) -> int:
+                 stop: threading.Event | None = None, proxy: ProxyVideo | None = None) -> int:
         """:meth:`remember_windows` around the boundaries ``around`` (the inspected segment's), then cache the
         strips of each ``(start, end)`` of ``segments`` in order, until ``stop`` is set; returns how many
         segments were done."""
         if around:
-            self.remember_windows(video, video_hash, around, duration, info, stop)
+            self.remember_windows(video, video_hash, around, duration, info, stop, proxy)
         done = 0
         for start, end in segments:
             if stop is not None and stop.is_set():
                 break
-            self.strips(video, video_hash, [start, end], duration, info)
+            self.strips(video, video_hash, [start, end], duration, info, proxy)
             done += 1
         return done
 
     def prefetch_in_background(self, video: str | os.PathLike, video_hash: str, duration: float,
                                info: MediaInfo | None = None, around: Sequence[float] = (),
-                               segments: Sequence[tuple[float, float]] = ()) -> None:
+                               segments: Sequence[tuple[float, float]] = (), proxy: ProxyVideo | None = None) -> None:
         """:meth:`prefetch` in a daemon thread at the lowest CPU priority; it replaces the one running, which is
         told to stop and is waited for first, so that one prefetch decodes at a time."""
         self.stop_prefetch()
@@ -219,7 +247,7 @@ class StripCache:
             if previous is not None:
                 previous.join()
             try:
-                self.prefetch(video, video_hash, duration, info, list(around), list(segments), stop)
+                self.prefetch(video, video_hash, duration, info, list(around), list(segments), stop, proxy)
             except Exception:  # noqa: BLE001 - a prefetch is only a guess; the strip is decoded again when asked
                 pass
 
@@ -237,6 +265,72 @@ class StripCache:
     def stop_prefetch(self) -> None:
         """Ask the background prefetch to stop after its current segment."""
         self._prefetch_stop.set()
+
+
+class ProxyBuilder:
+    """Writes proxy videos (:func:`utal_core.media.write_proxy`) in one background thread at the lowest CPU
+    priority, one video at a time in the order asked; shared by every session (a proxy is per video content)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[str | os.PathLike, ProxyVideo, MediaInfo | None]] = deque()
+        self._wanted: set[Path] = set()
+        self._failed: dict[Path, str] = {}
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def request(self, video: str | os.PathLike, proxy: ProxyVideo | None, info: MediaInfo | None = None) -> None:
+        """Have ``proxy`` written from ``video`` unless it is written, asked for already, or failed before."""
+        if proxy is None or proxy.path.is_file():
+            return
+        with self._lock:
+            if self._stop.is_set() or proxy.path in self._wanted or proxy.path in self._failed:
+                return
+            self._wanted.add(proxy.path)
+            self._queue.append((video, proxy, info))
+            self._idle.clear()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="proxy-builder", daemon=True)
+                self._thread.start()
+
+    def failure(self, proxy: ProxyVideo) -> str | None:
+        """Why ``proxy`` could not be written, None when it was not tried or worked."""
+        with self._lock:
+            return self._failed.get(proxy.path)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every proxy asked for is written or failed; False if some are still going after ``timeout`` s."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        """Stop: the proxy being written is abandoned (nothing of it kept), the rest are not started."""
+        with self._lock:
+            self._stop.set()
+            self._queue.clear()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        _lowest_priority()
+        while True:
+            with self._lock:
+                if not self._queue or self._stop.is_set():
+                    self._thread = None
+                    self._idle.set()
+                    return
+                video, proxy, info = self._queue.popleft()
+            try:
+                if not proxy.path.is_file():
+                    write_proxy(video, proxy, info, self._stop)
+            except UTALError as error:
+                with self._lock:
+                    self._failed[proxy.path] = str(error)
+            finally:
+                with self._lock:
+                    self._wanted.discard(proxy.path)
 
 
 def _spans(times: Sequence[float]) -> list[list[float]]:

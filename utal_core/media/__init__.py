@@ -11,6 +11,7 @@ media/backend.py chooses: ffmpeg when both binaries are on PATH, PyAV otherwise,
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -21,13 +22,13 @@ from ..grid import SnippetGrid
 from ..limits import Limits
 from .backend import ENV_VARIABLE, BackendChoice, backend_module, choose_backend, media_report
 from .types import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, DEFAULT_PREFETCH, FINE_FRAMES, NO_AUDIO_REASON, AudioTrack,
-                    ConversionProgress, EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, browser_playable,
+                    ConversionProgress, EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, ProxyVideo, browser_playable,
                     decode_warning, every_frame_between, output_size)
 
 __all__ = ["AUDIO_SAMPLE_RATE", "CENTRE_FRAMES", "DEFAULT_PREFETCH", "ENV_VARIABLE", "FINE_FRAMES", "NO_AUDIO_REASON",
-           "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "PickedFrames", "browser_mp4",
+           "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "PickedFrames", "ProxyVideo", "browser_mp4",
            "browser_playable", "choose_backend", "decode_audio", "decode_warning", "frames_at", "frames_between", "iter_frames", "media_report",
-           "output_size", "probe",
+           "output_size", "probe", "write_proxy",
            "thumbnail_jpeg", "write_mp4"]
 
 
@@ -116,6 +117,23 @@ def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:
     """Encode RGB ``frames`` (H.264, plus AAC when ``settings.audio``) into an MP4 whose index is at the front."""
     backend_module().write_mp4(path, frames, settings)
+
+
+def write_proxy(path: str | os.PathLike, proxy: ProxyVideo, info: MediaInfo | None = None,
+                stop: threading.Event | None = None) -> bool:
+    """Write the proxy video of ``path`` (:class:`ProxyVideo`: every frame, short side ``proxy.short_side``) in
+    one decode of the whole video, published atomically at ``proxy.path``; False when ``stop`` was set before
+    it was done (nothing is left then). A failure is one plain UTALError."""
+    info = info or probe(path)
+    stop = stop or threading.Event()
+    proxy.partial.parent.mkdir(parents=True, exist_ok=True)
+    complete = False
+    try:
+        backend_module().write_proxy(info, proxy, stop)
+        complete = not stop.is_set()
+    finally:
+        proxy.settle(complete)
+    return complete
 
 
 def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: ConversionProgress | None = None) -> Path:

@@ -25,7 +25,8 @@ from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
 from .types import (AUDIO_SAMPLE_RATE, Collector, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
-                    EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, SampledStream, aligned_track, append_warning,
+                    EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, PROXY_CRF, ProxyVideo, SampledStream, aligned_track,
+                    append_warning,
                     check_readable, conversion_failed, decode_warning, delivered_batches, empty_track, finite_float,
                     is_variable_rate, output_size, pad_short_stream, pick_on_screen, release_producers, sampled_streams)
 
@@ -293,6 +294,27 @@ def _feed(descriptor: int, samples: np.ndarray) -> None:
             handle.write(np.asarray(samples, dtype="<f4").tobytes())
         except BrokenPipeError:
             pass
+
+
+def write_proxy(info: MediaInfo, proxy: ProxyVideo, stop: threading.Event) -> None:
+    """:func:`utal_core.media.write_proxy` through one ffmpeg subprocess writing ``proxy.partial``, killed when
+    ``stop`` is set."""
+    width, height = output_size(info, proxy.short_side)
+    command = [_binary("ffmpeg"), "-nostdin", "-y", "-v", "error", "-i", info.path, "-map", "0:v:0", "-an",
+               "-vf", f"setpts=PTS-STARTPTS,scale={width}:{height}:flags=area", "-fps_mode", "passthrough",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", str(PROXY_CRF), "-g", str(proxy.keyframe_interval(info)),
+               "-bf", "0", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(proxy.partial)]
+    writer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while True:
+        try:
+            _, stderr = writer.communicate(timeout=0.25)
+            break
+        except subprocess.TimeoutExpired:
+            if stop.is_set():
+                writer.kill()
+    if writer.returncode != 0 and not stop.is_set():
+        raise UTALError(f"The frame-strip proxy of {Path(info.path).name} could not be written: "
+                        f"{stderr.strip().splitlines()[-1][:200] if stderr.strip() else 'ffmpeg failed'}")
 
 
 def browser_mp4(info: MediaInfo, target: str | os.PathLike, progress: ConversionProgress) -> None:

@@ -24,7 +24,8 @@ from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
 from .types import (AUDIO_SAMPLE_RATE, Collector, DEFAULT_PREFETCH, NO_AUDIO_REASON, ON_SCREEN_EPSILON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
-                    EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, PickedFrames, SampledStream, aligned_track,
+                    EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, PickedFrames, PROXY_CRF, ProxyVideo,
+                    SampledStream, aligned_track,
                     append_warning, check_readable,
                     decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
                     output_size, pick_on_screen, release_producers, sampled_streams)
@@ -157,11 +158,11 @@ def probe(path: str | os.PathLike, limits: Limits | None = None) -> MediaInfo:
         )
 
 
-def _rgb(frame: av.VideoFrame, width: int, height: int, rotation: int) -> np.ndarray:
+def _rgb(frame: av.VideoFrame, width: int, height: int, rotation: int, interpolation: str = "BILINEAR") -> np.ndarray:
     """``frame`` as displayed (rotated as the ffmpeg binary auto-rotates) at width x height, RGB uint8."""
     turned = rotation % 180 != 0
     rgb = frame.to_ndarray(width=height if turned else width, height=width if turned else height,
-                           format="rgb24", interpolation="BILINEAR")
+                           format="rgb24", interpolation=interpolation)
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
 
 
@@ -207,6 +208,27 @@ class _Sampler:
             self.pending = []
 
 
+class _Presented:
+    """The frames of one decode in presentation order, each with its time from the first frame (a frame without a
+    timestamp is one frame duration after the last); ``end`` is the last frame's end once they are all read."""
+
+    def __init__(self, frames: Iterator[av.VideoFrame], fps: float) -> None:
+        self.frames, self.end, self.duration = frames, 0.0, 1.0 / (fps or 25.0)
+
+    def __iter__(self) -> Iterator[tuple[av.VideoFrame, float]]:
+        origin, time = None, 0.0
+        for frame in self.frames:
+            if frame.pts is None:
+                time += self.duration
+            else:
+                origin = frame.pts if origin is None else origin
+                time = float((frame.pts - origin) * frame.time_base)
+            if frame.duration:
+                self.duration = float(frame.duration * frame.time_base)
+            self.end = time + self.duration
+            yield frame, time
+
+
 def _decode_video(path: str | os.PathLike, info: MediaInfo, streams: list[SampledStream], queue: Queue,
                   stop: threading.Event, errors: _ErrorCount, skip_loop_filter: bool) -> None:
     """Decoding thread: one pass over the video feeding every stream's sampler; an end marker when done."""
@@ -217,23 +239,16 @@ def _decode_video(path: str | os.PathLike, info: MediaInfo, streams: list[Sample
             video.thread_type = "AUTO"
             if skip_loop_filter:
                 video.codec_context.options = {"skip_loop_filter": "all"}
-            origin, time, duration = None, 0.0, 1.0 / (info.avg_fps or 25.0)
-            for frame in _decoded_frames(container, video, errors):
+            presented = _Presented(_decoded_frames(container, video, errors), info.avg_fps)
+            for frame, time in presented:
                 if stop.is_set():
                     return
                 if all(sampler.done for sampler in samplers):
                     break
-                if frame.pts is None:
-                    time += duration
-                else:
-                    origin = frame.pts if origin is None else origin
-                    time = float((frame.pts - origin) * frame.time_base)
-                if frame.duration:
-                    duration = float(frame.duration * frame.time_base)
                 for sampler in samplers:
                     sampler.show(frame, time)
             for sampler in samplers:
-                sampler.finish(time + duration)
+                sampler.finish(presented.end)
     except UTALError:
         pass  # the file became unreadable since it was probed: no frames, which the consumer reports
     except BaseException as error:  # noqa: BLE001 - handed to the consumer's thread, raised there
@@ -361,6 +376,40 @@ def frames_at(path: str | os.PathLike, times: np.ndarray, short_side: int, info:
                 yield time, lambda frame=frame: _rgb(frame, width, height, info.rotation)
 
         return collect(times, decoded(), path)
+
+
+def write_proxy(info: MediaInfo, proxy: ProxyVideo, stop: threading.Event) -> None:
+    """:func:`utal_core.media.write_proxy` through PyAV: every frame, scaled (area), into libx264 at ``proxy.partial``,
+    in the source's time base; returns early when ``stop`` is set."""
+    width, height = output_size(info, proxy.short_side)
+    with _open(info.path) as source:
+        video = _video_stream(source)
+        if video is None:
+            raise UTALError(f"{Path(info.path).name} has no video stream.")
+        video.thread_type = "AUTO"
+        time_base = video.time_base or Fraction(1, 90_000)
+        try:
+            with av.open(str(proxy.partial), "w", format="mp4", options={"movflags": "+faststart"}) as target:
+                stream = target.add_stream("libx264", options={
+                    "preset": "veryfast", "crf": str(PROXY_CRF), "g": str(proxy.keyframe_interval(info)), "bf": "0"})
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                stream.codec_context.time_base = time_base
+                last = -1
+                for frame, time in _Presented(_decoded_frames(source, video, _ErrorCount()), info.avg_fps):
+                    if stop.is_set():
+                        return
+                    pts = int(round(time / time_base))
+                    if pts <= last:  # a frame at the time of the one before: the first stays on screen
+                        continue
+                    small = (av.VideoFrame.from_ndarray(_rgb(frame, width, height, info.rotation, "AREA"), format="rgb24")
+                             if info.rotation else frame.reformat(width=width, height=height, format="yuv420p",
+                                                                  interpolation="AREA"))
+                    small.pts, small.time_base, last = pts, time_base, pts
+                    target.mux(stream.encode(small))
+                target.mux(stream.encode(None))
+        except av.FFmpegError as error:
+            raise UTALError(f"The frame-strip proxy of {Path(info.path).name} could not be written: "
+                            f"{error.strerror or 'encoder error'}.") from None
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: EncodeSettings) -> None:
