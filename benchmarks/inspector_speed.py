@@ -21,7 +21,12 @@ average (``uptime``) before and after is printed with the figures.
 
     .venv/bin/python benchmarks/inspector_speed.py --video data/footage/bbb.mp4 [--tries 10]
 
-The analysis of the video is cached in ``--scratch`` (its feature cache), so only the first run analyses it.
+The analysis of the video is cached in ``--scratch`` (its feature cache), so only the first run analyses it;
+``--fresh`` empties that cache first (the analysis time of a new video, with the proxy written beside it), and
+``--no-proxy`` closes the proxy builder before Analyze (the analysis time and strips as without proxies).
+
+    .venv/bin/python benchmarks/inspector_speed.py --fresh --json             # analysis + proxy, then the phases
+    .venv/bin/python benchmarks/inspector_speed.py --fresh --no-proxy --json  # the same without a proxy
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -152,15 +158,25 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=ROOT / ".cache" / "benchmarks" / "inspector")
     parser.add_argument("--tries", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--fresh", action="store_true", help="analyse with an empty feature cache (and no proxy)")
+    parser.add_argument("--no-proxy", action="store_true",
+                        help="no proxy written (the builder closed before Analyze): the analysis time without it "
+                             "and the strips from the video itself only")
     args = parser.parse_args()
     if not args.video.is_file():
         sys.exit(f"error: {args.video} not found (python -m utal_core footage fetches bbb.mp4)")
+    if args.fresh:
+        shutil.rmtree(args.scratch / "features", ignore_errors=True)
+    if args.no_proxy:
+        shutil.rmtree(args.scratch / "features" / "proxies", ignore_errors=True)
     args.scratch.mkdir(parents=True, exist_ok=True)
     report: dict = {"video": args.video.name, "uptime_before": uptime()}
     pipeline = PipelineConfig(cache_dir=str(args.scratch / "features"))
     with tempfile.TemporaryDirectory(dir=args.scratch) as folder, \
             app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000, analysis_time_limit_s=3600.0,
                      prefetch_strips=0) as (server, page):
+        if args.no_proxy:
+            server.services.proxies.close()
         report["analysis_s"] = round(analyse(page, args.video), 1)
         print(f"analysed in {report['analysis_s']} s", file=sys.stderr, flush=True)
         report["segments"] = int(page.inner_text("#segment-count-value"))
@@ -170,24 +186,28 @@ def main() -> None:
         proxy = server.services.pipeline.extractor.proxy(content_hash(args.video))
         built = proxy is not None and not proxy.path.is_file()
         began = time.monotonic()
-        if not server.services.proxies.wait(600) or proxy is None or not proxy.path.is_file():
+        if args.no_proxy:
+            proxy = None
+        elif not server.services.proxies.wait(600) or proxy is None or not proxy.path.is_file():
             sys.exit("error: no proxy video was written after the analysis")
-        if built:
-            report["proxy_ready_s"] = round(time.monotonic() - began, 1)
-        report["proxy_mb"] = round(proxy.path.stat().st_size / 1e6, 1)
+        else:
+            if built:
+                report["proxy_ready_s"] = round(time.monotonic() - began, 1)
+            report["proxy_mb"] = round(proxy.path.stat().st_size / 1e6, 1)
         strips: dict[str, list[float]] = {"cold": [], "cold_no_proxy": [], "prefetched": [], "cached": []}
         bounds: list[tuple[float, float]] = []
         for _ in range(tries):
             elapsed, segment = step_timed(page, "#next-btn")
             strips["cold"].append(elapsed)
             bounds.append(segment)
-        aside = proxy.path.with_name(proxy.path.name + ".aside")
-        proxy.path.rename(aside)
-        try:
-            for _ in range(tries):
-                strips["cold_no_proxy"].append(step_timed(page, "#next-btn")[0])
-        finally:
-            aside.rename(proxy.path)
+        if proxy is not None:
+            aside = proxy.path.with_name(proxy.path.name + ".aside")
+            proxy.path.rename(aside)
+            try:
+                for _ in range(tries):
+                    strips["cold_no_proxy"].append(step_timed(page, "#next-btn")[0])
+            finally:
+                aside.rename(proxy.path)
         config.prefetch_strips = 2
         waits = []
         for index in range(tries):
@@ -213,11 +233,14 @@ def main() -> None:
             nudges["confirmed"].append(confirmed)
             page.wait_for_timeout(300)  # let the strips of the moved boundary follow before the next press
         for name, values in strips.items():
-            report[f"strips_{name}"] = summary(values)
+            if values:
+                report[f"strips_{name}"] = summary(values)
         report["prefetch_wait"] = summary(waits)
         report["nudge_drawn"] = summary(nudges["drawn"])
         report["nudge_confirmed"] = summary(nudges["confirmed"])
-        report["server_strip_decode_proxy"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "proxy", proxy))
+        if proxy is not None:
+            report["server_strip_decode_proxy"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "proxy",
+                                                                           proxy))
         report["server_strip_decode_video"] = summary(server_decode_ms(args.video, bounds, Path(folder) / "video", None))
     report["uptime_after"] = uptime()
     print(json.dumps(report, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))

@@ -163,6 +163,8 @@ class Explorer:
         progress(0.0, desc="hashing the file")
         video = session.video_for(path)
         key = content_hash(video)
+        # Written beside the analysis at the lowest priority (it takes the cores the analysis leaves idle).
+        self.services.request_proxy(video, key)
         cache = dict(cache or {})
         note = "Reused this session's analysis (no model run)."
         analysis = cache.get(key)
@@ -177,7 +179,6 @@ class Explorer:
             run.begin_keeping()
             note = "Analysed."
             saved.save(analysis, self.services.pipeline)
-        self.services.request_proxy(video, key)
         analysis = self.with_controls(analysis, threshold, min_duration, merge_gap, nms_iou, clusters_choice)
         if key not in cache:  # the segments as the page's controls cut them: a search hit is a band on the timeline
             try:

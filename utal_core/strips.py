@@ -325,9 +325,9 @@ class ProxyBuilder:
             try:
                 if not proxy.path.is_file():
                     write_proxy(video, proxy, info, self._stop)
-            except UTALError as error:
+            except Exception as error:  # noqa: BLE001 - a proxy is only a speed-up: strips then come from the video
                 with self._lock:
-                    self._failed[proxy.path] = str(error)
+                    self._failed[proxy.path] = str(error) if isinstance(error, UTALError) else repr(error)
             finally:
                 with self._lock:
                     self._wanted.discard(proxy.path)
