@@ -43,13 +43,14 @@ def main() -> None:
     args.scratch.mkdir(parents=True, exist_ok=True)
     pipeline = PipelineConfig(cache_dir=str(args.scratch / "features"))
     with tempfile.TemporaryDirectory(dir=args.scratch) as folder, \
-            app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000) as (_, page):
+            app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000) as (server, page):
         page.set_input_files("#gt-upload input[type=file]", str(truth))
         page.set_input_files("#upload input[type=file]", str(video))
         page.wait_for_selector(f"#upload .file-preview td[aria-label='{video.name}']")
         page.click("#analyze-btn")
         page.wait_for_selector("#segment-count-value", timeout=1_800_000)
         page.wait_for_selector("#segment-gallery img")
+        server.services.proxies.wait(300)  # the strips as a visitor sees them once the proxy is written
         rows = int(page.inner_text("#segment-count-value"))
         key = None
         for row in range(min(args.segments, rows)):
