@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
 import threading
 
 import cv2
@@ -199,3 +200,20 @@ def test_the_proxy_builder_remembers_a_failure_and_stops_when_closed(bad_files, 
     late = ProxyVideo(tmp_path / "late.mp4", 120)
     builder.request(synthetic_video.path, late)
     assert builder.wait(timeout=0) and not late.path.exists()
+
+
+def test_a_rotated_video_has_an_upright_proxy(synthetic_video, media_backend, tmp_path):
+    """The proxy holds the frames as displayed (turned as the decoders turn them), with no rotation of its own."""
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(synthetic_video.path), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    info = probe(rotated)
+    proxy = ProxyVideo(tmp_path / "rotated_proxy.mp4", 120)
+    assert write_proxy(rotated, proxy, info)
+    proxy_info = probe(proxy.path)
+    assert info.display_size == (240, 320) and proxy_info.rotation == 0 and proxy_info.display_size == (120, 160)
+    original = frames_between(rotated, 9.0, 10.0, short_side=120, info=info).frames.astype(float)
+    copy = frames_between(proxy.path, 9.0, 10.0, short_side=120, info=proxy_info).frames.astype(float)
+    assert copy.shape == original.shape
+    difference = np.abs(copy - original).mean()
+    assert difference < 4 and np.abs(np.rot90(copy, 2, axes=(1, 2)) - original).mean() > 5 * difference
