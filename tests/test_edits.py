@@ -197,3 +197,19 @@ def test_the_info_line_writes_bounds_as_the_page_does():
     from ui.inspector import _millis
 
     assert _millis(8.5625) == "8.563" and _millis(0.0) == "0.000" and _millis(6.975) == "6.975"
+
+
+def test_the_green_bar_marks_the_frames_on_screen_during_the_segment(tmp_path):
+    """Segment 6.35-7.5 s in a 15 fps video: the frame presented at 6.34 is on screen at its start (inside), the
+    one presented at 7.474 until after its end (inside), the one at 6.14 and the one at 7.54 are not."""
+    from ui.inspector import _strip_html
+    from utal_core.strips import StripFrame
+
+    image = tmp_path / "frame.jpg"
+    image.write_bytes(b"\xff\xd8\xff\xd9")
+    frames = [StripFrame(6.2, 6.14, image, False), StripFrame(6.35, 6.34, image, True),
+              StripFrame(6.4, 6.34, image, False), StripFrame(7.5, 7.474, image, True),
+              StripFrame(7.54, 7.54, image, False)]
+    html = _strip_html(frames, "start", 6.35, 6.35, 7.5)
+    classes = [chunk.split("'", 1)[0] for chunk in html.split("<figure class='")[1:]]
+    assert classes == ["", "boundary inside", "inside", "boundary inside", ""]

@@ -89,8 +89,10 @@ def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], bounda
                 segment_start: float, segment_end: float) -> str:
     figures = []
     for frame in frames:
-        classes = " ".join(name for name, on in (("boundary", frame.at_boundary),
-                                                 ("inside", segment_start <= frame.shown < segment_end)) if on)
+        # Inside: on screen during the segment (asked at a time in it, presented before its end); so the frame
+        # on screen at the start, presented a little before it, is inside too.
+        inside = segment_start <= frame.time and frame.shown < segment_end
+        classes = " ".join(name for name, on in (("boundary", frame.at_boundary), ("inside", inside)) if on)
         caption = f"{frame.shown:.3f}" if frame.at_boundary else f"{frame.shown:.2f}"
         figures.append(f"<figure class='{classes}' data-time='{frame.shown:.6f}' title='frame at {frame.shown:.3f} s"
                        f" (asked {frame.time:.3f} s); click to seek'><img alt='{frame.shown:.3f} s' "
