@@ -16,7 +16,6 @@ from utal_core.cache import default_cache_dir
 from utal_core.errors import UTALError
 from utal_core.examples import EXAMPLES_DIR
 from utal_core.library import SegmentLibrary
-from utal_core.media import MediaInfo
 from utal_core.pipeline import Pipeline, PipelineConfig
 from utal_core.strips import ProxyBuilder
 
@@ -140,9 +139,9 @@ class AppServices:
         pipeline.extractor.batch_size = self.config.frame_batch
         return pipeline
 
-    def request_proxy(self, video: str | os.PathLike, content_hash: str, info: MediaInfo | None = None) -> None:
+    def request_proxy(self, video: str | os.PathLike, content_hash: str) -> None:
         """Have the proxy of ``video`` (content ``content_hash``) written in the background, if it is not yet."""
-        self.proxies.request(video, self.pipeline.extractor.proxy(content_hash), info)
+        self.proxies.request(video, self.pipeline.extractor.proxy(content_hash))
 
     @property
     def sessions(self) -> SessionStore:

@@ -128,7 +128,7 @@ class ProxyVideo:
     seek in a long HD video costs hundreds: the inspector's frame strips read it."""
 
     path: Path
-    short_side: int = 90
+    short_side: int
 
     @property
     def partial(self) -> Path:
