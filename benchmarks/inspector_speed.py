@@ -6,8 +6,8 @@
 - strips: from a click on *Next segment* to both frame strips of that segment shown, every image loaded
   (target < 500 ms), in four phases:
   - "cold": the strip prefetch off (``prefetch_strips=0``), so each segment's frames are decoded on demand,
-    from the video's proxy (every frame at strip size, written in the background after Analyze; the time from
-    the analysis on screen to the proxy written, ``proxy_ready_s``, is printed when this run wrote it);
+    from the video's proxy (every frame at strip size, written in the background from when Analyze starts; the
+    time from the analysis on screen to the proxy written, ``proxy_ready_s``, is printed when this run wrote it);
   - "cold_no_proxy": the same with the proxy moved aside, so the frames are decoded from the video itself
     (an analysis made before proxies existed, or a cache without one);
   - "prefetched": the default prefetch of the neighbours on; the next click comes once the prefetch started
@@ -16,8 +16,8 @@
 
 Times are taken in the page (``performance.now()`` at the mousedown / keydown, then polled every animation
 frame, so to within one frame, ~16 ms). The server-side decode of the same strips is timed apart
-(``StripCache`` straight, a fresh folder, from the proxy and from the video) to say where the time goes. The machine is shared: the load
-average (``uptime``) before and after is printed with the figures.
+(``StripCache`` straight, a fresh folder, from the proxy and from the video) to say where the time goes. The
+machine is shared: the load average (``uptime``) before and after is printed with the figures.
 
     .venv/bin/python benchmarks/inspector_speed.py --video data/footage/bbb.mp4 [--tries 10]
 

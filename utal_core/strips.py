@@ -8,11 +8,12 @@ the presentation time of the frame picked for each time (:func:`utal_core.media.
 small index beside the JPEGs, so a cached strip is labelled with the same frame times as a fresh one.
 
 Frames come from the video's proxy (:class:`utal_core.media.ProxyVideo`, every frame at strip size, written
-in the background by :class:`ProxyBuilder` once the video is analysed) when there is one: a few milliseconds a strip, where a seek in a long HD video costs a
-second. Without one, a strip asked for decodes only its own frames from the video itself. Then :meth:`StripCache.prefetch_in_background`, while nobody
-waits, keeps every frame around the inspected boundaries in memory (:class:`DecodedWindow`, a little wider
-than the strips), so the strip of a nudged boundary needs no new seek, and decodes the strips a user is
-likely to open next (the neighbouring segments).
+in the background by :class:`ProxyBuilder` from when the video is given to Analyze) when there is one: tens of
+milliseconds a strip, where seeks in a long HD video cost hundreds. Without one, a strip asked for decodes only
+its own frames from the video itself. Then :meth:`StripCache.prefetch_in_background`, while nobody waits,
+keeps every frame around the inspected boundaries in memory (:class:`DecodedWindow`, a little wider than the
+strips), so the strip of a nudged boundary needs no new seek, and decodes the strips a user is likely to open
+next (the neighbouring segments).
 """
 
 from __future__ import annotations
