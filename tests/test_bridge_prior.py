@@ -73,8 +73,9 @@ def test_initial_pseudo_labels_follow_the_bridge_prior() -> None:
     views = ["cbp", "audio"]
     with_prior = initial_pseudo_labels(features, views)
     without = initial_pseudo_labels(features, views, PseudoLabelConfig(use_clip_prior=False))
-    # the prior is one of three evidence signals: it lifts the labels where it is high and lowers them elsewhere
-    assert with_prior[:18].mean() > without[:18].mean() + 0.1 and with_prior[22:].mean() < without[22:].mean() - 0.1
+    # the prior is one of three evidence curves, combined by their maximum: it lifts the labels where it is high,
+    # and where it is low the other views decide
+    assert with_prior[:18].mean() > without[:18].mean() + 0.1
     assert with_prior[:18].mean() > with_prior[22:].mean() + 0.2
 
 

@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from utal_core.errors import UTALError
 from utal_core.grid import SnippetGrid
-from utal_core.localize import DEFAULT_THRESHOLDS, LocalizeParams, localize, nms
+from utal_core.localize import DEFAULT_THRESHOLDS, LocalizeParams, localize, localize_sources, nms
 from utal_core.types import Segment
 
 
@@ -237,3 +237,59 @@ def test_boundaries_move_to_the_fine_onset_and_offset() -> None:
     # no rise within reach (flat evidence): the boundary stays; the video's ends stay too
     flat, = refine_boundaries([Segment(0.0, 12.0, 0.5)], times, np.zeros_like(times), 0.5, 20.0)
     assert (flat.start, flat.end) == (0.0, 12.0)
+
+
+def test_an_edge_run_is_compared_with_the_mirrored_video_never_with_nothing():
+    """A run touching the start reads its missing outer side from the curve mirrored at the start: an
+    edge stub (one high first snippet) scores half its one-sided contrast and far below an interior
+    action of the same height."""
+    grid = SnippetGrid(60.0)
+    curve = np.zeros(grid.num_snippets)
+    curve[0] = 1.0            # a stub at the start (a fade, a first-frame artefact)
+    curve[30:36] = 1.0        # an action
+    stub, action = sorted(localize(curve, grid, LocalizeParams().with_threshold(0.5)), key=lambda s: s.start)
+    assert action.score == pytest.approx(1.0)
+    assert stub.score == pytest.approx(0.5)  # inside 1; outside: the mirrored first snippet (1) and the next (0)
+    whole, = localize(np.ones(grid.num_snippets), grid)
+    assert whole.score == pytest.approx(0.0)  # the whole video is tested like any segment: nothing stands out
+
+
+def _burst_sources(length: int = 120, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    motion = 0.05 + 0.02 * rng.random(length)
+    motion[70:78] += 1.0                                     # a 2 s collision at 4 snippets/s, seen only here
+    return {"motion": motion,
+            "audio": np.linspace(0.2, 0.3, length),         # a slow drift, nothing in particular
+            "fused": 0.4 + 0.05 * np.linspace(0, 1, length) ** 2}  # a model that missed it
+
+
+def test_a_burst_in_one_source_is_found_by_that_source_at_its_own_contrast():
+    """The localizer reads each source on its own: a burst that only motion shows (silent, unseen by the
+    model) is proposed on the motion curve, ranks first, and keeps its full contrast there instead of
+    being averaged with the sources that saw nothing."""
+    grid = SnippetGrid(30.0, stride=0.25, window=0.25)
+    sources = _burst_sources()
+    best = localize_sources(sources, grid)[0]
+    alone = localize_sources({"motion": sources["motion"]}, grid)[0]
+    truth = Segment(70 * 0.25, 78 * 0.25, 1.0)
+    overlap = max(0.0, min(best.end, truth.end) - max(best.start, truth.start))
+    assert overlap / (max(best.end, truth.end) - min(best.start, truth.start)) >= 0.5, best
+    assert best.source == "motion" and best.cluster == -1
+    assert (best.start, best.end, best.score) == (alone.start, alone.end, alone.score) and best.score > 0.5
+
+
+def test_sources_are_read_at_several_scales_and_weak_segments_are_dropped():
+    grid = SnippetGrid(30.0, stride=0.25, window=0.25)
+    sources = _burst_sources()
+    every = localize_sources(sources, grid, LocalizeParams(min_relative_score=0.0))
+    kept = localize_sources(sources, grid)
+    assert len(kept) < len(every) and all(s.score > 0.1 * kept[0].score for s in kept)
+    one_scale = localize_sources(sources, grid, LocalizeParams(scales_s=(1.0,), min_relative_score=0.0))
+    assert len(one_scale) < len(every)
+    assert localize_sources({"flat": np.ones(grid.num_snippets)}, grid) == []
+    with pytest.raises(ValueError, match="source 'audio'"):
+        localize_sources({"audio": np.ones(5)}, grid)
+    with pytest.raises(UTALError, match="time scale"):
+        LocalizeParams(scales_s=())
+    with pytest.raises(UTALError, match="relative score"):
+        LocalizeParams(min_relative_score=1.0)

@@ -62,6 +62,16 @@ def test_one_trace_per_curve_and_absent_views_named_with_reason():
     assert not traces_with(timeline_figure(synthetic_analysis(audio=True)), "absent")
 
 
+def test_the_label_bridge_prior_is_drawn_under_its_own_name_only_when_present():
+    analysis = synthetic_analysis(audio=True)
+    assert not traces_with(timeline_figure(analysis), "absent")  # no bridge: no missing-view entry for it
+    analysis.curves["bridge"] = analysis.curves["clip"]
+    analysis.curves["clip"] = None
+    curves = {t.meta["curve"]: t for t in traces_with(timeline_figure(analysis), "curve")}
+    assert "bridge" in curves and curves["bridge"].name == CURVE_STYLES["bridge"][0] != CURVE_STYLES["clip"][0]
+    assert "CLIP" not in curves["bridge"].name.replace("no CLIP", "")
+
+
 def test_segment_bands_span_each_segment_one_trace_per_cluster():
     analysis = synthetic_analysis()
     figure = timeline_figure(analysis)

@@ -2,23 +2,41 @@
 
 Pure numpy functions of cached per-snippet curves, fast enough to rerun on every slider move.
 
-1. The actionness curve (optionally min-max normalised, optionally upsampled by linear
-   interpolation) is thresholded at every level of ``LocalizeParams.thresholds``; each run of
-   consecutive samples strictly above a level is a proposal. Runs of one level separated by a
-   gap shorter than ``merge_gap_s`` are joined; proposals shorter than ``min_duration_s`` are
-   dropped; identical proposals from different levels are kept once.
-2. Score: outer-inner contrast, the mean of the scored curve inside the proposal minus its mean
-   over a margin of ``outer_margin * length`` on both sides (0 when the proposal touches both
-   video ends). Shot cuts (``cuts``: the snippets that start a new shot) split every proposal
-   that spans one into its pieces, which join the candidates: an action rarely runs on unchanged
-   across a cut, so each shot's part is scored on its own (the unsplit proposal stays, for the
-   action that does). Without a CAS the scored curve is the actionness itself and segments have
-   ``cluster = -1``. With a CAS [T, K], every proposal is scored once per selected pseudo-class
-   k on CAS[:, k], plus ``video_score_weight * video_scores[k]``, and gets ``cluster = k``
-   (CoLA's actionness branch). Selected classes: those whose video score reaches
-   ``class_threshold``, or the best one when none does.
-3. Greedy NMS at ``nms_iou`` (class-wise unless ``class_agnostic_nms``), then the
-   ``max_segments`` best.
+:func:`localize_sources` is the analysis' localizer; it reads several curves of one video (each
+view's own evidence and the fused actionness) and is chosen by leave-one-group-out on the real dev
+clips (benchmarks/real_clips.py --logo):
+
+1. Every source is smoothed at each time scale of ``LocalizeParams.scales_s`` and placed on its own
+   range, [0, 1] (:func:`utal_core.curves.ranged_curve`), so a short burst and a long action each
+   have a scale that shows them; a flat source is left out.
+2. Proposals come from *every* one of these curves: each is thresholded at every level of
+   ``thresholds``, and each run of consecutive samples strictly above a level is a proposal. Runs
+   of one level separated by a gap shorter than ``merge_gap_s`` are joined; proposals shorter than
+   ``min_duration_s`` are dropped; identical proposals are kept once. Shot cuts (``cuts``: the
+   snippets that start a new shot) split every proposal that spans one into its pieces, which join
+   the candidates (an action rarely runs on unchanged across a cut; the unsplit one stays too).
+3. Score: per source, the outer-inner contrast (below) averaged over the scales no coarser than half
+   the proposal's length (the finest scale always counts): a 2 s burst is not judged on a curve that
+   smoothing has spread over 8 s. A proposal's score is its best source's, and ``Segment.source``
+   names it. The maximum, not the mean: a strong burst
+   in one view (a collision seen and not heard) is not averaged away by the views that saw nothing.
+4. Greedy NMS at ``nms_iou``; of the rest, those scoring above ``min_relative_score`` times the
+   video's best segment (a segment with a tenth of the contrast of the clearest action in the video,
+   or none, is no finding), then the ``max_segments`` best.
+
+Outer-inner contrast: the mean of the curve inside the proposal minus its mean over
+``max(1, outer_margin * length)`` samples on *each* side. Where a side runs past the video's start or
+end the curve is mirrored there, so an edge proposal is compared with what the video shows on both
+sides of its boundary and never with nothing: a sub-second stub at the start no longer scores as if
+it were an action, and the whole video is scored by the same test as any other proposal.
+
+:func:`localize` is the single-curve form (proposals from one actionness curve, optionally min-max
+normalised and upsampled). Without a CAS the scored curve is the actionness itself and segments have
+``cluster = -1``. With a CAS [T, K] (features mode: the unsupervised protocol's pseudo-classes), every
+proposal is scored once per selected pseudo-class k on CAS[:, k], plus ``video_score_weight *
+video_scores[k]``, and gets ``cluster = k`` (CoLA's actionness branch). Selected classes: those whose
+video score reaches ``class_threshold``, or the best one when none does; NMS is class-wise unless
+``class_agnostic_nms``.
 
 Times: upsampled sample ``j`` is the ``j``-th of ``upsample`` equal parts of snippet
 ``j // upsample``'s stride, so a run of samples ``a..b`` spans fractional snippet indices
@@ -30,10 +48,11 @@ exactly :meth:`SnippetGrid.span_seconds` (window-centre convention).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from .curves import ranged_curve
 from .errors import UTALError
 from .evaluate import segment_tiou
 from .grid import SnippetGrid
@@ -41,6 +60,8 @@ from .types import Segment
 
 #: CoLA's actionness threshold sweep 0.1, 0.125, ..., 0.9.
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.arange(0.1, 0.925, 0.025), 4).tolist())
+#: Time scales (s) at which :func:`localize_sources` reads every source.
+DEFAULT_SCALES_S: tuple[float, ...] = (1.0, 2.0, 4.0)
 #: Video-level class score when none is given: mean of the top T // 8 CAS values (CoLA's r_act = 8).
 _VIDEO_SCORE_TOP_DIVISOR = 8
 
@@ -60,13 +81,24 @@ class LocalizeParams:
     max_segments: int | None = None
     normalize: bool = False
     class_agnostic_nms: bool = False
+    scales_s: tuple[float, ...] = DEFAULT_SCALES_S
+    #: Analyses only (pipeline.analysis_segments): split proposals at shot cuts; move boundaries on fine evidence.
+    split_at_cuts: bool = True
+    refine_boundaries: bool = True
+    #: :func:`localize_sources` keeps only segments scoring above this fraction of the video's best segment.
+    min_relative_score: float = 0.1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in np.atleast_1d(self.thresholds)))
         if not self.thresholds or not np.all(np.isfinite(self.thresholds)):
             raise UTALError("localization needs at least one finite threshold")
+        object.__setattr__(self, "scales_s", tuple(float(t) for t in np.atleast_1d(self.scales_s)))
+        if not self.scales_s or not all(np.isfinite(t) and t >= 0 for t in self.scales_s):
+            raise UTALError("localization needs at least one time scale, each finite and not negative")
         if self.min_duration_s < 0 or self.merge_gap_s < 0 or self.outer_margin < 0:
             raise UTALError("min duration, merge gap and outer margin must not be negative")
+        if not 0 <= self.min_relative_score < 1:
+            raise UTALError(f"the minimum relative score must be in [0, 1), got {self.min_relative_score}")
         if not 0 < self.nms_iou <= 1:
             raise UTALError(f"NMS IoU must be in (0, 1], got {self.nms_iou}")
         if int(self.upsample) != self.upsample or self.upsample < 1:
@@ -81,7 +113,7 @@ class LocalizeParams:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready form."""
-        return asdict(self) | {"thresholds": list(self.thresholds)}
+        return asdict(self) | {"thresholds": list(self.thresholds), "scales_s": list(self.scales_s)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LocalizeParams":
@@ -110,13 +142,7 @@ def localize(
     if curve.size == 0:
         return []
     fine = _upsample(_minmax(curve) if params.normalize else curve, params.upsample)
-    first, last = _proposals(fine, grid.stride / params.upsample, params)
-    if cuts is not None and len(cuts):
-        first, last = split_at_cuts(first, last, np.asarray(cuts, dtype=np.int64) * params.upsample, len(fine))
-    start_s = np.clip(grid.index_to_seconds(first / params.upsample - 0.5), 0.0, grid.duration)
-    end_s = np.clip(grid.index_to_seconds((last + 1) / params.upsample - 0.5), 0.0, grid.duration)
-    long_enough = (end_s - start_s) >= params.min_duration_s
-    first, last, start_s, end_s = first[long_enough], last[long_enough], start_s[long_enough], end_s[long_enough]
+    first, last, start_s, end_s = _timed_proposals([fine], grid, params, cuts)
     if first.size == 0:
         return []
 
@@ -135,6 +161,62 @@ def localize(
     keep = _nms_indices(start_s, end_s, scores, None if params.class_agnostic_nms else clusters, params.nms_iou)
     keep = keep[: params.max_segments]
     return [Segment(float(start_s[i]), float(end_s[i]), float(scores[i]), int(clusters[i])) for i in keep]
+
+
+def localize_sources(sources: Mapping[str, np.ndarray], grid: SnippetGrid, params: LocalizeParams = LocalizeParams(),
+                     cuts: np.ndarray | None = None) -> list[Segment]:
+    """Segments (seconds, best score first, ``cluster = -1``) from several curves [T] of one video, by name:
+    proposals from every source at every scale, each scored by its best source (see the module docstring)."""
+    scales = np.sort(np.asarray(params.scales_s))
+    ranged: dict[str, list[np.ndarray | None]] = {}
+    for name, signal in sources.items():
+        signal = np.nan_to_num(np.asarray(signal, dtype=np.float64))
+        if signal.ndim != 1 or signal.shape[0] != grid.num_snippets:
+            raise ValueError(f"source {name!r} must be 1-D [T={grid.num_snippets}], got shape {signal.shape}")
+        curves = [ranged_curve(signal, grid.stride, scale) for scale in scales]
+        if any(curve is not None for curve in curves):
+            ranged[name] = [None if curve is None else _upsample(curve, params.upsample) for curve in curves]
+    if not ranged:
+        return []
+    first, last, start_s, end_s = _timed_proposals([c for curves in ranged.values() for c in curves if c is not None],
+                                                   grid, params, cuts)
+    if first.size == 0:
+        return []
+    # A proposal is read at the scales no coarser than half its length (and always at the finest one), so a
+    # short burst is not scored on a curve that has blurred it into its surroundings.
+    fits = (scales[:, None] <= (end_s - start_s)[None, :] / 2) | (np.arange(len(scales)) == 0)[:, None]
+    contrast = np.stack([_scale_matched(curves, fits, first, last, params.outer_margin) for curves in ranged.values()])
+    names, best = list(ranged), np.argmax(contrast, axis=0)
+    scores = contrast[best, np.arange(len(best))]
+    keep = _nms_indices(start_s, end_s, scores, None, params.nms_iou)
+    keep = keep[scores[keep] > params.min_relative_score * max(float(scores.max()), 0.0)][: params.max_segments]
+    return [Segment(float(start_s[i]), float(end_s[i]), float(scores[i]), -1, source=names[best[i]]) for i in keep]
+
+
+def _scale_matched(curves: list[np.ndarray | None], fits: np.ndarray, first: np.ndarray, last: np.ndarray,
+                   margin: float) -> np.ndarray:
+    """Per proposal, the mean outer-inner contrast over the scales that ``fits`` [scales, N] allows (a flat
+    curve at a scale counts as no contrast there)."""
+    total = np.zeros(len(first))
+    for curve, allowed in zip(curves, fits):
+        if curve is not None:
+            total += np.where(allowed, _outer_inner_contrast(curve[:, None], first, last, margin)[:, 0], 0.0)
+    return total / fits.sum(axis=0)
+
+
+def _timed_proposals(curves: list[np.ndarray], grid: SnippetGrid, params: LocalizeParams, cuts: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First and last samples, start and end seconds of the distinct proposals of all ``curves`` (upsampled
+    by ``params.upsample``), split at ``cuts`` and at least ``params.min_duration_s`` long."""
+    length, sample_s = len(curves[0]), grid.stride / params.upsample
+    runs = [_proposals(curve, sample_s, params) for curve in curves]
+    first, last = _unique_runs(np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs]), length)
+    if cuts is not None and len(cuts):
+        first, last = split_at_cuts(first, last, np.asarray(cuts, dtype=np.int64) * params.upsample, length)
+    start_s = np.clip(grid.index_to_seconds(first / params.upsample - 0.5), 0.0, grid.duration)
+    end_s = np.clip(grid.index_to_seconds((last + 1) / params.upsample - 0.5), 0.0, grid.duration)
+    long_enough = (end_s - start_s) >= params.min_duration_s
+    return first[long_enough], last[long_enough], start_s[long_enough], end_s[long_enough]
 
 
 def refine_boundaries(segments: Sequence[Segment], times: np.ndarray, evidence: np.ndarray, reach_s: float,
@@ -262,17 +344,19 @@ def _unique_runs(first: np.ndarray, last: np.ndarray, length: int) -> tuple[np.n
 
 
 def _outer_inner_contrast(curves: np.ndarray, first: np.ndarray, last: np.ndarray, margin: float) -> np.ndarray:
-    """Mean inside each run minus mean over ``margin * length`` samples on both sides, per curve: [N, C]."""
-    length = curves.shape[0]
-    cumulative = np.concatenate([np.zeros((1, curves.shape[1])), np.cumsum(curves, axis=0)])
+    """Mean inside each run minus the mean over ``max(1, margin * length)`` samples on each side, per curve:
+    [N, C]. A side that runs past the video's start or end reads the curve mirrored there."""
+    if first.size == 0:
+        return np.zeros((0, curves.shape[1]))
     run_length = last - first + 1
-    outer_first = np.maximum(0, np.floor(first - margin * run_length)).astype(np.int64)
-    outer_last = np.minimum(length - 1, np.floor(last + margin * run_length)).astype(np.int64)
+    width = np.maximum(1, np.floor(margin * run_length)).astype(np.int64)
+    pad = int(width.max())
+    padded = np.pad(curves, ((pad, pad), (0, 0)), mode="symmetric")
+    cumulative = np.concatenate([np.zeros((1, curves.shape[1])), np.cumsum(padded, axis=0)])
+    first, last = first + pad, last + pad
     inner_mean = (cumulative[last + 1] - cumulative[first]) / run_length[:, None]
-    outer_sum = (cumulative[first] - cumulative[outer_first]) + (cumulative[outer_last + 1] - cumulative[last + 1])
-    outer_count = ((first - outer_first) + (outer_last - last))[:, None]
-    outer_mean = np.where(outer_count > 0, outer_sum / np.maximum(outer_count, 1), 0.0)
-    return inner_mean - outer_mean
+    outer_sum = (cumulative[first] - cumulative[first - width]) + (cumulative[last + 1 + width] - cumulative[last + 1])
+    return inner_mean - outer_sum / (2 * width)[:, None]
 
 
 def _top_fraction_mean(cas: np.ndarray) -> np.ndarray:

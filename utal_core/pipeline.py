@@ -27,16 +27,17 @@ from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
 from .limits import Limits
-from .localize import LocalizeParams, localize, refine_boundaries
+from .localize import LocalizeParams, localize, localize_sources, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine, torch_threads
-from .model.evidence import fine_evidence
+from .model.evidence import BRIDGE_SIGNAL, PseudoLabelConfig, fine_evidence, view_curves, view_signals
 from .resources import DATA_ROOT
 from .signals import SHOT_CUT_KEY
 from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
 
-#: Keys of ``Analysis.curves``: the model's per-view actionness heads and their fusion.
-CURVE_NAMES: tuple[str, ...] = (*VIEW_NAMES, "fused")
+#: Keys of ``Analysis.curves``: each view's own evidence curve (model/evidence.py; "bridge" is the label
+#: bridge's text prior, drawn under its own name when there is no CLIP) and the CLIP-AE model's fused actionness.
+CURVE_NAMES: tuple[str, ...] = (*VIEW_NAMES, BRIDGE_SIGNAL, "fused")
 ANALYSIS_FORMAT = 1
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = DATA_ROOT / "checkpoints" / "clip_ae_default.safetensors"
@@ -63,6 +64,8 @@ class PipelineConfig:
     encoder_configs: dict[str, dict] = field(default_factory=dict)
     checkpoint: str | None = None
     refine_steps: int = 30
+    #: How the views' evidence becomes the targets of per-video refinement (model/evidence.py).
+    pseudo_labels: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
     device: str = "auto"
     cache_dir: str | None = None
     localize: LocalizeParams = field(default_factory=LocalizeParams)
@@ -104,8 +107,9 @@ class ClusterInfo:
 class Analysis:
     """Everything known about one analysed video; JSON-serialisable except ``features``.
 
-    ``curves`` are the raw per-snippet outputs (per-view and fused actionness, None for a view the
-    video lacks); ``segments`` and ``clusters`` are derived from them by ``Pipeline.resegment``.
+    ``curves`` are the per-snippet curves: each view's evidence, from that view's input alone (None for a
+    view the video lacks or whose signal is flat), and the model's fused actionness; ``segments`` and
+    ``clusters`` are derived from the views' evidence and the fused curve by ``Pipeline.resegment``.
     """
 
     video_path: str
@@ -216,6 +220,16 @@ def shot_cuts(features: ViewFeatures, threshold: float = 0.5) -> np.ndarray:
     return np.zeros(0, dtype=np.int64) if strength is None else np.flatnonzero(np.asarray(strength) >= threshold)
 
 
+def analysis_segments(features: ViewFeatures, fused: np.ndarray, grid: SnippetGrid, params: LocalizeParams) -> list[Segment]:
+    """The segments of one video: proposals from each view's evidence and the fused curve, split at shot cuts
+    (:func:`~utal_core.localize.localize_sources`), then, when ``params.refine_boundaries``, each boundary
+    moved to the strongest rise or fall of the fine evidence within half a snippet."""
+    sources = view_signals(features, list(VIEW_NAMES)) | {"fused": fused}
+    segments = localize_sources(sources, grid, params, cuts=shot_cuts(features) if params.split_at_cuts else None)
+    fine = fine_evidence(features, grid.window) if params.refine_boundaries else None
+    return segments if fine is None else refine_boundaries(segments, *fine, grid.stride / 2, grid.duration)
+
+
 def resolve_checkpoint(config: PipelineConfig) -> Path | None:
     """The checkpoint an analysis under ``config`` uses: its explicit path, else the shipped default,
     else none; a plain UTALError when the explicit file is missing."""
@@ -239,11 +253,11 @@ def pseudo_class_segments(analysis: Analysis) -> list:
 
 
 def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 0, seed: int = 0,
-              device: str = "cpu") -> Prediction:
-    """The model's outputs on one video, after ``refine_steps`` of per-video refinement on ``device``
-    (always refined when there is no model: a small one is then fitted from scratch)."""
+              device: str = "cpu", pseudo_labels: PseudoLabelConfig = PseudoLabelConfig()) -> Prediction:
+    """The model's outputs on one video, after ``refine_steps`` of per-video refinement on ``device`` towards
+    the video's ``pseudo_labels`` (always refined when there is no model: a small one is then fitted from scratch)."""
     if model is None or refine_steps > 0:
-        config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device)
+        config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device, pseudo_labels=pseudo_labels)
         model = refine(features, model=model, config=config, seed=seed)
     prediction = predict(model.to(device), features)
     outputs = {"actionness": prediction.actionness, "cas": prediction.cas, "video scores": prediction.video_scores}
@@ -360,7 +374,8 @@ class Pipeline:
         self.model_runs += 1
         threads = self.config.model_threads if str(self.extractor.device) == "cpu" else 0
         with torch_threads(threads):
-            return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device)
+            return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device,
+                             self.config.pseudo_labels)
 
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""
@@ -368,20 +383,27 @@ class Pipeline:
         started = time.perf_counter()
         info = media.probe(path, self.extractor.limits)
         features, grid = self.encode_video(path, progress=report, info=info)
+        self.last_timings = dict(self.extractor.last_timings) | {"features": time.perf_counter() - started}
+        return self.analyze_features(path, info, features, grid, report)
+
+    def analyze_features(self, path: str | os.PathLike, info: media.MediaInfo, features: ViewFeatures, grid: SnippetGrid,
+                         progress: ProgressCallback | None = None) -> Analysis:
+        """The path after the encoders, for the features of the video at ``path``: each view's evidence curve
+        (from that view's input alone), the model's fused curve, then segments and clusters."""
+        report = progress or (lambda stage, fraction: None)
         if not features.views:
             reasons = "; ".join(f"{k}: {v}" for k, v in features.absent.items())
             raise UTALError(f"No view could be computed for {Path(path).name} ({reasons}).")
-        timings = dict(self.extractor.last_timings) | {"features": time.perf_counter() - started}
         report("model", 0.0)
         started = time.perf_counter()
         prediction = self.predict(features)
-        timings["model"] = time.perf_counter() - started
+        self.last_timings["model"] = time.perf_counter() - started
         report("model", 1.0)
+        evidence = view_curves(features, list(VIEW_NAMES))
         analysis = Analysis(
             video_path=str(path), video_id=Path(path).stem, content_hash=content_hash(path),
             duration=info.duration, grid=grid, media=info.to_dict(),
-            curves={**{name: prediction.view_actionness.get(name) for name in VIEW_NAMES},
-                    "fused": prediction.actionness},
+            curves={name: evidence.get(name) for name in CURVE_NAMES} | {"fused": prediction.actionness},
             clip_prior=features.extras.get("clip_prior"), absent=dict(features.absent),
             cas=prediction.cas, video_scores=prediction.video_scores, params=self.config.localize,
             segments=[], clusters=[], segment_embeddings={},
@@ -391,8 +413,7 @@ class Pipeline:
         report("segments", 0.0)
         started = time.perf_counter()
         result = self.resegment(analysis, self.config.localize, self.config.num_clusters)
-        timings["segments"] = time.perf_counter() - started
-        self.last_timings = timings
+        self.last_timings["segments"] = time.perf_counter() - started
         report("segments", 1.0)
         return result
 
@@ -401,10 +422,7 @@ class Pipeline:
         if analysis.features is None:
             raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
         fused = analysis.curves["fused"]
-        segments = localize(fused, analysis.grid, params, cuts=shot_cuts(analysis.features))
-        fine = fine_evidence(analysis.features, analysis.grid.window)
-        if fine is not None:
-            segments = refine_boundaries(segments, *fine, analysis.grid.stride / 2, analysis.duration)
+        segments = analysis_segments(analysis.features, fused, analysis.grid, params)
         embeddings = segment_embeddings(analysis.features, segments, fused, analysis.grid) if segments else {}
         clusters: list[ClusterInfo] = []
         if segments:

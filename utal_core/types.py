@@ -51,6 +51,8 @@ class Segment:
     cluster: int = -1
     label: str | None = None
     label_score: float | None = None
+    #: The curve that scored it best (a view's evidence or "fused"; see localize.localize_sources), when known.
+    source: str | None = None
 
     @property
     def duration(self) -> float:

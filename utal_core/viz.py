@@ -29,14 +29,19 @@ from .types import Segment
 if TYPE_CHECKING:
     from .pipeline import Analysis
 
-#: Curve key -> (legend name, colour), in drawing order.
+#: Curve key -> (legend name, colour), in drawing order. A view's curve is that view's own evidence
+#: (model/evidence.py); "bridge" is the label bridge's text prior, the offline stand-in for CLIP's, drawn
+#: only when present; "fused" is the CLIP-AE model's output.
 CURVE_STYLES: dict[str, tuple[str, str]] = {
-    "cbp": ("visual (CBP)", "#1f77b4"),
-    "motion": ("motion", "#ff7f0e"),
-    "clip": ("CLIP-text", "#9467bd"),
-    "audio": ("audio", "#2ca02c"),
-    "fused": ("fused", "#111111"),
+    "cbp": ("visual (CBP) evidence", "#1f77b4"),
+    "motion": ("motion evidence", "#ff7f0e"),
+    "clip": ("CLIP-text prior", "#9467bd"),
+    "bridge": ("label-bridge text prior (no CLIP)", "#c5b0d5"),
+    "audio": ("audio evidence", "#2ca02c"),
+    "fused": ("fused (CLIP-AE model)", "#111111"),
 }
+#: Curves that are stand-ins: left out of the legend when absent instead of shown as a missing view.
+OPTIONAL_CURVES: frozenset[str] = frozenset({"bridge"})
 #: Colours of clusters 0, 1, ... (cycled); -1 (unclustered) is grey.
 CLUSTER_COLOURS: tuple[str, ...] = (
     "#e6550d", "#3182bd", "#31a354", "#756bb1", "#d6616b", "#8c6d31", "#e7ba52", "#17becf", "#7b4173", "#637939",
@@ -111,6 +116,8 @@ def _curve_traces(analysis: "Analysis", figure: go.Figure) -> list[str]:
         curve = analysis.curves.get(key)
         if key == "clip" and analysis.config.get("clip_weights", {}).get("verified") is False:
             name = f"{name} (unverified weights)"
+        if curve is None and key in OPTIONAL_CURVES:
+            continue
         if curve is None:
             reason = analysis.absent.get(key, "not computed")
             notes.append(f"{name}: {reason if len(reason) <= 90 else reason[:89] + '…'}")

@@ -18,7 +18,11 @@ speed (:data:`FEATURE_NAMES`, 32 dims). Extras:
 - ``motion_energy`` [T]: mean residual speed of the frame interior (short sides per second): the
   compensated foreground motion, "how much is moving" (0 on a static scene and on a pure pan);
 - ``motion_fine`` [T, FINE_BINS]: the same in FINE_BINS equal sub-windows of each snippet's window,
-  for placing a boundary inside a snippet.
+  for placing a boundary inside a snippet;
+- ``motion_difference`` [T]: mean absolute grey-level difference (0-1) of consecutive frames after
+  the previous frame is warped by the camera's motion: the view's evidence of action
+  (model/evidence.py). Dense and pixel-exact, it keeps short bursts (a collision among moving cars)
+  that the sparser flow statistics smooth over, and the camera's own motion is taken out.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .base import (EncodedBatch, EncoderConfig, Fingerprint, StreamAccumulator, 
 #: ``ViewFeatures.extras`` keys of the motion encoder's side outputs.
 MOTION_ENERGY_KEY = "motion_energy"
 MOTION_FINE_KEY = "motion_fine"
+MOTION_DIFFERENCE_KEY = "motion_difference"
 #: Sub-windows per snippet of ``extras["motion_fine"]``.
 FINE_BINS = 4
 ORIENTATION_BINS = 8
@@ -98,7 +103,8 @@ class MotionEncoder(StreamEncoder):
     @property
     def fingerprint(self) -> Fingerprint:
         c = self.config
-        return Fingerprint(self.name, "", params=f"dis-{c.preset}|{c.border}|{c.ransac_threshold_px}|{c.point_step}")
+        # "difference": the features carry extras["motion_difference"] (cached features from before do not).
+        return Fingerprint(self.name, "", params=f"dis-{c.preset}|{c.border}|{c.ransac_threshold_px}|{c.point_step}|difference")
 
     def open(self, grid: SnippetGrid) -> "MotionAccumulator":
         self.require_available()
@@ -167,7 +173,7 @@ class MotionAccumulator(StreamAccumulator):
         grid = self.grid
         if not self.rows:  # a single fine frame: nothing moves that can be seen
             zeros = np.zeros((grid.num_snippets, len(FEATURE_NAMES)), np.float32)
-            return EncodedBatch(zeros, {MOTION_ENERGY_KEY: zeros[:, 0].copy(),
+            return EncodedBatch(zeros, {MOTION_ENERGY_KEY: zeros[:, 0].copy(), MOTION_DIFFERENCE_KEY: zeros[:, 0].copy(),
                                         MOTION_FINE_KEY: np.zeros((grid.num_snippets, FINE_BINS), np.float32)})
         rows, times = np.stack(self.rows), np.asarray(self.times)
         energy = rows[:, 0]
@@ -179,6 +185,7 @@ class MotionAccumulator(StreamAccumulator):
         features[:, speed_columns] = np.log1p(features[:, speed_columns] / SPEED_UNIT)
         return EncodedBatch(features.astype(np.float32),
                             {MOTION_ENERGY_KEY: means[:, 0].astype(np.float32),
+                             MOTION_DIFFERENCE_KEY: means[:, PAIR_FEATURES.index("compensated_difference")].astype(np.float32),
                              MOTION_FINE_KEY: fine_bins(energy, times, grid)})
 
 
