@@ -80,14 +80,16 @@ class ClusterResult:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """How ``k="auto"`` is chosen: it tries 2..max_k by silhouette, falling back to one cluster when the
-    best silhouette is below ``min_silhouette``; two segments share a cluster when their joint
-    cosine similarity is at least ``pair_similarity`` (silhouette needs three or more)."""
+    """How ``k="auto"`` is chosen: it tries 2..max_k by silhouette (on at most ``auto_k_sample`` segments),
+    falling back to one cluster when the best silhouette is below ``min_silhouette``; two segments share a
+    cluster when their joint cosine similarity is at least ``pair_similarity`` (silhouette needs three or more)."""
 
     max_k: int = 10
-    min_silhouette: float = 0.1
+    min_silhouette: float = 0.05
     pair_similarity: float = 0.8
     views: tuple[str, ...] = VIEW_NAMES
+    #: k is chosen on at most this many segments (evenly spaced in the given order); the final fit uses all.
+    auto_k_sample: int = 300
 
 
 def _fit(points: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -144,7 +146,8 @@ def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int |
     with threadpool_limits(1):
         span = _span_coordinates(points)
         if k == "auto":
-            chosen = 1 if len(points) == 1 else _auto_k(span, distinct, config, seed)
+            sample = np.unique(np.linspace(0, len(span) - 1, min(len(span), config.auto_k_sample)).round().astype(np.int64))
+            chosen = 1 if len(points) == 1 else _auto_k(span[sample], min(distinct, len(sample)), config, seed)
         else:
             chosen = max(1, min(int(k), distinct))
         labels = _first_appearance_order(_fit(span, chosen, seed))
