@@ -1,276 +1,295 @@
-"""Localization on real annotated clips: the project against naive baselines, with a per-view ablation.
+"""Localization on the real dev clips, scored as the judge scores it, with ablations and the
+leave-one-group-out protocol that chooses every parameter.
 
-Runs the same code path as ``python -m utal_core analyze`` (``Pipeline.analyze`` with the default
-configuration) on every clip of ``../shared/data/real/`` (ground truth ``real/gt.json``) and
-``../shared/data/unav/`` (``<stem>.gt.json``), and, in the same run, naive baselines built by this
-script on the analysis's own snippet grid and scored by the same proposal, NMS and evaluation code:
+The judge (``../shared/tools/judge/judge.py``) is imported, not copied: its clips and dataset groups,
+its three baselines (whole video; motion energy; audio RMS, motion for silent clips), its evaluator
+(``ref_map.py``, class-agnostic mAP at tIoU 0.1:0.1:0.7) and its diagnostics, so that this table and
+the judge's agree. The project row runs ``Pipeline.analyze`` with the default configuration, the path
+``python -m utal_core analyze`` takes.
 
-- whole video: one segment from 0 to the end;
-- motion energy: mean absolute difference of consecutive sampled grey frames;
-- audio RMS: root mean square of each snippet's audio window (motion energy for a silent clip);
+    .venv/bin/python benchmarks/real_clips.py              # project, the judge's baselines, diagnostics
+    .venv/bin/python benchmarks/real_clips.py --ablation   # + one row per source alone and per step left out
+    .venv/bin/python benchmarks/real_clips.py --logo       # the parameter grid, in-sample and leave-one-group-out
 
-the last two both on the analysis's grid and on a plain 1 s grid.
+``--logo``: every setting of :data:`GRID` (grid density, how the views become the model's targets,
+the localizer's time scales, boundary refinement, shot-cut splitting, the relative score floor) is run on every clip. For each
+dataset group in turn, a setting is chosen on the *other* groups and scored on the held-out group; the
+held-out segments of all groups together give the leave-one-group-out figures. The choice: the best
+objective (the mean of overall mAP and the mean over clips), except that among the settings within
+:data:`TIE` of the best, the one that changes the fewest values of the code's defaults is taken, so
+that a difference seven clips cannot tell from noise never moves a default. The same rule on all
+groups gives the in-sample choice, which the defaults in the code are set to. No setting depends on a
+file name, a duration or a dataset.
 
-Per clip and overall it prints class-agnostic mAP at tIoU 0.1:0.1:0.7 (overall: every clip's
-predictions ranked together), the mean over clips, the number of segments, the expected
-calibration error (10 bins) of the fused actionness against ground-truth foreground per snippet,
-and how many segments change when the threshold moves from 0.2 to 0.8. ``--ablation`` adds one
-row per view (the model run on that view alone), the text prior without any model (CLIP's, or
-the label bridge's) and the model with the label bridge as its vision-language view, next to the
-full model.
-
-    .venv/bin/python benchmarks/real_clips.py                 # project + baselines
-    .venv/bin/python benchmarks/real_clips.py --ablation      # + per-view rows
-
-The clips are research-only footage: they are read from ../shared and never copied; the script
-exits cleanly (status 0, one line) when they are absent.
+The clips are research-only footage: read from ../shared, never copied; the script exits cleanly
+(status 0, one line) when they or the judge are absent.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
+import itertools
 import json
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from utal_core import media  # noqa: E402
-from utal_core.evaluate import (THUMOS_TIOUS, Prediction, evaluate_detection,  # noqa: E402
-                                expected_calibration_error, foreground_mask, load_ground_truth)
-from utal_core.grid import SnippetGrid  # noqa: E402
-from utal_core.localize import LocalizeParams, localize  # noqa: E402
-from utal_core.pipeline import Analysis, Pipeline, PipelineConfig, run_model  # noqa: E402
-from utal_core.text import BRIDGE_PRIOR_KEY, LabelBridgeScorer  # noqa: E402
-from utal_core.types import Segment  # noqa: E402
+from utal_core.localize import LocalizeParams, localize_sources  # noqa: E402
+from utal_core.model.evidence import PseudoLabelConfig, view_signals  # noqa: E402
+from utal_core.pipeline import Pipeline, PipelineConfig, analysis_segments, shot_cuts  # noqa: E402
+from utal_core.types import VIEW_NAMES, Segment, ViewFeatures  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-LOW_THRESHOLD, HIGH_THRESHOLD = 0.2, 0.8
-#: A clip whose audio RMS never reaches this is treated as silent by the audio baseline.
-SILENT_RMS = 1e-3
+JUDGE = ROOT.parent / "shared" / "tools" / "judge"
 
 
-@dataclass
-class Clip:
-    """One real clip and its ground-truth file."""
+@dataclass(frozen=True)
+class Setting:
+    """One point of the leave-one-group-out grid."""
 
-    path: Path
-    ground_truth: Path
+    min_snippets: int = PipelineConfig.min_snippets
+    combine: str = PseudoLabelConfig.combine
+    sharpness: float = PseudoLabelConfig.sharpness
+    scales_s: tuple[float, ...] = LocalizeParams.scales_s
+    refine_boundaries: bool = LocalizeParams.refine_boundaries
+    split_at_cuts: bool = LocalizeParams.split_at_cuts
+    min_relative_score: float = LocalizeParams.min_relative_score
 
     @property
-    def video_id(self) -> str:
-        return self.path.stem
+    def model_key(self) -> tuple:
+        """The part of the setting that changes the features or the model's output."""
+        return self.min_snippets, self.combine, self.sharpness
+
+    def params(self) -> LocalizeParams:
+        return LocalizeParams(scales_s=self.scales_s, refine_boundaries=self.refine_boundaries,
+                              split_at_cuts=self.split_at_cuts, min_relative_score=self.min_relative_score)
+
+    def changes(self) -> int:
+        """How many values differ from the code's defaults."""
+        default = Setting()
+        return sum(getattr(self, f.name) != getattr(default, f.name) for f in dataclasses.fields(self))
+
+    def label(self) -> str:
+        return (f"grid>={self.min_snippets} {self.combine}/{self.sharpness:g} scales {','.join(f'{s:g}' for s in self.scales_s)}"
+                f"{'' if self.refine_boundaries else ' no-refine'}{'' if self.split_at_cuts else ' no-cuts'}"
+                f" floor {self.min_relative_score:g}")
+
+
+#: The leave-one-group-out grid: every combination of these values.
+GRID_VALUES: dict[str, tuple] = {
+    "min_snippets": (40, 80),
+    "combine": ("max", "mean"),
+    "sharpness": (4.0, 8.0),
+    "scales_s": ((1.0,), (2.0,), (1.0, 2.0, 4.0), (0.5, 1.0, 2.0)),
+    "refine_boundaries": (True, False),
+    "split_at_cuts": (True, False),
+    "min_relative_score": (0.0, 0.1, 0.2),
+}
+#: Objectives closer than this to the best are treated as ties (see the module docstring).
+TIE = 0.01
+GRID: list[Setting] = [Setting(**dict(zip(GRID_VALUES, values))) for values in itertools.product(*GRID_VALUES.values())]
 
 
 @dataclass
-class RowResult:
-    """One method's segments (and curve, when it has one) on every clip."""
+class ModelOutput:
+    """One clip's features, grid and fused curve under one model setting."""
 
-    name: str
-    segments: dict[str, list[Segment]] = field(default_factory=dict)
-    curves: dict[str, np.ndarray] = field(default_factory=dict)
-    changed: dict[str, int] = field(default_factory=dict)
-
-
-def find_clips(data: Path) -> list[Clip]:
-    """The real clips under ``data`` that have ground truth."""
-    clips = [Clip(path, data / "real" / "gt.json") for path in sorted((data / "real").glob("*.mp4"))]
-    clips += [Clip(path, path.with_suffix(".gt.json")) for path in sorted((data / "unav").glob("*.mp4"))]
-    return [clip for clip in clips if clip.ground_truth.exists()]
+    features: ViewFeatures
+    grid: object
+    fused: np.ndarray
 
 
-def motion_energy(path: Path, grid: SnippetGrid) -> np.ndarray:
-    """Mean absolute difference of consecutive sampled grey frames (the first snippet copies the second)."""
-    previous, energy = None, []
-    for batch in media.iter_frames(path, grid, short_side=128):
-        for frame in batch.frames.astype(np.float32).mean(axis=-1):
-            energy.append(0.0 if previous is None else float(np.abs(frame - previous).mean()))
-            previous = frame
-    values = np.asarray(energy)
-    if len(values) > 1:
-        values[0] = values[1]
-    return values
-
-
-def audio_rms(path: Path, grid: SnippetGrid) -> np.ndarray | None:
-    """RMS of each snippet's audio window; None when the clip has no audio or is silent."""
-    track = media.decode_audio(path)
-    if not track.available:
+def load_judge():
+    """The judge module (and its ref_map) from ../shared, or None when absent."""
+    if not (JUDGE / "judge.py").exists():
         return None
-    starts = grid.times - grid.window / 2
-    rms = np.array([np.sqrt(np.mean(np.square(track.window(s, s + grid.window))) + 1e-12) for s in starts])
-    return None if rms.max() < SILENT_RMS else rms
+    sys.path.insert(0, str(JUDGE))
+    import judge  # noqa: PLC0415
+
+    return judge
 
 
-def signal_segments(signal: np.ndarray, grid: SnippetGrid, params: LocalizeParams) -> list[Segment]:
-    """The pipeline's proposals, scoring and NMS on a hand-made signal rescaled to [0, 1]."""
-    return localize(signal, grid, LocalizeParams(**(params.to_dict() | {"normalize": True})))
+def as_results(segments: list[Segment]) -> list[dict]:
+    return [{"segment": [s.start, s.end], "score": s.score, "label": "a"} for s in segments]
 
 
-def changed_segments(low: list[Segment], high: list[Segment]) -> int:
-    """How many segments appear at one threshold but not at the other."""
-    def key(segments: list[Segment]) -> set[tuple[float, float]]:
-        return {(round(s.start, 3), round(s.end, 3)) for s in segments}
+class Scorer:
+    """The judge's scores of a results dict {clip: [predictions]} over some clips."""
 
-    return len(key(low) ^ key(high))
+    def __init__(self, judge, gt: dict, keys: list[str]) -> None:
+        self.judge, self.gt, self.keys = judge, gt, keys
+        self.groups = sorted({judge.group(k) for k in keys})
 
+    def overall(self, results: dict, keys: list[str]) -> float:
+        return self.judge.score(self.gt, results, keys)
 
-def model_row(name: str, analyses: dict[str, Analysis], pipeline: Pipeline) -> RowResult:
-    """Segments of the pipeline's analyses, and how they move between the low and high thresholds."""
-    row = RowResult(name)
-    for video_id, analysis in analyses.items():
-        row.segments[video_id] = analysis.segments
-        row.curves[video_id] = np.asarray(analysis.curves["fused"], dtype=np.float64)
-        low, high = (pipeline.resegment(analysis, analysis.params.with_threshold(t)).segments
-                     for t in (LOW_THRESHOLD, HIGH_THRESHOLD))
-        row.changed[video_id] = changed_segments(low, high)
-    return row
+    def clip_mean(self, results: dict, keys: list[str]) -> float:
+        return float(np.mean([self.judge.score(self.gt, results, [k]) for k in keys]))
 
+    def objective(self, results: dict, keys: list[str]) -> float:
+        """What the protocol maximises: the mean of overall mAP and the mean over clips."""
+        return 0.5 * (self.overall(results, keys) + self.clip_mean(results, keys))
 
-def text_prior_row(analyses: dict[str, Analysis], params: LocalizeParams) -> RowResult:
-    """The vision-language view without any model: CLIP's zero-shot prior, else the label bridge's."""
-    key = "clip_prior" if all("clip_prior" in a.features.extras for a in analyses.values()) else BRIDGE_PRIOR_KEY
-    row = RowResult(f"{'CLIP' if key == 'clip_prior' else 'label-bridge'} prior (no model)")
-    for video_id, analysis in analyses.items():
-        if key not in analysis.features.extras:
-            continue
-        prior = np.asarray(analysis.features.extras[key], dtype=np.float64)
-        row.curves[video_id] = prior
-        row.segments[video_id] = localize(prior, analysis.grid, params)
-        row.changed[video_id] = changed_segments(
-            *(localize(prior, analysis.grid, params.with_threshold(t)) for t in (LOW_THRESHOLD, HIGH_THRESHOLD)))
-    return row
+    def row(self, name: str, results: dict) -> dict:
+        keys = self.keys
+        return {"row": name, "all": self.overall(results, keys), "clip_mean": self.clip_mean(results, keys),
+                "groups": {g: self.overall(results, [k for k in keys if self.judge.group(k) == g]) for g in self.groups},
+                "per_clip": {k: self.judge.score(self.gt, results, [k]) for k in keys}}
 
 
-def bridge_vlp_row(analyses: dict[str, Analysis], pipeline: Pipeline) -> RowResult:
-    """Issue 9's offline vision-language try: the label bridge's per-snippet class-name mixtures
-    (MiniLM space) given to the model in the VLP slot, so the CBP<->VLP collaboration runs without
-    CLIP. The evidence is unchanged (the bridge prior stands in for CLIP's prior); only the model's
-    input differs. Not part of the pipeline unless this row beats the full model."""
-    scorer = LabelBridgeScorer()
-    row = RowResult("model + bridge as VLP view")
-    for video_id, analysis in analyses.items():
-        features = copy.deepcopy(analysis.features)
-        features.views["clip"] = scorer.segment_vectors(features.extras).astype(np.float32)
-        features.extras["clip_prior"] = features.extras[BRIDGE_PRIOR_KEY]
-        prediction = run_model(None, features, pipeline.config.refine_steps, pipeline.config.seed)
-        row.curves[video_id] = np.asarray(prediction.actionness, dtype=np.float64)
-        row.segments[video_id] = localize(prediction.actionness, analysis.grid, analysis.params)
-        row.changed[video_id] = changed_segments(
-            *(localize(prediction.actionness, analysis.grid, analysis.params.with_threshold(t))
-              for t in (LOW_THRESHOLD, HIGH_THRESHOLD)))
-    return row
+def baseline_rows(judge, vids: dict, gt: dict, scorer: Scorer) -> list[dict]:
+    """The judge's three baselines, computed by the judge's own functions."""
+    keys = scorer.keys
+    whole = {k: [{"segment": [0, gt["database"][k]["duration"]], "score": 1, "label": "a"}] for k in keys}
+    motion = {k: judge.proposals(*judge.motion_energy(vids[k]), np.arange(0.1, 0.9, 0.05)) for k in keys}
+    audio = {}
+    for k in keys:
+        rms = judge.audio_rms(vids[k])
+        audio[k] = judge.proposals(*rms, np.arange(0.05, 0.9, 0.05)) if rms else motion[k]
+    return [scorer.row("whole video", whole), scorer.row("motion energy", motion),
+            scorer.row("audio RMS (motion if silent)", audio)]
 
 
-def baseline_rows(clips: list[Clip], analyses: dict[str, Analysis], params: LocalizeParams) -> list[RowResult]:
-    """Whole video, and motion energy and audio RMS on each analysis's grid and on a plain 1 s grid
-    (a finer grid makes a raw signal noisier; each baseline is shown at both, so it is not handicapped)."""
-    whole = RowResult("whole video")
-    rows = {(kind, grid_name): RowResult(f"{kind} ({grid_name})")
-            for kind in ("motion energy", "audio RMS") for grid_name in ("analysis grid", "1 s grid")}
-    for clip in clips:
-        analysis = analyses[clip.video_id]
-        whole.segments[clip.video_id] = [Segment(0.0, analysis.duration, 1.0)]
-        for grid_name, grid in (("analysis grid", analysis.grid), ("1 s grid", SnippetGrid(analysis.duration))):
-            energy = motion_energy(clip.path, grid)
-            rms = audio_rms(clip.path, grid)
-            for kind, signal in (("motion energy", energy), ("audio RMS", energy if rms is None else rms)):
-                row = rows[kind, grid_name]
-                row.segments[clip.video_id] = signal_segments(signal, grid, params)
-                row.changed[clip.video_id] = changed_segments(
-                    *(signal_segments(signal, grid, params.with_threshold(t)) for t in (LOW_THRESHOLD, HIGH_THRESHOLD)))
-    return [whole, *rows.values()]
+def model_outputs(vids: dict, key: tuple, cache: str | None) -> dict[str, ModelOutput]:
+    """Features and fused curve of every clip under one model setting (min_snippets, combine, sharpness)."""
+    min_snippets, combine, sharpness = key
+    pipeline = Pipeline.from_config(PipelineConfig(cache_dir=cache, min_snippets=min_snippets,
+                                                   pseudo_labels=PseudoLabelConfig(sharpness=sharpness, combine=combine)))
+    outputs = {}
+    for clip, path in vids.items():
+        features, grid = pipeline.encode_video(path)
+        outputs[clip] = ModelOutput(features, grid, pipeline.predict(features).actionness)
+    return outputs
 
 
-def detection_map(truth: dict, segments: dict[str, list[Segment]]) -> float:
-    predictions = {video: [Prediction(s.start, s.end, s.score, "action") for s in items]
-                   for video, items in segments.items()}
-    return evaluate_detection(truth, predictions, THUMOS_TIOUS, class_agnostic=True).mean_map
+def setting_results(outputs: dict[str, ModelOutput], params: LocalizeParams) -> dict:
+    return {clip: as_results(analysis_segments(o.features, o.fused, o.grid, params)) for clip, o in outputs.items()}
 
 
-def summarise(row: RowResult, truth: dict, analyses: dict[str, Analysis]) -> dict:
-    """Overall and per-clip mAP, segment counts, ECE and threshold sensitivity of one row."""
-    # A row without a clip (a view the clip lacks) has no segments there: its ground truth is missed.
-    per_clip = {video: detection_map({video: truth[video]}, {video: row.segments.get(video, [])}) for video in truth}
-    summary = {
-        "name": row.name,
-        "overall_map": detection_map(truth, row.segments),
-        "mean_over_clips": float(np.mean(list(per_clip.values()))),
-        "per_clip_map": per_clip,
-        "segments": {video: len(row.segments.get(video, [])) for video in truth},
-        "changed_0.2_0.8": dict(row.changed),
-    }
-    if row.curves:
-        masks = {video: foreground_mask(truth[video], analyses[video].times) for video in row.curves}
-        summary["ece_per_clip"] = {video: expected_calibration_error(row.curves[video], masks[video])
-                                   for video in row.curves}
-        summary["ece"] = expected_calibration_error(np.concatenate(list(row.curves.values())),
-                                                    np.concatenate([masks[video] for video in row.curves]))
-    return summary
+def ablation_rows(outputs: dict[str, ModelOutput], scorer: Scorer) -> list[dict]:
+    """One source alone (no model for a view, the model alone for "fused"), and each step left out."""
+    params = LocalizeParams()
+
+    def with_sources(pick: Callable[[ModelOutput], dict]) -> dict:
+        results = {}
+        for clip, o in outputs.items():
+            sources = pick(o)
+            cuts = shot_cuts(o.features)
+            results[clip] = as_results(localize_sources(sources, o.grid, params, cuts=cuts)) if sources else []
+        return results
+
+    def signals(o: ModelOutput) -> dict:
+        return view_signals(o.features, list(VIEW_NAMES))
+
+    names = sorted({name for o in outputs.values() for name in signals(o)})
+    rows = [scorer.row(f"{name} evidence alone", with_sources(lambda o, n=name: {k: v for k, v in signals(o).items() if k == n}))
+            for name in names]
+    rows.append(scorer.row("views' evidence, no model", with_sources(signals)))
+    rows.append(scorer.row("fused (model) alone", with_sources(lambda o: {"fused": o.fused})))
+    rows.append(scorer.row("without shot-cut splits", setting_results(outputs, dataclasses.replace(params, split_at_cuts=False))))
+    rows.append(scorer.row("without boundary refinement", setting_results(outputs, dataclasses.replace(params, refine_boundaries=False))))
+    rows.append(scorer.row("one scale (1 s)", setting_results(outputs, dataclasses.replace(params, scales_s=(1.0,)))))
+    return rows
 
 
-def print_table(summaries: list[dict], videos: list[str]) -> None:
-    short = {video: video.split("_")[0] for video in videos}
-    header = f"{'method':<30} {'overall':>8} {'mean/clip':>9} {'ECE':>6} " + " ".join(f"{short[v]:>9}" for v in videos)
-    print(header)
-    print("-" * len(header))
-    for s in summaries:
-        ece = f"{s['ece']:.3f}" if "ece" in s else "   -  "
-        cells = " ".join(f"{s['per_clip_map'][v]:9.3f}" for v in videos)
-        print(f"{s['name']:<30} {s['overall_map']:8.3f} {s['mean_over_clips']:9.3f} {ece:>6} {cells}")
-    print()
-    print(f"{'segments / changed 0.2->0.8':<30} " + " ".join(f"{short[v]:>9}" for v in videos))
-    for s in summaries:
-        cells = " ".join(f"{s['segments'][v]:>4}/{s['changed_0.2_0.8'].get(v, 0):<4}" if s['changed_0.2_0.8']
-                         else f"{s['segments'][v]:>4}/ -  " for v in videos)
-        print(f"{s['name']:<30} {cells}")
-    for s in summaries:
-        if "ece_per_clip" in s:
-            print(f"ECE per clip ({s['name']}): " + ", ".join(f"{short[v]} {e:.3f}" for v, e in s["ece_per_clip"].items()))
+def choose(objectives: dict[Setting, float]) -> Setting:
+    """The best setting, where ties (within TIE of the best) go to the fewest changes of the defaults."""
+    top = max(objectives.values())
+    return min((s for s, value in objectives.items() if value >= top - TIE), key=lambda s: (s.changes(), -objectives[s]))
+
+
+def leave_one_group_out(vids: dict, scorer: Scorer, cache: str | None) -> dict:
+    """Every setting of GRID on every clip; the in-sample best, and each held-out group scored with the
+    setting chosen on the other groups."""
+    judge, keys = scorer.judge, scorer.keys
+    outputs = {key: model_outputs(vids, key, cache) for key in sorted({s.model_key for s in GRID})}
+    results = {s: setting_results(outputs[s.model_key], s.params()) for s in GRID}
+    in_sample = {s: scorer.objective(results[s], keys) for s in GRID}
+    best = choose(in_sample)
+    held_out, chosen = {}, {}
+    for group in scorer.groups:
+        train = [k for k in keys if judge.group(k) != group]
+        choice = choose({s: scorer.objective(results[s], train) for s in GRID})
+        chosen[group] = choice
+        held_out.update({k: results[choice][k] for k in keys if judge.group(k) == group})
+    default = Setting()
+    return {"settings": len(GRID), "default": default, "best": best,
+            "default_row": scorer.row(f"default: {default.label()}", results[default]),
+            "best_row": scorer.row(f"in-sample choice: {best.label()}", results[best]),
+            "logo_row": scorer.row("leave-one-group-out", held_out),
+            "chosen": {group: s.label() for group, s in chosen.items()},
+            "default_chosen_in": sum(s == default for s in chosen.values()),
+            "top": [(s.label(), round(in_sample[s], 4)) for s in sorted(GRID, key=lambda s: -in_sample[s])[:10]]}
+
+
+def print_rows(rows: list[dict], groups: list[str], keys: list[str]) -> None:
+    print(f"{'class-agnostic mAP@0.1:0.7':44s} {'all':>6s} {'clip mean':>9s} " + " ".join(f"{g:>10s}" for g in groups))
+    for r in rows:
+        print(f"{r['row'][:44]:44s} {r['all']:6.3f} {r['clip_mean']:9.3f} " + " ".join(f"{r['groups'][g]:10.3f}" for g in groups))
+    print(f"\n{'per clip':44s} " + " ".join(f"{r['row'][:10]:>10s}" for r in rows))
+    for k in keys:
+        print(f"{k[:44]:44s} " + " ".join(f"{r['per_clip'][k]:10.3f}" for r in rows))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder (real/ and unav/)")
-    parser.add_argument("--cache", type=Path, default=None, help="feature cache folder (default: the pipeline's)")
-    parser.add_argument("--ablation", action="store_true", help="also run the model on each view alone")
+    parser.add_argument("--cache", default=None, help="feature cache folder (default: the pipeline's)")
+    parser.add_argument("--ablation", action="store_true", help="also one row per source alone and per step left out")
+    parser.add_argument("--logo", action="store_true", help=f"run the {len(GRID)}-setting grid with leave-one-group-out")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     args = parser.parse_args(argv)
 
-    clips = find_clips(args.data)
-    if not clips:
-        print(f"no real clips under {args.data}: nothing to do")
+    judge = load_judge()
+    if judge is None:
+        print(f"no judge at {JUDGE}: nothing to do")
         return 0
-    truth: dict = {}
-    for clip in clips:
-        truth.update({video: items for video, items in load_ground_truth(clip.ground_truth).items()
-                      if video == clip.video_id})
-    config = PipelineConfig(cache_dir=str(args.cache) if args.cache else None)
-    pipeline = Pipeline.from_config(config)
+    vids, gt = judge.gather(judge.DEV)
+    if not vids:
+        print("no real clips under ../shared/data: nothing to do")
+        return 0
+    keys = sorted(vids)
+    scorer = Scorer(judge, gt, keys)
+    rows = baseline_rows(judge, vids, gt, scorer)
+
+    pipeline = Pipeline.from_config(PipelineConfig(cache_dir=args.cache))
     started = time.perf_counter()
-    analyses = {clip.video_id: pipeline.analyze(clip.path) for clip in clips}
+    analyses = {k: pipeline.analyze(vids[k]) for k in keys}
     seconds = time.perf_counter() - started
-    rows = [model_row("project (fused)", analyses, pipeline)]
+    rows.append(scorer.row("project", {k: as_results(a.segments) for k, a in analyses.items()}))
+    with tempfile.TemporaryDirectory() as folder:
+        for k, analysis in analyses.items():
+            analysis.write_json(Path(folder) / f"{k}.analysis.json")
+        diagnostics = judge.diagnostics(folder, keys, {k: gt["database"][k]["duration"] for k in keys})
+    report: dict = {"clips": keys, "analyze_seconds": seconds}
     if args.ablation:
-        for view in [v for v in config.views if any(v in a.features.views for a in analyses.values())]:
-            single = Pipeline.from_config(PipelineConfig(cache_dir=config.cache_dir, views=(view,)))
-            having = [clip for clip in clips if view in analyses[clip.video_id].features.views]
-            rows.append(model_row(f"model: {view} only", {c.video_id: single.analyze(c.path) for c in having}, single))
-        rows.append(text_prior_row(analyses, config.localize))
-        rows.append(bridge_vlp_row(analyses, pipeline))
-    rows += baseline_rows(clips, analyses, config.localize)
-    videos = [clip.video_id for clip in clips]
-    summaries = [summarise(row, truth, analyses) for row in rows]
-    print(f"{len(clips)} real clips, class-agnostic mAP@{THUMOS_TIOUS[0]}:{THUMOS_TIOUS[-1]}; "
-          f"analyses took {seconds:.1f} s; model: {analyses[videos[0]].config.get('model')}\n")
-    print_table(summaries, videos)
+        outputs = {k: ModelOutput(a.features, a.grid, a.curves["fused"]) for k, a in analyses.items()}
+        rows += ablation_rows(outputs, scorer)
+    print(f"\n{len(keys)} real clips; analyses took {seconds:.1f} s; model: {analyses[keys[0]].config.get('model')}\n")
+    print_rows(rows, scorer.groups, keys)
+    print(f"\nviews r mean {diagnostics['views_r_mean']} ({diagnostics['clips_views_r_ge_0.9']}/{diagnostics['clips_with_views']} "
+          f"clips >= 0.9); top segment = whole video in {diagnostics['top_is_whole_video']}/{len(keys)}; edge stubs in top 3 "
+          f"in {diagnostics['edge_stub_in_top3']}/{len(keys)}; {diagnostics['segments']} segments")
+    report |= {"rows": rows, "diagnostics": diagnostics}
+    if args.logo:
+        logo = leave_one_group_out(vids, scorer, args.cache)
+        print(f"\nleave-one-group-out over {logo['settings']} settings (objective: mean of overall mAP and mean over clips)")
+        print_rows([logo["default_row"], logo["best_row"], logo["logo_row"]], scorer.groups, keys)
+        print("\nchosen on the other groups, per held-out group:")
+        for group, label in logo["chosen"].items():
+            print(f"  {group:12s} {label}")
+        print(f"the default setting was chosen in {logo['default_chosen_in']} of {len(logo['chosen'])} folds")
+        print("in-sample top 10:", *(f"  {score:.4f}  {label}" for label, score in logo["top"]), sep="\n")
+        report["logo"] = {key: value for key, value in logo.items() if key not in ("default", "best")}
     if args.json:
-        args.json.write_text(json.dumps({"clips": videos, "rows": summaries}, indent=1))
+        args.json.write_text(json.dumps(report, indent=1, default=str))
     return 0
 
 

@@ -249,3 +249,24 @@ def test_clip_search_plumbing_with_tiny_model(tmp_path: Path) -> None:
         assert hits[0].score == pytest.approx(1.0, abs=1e-5)
         assert library.recluster(clip, k=2).k == 2
         assert {s.label for s in library.segments(1)} <= set(load_vocabulary("actions"))
+
+
+def test_text_search_can_rank_by_similarity_and_segment_confidence(tmp_path: Path) -> None:
+    """With ``confidence_weight`` (the CLI's and the app's setting) a confident segment outranks a slightly
+    more similar fragment; without it, similarity alone orders the hits."""
+    target = np.zeros(DIM, np.float32)
+    target[0] = 1.0
+    near = target.copy()
+    near[1] = 0.05                      # cosine 0.9988 with the query
+    far = target.copy()
+    far[1] = 0.3                        # cosine 0.958
+    segments = [Segment(0.0, 0.6, 0.02), Segment(10.0, 20.0, 0.6)]  # an edge fragment and a clear action
+    with SegmentLibrary.open(tmp_path) as library:
+        library.add_video("/videos/a.mp4", "hash-a", 30.0, {}, segments, {"clip": np.stack([near, far])})
+        scorer = VectorScorer({"q": target})
+        plain = library.search_text("q", scorer, k=2)
+        ranked = library.search_text("q", scorer, k=2, confidence_weight=library.config.confidence_weight)
+    assert [h.start for h in plain] == [0.0, 10.0] and plain[0].rank_score == plain[0].score
+    assert [h.start for h in ranked] == [10.0, 0.0]
+    assert ranked[0].rank_score == pytest.approx(ranked[0].score + 0.5 * 0.6, abs=1e-5)
+    assert ranked[0].confidence == pytest.approx(0.6) and ranked[0].to_dict()["confidence"] == pytest.approx(0.6)

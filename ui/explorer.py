@@ -364,16 +364,17 @@ class Explorer:
         if not library.spaces():
             raise UTALError("Nothing to search yet: analyse a video first.")
         scorer = self.services.pipeline.text_scorer
-        hits = library.search_text(query, scorer, k=int(count))
+        hits = library.search_text(query, scorer, k=int(count), confidence_weight=library.config.confidence_weight)
         gallery, shown, rows = [], [], []
         for position, hit in enumerate(hits):
-            rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.score, 3), hit.label or ""])
+            rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.rank_score, 3),
+                         round(hit.score, 3), round(hit.confidence, 3), hit.label or ""])
             try:
                 thumbnail = session.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
             except (UTALError, OSError) as error:
                 LOG.info("search hit %s shown without a thumbnail: %s", hit.segment_id, error)
                 continue
-            gallery.append((str(thumbnail), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.score:.2f}"))
+            gallery.append((str(thumbnail), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.rank_score:.2f}"))
             shown.append(position)
         kind = f"{scorer.label} text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
         info = f"{len(hits)} result(s) for “{query}”, answered by **{scorer.name}** — {kind}."

@@ -116,7 +116,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 search_info = gr.Markdown(elem_id="search-info")
                 search_gallery = gr.Gallery(label="Results (click to open)", columns=4, height=360,
                                             allow_preview=False, elem_id="search-results")
-                search_table = gr.Dataframe(headers=["video", "start (s)", "end (s)", "score", "label"],
+                search_table = gr.Dataframe(headers=["video", "start (s)", "end (s)", "match", "text", "segment", "label"],
                                             interactive=False, elem_id="search-table")
             with gr.Tab("Settings", id="settings"):
                 settings_summary = gr.Markdown(elem_id="settings-summary")

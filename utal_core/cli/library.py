@@ -77,15 +77,15 @@ def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
     if isinstance(scorer, ClipTextScorer) and not scorer.verified:
         print(f"warning: the CLIP text tower failed its sanity check; results are from {scorer.label}", file=sys.stderr)
     filters = SearchFilters(video=args.video, min_score=args.min_score, cluster=args.cluster)
-    hits = library.search_text(args.query, scorer, k=k, filters=filters)
+    hits = library.search_text(args.query, scorer, k=k, filters=filters, confidence_weight=library.config.confidence_weight)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2))
         return
     if not hits:
         print("no matching segments")
     for rank, hit in enumerate(hits, start=1):
-        print(f"{rank:>3}. {hit.score:.3f}  {hit.video_name}  {hit.start:.2f}-{hit.end:.2f} s  "
-              f"cluster {hit.cluster} {hit.label or ''}  [{hit.encoder}]")
+        print(f"{rank:>3}. {hit.rank_score:.3f} (text {hit.score:.3f}, segment {hit.confidence:.3f})  {hit.video_name}  "
+              f"{hit.start:.2f}-{hit.end:.2f} s  cluster {hit.cluster} {hit.label or ''}  [{hit.encoder}]")
 
 
 @subcommand("library", "Manage and search the persistent segment library.", _configure_library)

@@ -36,6 +36,10 @@ class LibraryConfig:
     lists_per_sqrt: float = 8.0
     pq_subvectors: int = 128
     rerank: int = 100
+    #: The CLI's and the app's text search order hits by similarity + this weight * the segment's localization
+    #: score (``search.rank_by_confidence``; 0: similarity alone), among the ``confidence_pool`` most similar.
+    confidence_weight: float = 0.5
+    confidence_pool: int = 200
     training_per_list: int = 32
     training_iterations: int = 10
     seed: int = 0

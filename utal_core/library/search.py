@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,7 +38,11 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One ranked segment; ``encoder`` names the text encoder (or embedding space) that answered."""
+    """One ranked segment; ``encoder`` names the text encoder (or embedding space) that answered.
+
+    ``score`` is the similarity to the query, ``confidence`` the segment's localization score, and
+    ``rank_score`` what the hits are ordered by (see :func:`rank_by_confidence`).
+    """
 
     video_path: str
     video_id: int
@@ -49,6 +53,8 @@ class SearchHit:
     cluster: int
     label: str | None
     encoder: str
+    confidence: float = 0.0
+    rank_score: float = 0.0
 
     @property
     def video_name(self) -> str:
@@ -57,8 +63,21 @@ class SearchHit:
     def to_dict(self) -> dict[str, Any]:
         """The CLI/JSON form: video, start, end, score, cluster, label, encoder (plus ids)."""
         return {"video": self.video_path, "start": self.start, "end": self.end, "score": self.score,
+                "confidence": self.confidence, "rank_score": self.rank_score,
                 "cluster": self.cluster, "label": self.label, "encoder": self.encoder,
                 "video_id": self.video_id, "segment_id": self.segment_id}
+
+
+def rank_by_confidence(hits: list[SearchHit], weight: float) -> list[SearchHit]:
+    """Hits ordered by ``similarity + weight * confidence`` (``rank_score``), best first.
+
+    A text encoder without CLIP (the label bridge) scores every segment of a library within a narrow
+    band, so similarity alone ranks fragments as readily as the actions the localizer stands behind;
+    the segment's own localization score breaks that tie. The weight (``LibraryConfig.confidence_weight``)
+    was chosen by leave-one-group-out over the judge's label queries (benchmarks/retrieval_weight.py).
+    """
+    ranked = [replace(hit, rank_score=hit.score + weight * hit.confidence) for hit in hits]
+    return sorted(ranked, key=lambda hit: -hit.rank_score)
 
 
 def library_vectors(segment_embeddings: Mapping[str, np.ndarray],

@@ -27,7 +27,7 @@ from .index import (LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_in
                     is_current_ivf, ivf_lists)
 from .records import (DATABASE_NAME, check_folder, check_integrity, damaged_database, record_path,
                       write_record)
-from .search import MAX_SQLITE_INTEGER, SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors
+from .search import MAX_SQLITE_INTEGER, SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors, rank_by_confidence
 
 #: 2: index shards and removals (``files.SHARD_SCHEMA``); a version-1 library is upgraded at open.
 SCHEMA_VERSION = 2
@@ -427,7 +427,7 @@ class SegmentLibrary:
         return np.array([row[0] for row in rows], dtype=np.int64)
 
     def _search(self, space: str, vector: np.ndarray, k: int, filters: SearchFilters | None,
-                encoder: str, exclude: int | None = None) -> list[SearchHit]:
+                encoder: str, exclude: int | None = None, confidence_weight: float = 0.0) -> list[SearchHit]:
         with self._lock:
             indexes = self._indexes(space)
             if indexes is None or k <= 0:
@@ -439,29 +439,36 @@ class SegmentLibrary:
             allowed = self._allowed_ids(filters) if filters is not None and filters.active else None
             if allowed is not None and not len(allowed):
                 return []
-            found = indexes.search(query, k + (exclude is not None), allowed, self.config.rerank)
-            return self._hits([(i, score) for i, score in found if i != exclude][:k], encoder)
+            pool = max(k, self.config.confidence_pool) if confidence_weight else k + (exclude is not None)
+            found = indexes.search(query, pool, allowed, self.config.rerank)
+            hits = self._hits([(i, score) for i, score in found if i != exclude], encoder)
+            return rank_by_confidence(hits, confidence_weight)[:k]
 
     def _hits(self, ranked: list[tuple[int, float]], encoder: str) -> list[SearchHit]:
         if not ranked:
             return []
         marks = ",".join("?" * len(ranked))
         rows = self._db.execute(
-            f"SELECT s.id, s.video_id, v.path, s.start_s, s.end_s, s.cluster, s.label FROM segments s "
+            f"SELECT s.id, s.video_id, v.path, s.start_s, s.end_s, s.cluster, s.label, s.score FROM segments s "
             f"JOIN videos v ON v.id = s.video_id WHERE s.id IN ({marks})", [i for i, _ in ranked]).fetchall()
         by_id = {row[0]: row for row in rows}
         return [SearchHit(video_path=by_id[i][2], video_id=by_id[i][1], segment_id=i, start=by_id[i][3],
-                          end=by_id[i][4], score=score, cluster=by_id[i][5], label=by_id[i][6], encoder=encoder)
+                          end=by_id[i][4], score=score, cluster=by_id[i][5], label=by_id[i][6], encoder=encoder,
+                          confidence=float(by_id[i][7]), rank_score=score)
                 for i, score in ranked if i in by_id]
 
     @_plain_database_errors
-    def search_text(self, query: str, scorer: TextScorer, k: int = 10,
-                    filters: SearchFilters | None = None) -> list[SearchHit]:
-        """The ``k`` segments nearest to ``query`` in ``scorer``'s embedding space (cosine similarity)."""
+    def search_text(self, query: str, scorer: TextScorer, k: int = 10, filters: SearchFilters | None = None,
+                    confidence_weight: float = 0.0) -> list[SearchHit]:
+        """The ``k`` segments nearest to ``query`` in ``scorer``'s embedding space (cosine similarity), or with
+        ``confidence_weight`` the ``k`` best of the ``config.confidence_pool`` nearest by similarity + weight *
+        segment score (:func:`~utal_core.library.search.rank_by_confidence`; the CLI and the app pass
+        ``config.confidence_weight``)."""
         query = check_query(query)
         if scorer.space not in self.spaces():
             raise UTALError(f"No segments in this library can be searched with {scorer.name}.")
-        return self._search(scorer.space, scorer.embed_texts([query])[0], k, filters, scorer.name)
+        return self._search(scorer.space, scorer.embed_texts([query])[0], k, filters, scorer.name,
+                            confidence_weight=confidence_weight)
 
     def _vector(self, segment_id: int, space: str) -> np.ndarray | None:
         row = self._db.execute("SELECT vector FROM vectors WHERE segment_id = ? AND space = ?",
