@@ -29,9 +29,10 @@ class RunningApp:
 
 
 @contextmanager
-def running_app(folder: Path, pipeline: PipelineConfig | None = None, pipeline_object=None,
+def running_app(folder: Path, pipeline: PipelineConfig | None = None, pipeline_object=None, port: int | None = None,
                 **settings) -> Iterator[RunningApp]:
-    """The app served from a thread; ``pipeline_object`` replaces the lazily built pipeline when given,
+    """The app served from a thread (on ``port``, else a free one: a restarted server keeps its port, so the
+    browser's local storage for it survives); ``pipeline_object`` replaces the lazily built pipeline when given,
     ``settings`` override AppConfig fields (e.g. ``shared_library=True``)."""
     import app
 
@@ -39,7 +40,7 @@ def running_app(folder: Path, pipeline: PipelineConfig | None = None, pipeline_o
                            pipeline=pipeline or PipelineConfig(cache_dir=str(folder / "features")), **settings)
     services = app.AppServices(config, pipeline=pipeline_object)
     demo = app.build_demo(services)
-    port = free_port()
+    port = port or free_port()
     app.launch(demo, config, port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield RunningApp(url=f"http://127.0.0.1:{port}/", services=services)

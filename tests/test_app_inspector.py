@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from utal_core.annotations import read_eaf
-from utal_core.edits import load_edits
+from utal_core.edit_files import load_edits
 from utal_core.evaluate import load_ground_truth
 from utal_core.features import content_hash
 from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code

@@ -13,7 +13,7 @@ from pympi import Elan
 
 from utal_core.annotations import add_segments, read_activitynet_gt, read_eaf
 from utal_core.cli import main
-from utal_core.edits import load_edits
+from utal_core.edit_files import load_edits
 from utal_core.errors import UTALError
 from utal_core.evaluate import load_ground_truth
 from utal_core.types import Segment

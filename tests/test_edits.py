@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from utal_core.edits import EditLayer, load_edits, save_edits, segments_fingerprint
+from utal_core.edit_files import load_edits, save_edits
+from utal_core.edits import EditLayer, segments_fingerprint
 from utal_core.errors import UTALError
 from utal_core.pipeline import read_analysis
 from utal_core.types import Segment

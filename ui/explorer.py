@@ -115,6 +115,11 @@ class Explorer:
         """The visitor's session (its folders, stored videos and library)."""
         return self.services.sessions.get(request.session_hash)
 
+    def attach_visitor(self, token: str | None, request: gr.Request) -> str:
+        """On page load: this session keeps its corrections where the browser's visitor token says (a new token
+        for a new browser); the token goes back into the browser's local storage."""
+        return self.services.sessions.attach_visitor(request.session_hash, token)
+
     def end_session(self, request: gr.Request) -> None:
         """The tab was closed: delete the session's files."""
         self.services.sessions.close(request.session_hash)
@@ -180,6 +185,8 @@ class Explorer:
             note = "Analysed."
             saved.save(analysis, self.services.pipeline)
         analysis = self.with_controls(analysis, threshold, min_duration, merge_gap, nms_iou, clusters_choice)
+        restored = session.restore_edits(analysis)
+        note = f"{note} {restored}".strip()
         if key not in cache:  # the segments as the page's controls cut them: a search hit is a band on the timeline
             try:
                 add_analysis_to_library(session.library, analysis)

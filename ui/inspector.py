@@ -2,8 +2,9 @@
 edit controls (nudges, playhead bounds, accept / reject / relabel, add, undo / redo) over its edits layer.
 
 Edits live on the session's ``Analysis`` (its ``edits`` layer, ``utal_core.edits``) in ``gr.State`` and in the
-session's analysis cache, so analysing the same video again in the session brings them back, and the
-analysis JSON download carries them. An edit answers with the small things that change (the info line,
+session's analysis cache, and each one is saved at once in the visitor's own store (``ui.sessions``), so a
+reload, a new tab of the same browser or a server restart brings them back when the video is opened again;
+the analysis JSON download carries them. An edit answers with the small things that change (the info line,
 the corrections table, the edits row's data, which ``ui/inspector.js`` restyles into the timeline without
 redrawing it); the strips (their JPEGs inline, no image requests) and then the curves follow in a second
 step, after which the strips of the neighbouring segments are prefetched. Keys: :data:`SHORTCUTS`.
@@ -275,66 +276,71 @@ class Inspector:
 
     # --- editing ------------------------------------------------------------------------------------
 
-    def _edited(self, analysis: Analysis, cache: dict, key: str | None, note: str) -> tuple:
+    def _edited(self, analysis: Analysis, cache: dict, key: str | None, note: str, request: gr.Request) -> tuple:
         cache[analysis.content_hash] = analysis  # the session's cache keeps the layer for the next Analyze
+        with self.edit_lock:  # saved at once in the visitor's own store: a reload or a restart brings it back
+            self.explorer.session(request).save_edits(analysis)
         return self.fast_outputs(analysis, key, note)
 
     def nudge(self, bound: Literal["start", "end"], steps: int, unit: str) -> Callable:
         """A handler moving the inspected segment's ``bound`` by ``steps`` units."""
-        def nudge_handler(analysis: Analysis | None, cache: dict, key: str | None):
+        def nudge_handler(analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request):
             layer = self._layer(analysis)
             with self.edit_lock:
                 operation = layer.nudge(self._checked_key(layer, key), bound, steps, unit)
             moved = operation.start if bound == "start" else operation.end
-            return self._edited(analysis, cache, key, f"{bound.capitalize()} moved to {moved:.3f} s.")
+            return self._edited(analysis, cache, key, f"{bound.capitalize()} moved to {moved:.3f} s.", request)
 
         return nudge_handler
 
     def set_bound(self, bound: Literal["start", "end"]) -> Callable:
         """A handler setting the inspected segment's ``bound`` to the playhead."""
-        def set_handler(analysis: Analysis | None, cache: dict, key: str | None, playhead: float | None):
+        def set_handler(analysis: Analysis | None, cache: dict, key: str | None, playhead: float | None,
+                        request: gr.Request):
             layer = self._layer(analysis)
             key = self._checked_key(layer, key)
             seconds = round(float(playhead or 0.0), 6)
             with self.edit_lock:
                 (layer.set_start if bound == "start" else layer.set_end)(key, seconds)
-            return self._edited(analysis, cache, key, f"{bound.capitalize()} set to the playhead, {seconds:.3f} s.")
+            return self._edited(analysis, cache, key, f"{bound.capitalize()} set to the playhead, {seconds:.3f} s.",
+                                request)
 
         return set_handler
 
     def decide(self, verdict: Literal["accept", "reject"]) -> Callable:
-        def decide_handler(analysis: Analysis | None, cache: dict, key: str | None):
+        def decide_handler(analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request):
             layer = self._layer(analysis)
             key = self._checked_key(layer, key)
             with self.edit_lock:
                 (layer.accept if verdict == "accept" else layer.reject)(key)
-            return self._edited(analysis, cache, key, f"{'Accepted' if verdict == 'accept' else 'Rejected'}.")
+            return self._edited(analysis, cache, key, f"{'Accepted' if verdict == 'accept' else 'Rejected'}.", request)
 
         return decide_handler
 
-    def relabel(self, analysis: Analysis | None, cache: dict, key: str | None, label: str):
+    def relabel(self, analysis: Analysis | None, cache: dict, key: str | None, label: str, request: gr.Request):
         layer = self._layer(analysis)
         key = self._checked_key(layer, key)
         with self.edit_lock:
             layer.relabel(key, label)
-        return self._edited(analysis, cache, key, f"Relabelled “{label.strip()}”.")
+        return self._edited(analysis, cache, key, f"Relabelled “{label.strip()}”.", request)
 
-    def add(self, analysis: Analysis | None, cache: dict, playhead: float | None, label: str):
+    def add(self, analysis: Analysis | None, cache: dict, playhead: float | None, label: str, request: gr.Request):
         """A new segment from the playhead, ADDED_LENGTH_S long (shorter at the video's end); it is inspected."""
         layer = self._layer(analysis)
         start = round(float(playhead or 0.0), 6)
         with self.edit_lock:
             operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
-        return self._edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.")
+        return self._edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.", request)
 
-    def undo(self, analysis: Analysis | None, cache: dict, key: str | None, redo: bool = False):
+    def undo(self, analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request, redo: bool = False):
         layer = self._layer(analysis)
         with self.edit_lock:
             operation = layer.redo() if redo else layer.undo()
         if operation is None:
-            return self._edited(analysis, cache, key, f"Nothing to {'redo' if redo else 'undo'}.")
+            return self._edited(analysis, cache, key, f"Nothing to {'redo' if redo else 'undo'}.", request)
         verb = "Redone" if redo else "Undone"
-        return self._edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.")
+        return self._edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.",
+                            request)
 
-    def redo(self, analysis: Analysis | None, cache: dict, key: str | None):
-        return self.undo(analysis, cache, key, redo=True)
+    def redo(self, analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request):
+        return self.undo(analysis, cache, key, request, redo=True)

@@ -41,6 +41,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
         hits = gr.State([])
         gallery_hits = gr.State([])
         thumbnail_positions = gr.State([])
+        #: The visitor's token, kept in the browser's local storage: it names the folder of their saved corrections.
+        visitor = gr.BrowserState(None, storage_key="utal-visitor", secret=services.visitor_secret)
         gr.Markdown("# CLIP-AE Explorer\nFind actions in a video without annotations: upload it, press **Analyze**, "
                     "then explore the timeline, segments and pseudo-action clusters, or search every analysed video.")
         banner = gr.Markdown(visible=False, elem_id="clip-banner")
@@ -185,8 +187,10 @@ def build_demo(services: AppServices) -> gr.Blocks:
 
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
         demo.unload(explorer.end_session)
-        redraw(demo.load(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
-                         concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy")).success(
+        # the visitor's saved corrections are attached first, so the preloaded example gets them back too
+        attached = demo.load(handle(explorer.attach_visitor), visitor, visitor, show_progress="hidden")
+        redraw(attached.then(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
+                             concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy")).success(
             handle(explorer.render_media), view_inputs, media_outputs)
     demo.queue(default_concurrency_limit=4)
     return demo

@@ -59,6 +59,7 @@ class SearchResults:
             status = f"{note} Its analysis was not kept: press **Analyze** for its timeline."
         else:
             analysis = explorer.with_controls(analysis, *controls)
+            note = f"{note} {session.restore_edits(analysis)}".strip()
             remember(cache, key, analysis)
             status = status_markdown(explorer.services, analysis, note)
         truth = explorer.ground_truth(truth_upload, analysis)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from gradio.utils import get_upload_folder
 from utal_core.cache import default_cache_dir
 from utal_core.errors import UTALError
 from utal_core.examples import EXAMPLES_DIR
+from utal_core.export import atomic_write_text
 from utal_core.library import SegmentLibrary
 from utal_core.pipeline import Pipeline, PipelineConfig
 from utal_core.strips import ProxyBuilder
@@ -151,6 +153,17 @@ class AppServices:
                 shared = (lambda: self.library) if self.config.shared_library else None
                 self._sessions = SessionStore(self.config.work_dir, shared_library=shared)
             return self._sessions
+
+    @property
+    def visitor_secret(self) -> str:
+        """The key that encrypts each visitor's token in their browser (``gr.BrowserState``): random, made once and
+        kept in the work folder, so the tokens still open after a restart."""
+        path = Path(self.config.work_dir) / "visitor.secret"
+        with self._lock:
+            if not path.is_file():
+                atomic_write_text(path, secrets.token_urlsafe(32))
+                os.chmod(path, 0o600)
+            return path.read_text(encoding="utf-8").strip()
 
     @property
     def library(self) -> SegmentLibrary:

@@ -10,6 +10,12 @@ So each session gets two folders under a 256-bit random token (``secrets.token_u
 * ``private``: ``<work_dir>/private/<token>/`` holds the session's library and stored videos,
   outside every folder the server sends files from.
 
+A session ends with its tab; a visitor's corrections outlive it. Their browser keeps another random
+token (``gr.BrowserState``, local storage); ``<work_dir>/visitors/<sha256 of it>/edits/`` holds every
+correction they make, saved at once (``utal_core.edit_files.EditStore``), and restored when they open
+the same video again: after a reload, in a new tab of the same browser, after a server restart.
+Another browser has another token and sees none of them.
+
 An uploaded video is moved out of Gradio's upload folder into the video store when it is
 analysed, so its upload URL stops working; the visitor's player gets a hard link (or copy) of it
 in ``public``. The bundled examples are public, so theirs is copied and left in place.
@@ -17,6 +23,7 @@ in ``public``. The bundled examples are public, so theirs is copied and left in 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -26,10 +33,11 @@ import threading
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from gradio.utils import get_upload_folder
 
+from utal_core.edit_files import EditStore, carried_edits
 from utal_core.errors import UTALError
 from utal_core.examples import EXAMPLES_DIR
 from utal_core.features import content_hash
@@ -37,9 +45,14 @@ from utal_core.library import SegmentLibrary
 from utal_core.strips import StripCache
 from utal_core.viz import Thumbnailer
 
+if TYPE_CHECKING:
+    from utal_core.pipeline import Analysis
+
 #: Folder of the sessions' public folders inside Gradio's upload folder.
 SESSIONS_FOLDER = "utal_sessions"
 _UPLOAD_DIR_NAME = re.compile(r"[0-9a-f]{64}")
+#: A visitor's token as ``secrets.token_urlsafe(32)`` writes it (kept in their browser's local storage).
+VISITOR_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def served_root() -> Path:
@@ -148,6 +161,38 @@ class Session:
         self.last_used = time.monotonic()
         #: Upload path (as Gradio gave it) or published path -> the stored video it stands for.
         self._stored: dict[Path, Path] = {}
+        #: The visitor's saved corrections (``attach_visitor``; None for a client without a browser token).
+        self.edit_store: EditStore | None = None
+        #: Content hash -> the revision of the saved corrections this page has loaded or saved last.
+        self.edit_revisions: dict[str, int] = {}
+
+    def attach_visitor(self, folder: Path) -> None:
+        """Keep this session's corrections in ``folder`` (the visitor's own, named by their browser token)."""
+        with self._lock:
+            self.edit_store = EditStore(folder)
+
+    def restore_edits(self, analysis: "Analysis") -> str:
+        """Put the visitor's saved corrections of ``analysis``'s video on it (carried onto its segments when
+        they changed), unless it already has edits; returns a note for the status line ("" when none)."""
+        if self.edit_store is None or (analysis.edits is not None and analysis.edits.operations):
+            return ""
+        try:
+            saved, revision = self.edit_store.load(analysis.content_hash)
+        except UTALError as error:
+            return f"Saved corrections not restored: {error}."
+        self.edit_revisions[analysis.content_hash] = revision
+        if saved is None or not saved.operations:
+            return ""
+        analysis.edits, carried = carried_edits(saved, list(analysis.segments))
+        return f"Restored your {len(saved.operations)} saved correction(s)" + (f" ({carried})." if carried else ".")
+
+    def save_edits(self, analysis: "Analysis") -> None:
+        """Save ``analysis``'s edits layer at once (atomically) in the visitor's store; a plain UTALError when
+        another tab saved this video's corrections since this page read them (nothing is overwritten)."""
+        if self.edit_store is None or analysis.edits is None:
+            return
+        key = analysis.content_hash
+        self.edit_revisions[key] = self.edit_store.save(key, analysis.edits, self.edit_revisions.get(key, 0))
 
     @property
     def library(self) -> SegmentLibrary:
@@ -239,6 +284,15 @@ class SessionStore:
         for old in idle:
             self.close(old)
         return session
+
+    def attach_visitor(self, key: str | None, token: str | None) -> str:
+        """Give the session ``key`` the corrections store of the visitor whose browser holds ``token`` (a new
+        random token when it holds none or a malformed one); returns the token for the browser to keep."""
+        if not isinstance(token, str) or not VISITOR_TOKEN.fullmatch(token):
+            token = secrets.token_urlsafe(32)
+        folder = self.work_dir / "visitors" / hashlib.sha256(token.encode()).hexdigest()[:32] / "edits"
+        self.get(key).attach_visitor(folder)
+        return token
 
     def _open(self) -> Session:
         token = secrets.token_urlsafe(32)

@@ -7,7 +7,7 @@ has the key ``r<i>``; the ``n``-th added segment has the key ``a<n>``. Nudges (o
 frame rate, 0.1 s, 1 s) are recorded as the times they set, so a log reads the same on any machine.
 
 The layer is saved as the ``edits`` entry of the analysis JSON (:meth:`EditLayer.to_dict`), next to
-the raw ``segments``; :func:`save_edits` rewrites that entry atomically. A layer remembers a fingerprint
+the raw ``segments``; ``edit_files`` reads and writes it (atomically, one writer at a time). A layer remembers a fingerprint
 of the raw segments it was made on, and refuses to replay on other ones (after re-segmenting, use
 :meth:`EditLayer.rebased`).
 
@@ -23,13 +23,10 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Sequence
 
 from .errors import UTALError
-from .export import atomic_write_text
 from .types import Segment
 
 EDITS_FORMAT = 1
@@ -320,42 +317,3 @@ class EditLayer:
             if item.kept:
                 layer.add(item.segment.start, item.segment.end, item.segment.label or "action")
         return layer
-
-
-def _read_analysis_payload(path: str | os.PathLike) -> dict:
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UTALError(f"Analysis file not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise UTALError(f"{Path(path).name} is not an analysis file ({error}).") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("segments"), list) or "duration" not in payload:
-        raise UTALError(f"{Path(path).name} is not an analysis file (no segments or duration).")
-    return payload
-
-
-def _raw_segments(payload: dict, path: str | os.PathLike) -> list[Segment]:
-    try:
-        return [Segment(**item) for item in payload["segments"]]
-    except TypeError as error:
-        raise UTALError(f"{Path(path).name} has damaged segments ({error}).") from None
-
-
-def load_edits(path: str | os.PathLike) -> EditLayer:
-    """The edits layer of an analysis JSON file, or an empty one over its segments when it has none."""
-    payload = _read_analysis_payload(path)
-    raw = _raw_segments(payload, path)
-    if payload.get("edits") is not None:
-        return EditLayer.from_dict(payload["edits"], raw)
-    fps = (payload.get("media") or {}).get("fps")
-    return EditLayer(tuple(raw), float(payload["duration"]), fps)
-
-
-def save_edits(path: str | os.PathLike, layer: EditLayer) -> Path:
-    """Write ``layer`` as the ``edits`` entry of the analysis JSON at ``path``, atomically; every other entry
-    (the raw segments above all) is written back as it was read."""
-    payload = _read_analysis_payload(path)
-    if segments_fingerprint(_raw_segments(payload, path)) != layer.base:
-        raise UTALError(f"these edits were made on other segments than {Path(path).name} holds")
-    payload["edits"] = layer.to_dict()
-    return atomic_write_text(path, json.dumps(payload))

@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..edit_files import write_analysis_keeping_edits
 from ..errors import UTALError
 from ..export import unique_video_ids, write_activitynet
 from ..features import resolve_device
@@ -105,7 +106,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         try:  # one bad video must not stop the others: failures are listed at the end
             analysis = dataclasses.replace(pipeline.analyze(video, progress=progress), video_id=video_id)
-            path = analysis.write_json(out / f"{video_id}.analysis.json")
+            path, kept, changed = write_analysis_keeping_edits(analysis, out / f"{video_id}.analysis.json")
         except UTALError as error:
             failures[video] = str(error)
             if not args.json:
@@ -125,6 +126,9 @@ def run_analyze(args: argparse.Namespace) -> int:
                   f"-> {path}", file=sys.stderr)
             for s in analysis.segments:
                 print(f"  {s.start:8.2f} - {s.end:8.2f} s  score {s.score:.3f}  cluster {s.cluster} ({s.label})")
+        if kept:
+            print(f"{'warning' if changed else 'note'}: {path.name}: {kept}", file=sys.stderr)
+            summary[-1]["edits"] = kept
         for warning in analysis.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     if args.format == "anet" and predictions:

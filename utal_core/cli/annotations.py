@@ -19,13 +19,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                       "layer (the model's segments stay as they are).", _configure)
 def run_import(args: argparse.Namespace) -> int:
     from ..annotations import add_segments, read_annotations
-    from ..edits import load_edits, save_edits
+    from ..edit_files import update_edits
     from ..export import load_analysis_json
 
     video_id = args.video or load_analysis_json(args.analysis).video
     segments = read_annotations(args.annotations, video_id)
-    layer = load_edits(args.analysis)
-    added = add_segments(layer, segments)
-    save_edits(args.analysis, layer)
+    # read, add and write under the analysis file's lock: a concurrent import waits and then adds to this one
+    added = update_edits(args.analysis, lambda layer: add_segments(layer, segments))
     print(f"{len(added)} annotations added to the edits of {args.analysis}")
     return 0

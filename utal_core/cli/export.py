@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ..edits import load_edits
+from ..edit_files import load_edits
 from ..errors import UTALError
 from ..export import EAF_TIER_LAYOUTS, EXPORT_FORMATS, default_export_path, export_analysis, load_analysis_json
 from . import subcommand
