@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,29 @@ def test_bad_inputs_are_one_error_line(edited: Path, tmp_path: Path, capsys) -> 
     (tmp_path / "stale.analysis.json").write_text(json.dumps(stale))
     assert main(["export", str(tmp_path / "stale.analysis.json"), "--format", "eaf", "--corrected"]) == 2
     assert "re-segmented" in _one_error_line(capsys)
+
+
+def test_eaf_annotations_that_cannot_be_segments_are_counted_never_dropped_silently(tmp_path: Path) -> None:
+    """A reversed annotation, one whose id repeats another's and one with a 400-digit time are left out of an
+    EAF import with a warning that counts each kind; the others are added."""
+    from utal_core.annotations import read_eaf
+    from utal_core.export import AnalysisExport, eaf_text
+
+    segments = [Segment(1.0, 2.0, 1.0, label="a"), Segment(3.0, 4.0, 1.0, label="b"), Segment(5.0, 6.0, 1.0, label="c"),
+                Segment(7.0, 8.0, 1.0, label="d")]
+    text = eaf_text(AnalysisExport("clip", 10.0, segments), tiers="one")
+    slots = re.findall(r'TIME_SLOT_ID="(ts\d+)" TIME_VALUE="(\d+)"', text)
+    values = dict(slots)
+    text = text.replace(f'TIME_SLOT_ID="{slots[2][0]}" TIME_VALUE="{values[slots[2][0]]}"',
+                        f'TIME_SLOT_ID="{slots[2][0]}" TIME_VALUE="9000"')          # b: 9.0 -> 4.0, reversed
+    text = text.replace(f'TIME_SLOT_ID="{slots[4][0]}" TIME_VALUE="{values[slots[4][0]]}"',
+                        f'TIME_SLOT_ID="{slots[4][0]}" TIME_VALUE="{"9" * 400}"')   # c: a 400-digit start
+    ids = re.findall(r'ANNOTATION_ID="(a\d+)"', text)
+    text = text.replace(f'ANNOTATION_ID="{ids[3]}"', f'ANNOTATION_ID="{ids[0]}"')  # d takes a's id
+    path = tmp_path / "hostile.eaf"
+    path.write_text(text)
+    warnings: list[str] = []
+    kept = read_eaf(path, warnings)
+    assert len(kept) == 1 and len(warnings) == 3, (kept, warnings)
+    assert any("end at or before" in w for w in warnings) and any("not usable numbers" in w for w in warnings)
+    assert any("id that another annotation already used" in w for w in warnings)

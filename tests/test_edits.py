@@ -214,3 +214,54 @@ def test_the_green_bar_marks_the_frames_on_screen_during_the_segment(tmp_path):
     html = _strip_html(frames, "start", 6.35, 6.35, 7.5)
     classes = [chunk.split("'", 1)[0] for chunk in html.split("<figure class='")[1:]]
     assert classes == ["", "boundary inside", "inside", "boundary inside", ""]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "3.0", "nan", True, None, 10**400])
+def test_every_time_entering_the_layer_is_a_finite_number(bad) -> None:
+    """NaN, infinities, strings, booleans and huge integers are refused by every bound check, with one plain
+    message naming the field, and the layer is unchanged."""
+    edits = layer()
+    for attempt in (lambda: edits.set_start("r0", bad), lambda: edits.set_end("r0", bad),
+                    lambda: edits.add(bad, 3.0), lambda: edits.add(1.0, bad)):
+        with pytest.raises(UTALError, match="start|end"):
+            attempt()
+    assert edits.operations == []
+
+
+@pytest.mark.parametrize("steps", [float("nan"), 10**400, "2", True, 2.5, 10**7])
+def test_nudge_steps_are_a_bounded_whole_number(steps) -> None:
+    with pytest.raises(UTALError, match="nudge steps"):
+        layer().nudge("r0", "start", steps)
+
+
+def test_a_hand_edited_file_cannot_smuggle_in_a_bad_time_or_label(tmp_path: Path) -> None:
+    analysis = synthetic_analysis()
+    analysis.edit_layer().set_start("r0", analysis.segments[0].start + 0.5)
+    path = analysis.write_json(tmp_path / "a.analysis.json")
+    for field, value, message in (("start", "nan", "start must be a number"), ("start", 1e400, "finite"),
+                                  ("label", {"x": 1}, "label must be text")):
+        payload = json.loads(path.read_text())
+        payload["edits"]["operations"][0][field] = value
+        broken = tmp_path / f"{field}.analysis.json"
+        broken.write_text(json.dumps(payload).replace("Infinity", "1e400"))
+        with pytest.raises(UTALError, match=message):
+            load_edits(broken)
+    payload = json.loads(path.read_text())
+    payload["media"] = ["not", "a", "dict"]
+    (tmp_path / "media.analysis.json").write_text(json.dumps(payload))
+    assert len(load_edits(tmp_path / "media.analysis.json").operations) == 1
+    payload["media"] = {"fps": "twenty-five"}
+    payload.pop("edits")
+    (tmp_path / "fps.analysis.json").write_text(json.dumps(payload))
+    assert load_edits(tmp_path / "fps.analysis.json").fps is None
+
+
+def test_labels_are_one_line_of_visible_text() -> None:
+    edits = layer()
+    edits.relabel("r0", "  wave\n-->\u0001 hand\u200b ")
+    assert edits.segment("r0").label == "wave --> hand"
+    edits.add(6.0, 7.0, "\u200b\u0002")
+    assert edits.segment("a0").label == "action"
+    for bad in ("\u200b", "  ", None, 5):
+        with pytest.raises(UTALError, match="label"):
+            edits.relabel("r1", bad)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 from pathlib import Path
 
@@ -103,3 +104,25 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path, analysis_json: P
         export_analysis(load_analysis_json(analysis_json), "pdf", target)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+HOSTILE = [Segment(1.0, 2.0, 0.9, label="wave\u0001 hand"), Segment(3.0, 4.0, 0.8, label="x\n00:00:09.000 --> 00:00:10.000\n<b>y</b>"),
+           Segment(5.0, 6.0, 0.7, label="\u200b\ud800")]
+
+
+def test_labels_with_control_characters_and_line_breaks_keep_every_format_well_formed(tmp_path: Path) -> None:
+    """A control character keeps a corrected EAF well-formed (and importable again); a line break with ``-->``
+    adds no timing line to a VTT or SRT cue; markup in a label is shown as text in VTT."""
+    from utal_core.annotations import read_eaf
+    from utal_core.export import AnalysisExport, eaf_text
+
+    exported = AnalysisExport("clip", 10.0, HOSTILE, "clip.mp4")
+    (tmp_path / "a.eaf").write_text(eaf_text(exported))
+    assert [s.label for s in read_eaf(tmp_path / "a.eaf")] == ["wave hand", "x 00:00:09.000 --> 00:00:10.000 <b>y</b>",
+                                                                 "action"]
+    vtt = subtitles_vtt(HOSTILE)
+    assert vtt.count("-->") == 3 and "&lt;b&gt;" in vtt
+    assert [caption.start for caption in webvtt.from_buffer(io.StringIO(vtt))] == ["00:00:01.000", "00:00:03.000",
+                                                                                  "00:00:05.000"]
+    cues = list(srt.parse(subtitles_srt(HOSTILE)))
+    assert len(cues) == 3 and all("\n" not in cue.content for cue in cues)

@@ -20,6 +20,8 @@ from utal_core.evaluate import GroundTruth, Prediction, load_predictions
 from utal_core.pipeline import Analysis
 from utal_core.viz import BandRow
 
+from .messages import markdown_text, warn
+
 #: The row's colour when there is no ground truth to judge the predictions against.
 DETECTOR_COLOUR = "#6a3d9a"
 BREAKDOWN_COLUMNS = ("outcome", "count", "share")
@@ -98,9 +100,17 @@ def show_detector(results: DetectorResults | None, analysis: Analysis | None, tr
     predictions = results.for_video(analysis.video_id)
     if predictions is None:
         videos = ", ".join(list(results.predictions)[:5]) or "none"
-        return (None, f"{results.name} has no results for {analysis.video_id} (it has: {videos}), so no second "
+        return (None, f"{markdown_text(results.name)} has no results for {markdown_text(analysis.video_id)} (it has: "
+                      f"{markdown_text(videos)}), so no second "
                       "row is drawn.", hidden, hidden, [])
-    info = f"**{results.name}**: {len(predictions)} prediction(s) on {analysis.video_id}, drawn as the last row."
+    info = (f"**{markdown_text(results.name)}**: {len(predictions)} prediction(s) on {markdown_text(analysis.video_id)}, "
+            "drawn as the last row.")
+    beyond = sum(p.end > analysis.duration + 1e-3 for p in predictions)
+    if beyond:
+        outside = (f"{beyond} of them end after the video does ({analysis.duration:.1f} s): they are drawn and judged "
+                   "as they are; is it the right results file?")
+        warn(f"{results.name}: {outside}")
+        info += f" {outside}"
     if truth is None:
         return (DetectorRow(analysis.content_hash, results.name, predictions, None),
                 info + " Add a ground-truth file for its error analysis.", hidden, hidden, [])

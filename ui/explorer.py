@@ -30,7 +30,7 @@ from utal_core.viz import (
 )
 
 from .diagnosis import DetectorRow, detector_row
-from .messages import plain_message, strip_paths, warn
+from .messages import markdown_text, plain_message, strip_paths, warn
 from .player import CONVERTING, browser_video
 from .saved_analyses import saved_analyses_for
 from .services import AppServices
@@ -76,7 +76,7 @@ def _file_path(upload: Any) -> str | None:
 def status_markdown(services: AppServices, analysis: Analysis, note: str) -> str:
     pipeline = services.pipeline
     absent = "; ".join(f"{view}: {reason}" for view, reason in analysis.absent.items()) or "none"
-    return (f"**{Path(analysis.video_path).name}** — {analysis.duration:.1f} s, {analysis.grid.num_snippets} snippets. "
+    return (f"**{markdown_text(Path(analysis.video_path).name)}** — {analysis.duration:.1f} s, {analysis.grid.num_snippets} snippets. "
             f"{note}  \nAbsent views: {absent}.  \n"
             f"Model runs (this server): <span id='model-runs'>{pipeline.model_runs}</span>; "
             f"device {pipeline.extractor.device}.")
@@ -384,7 +384,7 @@ class Explorer:
             gallery.append((str(thumbnail), f"{hit.video_name} · {hit.start:.1f}–{hit.end:.1f} s · {hit.rank_score:.2f}"))
             shown.append(position)
         kind = f"{scorer.label} text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
-        info = f"{len(hits)} result(s) for “{query}”, answered by **{scorer.name}** — {kind}."
+        info = f"{len(hits)} result(s) for “{markdown_text(query)}”, answered by **{scorer.name}** — {kind}."
         if len(shown) < len(hits):
             info += f" {len(hits) - len(shown)} without a thumbnail (their video is missing or unreadable)."
         return hits, shown, gallery, rows, info

@@ -33,6 +33,7 @@ from utal_core.viz import edits_row, visible_segments
 from utal_core.viz_inspector import boundary_curves_figure
 
 from .explorer import Explorer
+from .messages import markdown_text
 
 #: Length (s) of a segment added at the playhead; its end is then nudged or set like any other.
 ADDED_LENGTH_S = 2.0
@@ -142,7 +143,7 @@ class Inspector:
             segment = item.segment
             info = (f"Inspecting **{key}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
                     f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
-                    f"{segment.label or 'unlabelled'}. {note}")
+                    f"{markdown_text(segment.label or 'unlabelled')}. {note}")
         return key, info, json.dumps(edits_row(layer, key)), self.corrections(layer)
 
     @staticmethod
@@ -322,7 +323,7 @@ class Inspector:
         key = self._checked_key(layer, key)
         with self.edit_lock:
             layer.relabel(key, label)
-        return self._edited(analysis, cache, key, f"Relabelled “{label.strip()}”.", request)
+        return self._edited(analysis, cache, key, f"Relabelled “{markdown_text(layer.segment(key).label)}”.", request)
 
     def add(self, analysis: Analysis | None, cache: dict, playhead: float | None, label: str, request: gr.Request):
         """A new segment from the playhead, ADDED_LENGTH_S long (shorter at the video's end); it is inspected."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import inspect
 import logging
 import re
@@ -87,6 +88,17 @@ def user_errors(handler: Callable) -> Callable:
             return handler(*args, **kwargs)
 
     return wrapped
+
+
+#: The Markdown characters that start a link, an image, code or emphasis; a backslash before each makes it plain
+#: (underscores and dots, common in file names, cannot make a link or fetch anything and are left as they are).
+_MARKDOWN = re.compile(r"([\\`*\[\]!])")
+
+
+def markdown_text(value: object) -> str:
+    """Untrusted text (a file name, a video id, a label, a query) for a Markdown component: HTML escaped and every
+    Markdown character backslashed, so ``![p](http://host/x.png)`` is shown as typed and fetches nothing."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(str(value), quote=False))
 
 
 def warn(message: str) -> None:

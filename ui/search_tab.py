@@ -17,6 +17,7 @@ from utal_core.errors import UTALError
 from utal_core.features import content_hash
 
 from .explorer import Explorer, remember, status_markdown
+from .messages import markdown_text
 from .player import browser_video
 from .saved_analyses import saved_analyses_for
 
@@ -54,7 +55,7 @@ class SearchResults:
         config = explorer.services.config
         analysis = cache.get(key) or saved_analyses_for(config.work_dir, session, video, config.shared_library).load(
             video, key, explorer.services.pipeline)
-        note = f"Opened {hit.video_name} at {hit.start:.1f} s from search."
+        note = f"Opened {markdown_text(hit.video_name)} at {hit.start:.1f} s from search."
         if analysis is None:
             status = f"{note} Its analysis was not kept: press **Analyze** for its timeline."
         else:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from .checks import finite_number, plain_label
 from .edits import EditLayer, EditOperation
 from .errors import UTALError
 from .evaluate import load_ground_truth
@@ -22,9 +23,13 @@ from .types import Segment
 IMPORTED_SCORE = 1.0
 
 
-def read_eaf(path: str | os.PathLike) -> list[Segment]:
+def read_eaf(path: str | os.PathLike, warnings: list[str] | None = None) -> list[Segment]:
     """The time-aligned annotations of every tier of an EAF file, in time order; label: the annotation's
-    value, else its tier's name. Reference (symbolic) annotations have no times of their own and are skipped."""
+    value as plain text, else its tier's name. Reference (symbolic) annotations have no times of their own
+    and are skipped. Annotations that cannot be segments (end not after start, a time that is not a usable
+    number, an id used twice) are left out and counted in ``warnings``."""
+    from xml.etree import ElementTree
+
     from pympi import Elan
 
     path = Path(path)
@@ -34,14 +39,28 @@ def read_eaf(path: str | os.PathLike) -> list[Segment]:
         eaf = Elan.Eaf(str(path), suppress_version_warning=True)
         rows = [(tier, *annotation[:3]) for tier in eaf.get_tier_names()
                 for annotation in eaf.get_annotation_data_for_tier(tier)]
+        written = sum(1 for _ in ElementTree.parse(path).iter("ALIGNABLE_ANNOTATION"))
     except Exception:  # pympi raises bare Exceptions and KeyErrors on files that are not EAF: one plain message
         raise UTALError(f"{path.name} is not an ELAN EAF file that can be read") from None
-    segments = []
+    segments, unusable, reversed_ = [], 0, 0
     for tier, start_ms, end_ms, value in rows:
-        if start_ms is None or end_ms is None or end_ms <= start_ms:
+        try:
+            start, end = finite_number(start_ms, "a time") / 1000, finite_number(end_ms, "a time") / 1000
+        except UTALError:
+            unusable += 1
             continue
-        label = (value or "").strip() or tier
-        segments.append(Segment(start_ms / 1000, end_ms / 1000, IMPORTED_SCORE, label=label))
+        if end <= start:
+            reversed_ += 1
+            continue
+        label = plain_label(value) or plain_label(tier) or "action"
+        segments.append(Segment(start, end, IMPORTED_SCORE, label=label))
+    aligned = sum(1 for _, start_ms, end_ms, _ in rows if start_ms is not None and end_ms is not None)
+    notes = [(reversed_, "end at or before their start"), (unusable, "times that are not usable numbers"),
+             (max(0, written - len(rows)), "an id that another annotation already used")]
+    if warnings is not None:
+        warnings.extend(f"{path.name}: {count} annotation(s) with {what} were left out" for count, what in notes if count)
+        if aligned and not segments:
+            warnings.append(f"{path.name}: none of its {aligned} time-aligned annotation(s) could be read")
     return sorted(segments, key=lambda s: (s.start, s.end))
 
 
@@ -57,9 +76,12 @@ def read_activitynet_gt(path: str | os.PathLike, video_id: str) -> list[Segment]
     return [Segment(gt.start, gt.end, IMPORTED_SCORE, label=gt.label) for gt in ground_truth[key]]
 
 
-def read_annotations(path: str | os.PathLike, video_id: str) -> list[Segment]:
-    """An EAF (``.eaf``) or an ActivityNet ground-truth JSON (anything else), as segments of ``video_id``."""
-    return read_eaf(path) if Path(path).suffix.lower() == ".eaf" else read_activitynet_gt(path, video_id)
+def read_annotations(path: str | os.PathLike, video_id: str, warnings: list[str] | None = None) -> list[Segment]:
+    """An EAF (``.eaf``) or an ActivityNet ground-truth JSON (anything else), as segments of ``video_id``
+    (what an EAF's annotations lose on the way is counted in ``warnings``)."""
+    if Path(path).suffix.lower() == ".eaf":
+        return read_eaf(path, warnings)
+    return read_activitynet_gt(path, video_id)
 
 
 def add_segments(layer: EditLayer, segments: Sequence[Segment]) -> list[EditOperation]:

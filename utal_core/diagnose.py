@@ -161,22 +161,37 @@ def offset_histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> His
     return Histogram([round(float(e), 6) for e in edges], [int(c) for c in counts])
 
 
-def _judge_unmatched(prediction: Prediction, video_gt: Sequence[GroundTruth], tiou: float, min_tiou: float,
-                     label_of: Callable[[GroundTruth | Prediction], str]) -> tuple[str, int | None, float]:
-    """DETAD's verdict on a prediction the matching left without ground truth: (outcome, gt index, tIoU)."""
-    if not video_gt:
-        return BACKGROUND, None, 0.0
-    overlaps = segment_tiou((prediction.start, prediction.end), np.array([(g.start, g.end) for g in video_gt]))
-    best = int(np.argmax(overlaps))
-    top = float(overlaps[best])
-    same_label = label_of(video_gt[best]) == label_of(prediction)
-    if top >= tiou:
-        outcome = DOUBLE_DETECTION if same_label else WRONG_LABEL
-    elif top >= min_tiou:
-        outcome = LOCALIZATION if same_label else CONFUSION
-    else:
-        outcome = BACKGROUND
-    return outcome, (best if top > 0 else None), top
+def _judge_video(items: Sequence[Prediction], matched: Sequence[int | None], spans: np.ndarray, labels: np.ndarray,
+                 tiou: float, min_tiou: float, label_of: Callable[[GroundTruth | Prediction], str],
+                 chunk: int = 4096) -> list[tuple[str, int | None, float]]:
+    """(outcome, gt index, tIoU) of each prediction of one video: a true positive on the ground truth the matching
+    gave it, else DETAD's verdict against the video's ground truth of highest tIoU (``spans`` [G, 2], the first one
+    on ties). The tIoUs are computed a chunk of predictions at a time, against all of the video's ground truth."""
+    verdicts: list[tuple[str, int | None, float]] = []
+    for first in range(0, len(items), chunk):
+        part = items[first:first + chunk]
+        bounds = np.array([(p.start, p.end) for p in part], dtype=np.float64).reshape(-1, 1, 2)
+        overlaps = segment_tiou(bounds, spans) if len(spans) else np.zeros((len(part), 0))
+        bests = overlaps.argmax(axis=1) if len(spans) else np.zeros(len(part), dtype=np.int64)
+        for row, prediction in enumerate(part):
+            index = matched[first + row]
+            if index is not None:
+                verdicts.append((TRUE_POSITIVE, index, float(overlaps[row, index])))
+                continue
+            if not len(spans):
+                verdicts.append((BACKGROUND, None, 0.0))
+                continue
+            best = int(bests[row])
+            top = float(overlaps[row, best])
+            same_label = labels[best] == label_of(prediction)
+            if top >= tiou:
+                outcome = DOUBLE_DETECTION if same_label else WRONG_LABEL
+            elif top >= min_tiou:
+                outcome = LOCALIZATION if same_label else CONFUSION
+            else:
+                outcome = BACKGROUND
+            verdicts.append((outcome, best if top > 0 else None, top))
+    return verdicts
 
 
 def diagnose_detection(
@@ -209,12 +224,21 @@ def diagnose_detection(
         judged = limit_per_class(ground_truth, judged, limit_factor, label_of)
 
     # The matching, class by class, exactly as eval does it; gt_of[(video, i)] = index in the video's GT list.
+    # Ground truth and predictions are grouped by label once (linear in their number, whatever the labels).
+    gt_by_label: dict[str, dict[str, list[int]]] = {}
+    for video, items in ground_truth.items():
+        for j, g in enumerate(items):
+            gt_by_label.setdefault(label_of(g), {}).setdefault(video, []).append(j)
+    members_by_label: dict[str, list[tuple[str, int]]] = {}
+    for video, items in judged.items():
+        for i, p in enumerate(items):
+            members_by_label.setdefault(label_of(p), []).append((video, i))
     gt_of: dict[tuple[str, int], int] = {}
-    for label in sorted({label_of(p) for items in judged.values() for p in items}):
-        class_gt_index = {video: [j for j, g in enumerate(items) if label_of(g) == label] for video, items in ground_truth.items()}
+    for label in sorted(members_by_label):
+        class_gt_index = gt_by_label.get(label, {})
         class_gt = {video: np.array([(ground_truth[video][j].start, ground_truth[video][j].end) for j in indices],
                                     dtype=np.float64).reshape(-1, 2) for video, indices in class_gt_index.items()}
-        members = [(video, i) for video, items in judged.items() for i, p in enumerate(items) if label_of(p) == label]
+        members = members_by_label[label]
         rows = [(video, judged[video][i].start, judged[video][i].end, judged[video][i].score) for video, i in members]
         matches = match_detections(class_gt, rows, [tiou])[0]
         for (video, i), match in zip(members, matches):
@@ -224,13 +248,11 @@ def diagnose_detection(
     outcomes: list[PredictionOutcome] = []
     for video, items in judged.items():
         video_gt = ground_truth[video]
-        for i, prediction in enumerate(items):
-            if (video, i) in gt_of:
-                index = gt_of[(video, i)]
-                outcome = TRUE_POSITIVE
-                overlap = float(segment_tiou((prediction.start, prediction.end), np.array([[video_gt[index].start, video_gt[index].end]]))[0])
-            else:
-                outcome, index, overlap = _judge_unmatched(prediction, video_gt, tiou, min_tiou, label_of)
+        spans = np.array([(g.start, g.end) for g in video_gt], dtype=np.float64).reshape(-1, 2)
+        labels = np.array([label_of(g) for g in video_gt], dtype=object)
+        verdicts = _judge_video(items, [gt_of.get((video, i)) for i in range(len(items))], spans, labels, tiou,
+                                min_tiou, label_of)
+        for prediction, (outcome, index, overlap) in zip(items, verdicts):
             gt = video_gt[index] if index is not None else None
             outcomes.append(PredictionOutcome(
                 video, prediction.start, prediction.end, prediction.score, prediction.label, outcome, index,

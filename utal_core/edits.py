@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
+from .checks import checked_label, finite_number, plain_label, whole_number
 from .errors import UTALError
 from .types import Segment
 
@@ -36,6 +37,8 @@ DEFAULT_FRAME_S = 0.04
 NUDGE_UNITS: dict[str, float | None] = {"frame": None, "0.1s": 0.1, "1s": 1.0}
 #: Score of a segment a researcher added.
 ADDED_SCORE = 1.0
+#: Most steps one nudge may take.
+MAX_NUDGE_STEPS = 1_000_000
 
 OperationKind = Literal["accept", "reject", "relabel", "set_start", "set_end", "add"]
 OPERATION_KINDS: tuple[str, ...] = ("accept", "reject", "relabel", "set_start", "set_end", "add")
@@ -61,9 +64,12 @@ class EditOperation:
     def from_dict(cls, data: dict) -> "EditOperation":
         if not isinstance(data, dict) or data.get("kind") not in OPERATION_KINDS or not isinstance(data.get("key"), str):
             raise UTALError(f"not an edit operation: {str(data)[:80]}")
-        times = {name: float(data[name]) for name in ("start", "end") if data.get(name) is not None}
+        times = {name: finite_number(data[name], f"an edit's {name}") for name in ("start", "end")
+                 if data.get(name) is not None}
         label = data.get("label")
-        return cls(data["kind"], data["key"], label=None if label is None else str(label), **times)
+        if label is not None and not isinstance(label, str):
+            raise UTALError(f"an edit's label must be text, not {str(label)[:40]}")
+        return cls(data["kind"], data["key"], label=label, **times)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,42 @@ class EditedSegment:
     def kept(self) -> bool:
         """Whether it belongs to the corrected annotations (accepted, edited or added)."""
         return self.status in ("accepted", "edited", "added")
+
+
+class _Replay:
+    """The current segments, decisions and changes of a log, updated one operation at a time."""
+
+    def __init__(self, current: dict[str, Segment]) -> None:
+        self.current = current
+        self.decision: dict[str, str] = {}
+        self.changed: set[str] = set()
+        self.added = 0
+
+    def apply(self, operation: EditOperation) -> None:
+        if operation.kind == "add":
+            self.current[operation.key] = Segment(operation.start, operation.end, ADDED_SCORE, label=operation.label)
+            self.added += 1
+            return
+        segment = self.current[operation.key]
+        if operation.kind in ("accept", "reject"):
+            self.decision[operation.key] = operation.kind
+            return
+        self.changed.add(operation.key)
+        if operation.kind == "set_start":
+            segment.start = operation.start
+        elif operation.kind == "set_end":
+            segment.end = operation.end
+        else:
+            segment.label, segment.label_score = operation.label, None
+
+    def status(self, key: str) -> Status:
+        if self.decision.get(key) == "reject":
+            return "rejected"
+        if key.startswith(ADDED_PREFIX):
+            return "added"
+        if key in self.changed:
+            return "edited"
+        return "accepted" if self.decision.get(key) == "accept" else "untouched"
 
 
 def segments_fingerprint(segments: Sequence[Segment]) -> str:
@@ -103,14 +145,21 @@ class EditLayer:
     operations: list[EditOperation] = field(default_factory=list)
     #: Undone operations, latest last; in memory only (a new edit clears it).
     redo_stack: list[EditOperation] = field(default_factory=list, repr=False)
-    _state: dict[str, EditedSegment] | None = field(default=None, init=False, repr=False, compare=False)
+    #: The replayed log (see ``_replayed``), kept up to date operation by operation, so that N edits cost O(N).
+    _state: "_Replay | None" = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.raw = tuple(copy.copy(s) for s in self.raw)
+        try:
+            self.duration = finite_number(self.duration, "the video's duration")
+        except UTALError:
+            raise UTALError(f"an edit layer needs the video's duration, not {self.duration!r}") from None
         if not self.duration > 0:
             raise UTALError(f"an edit layer needs the video's duration, not {self.duration!r}")
-        if self.fps is not None and not self.fps > 0:
-            self.fps = None
+        try:
+            self.fps = None if self.fps is None else finite_number(self.fps, "fps", minimum=1e-3)
+        except UTALError:
+            self.fps = None  # an unusable frame rate: nudge by the default frame
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -126,62 +175,38 @@ class EditLayer:
 
     def segments(self) -> list[EditedSegment]:
         """Every segment, raw ones first in their order then added ones, with corrections applied (copies)."""
-        return [EditedSegment(item.key, copy.copy(item.segment), item.status) for item in self._replayed().values()]
+        return [EditedSegment(key, copy.copy(segment), self._replayed().status(key))
+                for key, segment in self._replayed().current.items()]
 
-    def _replayed(self) -> dict[str, EditedSegment]:
-        """The operations replayed on the raw segments, cached until the log changes."""
-        if self._state is not None:
-            return self._state
-        current = {f"{RAW_PREFIX}{i}": copy.copy(s) for i, s in enumerate(self.raw)}
-        decision: dict[str, str] = {}
-        changed: set[str] = set()
-        for operation in self.operations:
-            if operation.kind == "add":
-                current[operation.key] = Segment(operation.start, operation.end, ADDED_SCORE, label=operation.label)
-                continue
-            segment = current[operation.key]
-            if operation.kind in ("accept", "reject"):
-                decision[operation.key] = operation.kind
-                continue
-            changed.add(operation.key)
-            if operation.kind == "set_start":
-                segment.start = operation.start
-            elif operation.kind == "set_end":
-                segment.end = operation.end
-            else:
-                segment.label, segment.label_score = operation.label, None
-
-        def status(key: str) -> Status:
-            if decision.get(key) == "reject":
-                return "rejected"
-            if key.startswith(ADDED_PREFIX):
-                return "added"
-            if key in changed:
-                return "edited"
-            return "accepted" if decision.get(key) == "accept" else "untouched"
-
-        self._state = {key: EditedSegment(key, segment, status(key)) for key, segment in current.items()}
+    def _replayed(self) -> "_Replay":
+        """The operations replayed on the raw segments (kept up to date by each new operation)."""
+        if self._state is None:
+            state = _Replay({f"{RAW_PREFIX}{i}": copy.copy(s) for i, s in enumerate(self.raw)})
+            for operation in self.operations:
+                state.apply(operation)
+            self._state = state
         return self._state
 
     def segment(self, key: str) -> Segment:
         """The current state of one segment (a copy); a plain error for an unknown key."""
-        item = self._replayed().get(key)
-        if item is not None:
-            return copy.copy(item.segment)
-        raise UTALError(f"no segment {key!r} in this analysis (raw segments are r0..r{len(self.raw) - 1})")
+        segment = self._replayed().current.get(key) if isinstance(key, str) else None
+        if segment is not None:
+            return copy.copy(segment)
+        raise UTALError(f"no segment {str(key)[:40]!r} in this analysis (raw segments are r0..r{len(self.raw) - 1})")
 
     def kept_segments(self, untouched: Untouched = "drop") -> list[Segment]:
         """The corrected annotations in time order: accepted, edited and added segments, plus the untouched
         raw ones when ``untouched="keep"``; rejected ones never."""
         if untouched not in ("drop", "keep"):
             raise UTALError(f"untouched segments are 'drop' or 'keep', not {untouched!r}")
-        kept = [copy.copy(item.segment) for item in self._replayed().values()
+        kept = [item.segment for item in self.segments()
                 if item.kept or (untouched == "keep" and item.status == "untouched")]
         return sorted(kept, key=lambda s: (s.start, s.end))
 
     # -- editing ---------------------------------------------------------------------------------
 
     def _check_bounds(self, start: float, end: float) -> None:
+        start, end = finite_number(start, "the start"), finite_number(end, "the end")
         if start < 0:
             raise UTALError(f"the start {_format_time(start)} is before the video begins")
         if end > self.duration + 1e-9:
@@ -193,9 +218,9 @@ class EditLayer:
                             f"{_format_time(start)} to {_format_time(end)} is shorter")
 
     def _apply(self, operation: EditOperation) -> EditOperation:
+        self._replayed().apply(operation)
         self.operations.append(operation)
         self.redo_stack.clear()
-        self._state = None
         return operation
 
     def accept(self, key: str) -> EditOperation:
@@ -211,20 +236,17 @@ class EditLayer:
     def relabel(self, key: str, label: str) -> EditOperation:
         """Give a segment another label."""
         self.segment(key)
-        label = str(label).strip()
-        if not label:
-            raise UTALError("a label cannot be empty")
-        return self._apply(EditOperation("relabel", key, label=label))
+        return self._apply(EditOperation("relabel", key, label=checked_label(label)))
 
     def set_start(self, key: str, seconds: float) -> EditOperation:
         """Move a segment's start to ``seconds`` (e.g. the playhead)."""
-        seconds = float(seconds)
+        seconds = finite_number(seconds, "the start")
         self._check_bounds(seconds, self.segment(key).end)
         return self._apply(EditOperation("set_start", key, start=seconds))
 
     def set_end(self, key: str, seconds: float) -> EditOperation:
         """Move a segment's end to ``seconds``."""
-        seconds = float(seconds)
+        seconds = finite_number(seconds, "the end")
         self._check_bounds(self.segment(key).start, seconds)
         return self._apply(EditOperation("set_end", key, end=seconds))
 
@@ -234,6 +256,7 @@ class EditLayer:
             raise UTALError(f"nudge by one of {', '.join(NUDGE_UNITS)}, not {unit!r}")
         if bound not in ("start", "end"):
             raise UTALError(f"nudge the start or the end, not {bound!r}")
+        steps = whole_number(steps, "the number of nudge steps", -MAX_NUDGE_STEPS, MAX_NUDGE_STEPS)
         step = NUDGE_UNITS[unit] or self.frame_s
         segment = self.segment(key)
         # Rounded to the microsecond so that repeated nudges do not accumulate float noise.
@@ -243,13 +266,13 @@ class EditLayer:
 
     def add(self, start: float, end: float, label: str = "action") -> EditOperation:
         """Add a segment (e.g. from the playhead) under the next ``a<n>`` key; it counts as accepted."""
-        start, end = float(start), float(end)
+        start, end = finite_number(start, "the start"), finite_number(end, "the end")
         self._check_bounds(start, end)
-        label = str(label).strip() or "action"
+        label = plain_label(label) or "action"
         return self._apply(EditOperation("add", self._next_added_key(), start=start, end=end, label=label))
 
     def _next_added_key(self) -> str:
-        return f"{ADDED_PREFIX}{sum(1 for op in self.operations if op.kind == 'add')}"
+        return f"{ADDED_PREFIX}{self._replayed().added}"
 
     def undo(self) -> EditOperation | None:
         """Drop the last operation (None when there is nothing to undo); it can be redone."""
@@ -263,7 +286,7 @@ class EditLayer:
         if not source:
             return None
         target.append(source.pop())
-        self._state = None
+        self._state = None  # replayed again on the next read (an undo is rare; each edit stays O(1))
         return target[-1]
 
     # -- persistence -------------------------------------------------------------------------

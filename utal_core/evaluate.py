@@ -17,12 +17,14 @@ reports class-agnostic mAP (all labels collapsed into one).
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .checks import plain_label
 from .errors import UTALError
 from .types import Segment
 
@@ -114,10 +116,15 @@ def _read_json(path: str | Path, what: str) -> object:
 
 
 def _segment_bounds(item: Any, path: Path, video_id: str) -> tuple[float, float]:
+    segment = item.get("segment") if isinstance(item, Mapping) else None
+    if not isinstance(segment, list) or len(segment) != 2:  # a string "19" would read as [1, 9]
+        raise UTALError(f"{path}: video {video_id} has an entry without a valid [start, end] segment")
+    if not all(isinstance(value, numbers.Real) and not isinstance(value, bool) for value in segment):
+        raise UTALError(f"{path}: video {video_id} has a segment whose bounds are not numbers: {str(segment)[:60]}")
     try:
-        start, end = (float(value) for value in item["segment"])
-    except (KeyError, TypeError, ValueError):
-        raise UTALError(f"{path}: video {video_id} has an entry without a valid [start, end] segment") from None
+        start, end = (float(value) for value in segment)
+    except OverflowError:
+        raise UTALError(f"{path}: video {video_id} has a segment that is not finite: {str(segment)[:60]}") from None
     if not (np.isfinite(start) and np.isfinite(end)):
         raise UTALError(f"{path}: video {video_id} has a segment that is not finite: [{start}, {end}]")
     if start < 0:
@@ -128,9 +135,12 @@ def _segment_bounds(item: Any, path: Path, video_id: str) -> tuple[float, float]
 
 
 def _entry_label(item: Mapping, path: Path, video_id: str) -> str:
-    if "label" not in item:
-        raise UTALError(f"{path}: video {video_id} has an entry without a label")
-    return str(item["label"])
+    """The entry's label as plain one-line text; a missing, non-text or invisible label is refused (a null
+    would otherwise read as "None", an object as its Python text)."""
+    label = item.get("label") if isinstance(item, Mapping) else None
+    if not isinstance(label, (str, int)) or isinstance(label, bool) or not plain_label(str(label)):
+        raise UTALError(f"{path}: video {video_id} has an entry without a label that is text ({str(label)[:40]!r})")
+    return plain_label(str(label))
 
 
 def load_ground_truth(path: str | Path, subset: str | None = None) -> GroundTruthByVideo:
@@ -176,10 +186,10 @@ def load_predictions(path: str | Path) -> PredictionsByVideo:
         video_predictions = []
         for item in items:
             start, end = _segment_bounds(item, path, video_id)
-            try:
-                score = float(item["score"])
-            except (KeyError, TypeError, ValueError):
-                raise UTALError(f"{path}: video {video_id} has a prediction without a numeric score") from None
+            score = item.get("score")
+            if isinstance(score, bool) or not isinstance(score, numbers.Real):
+                raise UTALError(f"{path}: video {video_id} has a prediction without a numeric score")
+            score = float(score) if abs(score) < 1e308 else float("inf") * np.sign(score)
             if not np.isfinite(score):
                 raise UTALError(f"{path}: video {video_id} has a prediction whose score is not finite ({score})")
             video_predictions.append(Prediction(start, end, score, _entry_label(item, path, video_id)))
@@ -213,7 +223,8 @@ def align_video_ids(ground_truth: Mapping[str, object], predictions: Mapping[str
 def segment_tiou(segment: Sequence[float] | np.ndarray, segments: np.ndarray) -> np.ndarray:
     """Temporal IoU of one ``[start, end]`` against each row of ``segments`` [N, 2]; 0 where the union is empty.
 
-    ``segment`` may also be [N, 2], pairing the rows of both one to one.
+    ``segment`` may also be [N, 2], pairing the rows of both one to one, or [K, 1, 2]: every one of K
+    segments against every row, [K, N].
     """
     segment = np.asarray(segment, dtype=np.float64)
     segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
@@ -249,12 +260,27 @@ def match_detections(
     matches = np.full((len(thresholds), len(predictions)), -1, dtype=np.int64)
     order = np.argsort(-np.array([p[3] for p in predictions], dtype=np.float64), kind="stable")
     matched = {video: np.zeros((len(thresholds), len(segments)), dtype=bool) for video, segments in ground_truth.items()}
-    for index in order:
-        video, start, end, _ = predictions[index]
+    # Every prediction's tIoUs with its video's ground truth, a video at a time; a prediction that reaches no
+    # threshold with any of them can match nothing and is left out of the greedy loop.
+    by_video: dict[str, list[int]] = {}
+    for index, prediction in enumerate(predictions):
+        by_video.setdefault(prediction[0], []).append(index)
+    overlaps: dict[int, np.ndarray] = {}
+    lowest = float(thresholds.min()) if len(thresholds) else np.inf
+    for video, indices in by_video.items():
         segments = ground_truth.get(video)
         if segments is None or len(segments) == 0:
             continue
-        tiou = segment_tiou((start, end), segments)
+        for first in range(0, len(indices), 4096):
+            chunk = indices[first:first + 4096]
+            bounds = np.array([predictions[i][1:3] for i in chunk], dtype=np.float64)
+            rows = segment_tiou(bounds[:, None, :], segments)
+            overlaps.update((i, row) for i, row in zip(chunk, rows) if row.max() >= lowest)
+    for index in order:
+        tiou = overlaps.get(int(index))
+        if tiou is None:
+            continue
+        video = predictions[index][0]
         by_tiou = np.argsort(-tiou, kind="stable")
         # Per threshold: the first unmatched GT in tIoU order whose tIoU reaches the threshold.
         candidates = ~matched[video][:, by_tiou] & (tiou[by_tiou][None, :] >= thresholds[:, None])

@@ -9,6 +9,7 @@ registry (``EXPORT_FORMATS``) so the CLI and the UI offer the same list.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .checks import plain_label
 from .errors import UTALError
 from .types import Segment
 
@@ -78,9 +80,11 @@ def write_json(path: str | Path, payload: Any) -> Path:
 
 
 def segment_label(segment: Segment) -> str:
-    """The human name of a segment: its cluster's label, else ``cluster N``, else ``action``."""
-    if segment.label:
-        return segment.label
+    """The human name of a segment as one line of plain text (``checks.plain_label``: no control characters or
+    line breaks, whatever file it came from): its label, else ``cluster N``, else ``action``."""
+    label = plain_label(segment.label)
+    if label:
+        return label
     return f"cluster {segment.cluster}" if segment.cluster >= 0 else "action"
 
 
@@ -143,8 +147,9 @@ def segments_csv(rows: Sequence[tuple[str, Segment]]) -> str:
 
 
 def cue_text(number: int, segment: Segment) -> str:
-    """Subtitle cue text, e.g. ``#3 playing guitar (0.82)``."""
-    return f"#{number} {segment_label(segment)} ({segment.score:.2f})"
+    """Subtitle cue text, e.g. ``#3 playing guitar (0.82)``; an arrow ``-->`` in a label (a cue timing line's
+    marker) is written ``->``."""
+    return f"#{number} {segment_label(segment).replace('-->', '->')} ({segment.score:.2f})"
 
 
 def _timestamp(seconds: float, decimal_mark: str) -> str:
@@ -171,7 +176,7 @@ def subtitles_vtt(segments: Sequence[Segment]) -> str:
     """WebVTT text with one cue per segment (usable as ``gr.Video`` subtitles)."""
     blocks = ["WEBVTT"]
     for number, s in _cues(segments):
-        blocks.append(f"{number}\n{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{cue_text(number, s)}")
+        blocks.append(f"{number}\n{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{html.escape(cue_text(number, s), quote=False)}")
     return "\n\n".join(blocks) + "\n"
 
 

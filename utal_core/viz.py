@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,7 +278,8 @@ def ground_truth_durations(path: str | os.PathLike) -> dict[str, float]:
     database = data.get("database", data) if isinstance(data, dict) else {}
     durations = {}
     for video, entry in database.items() if isinstance(database, dict) else ():
-        if isinstance(entry, dict) and isinstance(entry.get("duration"), (int, float)):
+        if isinstance(entry, dict) and isinstance(entry.get("duration"), (int, float)) \
+                and not isinstance(entry["duration"], bool) and math.isfinite(entry["duration"]):
             durations[video] = float(entry["duration"])
     return durations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from . import subcommand
@@ -23,7 +24,10 @@ def run_import(args: argparse.Namespace) -> int:
     from ..export import load_analysis_json
 
     video_id = args.video or load_analysis_json(args.analysis).video
-    segments = read_annotations(args.annotations, video_id)
+    warnings: list[str] = []
+    segments = read_annotations(args.annotations, video_id, warnings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     # read, add and write under the analysis file's lock: a concurrent import waits and then adds to this one
     added = update_edits(args.analysis, lambda layer: add_segments(layer, segments))
     print(f"{len(added)} annotations added to the edits of {args.analysis}")
