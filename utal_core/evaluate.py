@@ -186,10 +186,13 @@ def load_predictions(path: str | Path) -> PredictionsByVideo:
         video_predictions = []
         for item in items:
             start, end = _segment_bounds(item, path, video_id)
-            score = item.get("score")
-            if isinstance(score, bool) or not isinstance(score, numbers.Real):
+            raw = item.get("score")
+            if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
                 raise UTALError(f"{path}: video {video_id} has a prediction without a numeric score")
-            score = float(score) if abs(score) < 1e308 else float("inf") * np.sign(score)
+            try:
+                score = float(raw)
+            except OverflowError:  # an integer of hundreds of digits
+                score = float("inf")
             if not np.isfinite(score):
                 raise UTALError(f"{path}: video {video_id} has a prediction whose score is not finite ({score})")
             video_predictions.append(Prediction(start, end, score, _entry_label(item, path, video_id)))
