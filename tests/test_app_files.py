@@ -170,3 +170,23 @@ def test_another_sessions_files_are_out_of_reach(visited):
         for token in (b_folder.name, secrets.token_urlsafe(32)):
             status, _ = fetch(visited["url"], file_route(str(path).replace(a_folder.name, token)))
             assert status in REFUSED
+
+
+def test_two_visitors_uploading_the_same_bytes_both_analyse_them(tmp_path):
+    """Equal bytes uploaded by two visitors share one upload path; the first Analyze moves it into its store,
+    and the second visitor's Analyze, queued behind it, gets its own link of that copy instead of failing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    with running_app(tmp_path) as server:
+        for trial in range(3):
+            video = make_video(tmp_path / f"same_{trial}.mp4", SyntheticVideoSpec(duration=12.0, num_actions=1,
+                                                                                  seed=70 + trial))
+            clients = [Client(server.url, verbose=False, download_files=False) for _ in range(2)]
+            with ThreadPoolExecutor(2) as pool:
+                jobs = [pool.submit(client.predict, handle_file(str(video.path)), None, 0.3, 0.0, 0.0, 0.6, "auto",
+                                    api_name="/analyze") for client in clients]
+                statuses = [job.result(timeout=600)[0] for job in jobs]
+            assert all(video.path.name in status for status in statuses), statuses
+            assert not upload_path(video.path).exists()  # the upload URL stops working once analysed

@@ -217,3 +217,53 @@ def test_a_rotated_video_has_an_upright_proxy(synthetic_video, media_backend, tm
     assert copy.shape == original.shape
     difference = np.abs(copy - original).mean()
     assert difference < 4 and np.abs(np.rot90(copy, 2, axes=(1, 2)) - original).mean() > 5 * difference
+
+
+@pytest.mark.parametrize("boundary, duration", [(float("inf"), 10.0), (1.0, float("nan")), (11.0, 10.0), ("1", 10.0),
+                                                (10**400, 10.0)])
+def test_strip_times_refuse_what_is_not_a_finite_time_in_the_video(boundary, duration) -> None:
+    from utal_core.strips import strip_times
+
+    with pytest.raises(UTALError, match="boundary|duration"):
+        strip_times(boundary, duration)
+
+
+def test_the_proxy_builder_publishes_only_the_bytes_it_was_asked_for(synthetic_video, vfr_silent_video, tmp_path,
+                                                                      monkeypatch):
+    """A source deleted before its turn is no lasting failure: a live copy of the same video gets its proxy. A
+    source replaced before its turn, or cut short while its proxy is written, leaves no proxy under the hash."""
+    from utal_core import media
+    from utal_core.identity import content_hash
+
+    video_hash = content_hash(synthetic_video.path)
+    gone, live = tmp_path / "closed_session.mp4", tmp_path / "live_copy.mp4"
+    shutil.copy(synthetic_video.path, live)
+    proxy = ProxyVideo(tmp_path / "proxies" / f"{video_hash[:24]}_120.mp4", 120)
+    builder = ProxyBuilder()
+    builder.request(gone, proxy, video_hash=video_hash)
+    assert builder.wait(timeout=60) and builder.failure(proxy)
+    builder.request(live, proxy, video_hash=video_hash)
+    assert builder.wait(timeout=120) and builder.failure(proxy) is None and proxy.path.is_file()
+
+    replaced = tmp_path / "replaced.mp4"
+    shutil.copy(vfr_silent_video.path, replaced)  # other bytes at the path the analysed video had
+    wrong = ProxyVideo(tmp_path / "proxies" / f"{video_hash[:24]}_96.mp4", 96)
+    builder.request(replaced, wrong, video_hash=video_hash)
+    assert builder.wait(timeout=60) and "replaced or cut short" in builder.failure(wrong) and not wrong.path.exists()
+
+    cut = tmp_path / "cut.mp4"
+    shutil.copy(synthetic_video.path, cut)
+    backend = media.backend_module()
+    real = backend.write_proxy
+
+    def write_then_truncate(info, target, stop):
+        real(info, target, stop)
+        with open(cut, "r+b") as handle:
+            handle.truncate(cut.stat().st_size // 2)
+
+    monkeypatch.setattr(backend, "write_proxy", write_then_truncate)
+    short = ProxyVideo(tmp_path / "proxies" / f"{video_hash[:24]}_80.mp4", 80)
+    builder.request(cut, short, video_hash=video_hash)
+    assert builder.wait(timeout=120) and "cut short" in builder.failure(short)
+    assert not short.path.exists() and not short.partial.exists()
+    builder.close()

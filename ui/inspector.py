@@ -171,7 +171,7 @@ class Inspector:
         layer = analysis.edits
         session = self.explorer.session(request)
         info, proxy = _media_info(analysis), self._proxy(analysis)
-        self.explorer.services.proxies.request(analysis.video_path, proxy, info)
+        self.explorer.services.proxies.request(analysis.video_path, proxy, info, analysis.content_hash)
         session.strips.stop_prefetch()
         start_strip, end_strip = session.strips.strips(analysis.video_path, analysis.content_hash,
                                                        [segment.start, segment.end], analysis.duration, info, proxy)

@@ -143,7 +143,7 @@ class AppServices:
 
     def request_proxy(self, video: str | os.PathLike, content_hash: str) -> None:
         """Have the proxy of ``video`` (content ``content_hash``) written in the background, if it is not yet."""
-        self.proxies.request(video, self.pipeline.extractor.proxy(content_hash))
+        self.proxies.request(video, self.pipeline.extractor.proxy(content_hash), video_hash=content_hash)
 
     @property
     def sessions(self) -> SessionStore:

@@ -18,7 +18,9 @@ Another browser has another token and sees none of them.
 
 An uploaded video is moved out of Gradio's upload folder into the video store when it is
 analysed, so its upload URL stops working; the visitor's player gets a hard link (or copy) of it
-in ``public``. The bundled examples are public, so theirs is copied and left in place.
+in ``public``. Two visitors who upload the same bytes share Gradio's upload path: the second one's
+Analyze takes a hard link of the first one's stored copy (``UploadRegistry``). The bundled examples
+are public, so theirs is copied and left in place.
 """
 
 from __future__ import annotations
@@ -142,11 +144,25 @@ class AnalysisRun:
             self._keeping = True
 
 
+class UploadRegistry:
+    """Fresh upload paths already moved into some session's store, and where (shared by every session).
+
+    Gradio keeps equal bytes uploaded by two visitors at one path; the first Analyze moves the file away
+    (so its upload URL stops working), and the second visitor's Analyze then takes the first one's stored
+    copy (a hard link into their own store) instead of failing.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stored: dict[Path, Path] = {}
+
+
 class Session:
     """One visitor's folders, stored videos, thumbnails and library."""
 
     def __init__(self, token: str, public: Path, private: Path, video_store: Path,
-                 open_library: Callable[[], SegmentLibrary], owns_library: bool) -> None:
+                 open_library: Callable[[], SegmentLibrary], owns_library: bool,
+                 uploads: "UploadRegistry | None" = None) -> None:
         self.token = token
         self.public = public
         self.private = private
@@ -161,6 +177,7 @@ class Session:
         self.last_used = time.monotonic()
         #: Upload path (as Gradio gave it) or published path -> the stored video it stands for.
         self._stored: dict[Path, Path] = {}
+        self._uploads = uploads or UploadRegistry()
         #: The visitor's saved corrections (``attach_visitor``; None for a client without a browser token).
         self.edit_store: EditStore | None = None
         #: Content hash -> the revision of the saved corrections this page has loaded or saved last.
@@ -211,18 +228,28 @@ class Session:
                 return self._stored[path]
         if not is_fresh_upload(path) and not (is_inside(path, EXAMPLES_DIR) and is_bundled_example(path)):
             raise UTALError("Upload a video or pick a bundled example first.")
-        if not path.is_file():
-            raise UTALError(f"{path.name} is no longer on the server; upload it again.")
-        stored = self.video_store / content_hash(path)[:32] / path.name
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        if is_bundled_example(path):
-            _link_or_copy(path, stored)
-        elif stored.exists():
-            path.unlink(missing_ok=True)
-        else:
-            shutil.move(path, stored)
-        with suppress(OSError):
-            path.parent.rmdir()
+        with self._uploads.lock:  # one session at a time moves or takes an upload (equal bytes share one path)
+            earlier = self._uploads.stored.get(path)
+            if not path.is_file() and earlier is not None and earlier.is_file():
+                # Another visitor uploaded the same bytes and their Analyze moved the file first: take theirs.
+                stored = self.video_store / earlier.parent.name / earlier.name
+                if stored != earlier:
+                    _link_or_copy(earlier, stored)
+            elif not path.is_file():
+                raise UTALError(f"{path.name} is no longer on the server; upload it again.")
+            else:
+                stored = self.video_store / content_hash(path)[:32] / path.name
+                stored.parent.mkdir(parents=True, exist_ok=True)
+                if is_bundled_example(path):
+                    _link_or_copy(path, stored)
+                elif stored.exists():
+                    path.unlink(missing_ok=True)
+                else:
+                    shutil.move(path, stored)
+                with suppress(OSError):
+                    path.parent.rmdir()
+                if not is_bundled_example(stored):
+                    self._uploads.stored[path] = stored
         with self._lock:
             self._stored[path] = stored
         return stored
@@ -267,6 +294,7 @@ class SessionStore:
         self.shared_library = shared_library
         self.shared_videos = shared_videos or self.work_dir / "videos"
         self.idle_s = idle_s
+        self.uploads = UploadRegistry()
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -299,11 +327,12 @@ class SessionStore:
         public, private = served_root() / token, self.work_dir / "private" / token
         public.mkdir(parents=True)
         if self.shared_library is not None:
-            session = Session(token, public, private, self.shared_videos, self.shared_library, owns_library=False)
+            session = Session(token, public, private, self.shared_videos, self.shared_library, owns_library=False,
+                              uploads=self.uploads)
         else:
             private.mkdir(parents=True)
             session = Session(token, public, private, private / "videos",
-                              lambda: SegmentLibrary.open(private / "library"), owns_library=True)
+                              lambda: SegmentLibrary.open(private / "library"), owns_library=True, uploads=self.uploads)
         return session
 
     def close(self, key: str | None) -> None:

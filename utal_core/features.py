@@ -36,6 +36,7 @@ from .encoders import AudioEncoder, EncodedBatch, Encoder, FrameEncoder, StreamE
 from .errors import UTALError
 from .export import atomic_write_bytes
 from .grid import SnippetGrid, make_grid
+from .identity import content_hash
 from .limits import Limits
 from .signals import AUDIO_RMS_FINE_KEY, SHOT_CUT_KEY, ShotCutConfig, ShotCutDetector, audio_rms_fine
 from .strips import STRIP_SHORT_SIDE
@@ -50,27 +51,7 @@ FINE_RATE_HZ = 8.0
 FINE_MIN_PER_SNIPPET = 4
 #: ... at this short side (pixels).
 FINE_SHORT_SIDE = 96
-_CHUNK = 1 << 20
 _CACHE_FORMAT = 2
-
-
-def content_hash(path: str | os.PathLike, samples: int = 8) -> str:
-    """Fast content identity of a file: its size plus the sha256 of evenly spaced 1 MiB chunks.
-
-    Files up to ``samples + 2`` chunks are hashed whole; larger ones by their first, last and
-    ``samples`` evenly spaced chunks, so a multi-GB video costs about 10 MiB of reads.
-    """
-    size = os.path.getsize(path)
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as handle:
-        if size <= (samples + 2) * _CHUNK:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(chunk)
-        else:
-            for offset in np.linspace(0, size - _CHUNK, samples + 2).astype(np.int64):
-                handle.seek(int(offset))
-                digest.update(handle.read(_CHUNK))
-    return digest.hexdigest()
 
 
 def feature_cache_path(cache_dir: str | os.PathLike, key: str) -> Path:

@@ -31,7 +31,9 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from .checks import finite_number
 from .export import atomic_write_bytes, atomic_write_text
+from .identity import content_hash
 from .errors import UTALError
 from .media import MediaInfo, ProxyVideo, frames_at, frames_between, probe, write_proxy
 from .media.types import ON_SCREEN_EPSILON
@@ -85,7 +87,10 @@ class DecodedWindow:
 def strip_times(boundary: float, duration: float, half_window: float = STRIP_HALF_WINDOW_S,
                 rate: float = STRIP_RATE) -> list[float]:
     """The multiples of ``1 / rate`` within ``half_window`` of ``boundary`` inside ``[0, duration)``, and
-    ``boundary`` itself, ascending, to the millisecond."""
+    ``boundary`` itself, ascending, to the millisecond; a boundary or duration that is not a finite number
+    (or a boundary outside the video) is a plain UTALError."""
+    duration = finite_number(duration, "the video's duration", minimum=0.0)
+    boundary = finite_number(boundary, "a boundary", minimum=0.0, maximum=duration)
     low, high = max(0.0, boundary - half_window), min(duration, boundary + half_window)
     first, last = math.ceil(low * rate - 1e-9), math.floor(high * rate + 1e-9)
     times = {round(k / rate, 3) for k in range(first, last + 1) if k / rate < duration}
@@ -270,27 +275,41 @@ class StripCache:
 
 class ProxyBuilder:
     """Writes proxy videos (:func:`utal_core.media.write_proxy`) in one background thread at the lowest CPU
-    priority, one video at a time in the order asked; shared by every session (a proxy is per video content)."""
+    priority, one video at a time in the order asked; shared by every session (a proxy is per video content).
+
+    A proxy is published under a content hash only when the bytes it was made from are those bytes: the
+    source is hashed before the decode and again before the proxy is published, so a file replaced or
+    truncated meanwhile leaves no proxy (and a wrong one is never stored under the hash). A failure is
+    remembered for the source it came from; a request from another source (a live copy of a video whose
+    first session closed, or the same path with new bytes) tries again.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: deque[tuple[str | os.PathLike, ProxyVideo, MediaInfo | None]] = deque()
+        self._queue: deque[tuple[str | os.PathLike, ProxyVideo, MediaInfo | None, str | None]] = deque()
         self._wanted: set[Path] = set()
-        self._failed: dict[Path, str] = {}
+        self._failed: dict[Path, tuple[str, tuple | None]] = {}
         self._idle = threading.Event()
         self._idle.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def request(self, video: str | os.PathLike, proxy: ProxyVideo | None, info: MediaInfo | None = None) -> None:
-        """Have ``proxy`` written from ``video`` unless it is written, asked for already, or failed before."""
+    def request(self, video: str | os.PathLike, proxy: ProxyVideo | None, info: MediaInfo | None = None,
+                video_hash: str | None = None) -> None:
+        """Have ``proxy`` written from ``video`` (whose content hash is ``video_hash``: checked before the proxy is
+        published) unless it is written, asked for already, or failed before on this same source."""
         if proxy is None or proxy.path.is_file():
             return
         with self._lock:
-            if self._stop.is_set() or proxy.path in self._wanted or proxy.path in self._failed:
+            if self._stop.is_set() or proxy.path in self._wanted:
                 return
+            failed = self._failed.get(proxy.path)
+            if failed is not None:
+                if failed[1] == _source_identity(video):
+                    return
+                del self._failed[proxy.path]  # another source, or new bytes at the same path: try again
             self._wanted.add(proxy.path)
-            self._queue.append((video, proxy, info))
+            self._queue.append((video, proxy, info, video_hash))
             self._idle.clear()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="proxy-builder", daemon=True)
@@ -299,7 +318,8 @@ class ProxyBuilder:
     def failure(self, proxy: ProxyVideo) -> str | None:
         """Why ``proxy`` could not be written, None when it was not tried or worked."""
         with self._lock:
-            return self._failed.get(proxy.path)
+            failed = self._failed.get(proxy.path)
+            return None if failed is None else failed[0]
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every proxy asked for is written or failed; False if some are still going after ``timeout`` s."""
@@ -322,16 +342,40 @@ class ProxyBuilder:
                     self._thread = None
                     self._idle.set()
                     return
-                video, proxy, info = self._queue.popleft()
+                video, proxy, info, video_hash = self._queue.popleft()
+            identity = _source_identity(video)
             try:
                 if not proxy.path.is_file():
-                    write_proxy(video, proxy, info, self._stop)
+                    verify = None if video_hash is None else lambda: _check_unchanged(video, video_hash)
+                    if verify is not None:
+                        verify()
+                    write_proxy(video, proxy, info, self._stop, verify)
             except Exception as error:  # noqa: BLE001 - a proxy is only a speed-up: strips then come from the video
                 with self._lock:
-                    self._failed[proxy.path] = str(error) if isinstance(error, UTALError) else repr(error)
+                    self._failed[proxy.path] = (str(error) if isinstance(error, UTALError) else repr(error), identity)
             finally:
                 with self._lock:
                     self._wanted.discard(proxy.path)
+
+
+def _source_identity(video: str | os.PathLike) -> tuple | None:
+    """A source as a failure is remembered for: its path, size and modification time (None when it is gone)."""
+    try:
+        status = os.stat(video)
+    except OSError:
+        return None
+    return str(video), status.st_size, status.st_mtime_ns
+
+
+def _check_unchanged(video: str | os.PathLike, video_hash: str) -> None:
+    """A plain UTALError unless the file at ``video`` still holds the bytes of ``video_hash``."""
+    try:
+        current = content_hash(video)
+    except OSError as error:
+        raise UTALError(f"{Path(video).name} went away while its proxy was written ({error.strerror or error})") from None
+    if current != video_hash:
+        raise UTALError(f"{Path(video).name} is not the video it was ({video_hash[:12]}): it was replaced or cut "
+                        "short, so no proxy is kept for it")
 
 
 def _spans(times: Sequence[float]) -> list[list[float]]:

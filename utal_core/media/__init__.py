@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -120,16 +120,19 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], settings: E
 
 
 def write_proxy(path: str | os.PathLike, proxy: ProxyVideo, info: MediaInfo | None = None,
-                stop: threading.Event | None = None) -> bool:
+                stop: threading.Event | None = None, verify: Callable[[], None] | None = None) -> bool:
     """Write the proxy video of ``path`` (:class:`ProxyVideo`: every frame, short side ``proxy.short_side``) in
-    one decode of the whole video, published atomically at ``proxy.path``; False when ``stop`` was set before
-    it was done (nothing is left then). A failure is one plain UTALError."""
+    one decode of the whole video, published atomically at ``proxy.path`` once ``verify`` (when given) has not
+    raised; False when ``stop`` was set before it was done (nothing is left then). A failure is one plain
+    UTALError, and leaves nothing either."""
     info = info or probe(path)
     stop = stop or threading.Event()
     proxy.partial.parent.mkdir(parents=True, exist_ok=True)
     complete = False
     try:
         backend_module().write_proxy(info, proxy, stop)
+        if verify is not None and not stop.is_set():
+            verify()
         complete = not stop.is_set()
     finally:
         proxy.settle(complete)
