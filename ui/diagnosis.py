@@ -163,14 +163,17 @@ class DetectorPanel:
         self.error_times = gr.State([])
 
     def wire(self, analysis: gr.State, truth: gr.State, render: Callable, render_inputs: list,
-             view_outputs: list, seek_time: gr.Number, seek_js: str) -> None:
-        """The section's own events: a new file or setting redraws; a click on an error seeks the player."""
+             view_outputs: list, seek_time: gr.Number, seek_js: str, heavy_limit: int = 1) -> None:
+        """The section's own events: a new file or setting redraws; a click on an error seeks the player. Reading
+        a results file and judging it again at another setting take the analyses' slots (``heavy_limit`` at a
+        time, with the analyses), so one visitor's million predictions cannot hold the others' analyses up."""
         self.inputs = [self.results, analysis, truth, self.tiou, self.class_agnostic]
         self.outputs = [self.row, self.info, self.breakdown, self.errors, self.error_times]
         self.render, self.render_inputs, self.view_outputs = render, render_inputs, view_outputs
-        self.redraw(self.upload.change(self.handle(load_detector), self.upload, self.results))
+        heavy = {"concurrency_id": "heavy", "concurrency_limit": heavy_limit}
+        self.redraw(self.upload.change(self.handle(load_detector), self.upload, self.results, **heavy))
         gr.on([self.tiou.release, self.class_agnostic.input], self.handle(show_detector), self.inputs, self.outputs,
-              show_progress="hidden").success(render, render_inputs, view_outputs, show_progress="hidden")
+              show_progress="hidden", **heavy).success(render, render_inputs, view_outputs, show_progress="hidden")
         self.errors.select(self.handle(error_time), self.error_times, seek_time).success(
             None, seek_time, None, js=seek_js)
 

@@ -133,7 +133,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
         view_inputs = [analysis, truth, cluster]
         render_inputs = [*view_inputs, detector_panel.row]
         render = handle(explorer.render)
-        detector_panel.wire(analysis, truth, render, render_inputs, view_outputs, seek_time, SEEK_JS)
+        detector_panel.wire(analysis, truth, render, render_inputs, view_outputs, seek_time, SEEK_JS,
+                            services.config.max_concurrent_analyses)
         redraw = detector_panel.redraw
 
         use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
