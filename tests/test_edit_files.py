@@ -116,3 +116,26 @@ def test_the_visitor_store_refuses_a_save_from_a_stale_tab(tmp_path):
     (tmp_path / "edits" / "cd34.edits.json").write_text("{not json")
     with pytest.raises(UTALError, match="damaged"):
         store.load("cd34")
+
+
+def test_import_and_diagnose_say_what_they_leave_out_or_find_outside_the_video(tmp_path):
+    """`import` prints a warning per kind of EAF annotation it leaves out and keeps them in the analysis'
+    warnings; `diagnose` warns about predictions that end after their video does."""
+    import re
+
+    from utal_core.export import AnalysisExport, eaf_text
+
+    path = synthetic_analysis().write_json(tmp_path / "clip.analysis.json")
+    text = eaf_text(AnalysisExport("clip", 60.0, [Segment(1.0, 2.0, 1.0, label="a"), Segment(3.0, 4.0, 1.0, label="b")]))
+    slot, value = re.findall(r'TIME_SLOT_ID="(ts\d+)" TIME_VALUE="(\d+)"', text)[2]
+    (tmp_path / "notes.eaf").write_text(text.replace(f'TIME_SLOT_ID="{slot}" TIME_VALUE="{value}"',
+                                                     f'TIME_SLOT_ID="{slot}" TIME_VALUE="9000"'))
+    imported = _run("import", str(path), str(tmp_path / "notes.eaf"))
+    assert imported.returncode == 0 and "1 annotations added" in imported.stdout
+    assert "warning: notes.eaf: 1 annotation(s) with end at or before their start were left out" in imported.stderr
+    assert any("end at or before" in w for w in json.loads(path.read_text())["warnings"])
+    gt = _gt(tmp_path / "gt.json", "clip", [(1.0, 3.0)], "a")
+    (tmp_path / "pred.json").write_text(json.dumps({"results": {"clip": [
+        {"segment": [1.0, 3.0], "score": 0.9, "label": "a"}, {"segment": [100.0, 200.0], "score": 0.5, "label": "a"}]}}))
+    diagnosed = _run("diagnose", str(gt), str(tmp_path / "pred.json"))
+    assert diagnosed.returncode == 0 and "warning: 1 prediction(s) end after their video does" in diagnosed.stderr

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from utal_core.errors import UTALError
-from utal_core.evaluate import GroundTruth
+from utal_core.evaluate import GroundTruth, ground_truth_durations
 from utal_core.export import subtitles_vtt
 from utal_core.grid import SnippetGrid
 from utal_core.localize import LocalizeParams, localize
 from utal_core.pipeline import Analysis, ClusterInfo
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 from utal_core.viz import (
-    CURVE_STYLES, Thumbnailer, cluster_rows, detection_rows, ground_truth_durations, ground_truth_for_video,
+    CURVE_STYLES, Thumbnailer, cluster_rows, detection_rows, ground_truth_for_video,
     segment_rows, timeline_figure, visible_segments,
 )
 

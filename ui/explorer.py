@@ -16,7 +16,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from utal_core.errors import UTALError
-from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, load_ground_truth
+from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, ground_truth_durations, load_ground_truth
 from utal_core.examples import example_path
 from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text, cue_numbers
 from utal_core.features import content_hash
@@ -25,7 +25,7 @@ from utal_core.localize import LocalizeParams
 from utal_core.pipeline import Analysis
 from utal_core.text import check_query
 from utal_core.viz import (
-    cluster_rows, detection_rows, ground_truth_durations, ground_truth_for_video, runner_ups, segment_rows,
+    cluster_rows, detection_rows, ground_truth_for_video, runner_ups, segment_rows,
     timeline_figure, visible_segments,
 )
 

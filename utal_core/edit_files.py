@@ -24,7 +24,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from .edits import EditLayer, segments_fingerprint
 from .errors import UTALError
@@ -134,13 +134,17 @@ def _save_payload_edits(path: str | os.PathLike, payload: dict, layer: EditLayer
     return atomic_write_text(path, json.dumps(payload))
 
 
-def update_edits(path: str | os.PathLike, change: Callable[[EditLayer], T]) -> T:
+def update_edits(path: str | os.PathLike, change: Callable[[EditLayer], T], warnings: Sequence[str] = ()) -> T:
     """Read the edits of the analysis at ``path``, ``change`` them and write them back, all under its lock (a
-    concurrent writer waits, then sees this change); nothing is written when ``change`` raises."""
+    concurrent writer waits, then sees this change); ``warnings`` join the analysis' own. Nothing is written
+    when ``change`` raises."""
     with locked(path):
         payload = _read_analysis_payload(path)
         layer = _payload_edits(payload, path)
         result = change(layer)
+        if warnings:
+            kept = payload.get("warnings") if isinstance(payload.get("warnings"), list) else []
+            payload["warnings"] = [*kept, *warnings]
         _save_payload_edits(path, payload, layer)
         return result
 

@@ -17,7 +17,9 @@ reports class-agnostic mAP (all labels collapsed into one).
 from __future__ import annotations
 
 import json
+import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -170,6 +172,21 @@ def load_ground_truth(path: str | Path, subset: str | None = None) -> GroundTrut
         available = sorted({str(v.get("subset")) for v in database.values()})
         raise UTALError(f"{path}: no video in subset {subset!r}; subsets present: {', '.join(available)}")
     return ground_truth
+
+
+def ground_truth_durations(path: str | os.PathLike) -> dict[str, float]:
+    """Each video's ``duration`` field in an ActivityNet/THUMOS ground-truth JSON (videos without one left out)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    database = data.get("database", data) if isinstance(data, dict) else {}
+    durations = {}
+    for video, entry in database.items() if isinstance(database, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("duration"), (int, float)) \
+                and not isinstance(entry["duration"], bool) and math.isfinite(entry["duration"]):
+            durations[video] = float(entry["duration"])
+    return durations
 
 
 def load_predictions(path: str | Path) -> PredictionsByVideo:

@@ -10,8 +10,6 @@ says why, plus a note above the plot.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,21 +265,6 @@ def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | 
 
 #: Two durations closer than this (seconds) name the same video when matching ground truth to it.
 DURATION_MATCH_S = 0.5
-
-
-def ground_truth_durations(path: str | os.PathLike) -> dict[str, float]:
-    """Each video's ``duration`` field in an ActivityNet/THUMOS ground-truth JSON (videos without one left out)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    database = data.get("database", data) if isinstance(data, dict) else {}
-    durations = {}
-    for video, entry in database.items() if isinstance(database, dict) else ():
-        if isinstance(entry, dict) and isinstance(entry.get("duration"), (int, float)) \
-                and not isinstance(entry["duration"], bool) and math.isfinite(entry["duration"]):
-            durations[video] = float(entry["duration"])
-    return durations
 
 
 def ground_truth_for_video(ground_truth: GroundTruthByVideo, video_id: str, duration: float | None = None,

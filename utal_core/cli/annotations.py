@@ -29,6 +29,7 @@ def run_import(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     # read, add and write under the analysis file's lock: a concurrent import waits and then adds to this one
-    added = update_edits(args.analysis, lambda layer: add_segments(layer, segments))
+    added = update_edits(args.analysis, lambda layer: add_segments(layer, segments),
+                         [f"import: {warning}" for warning in warnings])
     print(f"{len(added)} annotations added to the edits of {args.analysis}")
     return 0

@@ -29,7 +29,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                         "breakdown, missed ground truth, start/end offset histograms.", _configure)
 def run_diagnose(args: argparse.Namespace) -> int:
     from ..diagnose import report_html, diagnose_detection
-    from ..evaluate import apply_label_mapping, hungarian_label_mapping, load_ground_truth, load_predictions
+    from ..evaluate import (align_video_ids, apply_label_mapping, ground_truth_durations, hungarian_label_mapping,
+                            load_ground_truth, load_predictions)
     from ..export import atomic_write_text
 
     ground_truth = load_ground_truth(args.ground_truth, subset=args.subset)
@@ -38,6 +39,12 @@ def run_diagnose(args: argparse.Namespace) -> int:
         predictions = apply_label_mapping(predictions, hungarian_label_mapping(ground_truth, predictions))
     diagnosis = diagnose_detection(ground_truth, predictions, args.tiou, args.min_tiou, args.class_agnostic,
                                    args.limit_factor)
+    durations = ground_truth_durations(args.ground_truth)
+    beyond = sum(p.end > durations[video] + 1e-3 for video, items in align_video_ids(ground_truth, predictions).items()
+                 if video in durations for p in items)
+    if beyond:
+        print(f"warning: {beyond} prediction(s) end after their video does (the ground truth's duration); they are "
+              "judged as they are", file=sys.stderr)
     if diagnosis.ignored_predictions:
         print(f"warning: {diagnosis.ignored_predictions} prediction(s) on videos not in the ground truth were ignored",
               file=sys.stderr)
