@@ -28,8 +28,8 @@ def test_analyze_then_search_through_the_api(client_and_video):
     from gradio_client import handle_file
 
     client, video, server = client_and_video
-    status, _player, rows = client.predict(handle_file(str(video.path)), None, 0.3, 0.0, 0.0, 0.6, "auto",
-                                          api_name="/analyze")
+    status, _player, rows, _timeline, _count, _downloads = client.predict(
+        handle_file(str(video.path)), None, 0.3, 0.0, 0.0, 0.6, "auto", api_name="/analyze")
     assert video.path.name in status and "Analysed." in status
     assert rows["data"] and len(rows["headers"]) == 7
     assert server.services.pipeline.model_runs == 1

@@ -41,9 +41,10 @@ def test_corrections_survive_a_reload_and_a_restart_and_stay_with_their_browser(
         page.goto(server.url)
         analysed(page, video, "Analysed")
         for row in range(3):  # three boundaries corrected: each start one frame later
+            before = page.inner_text("#inspector-info")
             page.click(f"#segments-table [data-testid='cell-{row}-1']")
-            page.wait_for_function("(s) => Math.abs(Number(document.querySelector('#inspected-start')?.textContent) - s) < 1.1e-3",
-                                   arg=float(page.inner_text(f"#segments-table [data-testid='cell-{row}-1']")))
+            page.wait_for_function("""(before) => { const info = document.querySelector('#inspector-info').innerText;
+                return info !== before && info.startsWith('Inspecting'); }""", arg=before)
             start, end = float(page.inner_text("#inspected-start")), float(page.inner_text("#inspected-end"))
             press(page, "x")
             wait_inspected(page, round(start + 0.04, 6), end)

@@ -195,8 +195,9 @@ class Explorer:
         remember(cache, key, analysis)
         truth = self.ground_truth(truth_upload, analysis)
         playable = browser_video(session, video, lambda fraction: progress(fraction, desc=CONVERTING))
+        figure, rows, count = self.render(analysis, truth, None)
         return (analysis, cache, truth, None, None, status_markdown(self.services, analysis, note),
-                gr.Video(value=playable, playback_position=0.0), segment_rows(analysis))
+                gr.Video(value=playable, playback_position=0.0), rows, figure, count, None)
 
     def with_controls(self, analysis: Analysis, threshold: float, min_duration: float, merge_gap: float,
                       nms_iou: float, clusters_choice: str) -> Analysis:
@@ -408,7 +409,7 @@ class Explorer:
                       clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
         """With ``--example``: fill in and analyse the bundled example when the page loads."""
         if not self.services.config.example:
-            return (gr.skip(),) * 10
+            return (gr.skip(),) * 13
         video, truth = self.use_example(self.services.config.example)
         return (video, truth, *(await self.analyze(video, truth, cache, threshold, min_duration, merge_gap, nms_iou,
                                                    clusters_choice, request, progress)))

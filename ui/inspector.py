@@ -17,6 +17,7 @@ import dataclasses
 import html
 import json
 import threading
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -67,6 +68,31 @@ STRIP_CSS = """
 #inspector-strips figcaption{font-size:10px;text-align:center;line-height:1.2;color:#444}
 #inspector-strips figure.boundary figcaption{color:#d62728;font-weight:700}
 """
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The inspected segment as the page holds it (``gr.State``): its key in the edits layer, the video and the
+    segmentation it belongs to, and its bounds when it was selected. A key is only ever used on the video and
+    segmentation it was made for, so no key of a video shown before can edit the one on screen."""
+
+    key: str
+    video: str
+    base: str
+    start: float
+    end: float
+
+    @classmethod
+    def of(cls, analysis: Analysis, key: str) -> "Selection":
+        layer = analysis.edit_layer()
+        segment = layer.segment(key)
+        return cls(key, analysis.content_hash, layer.base, segment.start, segment.end)
+
+    def key_in(self, analysis: Analysis | None) -> str | None:
+        """The key when the selection belongs to ``analysis`` as it is segmented now, else None."""
+        if analysis is None or analysis.content_hash != self.video or analysis.edit_layer().base != self.base:
+            return None
+        return self.key
 
 
 def _media_info(analysis: Analysis) -> MediaInfo | None:
@@ -125,16 +151,23 @@ class Inspector:
         return analysis.edit_layer()
 
     @staticmethod
-    def _checked_key(layer: EditLayer, key: str | None) -> str:
-        if key is None:
+    def _checked_key(analysis: Analysis, selection: Selection | None) -> str:
+        """The inspected segment's key, refused with a plain message when nothing is inspected or the selection
+        belongs to another video (or another segmentation of this one) than the one on screen."""
+        if selection is None:
             raise UTALError("Select a segment first (a row of the table, a thumbnail, or Previous / Next).")
-        layer.segment(key)
+        key = selection.key_in(analysis)
+        if key is None:
+            raise UTALError("The inspected segment belongs to what was on screen before; select a segment of this "
+                            "video first.")
+        analysis.edit_layer().segment(key)
         return key
 
-    def fast_outputs(self, analysis: Analysis, key: str | None, note: str = "") -> tuple:
-        """(inspected key, info line, edits row data for ui/inspector.js, corrections table)."""
+    def fast_outputs(self, analysis: Analysis, key: str | Selection | None, note: str = "") -> tuple:
+        """(the inspected selection, info line, edits row data for ui/inspector.js, corrections table)."""
         layer = self._layer(analysis)
         keys = {item.key: item for item in layer.segments()}
+        key = key.key_in(analysis) if isinstance(key, Selection) else key
         key = key if key in keys else None
         if key is None:
             info = "No segment inspected. " + note
@@ -144,11 +177,39 @@ class Inspector:
             info = (f"Inspecting **{key}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
                     f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
                     f"{markdown_text(segment.label or 'unlabelled')}. {note}")
-        return key, info, json.dumps(edits_row(layer, key)), self.corrections(layer)
+        selection = Selection.of(analysis, key) if key is not None else None
+        return selection, info, json.dumps(edits_row(layer, key)), self.corrections(layer)
+
+    def follow_video(self, analysis: Analysis | None, selection: Selection | None) -> tuple:
+        """After the video on screen or its segmentation changed: the inspector of *this* analysis. A selection of
+        another video is dropped; one of another segmentation of this video moves to the segment it became (the
+        same bounds, else the one that overlaps it most, at tIoU >= 0.5), or is dropped. Strips and curves follow."""
+        if analysis is None:
+            return None, "No segment inspected.", json.dumps(edits_row(None)), self.corrections(None), "", None
+        key = selection.key_in(analysis) if selection is not None else None
+        if selection is not None and key is None and selection.video == analysis.content_hash:
+            key = self._nearest(analysis.edit_layer(), selection.start, selection.end)
+        fast = self.fast_outputs(analysis, key)
+        if fast[0] == selection:
+            return (*fast, gr.skip(), gr.skip())
+        return (*fast, "", None)
 
     @staticmethod
-    def corrections(layer: EditLayer) -> list[list[Any]]:
+    def _nearest(layer: EditLayer, start: float, end: float) -> str | None:
+        best, overlap = None, 0.5
+        for item in layer.segments():
+            inter = max(0.0, min(end, item.segment.end) - max(start, item.segment.start))
+            union = max(end, item.segment.end) - min(start, item.segment.start)
+            tiou = inter / union if union > 0 else 0.0
+            if tiou >= overlap:
+                best, overlap = item.key, tiou
+        return best
+
+    @staticmethod
+    def corrections(layer: EditLayer | None) -> list[list[Any]]:
         """One row per reviewed, edited or added segment, in time order (see CORRECTION_COLUMNS)."""
+        if layer is None:
+            return [[""] * len(CORRECTION_COLUMNS)]
         model = {f"r{i}": s for i, s in enumerate(layer.raw)}
         rows = []
         for item in sorted(layer.segments(), key=lambda i: (i.segment.start, i.segment.end)):
@@ -160,12 +221,13 @@ class Inspector:
                          round(before.end, 3) if before else ""])
         return rows or [[""] * len(CORRECTION_COLUMNS)]
 
-    def views(self, analysis: Analysis | None, key: str | None, request: gr.Request):
+    def views(self, analysis: Analysis | None, selection: Selection | None, request: gr.Request):
         """The frame strips (HTML) of the inspected segment, then its zoomed curves as well (two updates); then,
         in the background, the frames around its bounds are kept in memory (for nudges) and the strips of its
         neighbours are decoded (``AppConfig.prefetch_strips``)."""
+        key = selection.key_in(analysis) if selection is not None else None
         segment = self._segment(analysis, key)
-        if segment is None:
+        if segment is None or key is None:
             yield "", None
             return
         layer = analysis.edits
@@ -217,11 +279,11 @@ class Inspector:
         if analysis is None or position is None:
             yield (*fast, gr.skip(), gr.skip())
             return
-        key, unchanged = fast[0], (gr.skip(),) * len(fast)
-        if not self._strips_cached(analysis, key, request):
+        selection, unchanged = fast[0], (gr.skip(),) * len(fast)
+        if not self._strips_cached(analysis, selection, request):
             yield (*fast, gr.skip(), gr.skip())
             fast = unchanged
-        for strips, curves in self.views(analysis, key, request):
+        for strips, curves in self.views(analysis, selection, request):
             yield (*fast, strips, curves)
             fast = unchanged
 
@@ -235,8 +297,8 @@ class Inspector:
         except UTALError:
             return None
 
-    def _strips_cached(self, analysis: Analysis, key: str | None, request: gr.Request) -> bool:
-        segment = self._segment(analysis, key)
+    def _strips_cached(self, analysis: Analysis, selection: Selection | None, request: gr.Request) -> bool:
+        segment = self._segment(analysis, selection.key_in(analysis) if selection is not None else None)
         if segment is None:
             return False
         return self.explorer.session(request).strips.cached(analysis.content_hash, [segment.start, segment.end],
@@ -277,7 +339,8 @@ class Inspector:
 
     # --- editing ------------------------------------------------------------------------------------
 
-    def _edited(self, analysis: Analysis, cache: dict, key: str | None, note: str, request: gr.Request) -> tuple:
+    def _edited(self, analysis: Analysis, cache: dict, key: str | Selection | None, note: str,
+                request: gr.Request) -> tuple:
         cache[analysis.content_hash] = analysis  # the session's cache keeps the layer for the next Analyze
         with self.edit_lock:  # saved at once in the visitor's own store: a reload or a restart brings it back
             self.explorer.session(request).save_edits(analysis)
@@ -285,10 +348,11 @@ class Inspector:
 
     def nudge(self, bound: Literal["start", "end"], steps: int, unit: str) -> Callable:
         """A handler moving the inspected segment's ``bound`` by ``steps`` units."""
-        def nudge_handler(analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request):
+        def nudge_handler(analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):
             layer = self._layer(analysis)
+            key = self._checked_key(analysis, selection)
             with self.edit_lock:
-                operation = layer.nudge(self._checked_key(layer, key), bound, steps, unit)
+                operation = layer.nudge(key, bound, steps, unit)
             moved = operation.start if bound == "start" else operation.end
             return self._edited(analysis, cache, key, f"{bound.capitalize()} moved to {moved:.3f} s.", request)
 
@@ -296,10 +360,10 @@ class Inspector:
 
     def set_bound(self, bound: Literal["start", "end"]) -> Callable:
         """A handler setting the inspected segment's ``bound`` to the playhead."""
-        def set_handler(analysis: Analysis | None, cache: dict, key: str | None, playhead: float | None,
+        def set_handler(analysis: Analysis | None, cache: dict, selection: Selection | None, playhead: float | None,
                         request: gr.Request):
             layer = self._layer(analysis)
-            key = self._checked_key(layer, key)
+            key = self._checked_key(analysis, selection)
             seconds = round(float(playhead or 0.0), 6)
             with self.edit_lock:
                 (layer.set_start if bound == "start" else layer.set_end)(key, seconds)
@@ -309,18 +373,19 @@ class Inspector:
         return set_handler
 
     def decide(self, verdict: Literal["accept", "reject"]) -> Callable:
-        def decide_handler(analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request):
+        def decide_handler(analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):
             layer = self._layer(analysis)
-            key = self._checked_key(layer, key)
+            key = self._checked_key(analysis, selection)
             with self.edit_lock:
                 (layer.accept if verdict == "accept" else layer.reject)(key)
             return self._edited(analysis, cache, key, f"{'Accepted' if verdict == 'accept' else 'Rejected'}.", request)
 
         return decide_handler
 
-    def relabel(self, analysis: Analysis | None, cache: dict, key: str | None, label: str, request: gr.Request):
+    def relabel(self, analysis: Analysis | None, cache: dict, selection: Selection | None, label: str,
+                request: gr.Request):
         layer = self._layer(analysis)
-        key = self._checked_key(layer, key)
+        key = self._checked_key(analysis, selection)
         with self.edit_lock:
             layer.relabel(key, label)
         return self._edited(analysis, cache, key, f"Relabelled “{markdown_text(layer.segment(key).label)}”.", request)
@@ -333,15 +398,16 @@ class Inspector:
             operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
         return self._edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.", request)
 
-    def undo(self, analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request, redo: bool = False):
+    def undo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request,
+             redo: bool = False):
         layer = self._layer(analysis)
         with self.edit_lock:
             operation = layer.redo() if redo else layer.undo()
         if operation is None:
-            return self._edited(analysis, cache, key, f"Nothing to {'redo' if redo else 'undo'}.", request)
+            return self._edited(analysis, cache, selection, f"Nothing to {'redo' if redo else 'undo'}.", request)
         verb = "Redone" if redo else "Undone"
         return self._edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.",
                             request)
 
-    def redo(self, analysis: Analysis | None, cache: dict, key: str | None, request: gr.Request):
-        return self.undo(analysis, cache, key, request, redo=True)
+    def redo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):
+        return self.undo(analysis, cache, selection, request, redo=True)

@@ -48,6 +48,13 @@ class InspectorView:
         event.success(None, [self.fast[2]], None, js=draw).success(
             self.handle(self.inspector.views), [self.analysis, self.inspected], self.slow, **VIEW_QUEUE)
 
+    def follow_video(self, event: gr.events.Dependency) -> None:
+        """After ``event`` replaced the analysis on screen (another video, a re-segmentation): the inspector of that
+        analysis (``Inspector.follow_video``), its edits row restyled."""
+        event.success(self.handle(self.inspector.follow_video), [self.analysis, self.inspected], [*self.fast, *self.slow],
+                      show_progress="hidden", api_visibility="private").success(
+            None, [self.fast[2]], None, js=DRAW_EDITS_JS)
+
     def wire_selection(self, event: Callable, handler: Callable, inputs: list, seek_outputs: list) -> None:
         """``event`` (a table row, a thumbnail, Previous / Next) runs ``handler``, one of ``Inspector``'s
         ``inspect_*``: the explorer's seek and the inspection in one event; then the edits row is restyled."""

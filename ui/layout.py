@@ -127,7 +127,10 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 gr.Markdown(CLIP_HELP)
 
         controls = [threshold, min_duration, merge_gap, nms_iou, num_clusters]
-        analysis_outputs = [analysis, cache, truth, cluster, position, status, player, table]
+        # The status, the timeline, the table and the downloads change in one update: "Analysed" never names a video
+        # the page does not show yet, and no download of the video before stays offered.
+        analysis_outputs = [analysis, cache, truth, cluster, position, status, player, table, timeline, segment_count,
+                            downloads]
         view_outputs = [timeline, table, segment_count]
         media_outputs = [segment_gallery, thumbnail_positions, cluster_gallery, cluster_table, player, detection]
         view_inputs = [analysis, truth, cluster]
@@ -144,6 +147,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
             show_progress_on=status,
         )
         analyzing.failure(handle(explorer.after_failure), analysis, status, show_progress="hidden")
+        inspector.follow_video(analyzing)
         redraw(analyzing).success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
         cancel_button.click(handle(explorer.after_failure), analysis, status, cancels=[analyzing])
         redraw(truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)).success(
@@ -153,10 +157,11 @@ def build_demo(services: AppServices) -> gr.Blocks:
         resegment_outputs = [analysis, cluster, *view_outputs]
         for control in controls:
             event = control.input if isinstance(control, gr.Dropdown) else control.release
-            event(handle(explorer.resegment), resegment_inputs, resegment_outputs, show_progress="hidden",
-                  trigger_mode="always_last", api_name=False).success(
-                handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden",
-                trigger_mode="always_last")
+            resegmented = event(handle(explorer.resegment), resegment_inputs, resegment_outputs, show_progress="hidden",
+                                trigger_mode="always_last", api_name=False)
+            inspector.follow_video(resegmented)
+            resegmented.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden",
+                                trigger_mode="always_last")
 
         seek_outputs = [position, segment_start, segment_end, segment_info, player]
         inspecting = inspector.inspector
@@ -177,11 +182,12 @@ def build_demo(services: AppServices) -> gr.Blocks:
         gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
               [hits, gallery_hits, search_gallery, search_table, search_info], api_name="search")
         results = SearchResults(explorer)
-        hit_outputs = [tabs, analysis, cache, truth, cluster, position, upload, status, player, seek_time]
+        hit_outputs = [tabs, analysis, cache, truth, cluster, position, upload, status, player, seek_time, downloads]
         hit_inputs = [cache, truth_upload, *controls]
         for opened in (search_gallery.select(handle(results.open_gallery_hit), [hits, gallery_hits, *hit_inputs],
                                              hit_outputs),
                        search_table.select(handle(results.open_table_hit), [hits, *hit_inputs], hit_outputs)):
+            inspector.follow_video(opened)
             redraw(opened).success(
                 handle(explorer.render_media), view_inputs, media_outputs).success(
                 None, seek_time, None, js=SEEK_JS)
@@ -190,9 +196,10 @@ def build_demo(services: AppServices) -> gr.Blocks:
         demo.unload(explorer.end_session)
         # the visitor's saved corrections are attached first, so the preloaded example gets them back too
         attached = demo.load(handle(explorer.attach_visitor), visitor, visitor, show_progress="hidden")
-        redraw(attached.then(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
-                             concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy")).success(
-            handle(explorer.render_media), view_inputs, media_outputs)
+        preloaded = attached.then(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
+                                  concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy")
+        inspector.follow_video(preloaded)
+        redraw(preloaded).success(handle(explorer.render_media), view_inputs, media_outputs)
     demo.queue(default_concurrency_limit=4)
     return demo
 

@@ -44,7 +44,7 @@ class SearchResults:
 
     def open_hit(self, hit: Any, cache: dict, truth_upload: Any, controls: tuple, request: gr.Request):
         """The Analyze tab with the hit's video and analysis; returns the outputs of ``OUTPUTS`` order:
-        tabs, analysis, cache, truth, cluster, position, upload, status, player, seek time."""
+        tabs, analysis, cache, truth, cluster, position, upload, status, player, seek time, downloads (cleared)."""
         explorer, session = self.explorer, self.explorer.session(request)
         video = Path(hit.video_path)
         if not video.is_file():
@@ -66,4 +66,4 @@ class SearchResults:
         truth = explorer.ground_truth(truth_upload, analysis)
         player = gr.Video(value=browser_video(session, video), playback_position=float(hit.start))
         return (gr.Tabs(selected="analyze"), analysis, cache, truth, None, None, session.publish(video), status,
-                player, float(hit.start))
+                player, float(hit.start), None)
