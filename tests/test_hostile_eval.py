@@ -46,7 +46,14 @@ def test_bad_predictions_are_one_plain_error(tmp_path, capsys, predictions, mess
     (json.dumps(GROUND_TRUTH).replace("[1.0, 4.0]", "[-1.0, 4.0]"), "segment starting before 0 s"),
     (json.dumps(GROUND_TRUTH).replace("[1.0, 4.0]", "[4.0, 4.0]"), "of zero length"),
     ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
-])
+    # issue 21, point 10: read as something else before, now refused with the video named
+    (json.dumps(GROUND_TRUTH).replace("[1.0, 4.0]", '"19"'), "without a valid [start, end] segment"),
+    (json.dumps(GROUND_TRUTH).replace("[1.0, 4.0]", "[false, true]"), "bounds are not numbers"),
+    (json.dumps(GROUND_TRUTH).replace('"jump"', "null"), "without a label that is text"),
+    (json.dumps(GROUND_TRUTH).replace('"jump"', '{"a": 1}'), "without a label that is text"),
+    (json.dumps(GROUND_TRUTH).replace('"jump"', '"\\u200b"'), "without a label that is text"),
+], ids=["negative", "zero-length", "deep", "string segment", "booleans", "null label", "object label",
+        "zero-width label"])
 def test_bad_ground_truth_is_one_plain_error(tmp_path, capsys, ground_truth, message):
     code, err = _run(tmp_path, capsys, ground_truth, _prediction())
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

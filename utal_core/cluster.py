@@ -88,26 +88,75 @@ class ClusterConfig:
     min_silhouette: float = 0.05
     pair_similarity: float = 0.8
     views: tuple[str, ...] = VIEW_NAMES
-    #: k is chosen on at most this many segments (evenly spaced in the given order); the final fit uses all.
+    #: k is chosen (and the silhouette measured) on at most this many segments, evenly spaced in the given
+    #: order; the final fit uses all.
     auto_k_sample: int = 300
 
 
-def _fit(points: np.ndarray, k: int, seed: int) -> np.ndarray:
+def _fit(points: np.ndarray, k: int, seed: int, restarts: int = 4, iterations: int = 100) -> np.ndarray:
+    """k-means labels of ``points`` [N, D]: Lloyd's iterations from ``restarts`` k-means++ starts (seeded), the
+    start of lowest inertia kept. In NumPy: the analysis path never imports scikit-learn (about 1 s of start-up)."""
     if k == 1:
         return np.zeros(len(points), dtype=np.int64)
-    from sklearn.cluster import KMeans  # here, not at the top: commands that never cluster start without sklearn
+    rng = np.random.default_rng(seed)
+    squared_norms = np.einsum("ij,ij->i", points, points)
+    best, best_inertia = np.zeros(len(points), dtype=np.int64), np.inf
+    for _ in range(restarts):
+        centres = _kmeans_plus_plus(points, squared_norms, k, rng)
+        labels = np.full(len(points), -1, dtype=np.int64)
+        for _ in range(iterations):
+            distances = squared_norms[:, None] - 2 * points @ centres.T + np.einsum("ij,ij->i", centres, centres)[None, :]
+            new_labels = distances.argmin(axis=1)
+            if np.array_equal(new_labels, labels):
+                break
+            labels = new_labels
+            for c in range(k):
+                members = labels == c
+                if members.any():
+                    centres[c] = points[members].mean(axis=0)
+        inertia = float(np.maximum(distances[np.arange(len(points)), labels], 0.0).sum())
+        if inertia < best_inertia:
+            best, best_inertia = labels, inertia
+    return best
 
-    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(points).astype(np.int64)
+
+def _kmeans_plus_plus(points: np.ndarray, squared_norms: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k starting centres: the first at random, each next one drawn in proportion to its squared distance to
+    the nearest centre so far (Arthur and Vassilvitskii, 2007)."""
+    centres = [points[rng.integers(len(points))]]
+    nearest = np.maximum(squared_norms - 2 * points @ centres[0] + centres[0] @ centres[0], 0.0)
+    for _ in range(1, k):
+        total = nearest.sum()
+        index = int(rng.choice(len(points), p=nearest / total)) if total > 0 else int(rng.integers(len(points)))
+        centres.append(points[index])
+        nearest = np.minimum(nearest, np.maximum(squared_norms - 2 * points @ points[index] + points[index] @ points[index], 0.0))
+    return np.array(centres, dtype=np.float64)
+
+
+def silhouette(points: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette coefficient of a labelling (Euclidean; a point alone in its cluster counts 0), as
+    scikit-learn's ``silhouette_score`` defines it."""
+    squared_norms = np.einsum("ij,ij->i", points, points)
+    distances = np.sqrt(np.maximum(squared_norms[:, None] - 2 * points @ points.T + squared_norms[None, :], 0.0))
+    np.fill_diagonal(distances, 0.0)
+    clusters = np.unique(labels)
+    sums = np.stack([distances[:, labels == c].sum(axis=1) for c in clusters], axis=1)  # [N, k]
+    sizes = np.array([(labels == c).sum() for c in clusters], dtype=np.float64)
+    own = np.searchsorted(clusters, labels)
+    inside = sums[np.arange(len(points)), own] / np.maximum(sizes[own] - 1, 1)
+    others = sums / sizes[None, :]
+    others[np.arange(len(points)), own] = np.inf
+    nearest = others.min(axis=1)
+    values = np.where(sizes[own] > 1, (nearest - inside) / np.maximum(np.maximum(inside, nearest), 1e-12), 0.0)
+    return float(values.mean())
 
 
 def _auto_k(points: np.ndarray, distinct: int, config: ClusterConfig, seed: int) -> int:
-    from sklearn.metrics import silhouette_score
-
     if len(points) == 2:
         return 1 if float(points[0] @ points[1]) >= config.pair_similarity else 2
     best_k, best_quality = 1, config.min_silhouette
     for k in range(2, min(config.max_k, len(points) - 1, distinct) + 1):
-        quality = silhouette_score(points, _fit(points, k, seed))
+        quality = silhouette(points, _fit(points, k, seed))
         if quality > best_quality:
             best_k, best_quality = k, quality
     return best_k
@@ -141,17 +190,16 @@ def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int |
     distinct = len(np.unique(points.round(6), axis=0))
     # k-means and silhouette only need distances, which N points keep exactly in their own
     # N-dimensional span; fitting there (single-threaded) keeps re-clustering interactive.
-    from sklearn.metrics import silhouette_score
-
     with threadpool_limits(1):
         span = _span_coordinates(points)
+        sample = np.unique(np.linspace(0, len(span) - 1, min(len(span), config.auto_k_sample)).round().astype(np.int64))
         if k == "auto":
-            sample = np.unique(np.linspace(0, len(span) - 1, min(len(span), config.auto_k_sample)).round().astype(np.int64))
             chosen = 1 if len(points) == 1 else _auto_k(span[sample], min(distinct, len(sample)), config, seed)
         else:
             chosen = max(1, min(int(k), distinct))
         labels = _first_appearance_order(_fit(span, chosen, seed))
-        quality = float(silhouette_score(span, labels)) if 2 <= chosen < len(points) else None
+        quality = silhouette(span[sample], labels[sample]) if 2 <= chosen < len(points) and \
+            len(np.unique(labels[sample])) > 1 else None
     centroids = np.stack([points[labels == c].mean(axis=0) for c in range(chosen)]).astype(np.float32)
     return ClusterResult(labels=labels, k=chosen, centroids=centroids, quality=quality)
 
