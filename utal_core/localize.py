@@ -18,8 +18,8 @@ clips (benchmarks/real_clips.py --logo):
 3. Score: per source, the outer-inner contrast (below) averaged over the scales no coarser than half
    the proposal's length (the finest scale always counts): a 2 s burst is not judged on a curve that
    smoothing has spread over 8 s. A proposal's score is its best source's, and ``Segment.source``
-   names it. The maximum, not the mean: a strong burst
-   in one view (a collision seen and not heard) is not averaged away by the views that saw nothing.
+   names it. The maximum, not the mean: a strong burst in one view (a collision seen and not heard)
+   is not averaged away by the views that saw nothing.
 4. Greedy NMS at ``nms_iou``; of the rest, those scoring above ``min_relative_score`` times the
    video's best segment (a segment with a tenth of the contrast of the clearest action in the video,
    or none, is no finding), then the ``max_segments`` best.
