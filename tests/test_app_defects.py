@@ -37,7 +37,7 @@ def avi_clip(folder: Path) -> Path:
     shared = SHARED_DATA / "eval_fixtures" / "short_clip_mp3.avi"
     if shared.exists():
         return shared
-    source = make_video(folder / "source.mp4", SyntheticVideoSpec(duration=8.0, width=320, height=240,
+    source = make_video(folder / "source.mp4", SyntheticVideoSpec(duration=12.0, width=320, height=240,
                                                                   num_actions=1, seed=5)).path
     target = folder / "short_clip_mp3.avi"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c:v", "mpeg4", "-c:a", "libmp3lame",

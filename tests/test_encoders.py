@@ -17,9 +17,10 @@ from utal_core.encoders.base import pool_onto_grid
 from utal_core.encoders.clip import hub_reachable
 from utal_core.errors import UTALError
 from utal_core.grid import SnippetGrid
+from tests.conftest import SHARED_DATA
 from tests.tiny_clip import register_tiny_clip, save_tiny_clip_weights
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 SPEECH_CLIP = SHARED / "unav" / "unav_speech_60s.mp4"
 #: Ground truth "man speaking" segments of the clip (unav_speech_60s.gt.json).
 SPEECH_SEGMENTS = [(0.0, 10.23), (13.14, 26.23), (28.69, 60.0)]

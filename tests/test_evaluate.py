@@ -26,7 +26,8 @@ from utal_core.evaluate import (
 )
 from utal_core.types import Segment
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .conftest import SHARED_DATA
+
 FIXTURES = SHARED_DATA / "eval_fixtures"
 THUMOS_JSON = SHARED_DATA / "thumos14" / "thumos14.json"
 EXPECTED_FIXTURE_MAP = [0.7143, 0.7143, 0.7143, 0.6875, 0.6875, 0.5972, 0.5208, 0.5208, 0.5208, 0.5000]
