@@ -71,7 +71,7 @@ def test_analyze_library_and_app_at_full_size(hub_files, video, tmp_path):
     assert analysis.config["clip_weights"]["label"] == UNVERIFIED
     assert analysis.config["model"].startswith("scratch")  # the shipped checkpoint has no CLIP view
     legend = [trace.name for trace in timeline_figure(analysis).data]
-    assert "CLIP-text (unverified weights)" in legend and "CLIP-text" not in legend
+    assert "CLIP-text prior (unverified weights)" in legend and "CLIP-text prior" not in legend
     assert all(c.named_by == "clip/ViT-B-32 (unverified weights)" for c in analysis.clusters)
 
     library = tmp_path / "library"
@@ -89,7 +89,7 @@ def test_analyze_library_and_app_at_full_size(hub_files, video, tmp_path):
     config = PipelineConfig(cache_dir=str(tmp_path / "features"), encoder_configs={"clip": {"weights": weights}})
     with running_app(tmp_path / "app", pipeline=config) as server:
         client = Client(server.url, verbose=False)
-        status, _player, rows = client.predict(handle_file(str(video.path)), None, 0.3, 0.0, 0.0, 0.6, "auto",
+        status, _player, rows, *_ = client.predict(handle_file(str(video.path)), None, 0.3, 0.0, 0.0, 0.6, "auto",
                                               api_name="/analyze")
         assert "Analysed." in status and rows["data"]
         _gallery, table, info = client.predict("a person waving", 5, api_name="/search")

@@ -222,24 +222,36 @@ def load_open_clip(model_name: str, pretrained: str | None, device: str = "cpu",
                         f"({type(error).__name__})") from None
 
 
+def _any_downloaded_weights() -> bool:
+    """Whether any open_clip weights file lies in the Hugging Face hub cache or open_clip's legacy cache: without
+    one (and without a reachable hub) no tag can resolve, and open_clip (seconds of imports) need not load."""
+    hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or \
+        os.path.join(os.environ.get("HF_HOME") or os.path.join(Path.home(), ".cache", "huggingface"), "hub")
+    legacy = Path.home() / ".cache" / "clip"
+    return any(next(Path(hub).glob(f"models--*/snapshots/*/{name}"), None) is not None for name in _HUB_WEIGHT_FILES) \
+        or (legacy.is_dir() and any(legacy.iterdir()))
+
+
 def resolve_clip_weights(config: ClipConfig) -> tuple[Path | None, str | None]:
     """(weights file, None) or (None, reason it could not be found); see the module docstring for the order."""
-    import open_clip
-
     if config.weights:
         path = Path(config.weights)
         return (path, None) if path.is_file() else (None, f"CLIP weights file not found: {path}")
     local = find_checkpoint(f"{config.model}_{config.pretrained}")
     if local:
         return local, None
+    missing = (f"no local weights for {config.model}/{config.pretrained} (pass --clip-weights PATH or put them at "
+               f"checkpoints/{config.model}_{config.pretrained}.safetensors)")
+    if not _any_downloaded_weights() and not (config.allow_download and hub_reachable()):
+        return None, missing + ("" if not config.allow_download else "; the model hub is not reachable (offline)")
+    import open_clip
+
     pretrained_cfg = open_clip.get_pretrained_cfg(config.model, config.pretrained)
     if not pretrained_cfg:
         return None, f"open_clip has no pretrained tag {config.pretrained!r} for {config.model!r}"
     cached = _cached_hub_file(pretrained_cfg)
     if cached:
         return cached, None
-    missing = (f"no local weights for {config.model}/{config.pretrained} (pass --clip-weights PATH or put them at "
-               f"checkpoints/{config.model}_{config.pretrained}.safetensors)")
     if not config.allow_download:
         return None, missing
     if not hub_reachable():
