@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.batch_helpers import make_videos
 from utal_core.cli import COMMANDS, discover_commands
 from utal_core.synth.library import write_synthetic_library
 from utal_core.text import LabelBridgeConfig, LabelBridgeScorer
 
 REPO = Path(__file__).resolve().parents[1]
 #: Libraries that only analysis, training or the CLIP text tower need.
-NEURAL = ("torch", "transformers", "sentence_transformers", "open_clip", "sklearn")
+NEURAL = ("torch", "torchvision", "transformers", "sentence_transformers", "open_clip", "sklearn")
 #: Runs the CLI as `python -m utal_core` does, then prints the exit status and the neural libraries loaded.
 RUNNER = ("import json, sys\nfrom utal_core.cli import main\nrc = main(sys.argv[1:], prog='python -m utal_core')\n"
           f"print(json.dumps({{'rc': rc, 'loaded': [m for m in {NEURAL!r} if m in sys.modules]}}))")
@@ -98,6 +99,18 @@ def test_export_runs_without_torch(tmp_path: Path) -> None:
                              "--out", str(tmp_path / "clip.csv"))
     assert report == {"rc": 0, "loaded": []}
     assert "jump" in (tmp_path / "clip.csv").read_text()
+
+
+def test_a_cached_analyze_runs_without_torch(tmp_path: Path) -> None:
+    """Issue 24: with the video's features and model outputs cached, `analyze` needs no neural library."""
+    video = make_videos(tmp_path / "videos", 1)[0]
+    command = ("analyze", str(video), "--views", "motion", "--refine-steps", "2", "--json", "--out")
+    first, _ = run_cli(*command, str(tmp_path / "first"))
+    assert first["rc"] == 0 and "torch" in first["loaded"]  # the model ran
+    report, output = run_cli(*command, str(tmp_path / "again"))
+    assert report == {"rc": 0, "loaded": []}
+    assert (tmp_path / "again" / video.with_suffix(".analysis.json").name).read_bytes() == \
+        (tmp_path / "first" / video.with_suffix(".analysis.json").name).read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def test_the_model_stage_runs_on_its_own_thread_count(pipeline, synthetic_video,
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        pipeline.predict(analysis.features)
+        pipeline.run_model(analysis.features)
         assert seen == [PipelineConfig.model_threads] == [1]
         assert torch.get_num_threads() == 2
     finally:

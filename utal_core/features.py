@@ -24,6 +24,7 @@ import io
 import json
 import math
 import os
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -71,10 +72,18 @@ def fine_stream_grid(grid: SnippetGrid, fps: float, rate_hz: float = FINE_RATE_H
     return SnippetGrid(grid.duration, stride=step, window=step)
 
 
+#: Where a Linux system shows a loaded GPU driver (NVIDIA's, or ROCm's that torch also reports as CUDA).
+GPU_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")
+
+
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a CUDA device is present, else ``"cpu"``; other values unchanged."""
+    """``"auto"`` -> ``"cuda"`` when a CUDA device is present, else ``"cpu"``; other values unchanged.
+
+    On Linux without a GPU driver the answer is "cpu" without asking torch (importing it takes seconds)."""
     if device != "auto":
         return device
+    if sys.platform.startswith("linux") and not any(os.path.exists(path) for path in GPU_DRIVER_PATHS):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

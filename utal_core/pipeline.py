@@ -1,9 +1,11 @@
 """The one pipeline behind the app, the CLI, the tests and the benchmarks.
 
 ``Pipeline`` is stateless with respect to videos (it holds only loaded models): ``encode_video``
-gives cached features, ``predict`` runs the model once, and everything after that
-(``resegment``: localization, clustering, naming) works from the cached raw outputs, so
-re-thresholding never reruns a network. Per-video state is the returned ``Analysis``.
+gives cached features, ``predict`` runs the model once (its outputs are cached beside the features,
+utal_core/prediction_cache.py), and everything after that (``resegment``: localization, clustering,
+naming) works from the cached raw outputs, so re-thresholding never reruns a network. Per-video state
+is the returned ``Analysis``. Torch is imported only when the model runs: a re-analysis served from
+the caches starts without it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
@@ -28,12 +30,18 @@ from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
 from .limits import Limits
 from .localize import LocalizeParams, localize, localize_sources, refine_boundaries
-from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine, torch_threads
+from .encoders.base import file_sha256
+from .model.checkpoint_metadata import checkpoint_views
 from .model.evidence import BRIDGE_SIGNAL, PseudoLabelConfig, fine_evidence, view_curves, view_signals
+from .model.prediction import Prediction
+from .prediction_cache import cached_prediction, prediction_key, prediction_path
 from .resources import DATA_ROOT
 from .signals import SHOT_CUT_KEY
 from .text import TextScorer, add_bridge_prior, build_text_scorer
 from .types import VIEW_NAMES, Segment, ViewFeatures
+
+if TYPE_CHECKING:
+    from .model import CLIPAE
 
 #: Keys of ``Analysis.curves``: each view's own evidence curve (model/evidence.py; "bridge" is the label
 #: bridge's text prior, drawn under its own name when there is no CLIP) and the CLIP-AE model's fused actionness.
@@ -256,6 +264,8 @@ def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 
               device: str = "cpu", pseudo_labels: PseudoLabelConfig = PseudoLabelConfig()) -> Prediction:
     """The model's outputs on one video, after ``refine_steps`` of per-video refinement on ``device`` towards
     the video's ``pseudo_labels`` (always refined when there is no model: a small one is then fitted from scratch)."""
+    from .model import RefineConfig, predict, refine
+
     if model is None or refine_steps > 0:
         config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device, pseudo_labels=pseudo_labels)
         model = refine(features, model=model, config=config, seed=seed)
@@ -298,10 +308,13 @@ class Pipeline:
         self.config = config
         self.extractor = extractor
         self.checkpoint_path = checkpoint_path
-        #: The checkpoint's model, loaded once (refinement works on a copy of it).
-        self.checkpoint_model = load_checkpoint(checkpoint_path)[0] if checkpoint_path else None
+        #: The views the checkpoint was trained with, from its metadata (its weights load on the first model run).
+        self.checkpoint_views = checkpoint_views(checkpoint_path) if checkpoint_path else None
+        self._checkpoint_model: CLIPAE | None = None
+        self._checkpoint_sha256: str | None = None
         self._text_scorer = text_scorer
-        #: Number of model forward passes run so far (the app shows it; re-thresholding must not change it).
+        #: Number of times the model ran (the app shows it; re-thresholding, and outputs read from the
+        #: prediction cache, leave it as it is).
         self.model_runs = 0
         #: Seconds per stage of the last ``analyze``: the extractor's stages (decoding, each encoder),
         #: "features" (all of them, cache included), "model" and "segments".
@@ -317,6 +330,22 @@ class Pipeline:
         extractor = FeatureExtractor(config.views, device=config.device, cache_dir=cache,
                                      encoder_configs=config.encoder_configs, limits=limits)
         return cls(config, extractor, resolve_checkpoint(config))
+
+    @property
+    def checkpoint_model(self) -> CLIPAE | None:
+        """The checkpoint's model, loaded on first use and then kept (refinement works on a copy of it)."""
+        if self._checkpoint_model is None and self.checkpoint_path is not None:
+            from .model import load_checkpoint
+
+            self._checkpoint_sha256 = file_sha256(self.checkpoint_path)
+            self._checkpoint_model = load_checkpoint(self.checkpoint_path)[0]
+        return self._checkpoint_model
+
+    def checkpoint_sha256(self) -> str | None:
+        """sha256 of the checkpoint's bytes: those of the loaded model, else of the file as it is now."""
+        if self.checkpoint_path is None:
+            return None
+        return self._checkpoint_sha256 or file_sha256(self.checkpoint_path)
 
     @property
     def clip_encoder(self):
@@ -360,20 +389,41 @@ class Pipeline:
     def model_source(self, features: ViewFeatures) -> str:
         """Which model analyses these features: the checkpoint, or one fitted from scratch on this video
         when there is no checkpoint or the video has a view the checkpoint was not trained with."""
-        if self.checkpoint_model is None:
+        if self.checkpoint_path is None or self.checkpoint_views is None:
             return "scratch: no checkpoint"
-        unknown = sorted(set(features.views) - set(self.checkpoint_model.config.input_dims))
+        unknown = sorted(set(features.views) - self.checkpoint_views)
         if unknown:
             return f"scratch: the checkpoint has no {', '.join(unknown)} view"
         return f"checkpoint: {self.checkpoint_path.name}"
 
+    def _model_threads(self) -> int:
+        return self.config.model_threads if str(self.extractor.device) == "cpu" else 0
+
+    def prediction_settings(self) -> dict:
+        """Every setting besides the features and the checkpoint that changes the model's outputs."""
+        return {"refine_steps": self.config.refine_steps, "seed": self.config.seed,
+                "pseudo_labels": dataclasses.asdict(self.config.pseudo_labels),
+                "device": str(self.extractor.device).split(":")[0], "model_threads": self._model_threads()}
+
     def predict(self, features: ViewFeatures) -> Prediction:
+        """The model's outputs on one video: from the prediction cache when these features were analysed with the
+        same checkpoint and settings, else :meth:`run_model` (then cached)."""
+        path = None
+        if self.extractor.cache_dir is not None:
+            from_checkpoint = self.model_source(features).startswith("checkpoint")
+            key = prediction_key(features, self.checkpoint_sha256() if from_checkpoint else None,
+                                 self.prediction_settings())
+            path = prediction_path(self.extractor.cache_dir, key)
+        return cached_prediction(path, features.times, lambda: self.run_model(features))
+
+    def run_model(self, features: ViewFeatures) -> Prediction:
         """Run the model once: per-video refinement from the checkpoint (or from scratch), then inference."""
+        from .model import torch_threads
+
         from_checkpoint = self.model_source(features).startswith("checkpoint")
         model = self.checkpoint_model if from_checkpoint else None
         self.model_runs += 1
-        threads = self.config.model_threads if str(self.extractor.device) == "cpu" else 0
-        with torch_threads(threads):
+        with torch_threads(self._model_threads()):
             return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device,
                              self.config.pseudo_labels)
 

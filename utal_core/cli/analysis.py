@@ -16,7 +16,6 @@ from ..features import resolve_device
 from ..grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, THUMOS_FPS, THUMOS_SNIPPET_FRAMES
 from ..limits import ENV, Limits
 from ..localize import LocalizeParams
-from ..model import load_checkpoint, load_feature_folder
 from ..pipeline import Pipeline, PipelineConfig, features_grid, predict_features, pseudo_class_segments
 from . import subcommand
 
@@ -56,6 +55,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _analyze_features(args: argparse.Namespace) -> int:
     """Precomputed features -> model -> class-wise pseudo-labelled segments -> results.anet.json."""
+    from ..model import load_checkpoint, load_feature_folder
+
     if not args.checkpoint:
         raise UTALError("--features needs --checkpoint (a model trained on such features with `train`)")
     stride = args.stride or FEATURES_STRIDE_S

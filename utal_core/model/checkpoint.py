@@ -24,12 +24,9 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from ..errors import UTALError
 from ..limits import Limits
+from .checkpoint_metadata import CHECKPOINT_VERSION, FORMAT_NAME, METADATA_KEY, read_checkpoint_metadata
 from .clip_ae import CLIPAE, CLIPAEConfig
 from .train import TrainConfig
-
-FORMAT_NAME = "clip-ae"
-CHECKPOINT_VERSION = 1
-_METADATA_KEY = "clip_ae"
 
 
 def save_checkpoint(path: str | os.PathLike, model: CLIPAE, train_config: TrainConfig | None = None,
@@ -51,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike, model: CLIPAE, train_config: TrainC
         raise UTALError(f"Cannot write {path}: {error.strerror or error}") from None
     os.close(handle)
     try:
-        save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(meta)})
+        save_file(tensors, temporary, metadata={METADATA_KEY: json.dumps(meta)})
         os.replace(temporary, path)
     except (OSError, SafetensorError) as error:
         Path(temporary).unlink(missing_ok=True)
@@ -59,26 +56,6 @@ def save_checkpoint(path: str | os.PathLike, model: CLIPAE, train_config: TrainC
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def read_checkpoint_metadata(path: str | os.PathLike) -> dict:
-    """The checkpoint's metadata, checked for format and version."""
-    path = Path(path)
-    if not path.is_file():
-        raise UTALError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            raw = (handle.metadata() or {}).get(_METADATA_KEY)
-        meta = json.loads(raw) if raw is not None else None
-    except RecursionError:
-        raise UTALError(f"{path} is not a readable CLIP-AE checkpoint (its metadata is nested too deeply)") from None
-    except (SafetensorError, OSError, ValueError) as error:
-        raise UTALError(f"{path} is not a readable CLIP-AE checkpoint ({error})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise UTALError(f"{path} is not a CLIP-AE checkpoint")
-    if meta.get("version") != CHECKPOINT_VERSION:
-        raise UTALError(f"{path} is a version {meta.get('version')} checkpoint; this program reads version {CHECKPOINT_VERSION}")
-    return meta
 
 
 def _checked_config(path: Path, meta: dict, limits: Limits) -> CLIPAEConfig:

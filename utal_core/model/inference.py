@@ -6,7 +6,6 @@ Re-thresholding, NMS and re-clustering work on a :class:`Prediction`, never reru
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -15,17 +14,7 @@ import torch
 from ..errors import UTALError
 from ..types import VIEW_NAMES, ViewFeatures
 from .clip_ae import CLIPAE
-
-
-@dataclass
-class Prediction:
-    """Per-snippet outputs of the model for one video (numpy, float32)."""
-
-    times: np.ndarray  # [T] window centres, seconds
-    view_actionness: dict[str, np.ndarray | None]  # [T] per view of VIEW_NAMES, None when not used
-    actionness: np.ndarray  # [T] fused actionness
-    cas: np.ndarray  # [T, K] per-pseudo-class foreground probability
-    video_scores: np.ndarray  # [K] video-level pseudo-class probabilities
+from .prediction import Prediction
 
 
 @contextmanager
