@@ -92,6 +92,27 @@ def test_analysis_json_round_trip(analysis, tmp_path):
         Pipeline.resegment(None, back, LocalizeParams())  # features are not serialised
 
 
+def test_segment_embeddings_are_written_as_binary_and_read_back_as_the_lists_of_older_files(analysis, tmp_path):
+    """Issue 24: the embeddings (thousands of numbers per segment) are base64 float32, not text; an older file's
+    lists read back to the same values, and a damaged array is a plain error."""
+    back = read_analysis(analysis.write_json(tmp_path / "a.analysis.json"))
+    data = json.loads((tmp_path / "a.analysis.json").read_text())
+    assert set(back.segment_embeddings) == set(analysis.segment_embeddings) == set(data["segment_embeddings"])
+    older = data | {"segment_embeddings": {name: np.asarray(values, np.float64).round(5).tolist()
+                                           for name, values in analysis.segment_embeddings.items()}}
+    for name, values in analysis.segment_embeddings.items():
+        stored = data["segment_embeddings"][name]
+        assert stored["shape"] == list(values.shape) and "/" not in stored["base64"]
+        assert back.segment_embeddings[name].dtype == np.float32
+        np.testing.assert_array_equal(back.segment_embeddings[name], Analysis.from_dict(older).segment_embeddings[name])
+        np.testing.assert_allclose(back.segment_embeddings[name], values, atol=1e-5)
+    name = next(iter(data["segment_embeddings"]))
+    data["segment_embeddings"][name]["shape"][0] += 1
+    (tmp_path / "damaged.analysis.json").write_text(json.dumps(data))
+    with pytest.raises(UTALError, match="damaged.analysis.json is not an analysis file"):
+        read_analysis(tmp_path / "damaged.analysis.json")
+
+
 def test_video_without_audio_runs_on_the_other_views(pipeline, vfr_silent_video):
     result = pipeline.analyze(vfr_silent_video.path)
     assert result.curves["audio"] is None and "no audio" in result.absent["audio"]

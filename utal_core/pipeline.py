@@ -10,6 +10,7 @@ the caches starts without it.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 #: bridge's text prior, drawn under its own name when there is no CLIP) and the CLIP-AE model's fused actionness.
 CURVE_NAMES: tuple[str, ...] = (*VIEW_NAMES, BRIDGE_SIGNAL, "fused")
 ANALYSIS_FORMAT = 1
+#: The 64 characters of the binary arrays in analysis files: URL-safe base64, with no "/" that a path scrubber
+#: (ui/messages.py's strip_paths) could take for the start of a path.
+ARRAY_ALTCHARS = b"-_"
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = DATA_ROOT / "checkpoints" / "clip_ae_default.safetensors"
 
@@ -155,7 +159,8 @@ class Analysis:
         return self.edits
 
     def to_dict(self) -> dict:
-        """The analysis as plain JSON types (curves as lists, null for an absent view)."""
+        """The analysis as plain JSON types (curves as lists, null for an absent view; the segment embeddings,
+        thousands of numbers per segment, as :func:`encoded_array`)."""
         def listed(values):
             return None if values is None else np.asarray(values, dtype=np.float64).round(5).tolist()
 
@@ -176,7 +181,7 @@ class Analysis:
             "params": self.params.to_dict(),
             "segments": [dataclasses.asdict(s) for s in self.segments],
             "clusters": [dataclasses.asdict(c) for c in self.clusters],
-            "segment_embeddings": {k: listed(v) for k, v in self.segment_embeddings.items()},
+            "segment_embeddings": {k: encoded_array(v) for k, v in self.segment_embeddings.items()},
             "config": self.config,
             "versions": self.versions,
             "num_clusters": self.num_clusters,
@@ -185,7 +190,7 @@ class Analysis:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Analysis":
-        """Inverse of :meth:`to_dict` (without the in-memory features)."""
+        """Inverse of :meth:`to_dict` (without the in-memory features); reads the lists of older files too."""
         def array(values):
             return None if values is None else np.asarray(values, dtype=np.float32)
 
@@ -201,7 +206,7 @@ class Analysis:
             params=LocalizeParams.from_dict(data["params"]),
             segments=segments,
             clusters=[ClusterInfo.from_dict(c) for c in data["clusters"]],
-            segment_embeddings={k: array(v) for k, v in data.get("segment_embeddings", {}).items()},
+            segment_embeddings={k: decoded_array(v) for k, v in data.get("segment_embeddings", {}).items()},
             config=data.get("config", {}), versions=data.get("versions", {}),
             num_clusters=data.get("num_clusters", "auto"), warnings=list(data.get("warnings", [])),
             edits=EditLayer.from_dict(data["edits"], segments) if data.get("edits") is not None else None,
@@ -210,6 +215,26 @@ class Analysis:
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` atomically."""
         return atomic_write_text(path, json.dumps(self.to_dict()))
+
+
+def encoded_array(values: np.ndarray) -> dict:
+    """``values`` rounded to 5 decimals, as the lists of an analysis file are, then stored as float32 bytes in
+    base64: ``{"dtype": "<f4", "shape": [...], "base64": "..."}``. Writing Big Buck Bunny's 2.3 million
+    segment-embedding numbers as text took most of a second."""
+    rounded = np.asarray(values, dtype=np.float64).round(5).astype("<f4")
+    return {"dtype": "<f4", "shape": list(rounded.shape),
+            "base64": base64.b64encode(rounded.tobytes(), altchars=ARRAY_ALTCHARS).decode("ascii")}
+
+
+def decoded_array(data: dict | list) -> np.ndarray:
+    """Inverse of :func:`encoded_array` (float32); nested lists of numbers, as older files hold, are read too.
+    ValueError or TypeError when ``data`` is neither."""
+    if not isinstance(data, dict):
+        return np.asarray(data, dtype=np.float32)
+    if data.get("dtype") != "<f4":
+        raise ValueError(f"unknown array type {data.get('dtype')!r}")
+    values = np.frombuffer(base64.b64decode(data["base64"], altchars=ARRAY_ALTCHARS, validate=True), dtype="<f4")
+    return values.reshape([int(n) for n in data["shape"]]).astype(np.float32)
 
 
 def read_analysis(path: str | os.PathLike) -> Analysis:
