@@ -153,6 +153,18 @@ def test_corrupt_cache_entry_is_recomputed_not_fatal(synthetic_video, encoders, 
     assert not extractor.last_from_cache
 
 
+def test_a_cache_hit_builds_no_network(synthetic_video, encoders, tmp_path):
+    """Issue 24: a hit checks the cached dimensions against those its sidecar recorded, not by building the cbp
+    network (its ONNX session) to ask it."""
+    grid = SnippetGrid(30.0, stride=5.0, window=5.0)
+    FeatureExtractor([encoders[0]], cache_dir=tmp_path / "cache").extract(synthetic_video.path, grid)
+    fresh = create_encoder("cbp")
+    extractor = FeatureExtractor([fresh], cache_dir=tmp_path / "cache")
+    again = extractor.extract(synthetic_video.path, grid)
+    assert extractor.last_from_cache and again.views["cbp"].shape == (6, 1280)
+    assert fresh._session is None and fresh._model is None
+
+
 def test_write_and_read_features_round_trip(tmp_path):
     features = ViewFeatures(times=np.arange(3) + 0.5, views={"cbp": np.ones((3, 4), np.float32)},
                             absent={"audio": NO_AUDIO_REASON}, extras={"clip_topk": np.zeros((3, 2), np.int32)})

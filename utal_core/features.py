@@ -236,7 +236,7 @@ class FeatureExtractor:
         cache_path = self._cache_path(self.cache_key(path, grid)) if self.cache_dir else None
         if cache_path is not None and cache_path.exists():
             try:
-                features = self._check_entry(read_features(cache_path)[0], grid)
+                features = self._check_entry(*read_features(cache_path), grid)
                 self.last_from_cache = True
                 report("done", 1.0)
                 return features
@@ -247,17 +247,26 @@ class FeatureExtractor:
             raise UTALError(f"{Path(path).name}: the encoders produced NaN or infinite features "
                             f"({', '.join(features.non_finite())})")
         if cache_path is not None:
-            write_features(cache_path, features, self.metadata(path, grid))
+            dims = {encoder.view: encoder.dim for encoder in self.encoders if encoder.view in features.views}
+            write_features(cache_path, features, self.metadata(path, grid) | {"dims": dims})
         report("done", 1.0)
         return features
 
-    def _check_entry(self, features: ViewFeatures, grid: SnippetGrid) -> ViewFeatures:
-        """``features`` when a cache entry fits ``grid`` and the encoders' dimensions; ValueError otherwise."""
+    def _check_entry(self, features: ViewFeatures, metadata: dict, grid: SnippetGrid) -> ViewFeatures:
+        """``features`` when a cache entry fits ``grid`` and the encoders' dimensions; ValueError otherwise.
+
+        The dimensions are those the sidecar recorded when the entry was written (the key holds the encoders'
+        fingerprints), so that a cache hit loads no network (the cbp encoder knows its own only once its ONNX
+        session is built: half a second); entries written before they were recorded ask the encoders."""
         if features.num_snippets != grid.num_snippets or not np.allclose(features.times, grid.times):
             raise ValueError("the cache entry is on another snippet grid")
+        recorded = metadata.get("dims") if isinstance(metadata.get("dims"), dict) else {}
         for encoder in self.encoders:
             values = features.views.get(encoder.view)
-            if values is not None and (values.ndim != 2 or values.shape != (grid.num_snippets, encoder.dim)):
+            if values is None:
+                continue
+            dim = recorded[encoder.view] if encoder.view in recorded else encoder.dim
+            if values.ndim != 2 or values.shape != (grid.num_snippets, dim):
                 raise ValueError(f"the cached {encoder.view} features have shape {values.shape}")
         return features
 
