@@ -103,7 +103,7 @@ def test_export_runs_without_torch(tmp_path: Path) -> None:
 
 def test_a_cached_analyze_runs_without_torch(tmp_path: Path) -> None:
     """Issue 24: with the video's features and model outputs cached, `analyze` needs no neural library."""
-    video = make_videos(tmp_path / "videos", 1)[0]
+    video = make_videos(tmp_path / "videos", 1, duration=9.0)[0]  # its own content: no other test cached it
     command = ("analyze", str(video), "--views", "motion", "--refine-steps", "2", "--json", "--out")
     first, _ = run_cli(*command, str(tmp_path / "first"))
     assert first["rc"] == 0 and "torch" in first["loaded"]  # the model ran
