@@ -15,7 +15,6 @@ or inconsistent entry is recomputed and overwritten.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
@@ -25,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .export import atomic_write_bytes
+from .features import library_versions
 from .model import OUTPUT_VERSION
 from .model.prediction import Prediction
 from .types import VIEW_NAMES, ViewFeatures
@@ -45,18 +45,11 @@ def features_sha256(features: ViewFeatures) -> str:
     return digest.hexdigest()
 
 
-def _torch_version() -> str:
-    try:
-        return importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def prediction_key(features: ViewFeatures, checkpoint_sha256: str | None, settings: dict) -> str:
     """The cache key of the model's outputs on ``features`` from the checkpoint of that sha256 (None: a model
     fitted from scratch) under ``settings`` (every setting that changes the outputs, JSON-able)."""
     identity = {"features": features_sha256(features), "checkpoint": checkpoint_sha256, "settings": settings,
-                "output_version": OUTPUT_VERSION, "torch": _torch_version()}
+                "output_version": OUTPUT_VERSION, "torch": library_versions()["torch"]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
