@@ -7,7 +7,7 @@ tIoU threshold ``t``:
 
 - a prediction is a **true positive** when the ActivityNet matching (per class, by decreasing score,
   the still-unmatched ground truth of highest tIoU in its video, tIoU >= ``t``) gives it a ground
-  truth: the same matching as ``eval`` (:func:`~utal_core.evaluate.match_detections`);
+  truth: the same matching as ``eval`` (:func:`~utal_core.evaluate.match_classes`);
 - every other prediction is compared with *all* ground truth of its video, whatever the label, and
   takes the one of highest tIoU (the first one on ties):
 
@@ -42,7 +42,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .errors import UTALError
-from .evaluate import (AGNOSTIC_LABEL, GroundTruth, Prediction, align_video_ids, match_detections,
+from .evaluate import (ClassMatches, GroundTruth, Prediction, judged_predictions, label_function, match_classes,
                        segment_tiou)
 
 TRUE_POSITIVE = "true positive"
@@ -213,37 +213,32 @@ def diagnose_detection(
         raise UTALError(f"the lowest tIoU must be in [0, {tiou:g}], not {min_tiou:g}")
     if limit_factor is not None and limit_factor < 1:
         raise UTALError(f"the limit factor must be a positive whole number, not {limit_factor}")
-    aligned = align_video_ids(ground_truth, predictions)
-    ignored = sum(len(items) for video, items in aligned.items() if video not in ground_truth)
-    judged = {video: list(items) for video, items in aligned.items() if video in ground_truth}
-
-    def label_of(item: GroundTruth | Prediction) -> str:
-        return AGNOSTIC_LABEL if class_agnostic else item.label
-
+    judged, _, ignored = judged_predictions(ground_truth, predictions)
+    label_of = label_function(class_agnostic)
     if limit_factor is not None:
         judged = limit_per_class(ground_truth, judged, limit_factor, label_of)
+    matched = match_classes(ground_truth, judged, [tiou], label_of)
+    return diagnosis_from_matches(ground_truth, judged, matched, 0, tiou, min_tiou, class_agnostic, ignored)
 
-    # The matching, class by class, exactly as eval does it; gt_of[(video, i)] = index in the video's GT list.
-    # Ground truth and predictions are grouped by label once (linear in their number, whatever the labels).
-    gt_by_label: dict[str, dict[str, list[int]]] = {}
-    for video, items in ground_truth.items():
-        for j, g in enumerate(items):
-            gt_by_label.setdefault(label_of(g), {}).setdefault(video, []).append(j)
-    members_by_label: dict[str, list[tuple[str, int]]] = {}
-    for video, items in judged.items():
-        for i, p in enumerate(items):
-            members_by_label.setdefault(label_of(p), []).append((video, i))
+
+def diagnosis_from_matches(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    judged: Mapping[str, Sequence[Prediction]],
+    matched: Mapping[str, ClassMatches],
+    row: int,
+    tiou: float,
+    min_tiou: float = DETAD_MIN_TIOU,
+    class_agnostic: bool = False,
+    ignored: int = 0,
+) -> Diagnosis:
+    """The :class:`Diagnosis` of ``judged`` (predictions on ground-truth videos only, with its ids) given the eval
+    matching ``matched`` (:func:`~utal_core.evaluate.match_classes`), whose threshold ``row`` is ``tiou``."""
+    label_of = label_function(class_agnostic)
     gt_of: dict[tuple[str, int], int] = {}
-    for label in sorted(members_by_label):
-        class_gt_index = gt_by_label.get(label, {})
-        class_gt = {video: np.array([(ground_truth[video][j].start, ground_truth[video][j].end) for j in indices],
-                                    dtype=np.float64).reshape(-1, 2) for video, indices in class_gt_index.items()}
-        members = members_by_label[label]
-        rows = [(video, judged[video][i].start, judged[video][i].end, judged[video][i].score) for video, i in members]
-        matches = match_detections(class_gt, rows, [tiou])[0]
-        for (video, i), match in zip(members, matches):
+    for class_matches in matched.values():
+        for (video, i), match in zip(class_matches.members, class_matches.matches[row]):
             if match >= 0:
-                gt_of[(video, i)] = class_gt_index[video][match]
+                gt_of[(video, i)] = int(match)
 
     outcomes: list[PredictionOutcome] = []
     for video, items in judged.items():
@@ -258,8 +253,8 @@ def diagnose_detection(
                 video, prediction.start, prediction.end, prediction.score, prediction.label, outcome, index,
                 gt.start if gt else None, gt.end if gt else None, gt.label if gt else None, round(overlap, 6)))
 
-    matched = {(video, index) for (video, _), index in gt_of.items()}
-    missed = [(video, j, gt) for video, items in ground_truth.items() for j, gt in enumerate(items) if (video, j) not in matched]
+    taken = {(video, index) for (video, _), index in gt_of.items()}
+    missed = [(video, j, gt) for video, items in ground_truth.items() for j, gt in enumerate(items) if (video, j) not in taken]
     located = [item for item in outcomes if item.outcome in (TRUE_POSITIVE, LOCALIZATION)]
     return Diagnosis(
         tiou=tiou, min_tiou=min_tiou, class_agnostic=class_agnostic, predictions=outcomes, missed=missed,
@@ -278,7 +273,7 @@ OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#33a02c", "#b2df8a", "#1f78b4", "#fb9a99"
 HTML_MAX_ROWS = 2000
 
 
-def _histogram_svg(title: str, histogram: Histogram, width: int = 420, height: int = 180) -> str:
+def histogram_svg(title: str, histogram: Histogram, width: int = 420, height: int = 180) -> str:
     """One bar per bin, the x axis labelled at its ends and at 0, in seconds."""
     counts = histogram.counts or [0]
     top = max(max(counts), 1)
@@ -295,7 +290,7 @@ def _histogram_svg(title: str, histogram: Histogram, width: int = 420, height: i
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{bars}{axis}</svg>'
 
 
-def _breakdown_svg(counts: Mapping[str, int], width: int = 640, height: int = 40) -> str:
+def breakdown_svg(counts: Mapping[str, int], width: int = 640, height: int = 40) -> str:
     """One stacked bar of the outcome shares."""
     total = max(sum(counts.values()), 1)
     x, parts = 0.0, []
@@ -307,7 +302,7 @@ def _breakdown_svg(counts: Mapping[str, int], width: int = 640, height: int = 40
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{"".join(parts)}</svg>'
 
 
-def _cell(value: object) -> str:
+def html_cell(value: object) -> str:
     if value is None:
         return "<td></td>"
     return f"<td>{value:.3f}</td>" if isinstance(value, float) else f"<td>{html.escape(str(value))}</td>"
@@ -323,8 +318,8 @@ def report_html(diagnosis: Diagnosis, title: str = "Detection error analysis", m
         f"<td>{100 * n / total:.1f}%</td></tr>" for o, n in counts.items())
     ranked = sorted(diagnosis.predictions, key=lambda item: -item.score)[:max_rows]
     columns = ("video", "start", "end", "score", "label", "outcome", "gt_index", "gt_label", "tiou", "start_offset", "end_offset")
-    rows = "".join("<tr>" + "".join(_cell(getattr(item, c)) for c in columns) + "</tr>" for item in ranked)
-    missed = "".join(f"<tr>{_cell(v)}{_cell(j)}{_cell(g.start)}{_cell(g.end)}{_cell(g.label)}</tr>"
+    rows = "".join("<tr>" + "".join(html_cell(getattr(item, c)) for c in columns) + "</tr>" for item in ranked)
+    missed = "".join(f"<tr>{html_cell(v)}{html_cell(j)}{html_cell(g.start)}{html_cell(g.end)}{html_cell(g.label)}</tr>"
                      for v, j, g in diagnosis.missed)
     shown = (f"the {len(ranked)} highest-scored of {len(diagnosis.predictions)}"
              if len(ranked) < len(diagnosis.predictions) else f"all {len(ranked)}")
@@ -337,10 +332,10 @@ def report_html(diagnosis: Diagnosis, title: str = "Detection error analysis", m
 <p>tIoU {diagnosis.tiou:g} ({mode}; below {diagnosis.min_tiou:g} a prediction is background), {diagnosis.num_ground_truth}
 ground-truth instances, {len(diagnosis.predictions)} predictions, {len(diagnosis.missed)} ground truth missed,
 {diagnosis.ignored_predictions} predictions on videos without ground truth left out. Outcomes as in DETAD (Alwassel et al., ECCV 2018).</p>
-{_breakdown_svg(counts)}
+{breakdown_svg(counts)}
 <table><tr><th>outcome</th><th>predictions</th><th>share</th></tr>{summary}</table>
 <h2>Boundary offsets (prediction minus ground truth; true positives and localization errors)</h2>
-{_histogram_svg("start offset", diagnosis.start_offsets)} {_histogram_svg("end offset", diagnosis.end_offsets)}
+{histogram_svg("start offset", diagnosis.start_offsets)} {histogram_svg("end offset", diagnosis.end_offsets)}
 <h2>Predictions ({shown})</h2>
 <table><tr>{"".join(f"<th>{c}</th>" for c in columns)}</tr>{rows}</table>
 <h2>Missed ground truth</h2>

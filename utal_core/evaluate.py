@@ -22,7 +22,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -311,6 +311,26 @@ def match_detections(
     return matches
 
 
+def average_precision_curve(true_positive: np.ndarray, num_positives: int,
+                            normalised_to: float | None = None) -> np.ndarray:
+    """AP at each row of ``true_positive`` [T, P] (predictions in decreasing score order) for ``num_positives``
+    ground-truth instances. ``normalised_to`` gives DETAD's normalized AP (precision as if the class had that many
+    instances: ``recall * N / (recall * N + false positives)``), which makes classes and subsets of different sizes
+    comparable."""
+    true_positive = np.asarray(true_positive, dtype=bool).reshape(-1, np.shape(true_positive)[-1])
+    if true_positive.shape[1] == 0 or num_positives == 0:
+        return np.zeros(len(true_positive))
+    tp_cumsum = np.cumsum(true_positive, axis=1, dtype=np.float64)
+    fp_cumsum = np.cumsum(~true_positive, axis=1, dtype=np.float64)
+    recall = tp_cumsum / num_positives
+    if normalised_to is None:
+        precision = tp_cumsum / (tp_cumsum + fp_cumsum)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.nan_to_num(recall * normalised_to / (recall * normalised_to + fp_cumsum))
+    return np.array([interpolated_average_precision(precision[t], recall[t]) for t in range(len(true_positive))])
+
+
 def average_precision_detection(
     ground_truth: Mapping[str, np.ndarray],
     predictions: Sequence[tuple[str, float, float, float]],
@@ -325,12 +345,134 @@ def average_precision_detection(
     if not predictions or num_positives == 0:
         return np.zeros(len(thresholds))
     order = np.argsort(-np.array([p[3] for p in predictions], dtype=np.float64), kind="stable")
-    true_positive = match_detections(ground_truth, predictions, thresholds)[:, order] >= 0
-    tp_cumsum = np.cumsum(true_positive, axis=1, dtype=np.float64)
-    fp_cumsum = np.cumsum(~true_positive, axis=1, dtype=np.float64)
-    recall = tp_cumsum / num_positives
-    precision = tp_cumsum / (tp_cumsum + fp_cumsum)
-    return np.array([interpolated_average_precision(precision[t], recall[t]) for t in range(len(thresholds))])
+    return average_precision_curve(match_detections(ground_truth, predictions, thresholds)[:, order] >= 0,
+                                   num_positives)
+
+
+def label_function(class_agnostic: bool) -> Callable[[GroundTruth | Prediction], str]:
+    """The label an instance is evaluated under: its own, or :data:`AGNOSTIC_LABEL` in class-agnostic mode."""
+    return (lambda item: AGNOSTIC_LABEL) if class_agnostic else (lambda item: item.label)
+
+
+@dataclass
+class ClassMatches:
+    """The ActivityNet matching of one class over a whole set, at each tIoU threshold.
+
+    ``members`` are the class's predictions as (video, index in that video's prediction list), in input order;
+    ``matches`` [T, P] the index in that video's *whole* ground-truth list of the instance each matched (-1: none);
+    ``gt_members`` the class's ground truth as video -> indices in the video's ground-truth list.
+    """
+
+    label: str
+    members: list[tuple[str, int]]
+    scores: np.ndarray
+    matches: np.ndarray
+    gt_members: dict[str, list[int]]
+
+    @property
+    def num_positives(self) -> int:
+        return sum(len(indices) for indices in self.gt_members.values())
+
+    def score_order(self) -> np.ndarray:
+        """Member indices by decreasing score, ties in input order (the order AP reads them in)."""
+        return np.argsort(-self.scores, kind="stable")
+
+    def average_precision(self) -> np.ndarray:
+        """AP at each threshold, as :func:`average_precision_detection` gives it."""
+        if not self.members or self.num_positives == 0:
+            return np.zeros(self.matches.shape[0])
+        return average_precision_curve(self.matches[:, self.score_order()] >= 0, self.num_positives)
+
+
+def match_classes(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    predictions: Mapping[str, Sequence[Prediction]],
+    tiou_thresholds: Sequence[float] | np.ndarray,
+    label_of: Callable[[GroundTruth | Prediction], str] = lambda item: item.label,
+) -> dict[str, ClassMatches]:
+    """:func:`match_detections` for every label of the ground truth or of ``predictions`` (whose videos must all be
+    in ``ground_truth``, with its ids), grouping both by label once (linear in their number, whatever the labels)."""
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
+    gt_by_label: dict[str, dict[str, list[int]]] = {}
+    for video, items in ground_truth.items():
+        for j, gt in enumerate(items):
+            gt_by_label.setdefault(label_of(gt), {}).setdefault(video, []).append(j)
+    members_by_label: dict[str, list[tuple[str, int]]] = {label: [] for label in gt_by_label}
+    for video, items in predictions.items():
+        for i, prediction in enumerate(items):
+            members_by_label.setdefault(label_of(prediction), []).append((video, i))
+    matched: dict[str, ClassMatches] = {}
+    for label in sorted(members_by_label):
+        members = members_by_label[label]
+        gt_members = gt_by_label.get(label, {})
+        rows = [(video, predictions[video][i].start, predictions[video][i].end, predictions[video][i].score)
+                for video, i in members]
+        scores = np.array([row[3] for row in rows], dtype=np.float64)
+        if not gt_members or not members:
+            matched[label] = ClassMatches(label, members, scores, np.full((len(thresholds), len(members)), -1,
+                                                                          dtype=np.int64), gt_members)
+            continue
+        class_gt = {video: np.array([(ground_truth[video][j].start, ground_truth[video][j].end) for j in indices],
+                                    dtype=np.float64).reshape(-1, 2) for video, indices in gt_members.items()}
+        in_class = match_detections(class_gt, rows, thresholds)
+        # Class-list index -> the video's ground-truth list index.
+        in_video = np.full_like(in_class, -1)
+        for p, (video, _) in enumerate(members):
+            hit = in_class[:, p] >= 0
+            if hit.any():
+                in_video[hit, p] = np.asarray(gt_members[video])[in_class[hit, p]]
+        matched[label] = ClassMatches(label, members, scores, in_video, gt_members)
+    return matched
+
+
+def judged_predictions(ground_truth: Mapping[str, object], predictions: Mapping[str, Sequence[Prediction]],
+                       ) -> tuple[dict[str, list[Prediction]], int, int]:
+    """The predictions re-keyed to the ground truth's ids (see :func:`align_video_ids`) and kept only on its videos,
+    with the number of videos and of predictions left out."""
+    aligned = align_video_ids(ground_truth, predictions)
+    outside = [video for video in aligned if video not in ground_truth]
+    judged = {video: list(items) for video, items in aligned.items() if video in ground_truth}
+    return judged, len(outside), sum(len(aligned[video]) for video in outside)
+
+
+def check_tiou_thresholds(tiou_thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The thresholds as a flat array; a plain error unless they are one or more numbers in (0, 1]."""
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
+    if len(thresholds) == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
+        raise UTALError("tIoU thresholds must be one or more numbers in (0, 1]")
+    return thresholds
+
+
+def result_from_matches(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    matched: Mapping[str, ClassMatches],
+    tiou_thresholds: np.ndarray,
+    rows: slice | Sequence[int] = slice(None),
+    class_agnostic: bool = False,
+    ignored_videos: int = 0,
+) -> DetectionResult:
+    """The :class:`DetectionResult` of a :func:`match_classes` matching (``rows``: which of its thresholds)."""
+    label_of = label_function(class_agnostic)
+    classes = sorted({label_of(gt) for items in ground_truth.values() for gt in items})
+    per_class_ap: dict[str, np.ndarray] = {}
+    for label in classes:
+        class_matches = matched.get(label)
+        if class_matches is None:
+            per_class_ap[label] = np.zeros(len(tiou_thresholds))
+            continue
+        per_class_ap[label] = ClassMatches(label, class_matches.members, class_matches.scores,
+                                           class_matches.matches[rows], class_matches.gt_members).average_precision()
+    map_per_tiou = np.mean(list(per_class_ap.values()), axis=0) if per_class_ap else np.zeros(len(tiou_thresholds))
+    return DetectionResult(
+        tiou_thresholds=tiou_thresholds,
+        map_per_tiou=map_per_tiou,
+        per_class_ap=per_class_ap,
+        class_agnostic=class_agnostic,
+        num_videos=len(ground_truth),
+        num_ground_truth=sum(len(items) for items in ground_truth.values()),
+        num_predictions=sum(len(m.members) for m in matched.values()),
+        ignored_videos=ignored_videos,
+    )
 
 
 def evaluate_detection(
@@ -344,38 +486,11 @@ def evaluate_detection(
     Prediction video ids may carry or drop the ActivityNet ``v_`` prefix. Predictions whose label
     is not a ground-truth class count for no class (class-wise mode only).
     """
-    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
-    if len(thresholds) == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
-        raise UTALError("tIoU thresholds must be one or more numbers in (0, 1]")
-    aligned = align_video_ids(ground_truth, predictions)
-
-    def label_of(item: GroundTruth | Prediction) -> str:
-        return AGNOSTIC_LABEL if class_agnostic else item.label
-
-    classes = sorted({label_of(gt) for items in ground_truth.values() for gt in items})
-    per_class_ap: dict[str, np.ndarray] = {}
-    for label in classes:
-        class_ground_truth = {
-            video: np.array([(gt.start, gt.end) for gt in items if label_of(gt) == label], dtype=np.float64).reshape(-1, 2)
-            for video, items in ground_truth.items()
-        }
-        class_predictions = [
-            (video, p.start, p.end, p.score)
-            for video, items in aligned.items() if video in ground_truth
-            for p in items if label_of(p) == label
-        ]
-        per_class_ap[label] = average_precision_detection(class_ground_truth, class_predictions, thresholds)
-    map_per_tiou = np.mean(list(per_class_ap.values()), axis=0) if per_class_ap else np.zeros(len(thresholds))
-    return DetectionResult(
-        tiou_thresholds=thresholds,
-        map_per_tiou=map_per_tiou,
-        per_class_ap=per_class_ap,
-        class_agnostic=class_agnostic,
-        num_videos=len(ground_truth),
-        num_ground_truth=sum(len(items) for items in ground_truth.values()),
-        num_predictions=sum(len(items) for video, items in aligned.items() if video in ground_truth),
-        ignored_videos=sum(1 for video in aligned if video not in ground_truth),
-    )
+    thresholds = check_tiou_thresholds(tiou_thresholds)
+    judged, ignored_videos, _ = judged_predictions(ground_truth, predictions)
+    matched = match_classes(ground_truth, judged, thresholds, label_function(class_agnostic))
+    return result_from_matches(ground_truth, matched, thresholds, class_agnostic=class_agnostic,
+                               ignored_videos=ignored_videos)
 
 
 # ---------------------------------------------------------------------------------------------
