@@ -161,37 +161,46 @@ def offset_histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> His
     return Histogram([round(float(e), 6) for e in edges], [int(c) for c in counts])
 
 
-def _judge_video(items: Sequence[Prediction], matched: Sequence[int | None], spans: np.ndarray, labels: np.ndarray,
+def _judge_video(items: Sequence[Prediction], matched: np.ndarray, spans: np.ndarray, labels: np.ndarray,
                  tiou: float, min_tiou: float, label_of: Callable[[GroundTruth | Prediction], str],
-                 chunk: int = 4096) -> list[tuple[str, int | None, float]]:
-    """(outcome, gt index, tIoU) of each prediction of one video: a true positive on the ground truth the matching
-    gave it, else DETAD's verdict against the video's ground truth of highest tIoU (``spans`` [G, 2], the first one
-    on ties). The tIoUs are computed a chunk of predictions at a time, against all of the video's ground truth."""
-    verdicts: list[tuple[str, int | None, float]] = []
+                 chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(outcome index in :data:`OUTCOMES`, gt index or -1, tIoU) of each prediction of one video: a true positive on
+    the ground truth the matching gave it (``matched``, -1: none), else DETAD's verdict against the video's ground
+    truth of highest tIoU (``spans`` [G, 2], the first one on ties). The tIoUs are computed a chunk of predictions at
+    a time, against all of the video's ground truth."""
+    codes = np.full(len(items), OUTCOMES.index(BACKGROUND), dtype=np.int64)
+    gt_index = np.full(len(items), -1, dtype=np.int64)
+    overlap = np.zeros(len(items))
+    if not len(spans):
+        return codes, gt_index, overlap
     for first in range(0, len(items), chunk):
         part = items[first:first + chunk]
         bounds = np.array([(p.start, p.end) for p in part], dtype=np.float64).reshape(-1, 1, 2)
-        overlaps = segment_tiou(bounds, spans) if len(spans) else np.zeros((len(part), 0))
-        bests = overlaps.argmax(axis=1) if len(spans) else np.zeros(len(part), dtype=np.int64)
-        for row, prediction in enumerate(part):
-            index = matched[first + row]
-            if index is not None:
-                verdicts.append((TRUE_POSITIVE, index, float(overlaps[row, index])))
-                continue
-            if not len(spans):
-                verdicts.append((BACKGROUND, None, 0.0))
-                continue
-            best = int(bests[row])
-            top = float(overlaps[row, best])
-            same_label = labels[best] == label_of(prediction)
-            if top >= tiou:
-                outcome = DOUBLE_DETECTION if same_label else WRONG_LABEL
-            elif top >= min_tiou:
-                outcome = LOCALIZATION if same_label else CONFUSION
-            else:
-                outcome = BACKGROUND
-            verdicts.append((outcome, best if top > 0 else None, top))
-    return verdicts
+        overlaps = segment_tiou(bounds, spans)
+        rows = np.arange(len(part))
+        best = overlaps.argmax(axis=1)
+        top = overlaps[rows, best]
+        same_label = labels[best] == np.array([label_of(p) for p in part], dtype=object)
+        verdict = np.where(top >= tiou, np.where(same_label, OUTCOMES.index(DOUBLE_DETECTION), OUTCOMES.index(WRONG_LABEL)),
+                           np.where(top >= min_tiou, np.where(same_label, OUTCOMES.index(LOCALIZATION),
+                                                              OUTCOMES.index(CONFUSION)), OUTCOMES.index(BACKGROUND)))
+        index = np.where(top > 0, best, -1)
+        hit = matched[first:first + len(part)]
+        positive = hit >= 0
+        verdict[positive] = OUTCOMES.index(TRUE_POSITIVE)
+        index[positive] = hit[positive]
+        top[positive] = overlaps[rows[positive], hit[positive]]
+        part_rows = slice(first, first + len(part))
+        codes[part_rows], gt_index[part_rows], overlap[part_rows] = verdict, index, top
+    return codes, gt_index, overlap
+
+
+def check_diagnose_thresholds(tiou: float, min_tiou: float) -> None:
+    """A plain error unless 0 < ``tiou`` <= 1 and 0 <= ``min_tiou`` <= ``tiou``."""
+    if not 0 < tiou <= 1:
+        raise UTALError(f"the tIoU threshold must be in (0, 1], not {tiou:g}")
+    if not 0 <= min_tiou <= tiou:
+        raise UTALError(f"the lowest tIoU must be in [0, {tiou:g}], not {min_tiou:g}")
 
 
 def diagnose_detection(
@@ -207,10 +216,7 @@ def diagnose_detection(
     Prediction video ids may carry or drop the ActivityNet ``v_`` prefix; ``class_agnostic`` collapses
     every label into one; ``limit_factor`` keeps DETAD's top ``limit_factor * G`` predictions per class.
     """
-    if not 0 < tiou <= 1:
-        raise UTALError(f"the tIoU threshold must be in (0, 1], not {tiou:g}")
-    if not 0 <= min_tiou <= tiou:
-        raise UTALError(f"the lowest tIoU must be in [0, {tiou:g}], not {min_tiou:g}")
+    check_diagnose_thresholds(tiou, min_tiou)
     if limit_factor is not None and limit_factor < 1:
         raise UTALError(f"the limit factor must be a positive whole number, not {limit_factor}")
     judged, _, ignored = judged_predictions(ground_truth, predictions)
@@ -234,26 +240,29 @@ def diagnosis_from_matches(
     """The :class:`Diagnosis` of ``judged`` (predictions on ground-truth videos only, with its ids) given the eval
     matching ``matched`` (:func:`~utal_core.evaluate.match_classes`), whose threshold ``row`` is ``tiou``."""
     label_of = label_function(class_agnostic)
-    gt_of: dict[tuple[str, int], int] = {}
+    matched_of: dict[str, np.ndarray] = {}
     for class_matches in matched.values():
-        for (video, i), match in zip(class_matches.members, class_matches.matches[row]):
-            if match >= 0:
-                gt_of[(video, i)] = int(match)
+        for p in np.flatnonzero(class_matches.matches[row] >= 0):
+            video = class_matches.video_names[class_matches.member_video[p]]
+            into = matched_of.setdefault(video, np.full(len(judged[video]), -1, dtype=np.int64))
+            into[class_matches.member_item[p]] = class_matches.matches[row, p]
 
     outcomes: list[PredictionOutcome] = []
     for video, items in judged.items():
         video_gt = ground_truth[video]
         spans = np.array([(g.start, g.end) for g in video_gt], dtype=np.float64).reshape(-1, 2)
         labels = np.array([label_of(g) for g in video_gt], dtype=object)
-        verdicts = _judge_video(items, [gt_of.get((video, i)) for i in range(len(items))], spans, labels, tiou,
-                                min_tiou, label_of)
-        for prediction, (outcome, index, overlap) in zip(items, verdicts):
-            gt = video_gt[index] if index is not None else None
+        hits = matched_of.get(video)
+        hits = np.full(len(items), -1, dtype=np.int64) if hits is None else hits
+        codes, gt_index, overlap = _judge_video(items, hits, spans, labels, tiou, min_tiou, label_of)
+        for prediction, code, index, tiou_with in zip(items, codes.tolist(), gt_index.tolist(), overlap.tolist()):
+            gt = video_gt[index] if index >= 0 else None
             outcomes.append(PredictionOutcome(
-                video, prediction.start, prediction.end, prediction.score, prediction.label, outcome, index,
-                gt.start if gt else None, gt.end if gt else None, gt.label if gt else None, round(overlap, 6)))
+                video, prediction.start, prediction.end, prediction.score, prediction.label, OUTCOMES[code],
+                index if gt else None, gt.start if gt else None, gt.end if gt else None, gt.label if gt else None,
+                round(tiou_with, 6)))
 
-    taken = {(video, index) for (video, _), index in gt_of.items()}
+    taken = {(video, int(j)) for video, hits in matched_of.items() for j in hits[hits >= 0]}
     missed = [(video, j, gt) for video, items in ground_truth.items() for j, gt in enumerate(items) if (video, j) not in taken]
     located = [item for item in outcomes if item.outcome in (TRUE_POSITIVE, LOCALIZATION)]
     return Diagnosis(
