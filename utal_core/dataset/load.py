@@ -111,9 +111,7 @@ def load_dataset(
         cached = _read_cache(cache_file) if cache_file.is_file() else None
         if cached is not None:
             cached.ground_truth_path = str(ground_truth_path)
-            cached.video_files = match_video_files(videos, cached.videos) if videos is not None else {}
-            cached.table = {}
-            cached.__post_init__()
+            cached.attach_videos(match_video_files(videos, cached.videos) if videos is not None else {})
             return cached
     durations = {video: duration for video, duration in ground_truth_durations(ground_truth_path).items() if video in gt}
     detectors = [summarize_detector(name, gt, load_predictions(path), thresholds, diagnose_tiou, min_tiou,

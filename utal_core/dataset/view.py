@@ -83,10 +83,17 @@ class DatasetView:
     _orders: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict, repr=False)
     _label_masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _outcomes: dict[int, dict[str, list[PredictionOutcome]]] = field(default_factory=dict, repr=False)
+    _lower_names: list[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.table:
             self.table = self._build_table()
+
+    def attach_videos(self, video_files: dict[str, Path]) -> None:
+        """Use ``video_files`` (video id -> file) as the matched videos: the ``has_video`` column follows."""
+        self.video_files = video_files
+        self.table = self._build_table()
+        self._orders.clear()
 
     @property
     def videos(self) -> list[str]:
@@ -137,8 +144,10 @@ class DatasetView:
             return None
         mask = np.ones(len(self.ground_truth), dtype=bool)
         if row_filter.text:
-            names = np.char.lower(self.table["video"].astype(str))
-            mask &= np.char.find(names, row_filter.text.lower()) >= 0
+            if self._lower_names is None:
+                self._lower_names = [video.lower() for video in self.videos]
+            text = row_filter.text.lower()
+            mask &= np.fromiter((text in name for name in self._lower_names), dtype=bool, count=len(mask))
         if row_filter.label is not None:
             if row_filter.label not in self._label_masks:
                 self._label_masks[row_filter.label] = np.array(
