@@ -166,6 +166,14 @@ def test_cache_reads_back_and_follows_the_files(tmp_path):
     changed = load_dataset(data["gt"], data["results"], cache_dir=cache)
     assert len(list(cache.iterdir())) == 2
     assert changed.detectors[0].result.num_predictions == first.detectors[0].result.num_predictions - 1
+    # The video folder is matched afresh on a cached load.
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / f"{changed.videos[1]}.mp4").write_bytes(b"x")
+    with_videos = load_dataset(data["gt"], data["results"], videos=folder, cache_dir=cache)
+    assert len(list(cache.iterdir())) == 2
+    assert with_videos.page("has_video", True, RowFilter(has_video=True)).rows[0]["video"] == changed.videos[1]
+    assert with_videos.summary()["videos_with_files"] == 1
 
 
 def test_html_report_is_self_contained(thumos_set, tmp_path, capsys):
