@@ -87,6 +87,8 @@ def test_per_video_table_equals_the_planted_counts_and_eval_of_each_video(thumos
         for video, counts in planted.per_video.items():
             assert rows[video]["missed" + suffix] == counts[MISSED]
             assert {o: rows[video][o.replace(" ", "_") + suffix] for o in OUTCOMES} == {o: counts[o] for o in OUTCOMES}
+            assert len(view.missed(video, k)) == counts[MISSED]
+            assert [item.outcome for item in view.outcomes(video, k)].count("background") == counts["background"]
     predictions = load_predictions(thumos_set["results"][0])
     annotated = [video for video in view.videos if view.ground_truth[video]]
     for video in annotated[:: max(1, len(annotated) // 12)]:

@@ -83,6 +83,7 @@ class DatasetView:
     _orders: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict, repr=False)
     _label_masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _outcomes: dict[int, dict[str, list[PredictionOutcome]]] = field(default_factory=dict, repr=False)
+    _missed: dict[int, dict[str, list[int]]] = field(default_factory=dict, repr=False)
     _lower_names: list[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -149,10 +150,11 @@ class DatasetView:
             text = row_filter.text.lower()
             mask &= np.fromiter((text in name for name in self._lower_names), dtype=bool, count=len(mask))
         if row_filter.label is not None:
-            if row_filter.label not in self._label_masks:
-                self._label_masks[row_filter.label] = np.array(
-                    [any(g.label == row_filter.label for g in self.ground_truth[v]) for v in self.videos], dtype=bool)
-            mask &= self._label_masks[row_filter.label]
+            if not self._label_masks:  # every label's rows in one pass, on the first label filter
+                for k, video in enumerate(self.videos):
+                    for label in {g.label for g in self.ground_truth[video]}:
+                        self._label_masks.setdefault(label, np.zeros(len(mask), dtype=bool))[k] = True
+            mask &= self._label_masks.get(row_filter.label, np.zeros(len(mask), dtype=bool))
         if row_filter.has_video is not None:
             mask &= self.table["has_video"] == row_filter.has_video
         for column, (low, high) in row_filter.ranges.items():
@@ -202,7 +204,12 @@ class DatasetView:
 
     def missed(self, video: str, detector: int = 0) -> list[int]:
         """Indices in ``video``'s ground truth that one detector missed (at the diagnose threshold)."""
-        return [j for v, j, _ in self.detectors[detector].diagnosis.missed if v == video]
+        if detector not in self._missed:
+            grouped: dict[str, list[int]] = {}
+            for v, j, _ in self.detectors[detector].diagnosis.missed:
+                grouped.setdefault(v, []).append(j)
+            self._missed[detector] = grouped
+        return self._missed[detector].get(video, [])
 
     # -- summary ---------------------------------------------------------------------------------
 
