@@ -322,7 +322,7 @@ def match_detections(
                          scores, tiou_thresholds)
 
 
-def _greedy_match(ground_truth: Mapping[Hashable, np.ndarray], by_video: Mapping[Hashable, np.ndarray],
+def _greedy_match(ground_truth: Mapping[Any, np.ndarray], by_video: Mapping[Any, np.ndarray],
                   bounds: np.ndarray, scores: np.ndarray, tiou_thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
     """:func:`match_detections` on arrays: ``by_video`` maps each video to the indices of its predictions in
     ``bounds`` [P, 2] and ``scores`` [P]."""
@@ -484,7 +484,7 @@ def match_classes(
             p_score.append(prediction.score)
     gt_videos, gt_items = np.array(gt_video, dtype=np.int64), np.array(gt_item, dtype=np.int64)
     gt_segments = np.array(gt_bounds, dtype=np.float64).reshape(-1, 2)
-    videos, items = np.array(p_video, dtype=np.int64), np.array(p_item, dtype=np.int64)
+    videos, member_items = np.array(p_video, dtype=np.int64), np.array(p_item, dtype=np.int64)
     bounds, scores = np.array(p_bounds, dtype=np.float64).reshape(-1, 2), np.array(p_score, dtype=np.float64)
     gt_groups = dict(_groups(np.array(gt_label, dtype=np.int64)))
     member_groups = dict(_groups(np.array(p_label, dtype=np.int64)))
@@ -503,7 +503,7 @@ def match_classes(
             # Class-list index -> the video's ground-truth list index.
             for t, p in zip(*np.nonzero(in_class >= 0)):
                 in_video[t, p] = gt_items[by_gt_video[int(member_video[p])][in_class[t, p]]]
-        matched[names[code]] = ClassMatches(names[code], video_names, videos[members], items[members],
+        matched[names[code]] = ClassMatches(names[code], video_names, videos[members], member_items[members],
                                             scores[members], in_video, gt_members)
     return matched
 
