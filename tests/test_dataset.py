@@ -208,3 +208,17 @@ def test_bad_input_is_one_plain_error(tmp_path, capsys, argv, message):
     assert main(["dataset", str(gt), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_error_model_script_writes_results_and_counts_that_diagnose_reproduces(tmp_path, capsys):
+    from utal_core.synth.detections import main as plant_main
+
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(synthetic_ground_truth(20, 4, layout="activitynet", seed=2)))
+    out, counts = tmp_path / "results.json", tmp_path / "counts.json"
+    assert plant_main([str(gt), str(out), "--seed", "7", "--fill-to", "30", "--counts", str(counts)]) == 0
+    planted = json.loads(counts.read_text())["counts"]
+    assert sum(len(items) for items in json.loads(out.read_text())["results"].values()) == 20 * 30
+    capsys.readouterr()
+    diagnosis = _cli_json(capsys, "diagnose", str(gt), str(out), "--json")
+    assert diagnosis["counts"] == {o: planted[o] for o in OUTCOMES} and len(diagnosis["missed"]) == planted[MISSED]
