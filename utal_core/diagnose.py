@@ -7,7 +7,7 @@ tIoU threshold ``t``:
 
 - a prediction is a **true positive** when the ActivityNet matching (per class, by decreasing score,
   the still-unmatched ground truth of highest tIoU in its video, tIoU >= ``t``) gives it a ground
-  truth: the same matching as ``eval`` (:func:`~utal_core.evaluate.match_detections`);
+  truth: the same matching as ``eval`` (:func:`~utal_core.evaluate.match_classes`);
 - every other prediction is compared with *all* ground truth of its video, whatever the label, and
   takes the one of highest tIoU (the first one on ties):
 
@@ -42,7 +42,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .errors import UTALError
-from .evaluate import (AGNOSTIC_LABEL, GroundTruth, Prediction, align_video_ids, match_detections,
+from .evaluate import (ClassMatches, GroundTruth, Prediction, judged_predictions, label_function, match_classes,
                        segment_tiou)
 
 TRUE_POSITIVE = "true positive"
@@ -161,37 +161,46 @@ def offset_histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> His
     return Histogram([round(float(e), 6) for e in edges], [int(c) for c in counts])
 
 
-def _judge_video(items: Sequence[Prediction], matched: Sequence[int | None], spans: np.ndarray, labels: np.ndarray,
+def _judge_video(items: Sequence[Prediction], matched: np.ndarray, spans: np.ndarray, labels: np.ndarray,
                  tiou: float, min_tiou: float, label_of: Callable[[GroundTruth | Prediction], str],
-                 chunk: int = 4096) -> list[tuple[str, int | None, float]]:
-    """(outcome, gt index, tIoU) of each prediction of one video: a true positive on the ground truth the matching
-    gave it, else DETAD's verdict against the video's ground truth of highest tIoU (``spans`` [G, 2], the first one
-    on ties). The tIoUs are computed a chunk of predictions at a time, against all of the video's ground truth."""
-    verdicts: list[tuple[str, int | None, float]] = []
+                 chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(outcome index in :data:`OUTCOMES`, gt index or -1, tIoU) of each prediction of one video: a true positive on
+    the ground truth the matching gave it (``matched``, -1: none), else DETAD's verdict against the video's ground
+    truth of highest tIoU (``spans`` [G, 2], the first one on ties). The tIoUs are computed a chunk of predictions at
+    a time, against all of the video's ground truth."""
+    codes = np.full(len(items), OUTCOMES.index(BACKGROUND), dtype=np.int64)
+    gt_index = np.full(len(items), -1, dtype=np.int64)
+    overlap = np.zeros(len(items))
+    if not len(spans):
+        return codes, gt_index, overlap
     for first in range(0, len(items), chunk):
         part = items[first:first + chunk]
         bounds = np.array([(p.start, p.end) for p in part], dtype=np.float64).reshape(-1, 1, 2)
-        overlaps = segment_tiou(bounds, spans) if len(spans) else np.zeros((len(part), 0))
-        bests = overlaps.argmax(axis=1) if len(spans) else np.zeros(len(part), dtype=np.int64)
-        for row, prediction in enumerate(part):
-            index = matched[first + row]
-            if index is not None:
-                verdicts.append((TRUE_POSITIVE, index, float(overlaps[row, index])))
-                continue
-            if not len(spans):
-                verdicts.append((BACKGROUND, None, 0.0))
-                continue
-            best = int(bests[row])
-            top = float(overlaps[row, best])
-            same_label = labels[best] == label_of(prediction)
-            if top >= tiou:
-                outcome = DOUBLE_DETECTION if same_label else WRONG_LABEL
-            elif top >= min_tiou:
-                outcome = LOCALIZATION if same_label else CONFUSION
-            else:
-                outcome = BACKGROUND
-            verdicts.append((outcome, best if top > 0 else None, top))
-    return verdicts
+        overlaps = segment_tiou(bounds, spans)
+        rows = np.arange(len(part))
+        best = overlaps.argmax(axis=1)
+        top = overlaps[rows, best]
+        same_label = labels[best] == np.array([label_of(p) for p in part], dtype=object)
+        verdict = np.where(top >= tiou, np.where(same_label, OUTCOMES.index(DOUBLE_DETECTION), OUTCOMES.index(WRONG_LABEL)),
+                           np.where(top >= min_tiou, np.where(same_label, OUTCOMES.index(LOCALIZATION),
+                                                              OUTCOMES.index(CONFUSION)), OUTCOMES.index(BACKGROUND)))
+        index = np.where(top > 0, best, -1)
+        hit = matched[first:first + len(part)]
+        positive = hit >= 0
+        verdict[positive] = OUTCOMES.index(TRUE_POSITIVE)
+        index[positive] = hit[positive]
+        top[positive] = overlaps[rows[positive], hit[positive]]
+        part_rows = slice(first, first + len(part))
+        codes[part_rows], gt_index[part_rows], overlap[part_rows] = verdict, index, top
+    return codes, gt_index, overlap
+
+
+def check_diagnose_thresholds(tiou: float, min_tiou: float) -> None:
+    """A plain error unless 0 < ``tiou`` <= 1 and 0 <= ``min_tiou`` <= ``tiou``."""
+    if not 0 < tiou <= 1:
+        raise UTALError(f"the tIoU threshold must be in (0, 1], not {tiou:g}")
+    if not 0 <= min_tiou <= tiou:
+        raise UTALError(f"the lowest tIoU must be in [0, {tiou:g}], not {min_tiou:g}")
 
 
 def diagnose_detection(
@@ -207,59 +216,54 @@ def diagnose_detection(
     Prediction video ids may carry or drop the ActivityNet ``v_`` prefix; ``class_agnostic`` collapses
     every label into one; ``limit_factor`` keeps DETAD's top ``limit_factor * G`` predictions per class.
     """
-    if not 0 < tiou <= 1:
-        raise UTALError(f"the tIoU threshold must be in (0, 1], not {tiou:g}")
-    if not 0 <= min_tiou <= tiou:
-        raise UTALError(f"the lowest tIoU must be in [0, {tiou:g}], not {min_tiou:g}")
+    check_diagnose_thresholds(tiou, min_tiou)
     if limit_factor is not None and limit_factor < 1:
         raise UTALError(f"the limit factor must be a positive whole number, not {limit_factor}")
-    aligned = align_video_ids(ground_truth, predictions)
-    ignored = sum(len(items) for video, items in aligned.items() if video not in ground_truth)
-    judged = {video: list(items) for video, items in aligned.items() if video in ground_truth}
-
-    def label_of(item: GroundTruth | Prediction) -> str:
-        return AGNOSTIC_LABEL if class_agnostic else item.label
-
+    judged, _, ignored = judged_predictions(ground_truth, predictions)
+    label_of = label_function(class_agnostic)
     if limit_factor is not None:
         judged = limit_per_class(ground_truth, judged, limit_factor, label_of)
+    matched = match_classes(ground_truth, judged, [tiou], label_of)
+    return diagnosis_from_matches(ground_truth, judged, matched, 0, tiou, min_tiou, class_agnostic, ignored)
 
-    # The matching, class by class, exactly as eval does it; gt_of[(video, i)] = index in the video's GT list.
-    # Ground truth and predictions are grouped by label once (linear in their number, whatever the labels).
-    gt_by_label: dict[str, dict[str, list[int]]] = {}
-    for video, items in ground_truth.items():
-        for j, g in enumerate(items):
-            gt_by_label.setdefault(label_of(g), {}).setdefault(video, []).append(j)
-    members_by_label: dict[str, list[tuple[str, int]]] = {}
-    for video, items in judged.items():
-        for i, p in enumerate(items):
-            members_by_label.setdefault(label_of(p), []).append((video, i))
-    gt_of: dict[tuple[str, int], int] = {}
-    for label in sorted(members_by_label):
-        class_gt_index = gt_by_label.get(label, {})
-        class_gt = {video: np.array([(ground_truth[video][j].start, ground_truth[video][j].end) for j in indices],
-                                    dtype=np.float64).reshape(-1, 2) for video, indices in class_gt_index.items()}
-        members = members_by_label[label]
-        rows = [(video, judged[video][i].start, judged[video][i].end, judged[video][i].score) for video, i in members]
-        matches = match_detections(class_gt, rows, [tiou])[0]
-        for (video, i), match in zip(members, matches):
-            if match >= 0:
-                gt_of[(video, i)] = class_gt_index[video][match]
+
+def diagnosis_from_matches(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    judged: Mapping[str, Sequence[Prediction]],
+    matched: Mapping[str, ClassMatches],
+    row: int,
+    tiou: float,
+    min_tiou: float = DETAD_MIN_TIOU,
+    class_agnostic: bool = False,
+    ignored: int = 0,
+) -> Diagnosis:
+    """The :class:`Diagnosis` of ``judged`` (predictions on ground-truth videos only, with its ids) given the eval
+    matching ``matched`` (:func:`~utal_core.evaluate.match_classes`), whose threshold ``row`` is ``tiou``."""
+    label_of = label_function(class_agnostic)
+    matched_of: dict[str, np.ndarray] = {}
+    for class_matches in matched.values():
+        for p in np.flatnonzero(class_matches.matches[row] >= 0):
+            video = class_matches.video_names[class_matches.member_video[p]]
+            into = matched_of.setdefault(video, np.full(len(judged[video]), -1, dtype=np.int64))
+            into[class_matches.member_item[p]] = class_matches.matches[row, p]
 
     outcomes: list[PredictionOutcome] = []
     for video, items in judged.items():
         video_gt = ground_truth[video]
         spans = np.array([(g.start, g.end) for g in video_gt], dtype=np.float64).reshape(-1, 2)
         labels = np.array([label_of(g) for g in video_gt], dtype=object)
-        verdicts = _judge_video(items, [gt_of.get((video, i)) for i in range(len(items))], spans, labels, tiou,
-                                min_tiou, label_of)
-        for prediction, (outcome, index, overlap) in zip(items, verdicts):
-            gt = video_gt[index] if index is not None else None
+        hits = matched_of.get(video)
+        hits = np.full(len(items), -1, dtype=np.int64) if hits is None else hits
+        codes, gt_index, overlap = _judge_video(items, hits, spans, labels, tiou, min_tiou, label_of)
+        for prediction, code, index, tiou_with in zip(items, codes.tolist(), gt_index.tolist(), overlap.tolist()):
+            gt = video_gt[index] if index >= 0 else None
             outcomes.append(PredictionOutcome(
-                video, prediction.start, prediction.end, prediction.score, prediction.label, outcome, index,
-                gt.start if gt else None, gt.end if gt else None, gt.label if gt else None, round(overlap, 6)))
+                video, prediction.start, prediction.end, prediction.score, prediction.label, OUTCOMES[code],
+                index if gt else None, gt.start if gt else None, gt.end if gt else None, gt.label if gt else None,
+                round(tiou_with, 6)))
 
-    matched = {(video, index) for (video, _), index in gt_of.items()}
-    missed = [(video, j, gt) for video, items in ground_truth.items() for j, gt in enumerate(items) if (video, j) not in matched]
+    taken = {(video, int(j)) for video, hits in matched_of.items() for j in hits[hits >= 0]}
+    missed = [(video, j, gt) for video, items in ground_truth.items() for j, gt in enumerate(items) if (video, j) not in taken]
     located = [item for item in outcomes if item.outcome in (TRUE_POSITIVE, LOCALIZATION)]
     return Diagnosis(
         tiou=tiou, min_tiou=min_tiou, class_agnostic=class_agnostic, predictions=outcomes, missed=missed,
@@ -278,7 +282,7 @@ OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#33a02c", "#b2df8a", "#1f78b4", "#fb9a99"
 HTML_MAX_ROWS = 2000
 
 
-def _histogram_svg(title: str, histogram: Histogram, width: int = 420, height: int = 180) -> str:
+def histogram_svg(title: str, histogram: Histogram, width: int = 420, height: int = 180) -> str:
     """One bar per bin, the x axis labelled at its ends and at 0, in seconds."""
     counts = histogram.counts or [0]
     top = max(max(counts), 1)
@@ -295,7 +299,7 @@ def _histogram_svg(title: str, histogram: Histogram, width: int = 420, height: i
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{bars}{axis}</svg>'
 
 
-def _breakdown_svg(counts: Mapping[str, int], width: int = 640, height: int = 40) -> str:
+def breakdown_svg(counts: Mapping[str, int], width: int = 640, height: int = 40) -> str:
     """One stacked bar of the outcome shares."""
     total = max(sum(counts.values()), 1)
     x, parts = 0.0, []
@@ -307,7 +311,7 @@ def _breakdown_svg(counts: Mapping[str, int], width: int = 640, height: int = 40
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{"".join(parts)}</svg>'
 
 
-def _cell(value: object) -> str:
+def html_cell(value: object) -> str:
     if value is None:
         return "<td></td>"
     return f"<td>{value:.3f}</td>" if isinstance(value, float) else f"<td>{html.escape(str(value))}</td>"
@@ -323,8 +327,8 @@ def report_html(diagnosis: Diagnosis, title: str = "Detection error analysis", m
         f"<td>{100 * n / total:.1f}%</td></tr>" for o, n in counts.items())
     ranked = sorted(diagnosis.predictions, key=lambda item: -item.score)[:max_rows]
     columns = ("video", "start", "end", "score", "label", "outcome", "gt_index", "gt_label", "tiou", "start_offset", "end_offset")
-    rows = "".join("<tr>" + "".join(_cell(getattr(item, c)) for c in columns) + "</tr>" for item in ranked)
-    missed = "".join(f"<tr>{_cell(v)}{_cell(j)}{_cell(g.start)}{_cell(g.end)}{_cell(g.label)}</tr>"
+    rows = "".join("<tr>" + "".join(html_cell(getattr(item, c)) for c in columns) + "</tr>" for item in ranked)
+    missed = "".join(f"<tr>{html_cell(v)}{html_cell(j)}{html_cell(g.start)}{html_cell(g.end)}{html_cell(g.label)}</tr>"
                      for v, j, g in diagnosis.missed)
     shown = (f"the {len(ranked)} highest-scored of {len(diagnosis.predictions)}"
              if len(ranked) < len(diagnosis.predictions) else f"all {len(ranked)}")
@@ -337,10 +341,10 @@ def report_html(diagnosis: Diagnosis, title: str = "Detection error analysis", m
 <p>tIoU {diagnosis.tiou:g} ({mode}; below {diagnosis.min_tiou:g} a prediction is background), {diagnosis.num_ground_truth}
 ground-truth instances, {len(diagnosis.predictions)} predictions, {len(diagnosis.missed)} ground truth missed,
 {diagnosis.ignored_predictions} predictions on videos without ground truth left out. Outcomes as in DETAD (Alwassel et al., ECCV 2018).</p>
-{_breakdown_svg(counts)}
+{breakdown_svg(counts)}
 <table><tr><th>outcome</th><th>predictions</th><th>share</th></tr>{summary}</table>
 <h2>Boundary offsets (prediction minus ground truth; true positives and localization errors)</h2>
-{_histogram_svg("start offset", diagnosis.start_offsets)} {_histogram_svg("end offset", diagnosis.end_offsets)}
+{histogram_svg("start offset", diagnosis.start_offsets)} {histogram_svg("end offset", diagnosis.end_offsets)}
 <h2>Predictions ({shown})</h2>
 <table><tr>{"".join(f"<th>{c}</th>" for c in columns)}</tr>{rows}</table>
 <h2>Missed ground truth</h2>

@@ -22,7 +22,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -37,6 +37,12 @@ ANET_TIOUS: tuple[float, ...] = tuple(np.round(np.arange(0.5, 0.975, 0.05), 2).t
 #: The label every instance gets in class-agnostic evaluation.
 AGNOSTIC_LABEL = "action"
 _ANET_VIDEO_PREFIX = "v_"
+_PLAIN_NUMBERS = (float, int)
+#: Numbers below this in size are finite floats, or ints that convert to floats exactly.
+_EXACT = 2.0 ** 53
+#: Label text -> its plain form, for the labels already read (a results file repeats a few hundred labels 10^5 times).
+_PLAIN_LABELS: dict[str, str] = {}
+_MAX_PLAIN_LABELS = 100_000
 
 
 @dataclass(frozen=True)
@@ -117,17 +123,22 @@ def _read_json(path: str | Path, what: str) -> object:
         raise UTALError(f"{what} file {path} is nested too deeply to be ActivityNet or THUMOS JSON") from None
 
 
+def _is_number(value: object) -> bool:
+    """A real number that is not a bool (plain floats and ints first: the ABC check is slow at 10^5 entries)."""
+    return type(value) in _PLAIN_NUMBERS or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+
+
 def _segment_bounds(item: Any, path: Path, video_id: str) -> tuple[float, float]:
-    segment = item.get("segment") if isinstance(item, Mapping) else None
+    segment = item.get("segment") if isinstance(item, dict) or isinstance(item, Mapping) else None
     if not isinstance(segment, list) or len(segment) != 2:  # a string "19" would read as [1, 9]
         raise UTALError(f"{path}: video {video_id} has an entry without a valid [start, end] segment")
-    if not all(isinstance(value, numbers.Real) and not isinstance(value, bool) for value in segment):
+    if not (_is_number(segment[0]) and _is_number(segment[1])):
         raise UTALError(f"{path}: video {video_id} has a segment whose bounds are not numbers: {str(segment)[:60]}")
     try:
         start, end = (float(value) for value in segment)
     except OverflowError:
         raise UTALError(f"{path}: video {video_id} has a segment that is not finite: {str(segment)[:60]}") from None
-    if not (np.isfinite(start) and np.isfinite(end)):
+    if not (math.isfinite(start) and math.isfinite(end)):
         raise UTALError(f"{path}: video {video_id} has a segment that is not finite: [{start}, {end}]")
     if start < 0:
         raise UTALError(f"{path}: video {video_id} has a segment starting before 0 s: [{start}, {end}]")
@@ -139,10 +150,13 @@ def _segment_bounds(item: Any, path: Path, video_id: str) -> tuple[float, float]
 def _entry_label(item: Mapping, path: Path, video_id: str) -> str:
     """The entry's label as plain one-line text; a missing, non-text or invisible label is refused (a null
     would otherwise read as "None", an object as its Python text)."""
-    label = item.get("label") if isinstance(item, Mapping) else None
+    label = item.get("label") if isinstance(item, dict) or isinstance(item, Mapping) else None
     if not isinstance(label, (str, int)) or isinstance(label, bool) or not plain_label(str(label)):
         raise UTALError(f"{path}: video {video_id} has an entry without a label that is text ({str(label)[:40]!r})")
-    return plain_label(str(label))
+    text = plain_label(str(label))
+    if isinstance(label, str) and len(_PLAIN_LABELS) < _MAX_PLAIN_LABELS:
+        _PLAIN_LABELS[label] = text
+    return text
 
 
 def load_ground_truth(path: str | Path, subset: str | None = None) -> GroundTruthByVideo:
@@ -189,6 +203,25 @@ def ground_truth_durations(path: str | os.PathLike) -> dict[str, float]:
     return durations
 
 
+def _plain_prediction(item: object) -> Prediction | None:
+    """The prediction of an entry that is plainly valid (a dict, finite float or small int bounds with 0 <= start <
+    end, a finite float or small int score, a label already read as plain text), else None: the strict checks below
+    then take the entry and say what is wrong with it. This path reads 10^5 entries several times faster."""
+    if type(item) is not dict:
+        return None
+    segment, score, label = item.get("segment"), item.get("score"), item.get("label")
+    if type(segment) is not list or len(segment) != 2 or type(label) is not str or label not in _PLAIN_LABELS:
+        return None
+    start, end = segment
+    if not (type(start) in _PLAIN_NUMBERS and type(end) in _PLAIN_NUMBERS and type(score) in _PLAIN_NUMBERS):
+        return None
+    if not (-_EXACT < start < _EXACT and -_EXACT < end < _EXACT and -_EXACT < score < _EXACT):  # NaN fails too
+        return None
+    if not 0 <= start < end:
+        return None
+    return Prediction(float(start), float(end), float(score), _PLAIN_LABELS[label])
+
+
 def load_predictions(path: str | Path) -> PredictionsByVideo:
     """Read ActivityNet-format results: ``{"results": {video: [{"segment", "score", "label"}]}}``."""
     path = Path(path)
@@ -202,15 +235,19 @@ def load_predictions(path: str | Path) -> PredictionsByVideo:
             raise UTALError(f"{path}: results of video {video_id} is not a list")
         video_predictions = []
         for item in items:
+            plain = _plain_prediction(item)
+            if plain is not None:
+                video_predictions.append(plain)
+                continue
             start, end = _segment_bounds(item, path, video_id)
             raw = item.get("score")
-            if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
+            if not _is_number(raw):
                 raise UTALError(f"{path}: video {video_id} has a prediction without a numeric score")
             try:
                 score = float(raw)
             except OverflowError:  # an integer of hundreds of digits
                 score = float("inf")
-            if not np.isfinite(score):
+            if not math.isfinite(score):
                 raise UTALError(f"{path}: video {video_id} has a prediction whose score is not finite ({score})")
             video_predictions.append(Prediction(start, end, score, _entry_label(item, path, video_id)))
         predictions[video_id] = video_predictions
@@ -276,39 +313,71 @@ def match_detections(
     ground truth of highest tIoU in its video, provided that tIoU reaches the threshold.
     ``ground_truth`` maps video id -> [N, 2] segments; ``predictions`` are ``(video, start, end, score)``.
     """
-    thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
-    matches = np.full((len(thresholds), len(predictions)), -1, dtype=np.int64)
-    order = np.argsort(-np.array([p[3] for p in predictions], dtype=np.float64), kind="stable")
-    matched = {video: np.zeros((len(thresholds), len(segments)), dtype=bool) for video, segments in ground_truth.items()}
-    # Every prediction's tIoUs with its video's ground truth, a video at a time; a prediction that reaches no
-    # threshold with any of them can match nothing and is left out of the greedy loop.
-    by_video: dict[str, list[int]] = {}
+    by_video: dict[Hashable, list[int]] = {}
     for index, prediction in enumerate(predictions):
         by_video.setdefault(prediction[0], []).append(index)
-    overlaps: dict[int, np.ndarray] = {}
+    bounds = np.array([p[1:3] for p in predictions], dtype=np.float64).reshape(-1, 2)
+    scores = np.array([p[3] for p in predictions], dtype=np.float64)
+    return _greedy_match(ground_truth, {video: np.asarray(indices) for video, indices in by_video.items()}, bounds,
+                         scores, tiou_thresholds)
+
+
+def _greedy_match(ground_truth: Mapping[Any, np.ndarray], by_video: Mapping[Any, np.ndarray],
+                  bounds: np.ndarray, scores: np.ndarray, tiou_thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
+    """:func:`match_detections` on arrays: ``by_video`` maps each video to the indices of its predictions in
+    ``bounds`` [P, 2] and ``scores`` [P]."""
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
+    matches = np.full((len(thresholds), len(scores)), -1, dtype=np.int64)
+    order = np.argsort(-scores, kind="stable")
+    # Every prediction's tIoUs with its video's ground truth, a video at a time; a prediction that reaches no
+    # threshold with any of them can match nothing and is left out of the greedy loop.
+    overlaps: dict[int, tuple[Hashable, np.ndarray]] = {}
     lowest = float(thresholds.min()) if len(thresholds) else np.inf
     for video, indices in by_video.items():
         segments = ground_truth.get(video)
         if segments is None or len(segments) == 0:
             continue
         for first in range(0, len(indices), 4096):
-            chunk = indices[first:first + 4096]
-            bounds = np.array([predictions[i][1:3] for i in chunk], dtype=np.float64)
-            rows = segment_tiou(bounds[:, None, :], segments)
-            overlaps.update((i, row) for i, row in zip(chunk, rows) if row.max() >= lowest)
-    for index in order:
-        tiou = overlaps.get(int(index))
-        if tiou is None:
-            continue
-        video = predictions[index][0]
+            chunk = np.asarray(indices[first:first + 4096])
+            rows = segment_tiou(bounds[chunk][:, None, :], segments)
+            reach = rows.max(axis=1) >= lowest
+            overlaps.update((int(i), (video, row)) for i, row in zip(chunk[reach], rows[reach]))
+    if not overlaps:
+        return matches
+    candidate = np.zeros(len(scores), dtype=bool)
+    candidate[list(overlaps)] = True
+    matched: dict[Hashable, np.ndarray] = {}
+    for index in order[candidate[order]]:
+        video, tiou = overlaps[int(index)]
+        taken = matched.setdefault(video, np.zeros((len(thresholds), len(tiou)), dtype=bool))
         by_tiou = np.argsort(-tiou, kind="stable")
         # Per threshold: the first unmatched GT in tIoU order whose tIoU reaches the threshold.
-        candidates = ~matched[video][:, by_tiou] & (tiou[by_tiou][None, :] >= thresholds[:, None])
+        candidates = ~taken[:, by_tiou] & (tiou[by_tiou][None, :] >= thresholds[:, None])
         hit = candidates.any(axis=1)
         chosen = by_tiou[np.argmax(candidates, axis=1)]
-        matched[video][np.flatnonzero(hit), chosen[hit]] = True
+        taken[np.flatnonzero(hit), chosen[hit]] = True
         matches[hit, index] = chosen[hit]
     return matches
+
+
+def average_precision_curve(true_positive: np.ndarray, num_positives: int,
+                            normalised_to: float | None = None) -> np.ndarray:
+    """AP at each row of ``true_positive`` [T, P] (predictions in decreasing score order) for ``num_positives``
+    ground-truth instances. ``normalised_to`` gives DETAD's normalized AP (precision as if the class had that many
+    instances: ``recall * N / (recall * N + false positives)``), which makes classes and subsets of different sizes
+    comparable."""
+    true_positive = np.asarray(true_positive, dtype=bool).reshape(-1, np.shape(true_positive)[-1])
+    if true_positive.shape[1] == 0 or num_positives == 0:
+        return np.zeros(len(true_positive))
+    tp_cumsum = np.cumsum(true_positive, axis=1, dtype=np.float64)
+    fp_cumsum = np.cumsum(~true_positive, axis=1, dtype=np.float64)
+    recall = tp_cumsum / num_positives
+    if normalised_to is None:
+        precision = tp_cumsum / (tp_cumsum + fp_cumsum)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.nan_to_num(recall * normalised_to / (recall * normalised_to + fp_cumsum))
+    return np.array([interpolated_average_precision(precision[t], recall[t]) for t in range(len(true_positive))])
 
 
 def average_precision_detection(
@@ -325,12 +394,167 @@ def average_precision_detection(
     if not predictions or num_positives == 0:
         return np.zeros(len(thresholds))
     order = np.argsort(-np.array([p[3] for p in predictions], dtype=np.float64), kind="stable")
-    true_positive = match_detections(ground_truth, predictions, thresholds)[:, order] >= 0
-    tp_cumsum = np.cumsum(true_positive, axis=1, dtype=np.float64)
-    fp_cumsum = np.cumsum(~true_positive, axis=1, dtype=np.float64)
-    recall = tp_cumsum / num_positives
-    precision = tp_cumsum / (tp_cumsum + fp_cumsum)
-    return np.array([interpolated_average_precision(precision[t], recall[t]) for t in range(len(thresholds))])
+    return average_precision_curve(match_detections(ground_truth, predictions, thresholds)[:, order] >= 0,
+                                   num_positives)
+
+
+def label_function(class_agnostic: bool) -> Callable[[GroundTruth | Prediction], str]:
+    """The label an instance is evaluated under: its own, or :data:`AGNOSTIC_LABEL` in class-agnostic mode."""
+    return (lambda item: AGNOSTIC_LABEL) if class_agnostic else (lambda item: item.label)
+
+
+@dataclass
+class ClassMatches:
+    """The ActivityNet matching of one class over a whole set, at each tIoU threshold.
+
+    The class's predictions, in input order, are ``member_video`` (index in ``video_names``, the ground truth's
+    videos in order) and ``member_item`` (index in that video's prediction list), with their ``scores``;
+    ``matches`` [T, P] is the index in that video's *whole* ground-truth list of the instance each matched (-1: none);
+    ``gt_members`` the class's ground truth as video -> indices in the video's ground-truth list.
+    """
+
+    label: str
+    video_names: list[str]
+    member_video: np.ndarray
+    member_item: np.ndarray
+    scores: np.ndarray
+    matches: np.ndarray
+    gt_members: dict[str, list[int]]
+
+    @property
+    def members(self) -> list[tuple[str, int]]:
+        """The predictions as (video, index in its list)."""
+        return [(self.video_names[v], int(i)) for v, i in zip(self.member_video, self.member_item)]
+
+    @property
+    def num_positives(self) -> int:
+        return sum(len(indices) for indices in self.gt_members.values())
+
+    def score_order(self) -> np.ndarray:
+        """Member indices by decreasing score, ties in input order (the order AP reads them in)."""
+        return np.argsort(-self.scores, kind="stable")
+
+    def at(self, rows: slice | Sequence[int]) -> "ClassMatches":
+        """The same matching at some of its thresholds only."""
+        return ClassMatches(self.label, self.video_names, self.member_video, self.member_item, self.scores,
+                            self.matches[rows], self.gt_members)
+
+    def average_precision(self) -> np.ndarray:
+        """AP at each threshold, as :func:`average_precision_detection` gives it."""
+        if not len(self.scores) or self.num_positives == 0:
+            return np.zeros(self.matches.shape[0])
+        return average_precision_curve(self.matches[:, self.score_order()] >= 0, self.num_positives)
+
+
+def _groups(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(key, positions) of each distinct key of an int array, positions in input order, keys ascending."""
+    order = np.argsort(keys, kind="stable")
+    distinct, starts = np.unique(keys[order], return_index=True)
+    return [(int(key), order[start:end]) for key, start, end in zip(distinct, starts, [*starts[1:], len(order)])]
+
+
+def match_classes(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    predictions: Mapping[str, Sequence[Prediction]],
+    tiou_thresholds: Sequence[float] | np.ndarray,
+    label_of: Callable[[GroundTruth | Prediction], str] = lambda item: item.label,
+) -> dict[str, ClassMatches]:
+    """:func:`match_detections` for every label of the ground truth or of ``predictions`` (whose videos must all be
+    in ``ground_truth``, with its ids: see :func:`judged_predictions`), on arrays grouped by label once (linear in
+    the number of instances and predictions, whatever the labels)."""
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
+    video_names = list(ground_truth)
+    video_code = {video: k for k, video in enumerate(video_names)}
+    label_code: dict[str, int] = {}
+    gt_video, gt_item, gt_label, gt_bounds = [], [], [], []
+    for video, items in ground_truth.items():
+        for j, gt in enumerate(items):
+            gt_video.append(video_code[video])
+            gt_item.append(j)
+            gt_label.append(label_code.setdefault(label_of(gt), len(label_code)))
+            gt_bounds.append((gt.start, gt.end))
+    p_video, p_item, p_label, p_bounds, p_score = [], [], [], [], []
+    for video, predicted in predictions.items():
+        code = video_code[video]
+        for i, prediction in enumerate(predicted):
+            p_video.append(code)
+            p_item.append(i)
+            p_label.append(label_code.setdefault(label_of(prediction), len(label_code)))
+            p_bounds.append((prediction.start, prediction.end))
+            p_score.append(prediction.score)
+    gt_videos, gt_items = np.array(gt_video, dtype=np.int64), np.array(gt_item, dtype=np.int64)
+    gt_segments = np.array(gt_bounds, dtype=np.float64).reshape(-1, 2)
+    videos, member_items = np.array(p_video, dtype=np.int64), np.array(p_item, dtype=np.int64)
+    bounds, scores = np.array(p_bounds, dtype=np.float64).reshape(-1, 2), np.array(p_score, dtype=np.float64)
+    gt_groups = dict(_groups(np.array(gt_label, dtype=np.int64)))
+    member_groups = dict(_groups(np.array(p_label, dtype=np.int64)))
+    names = {code: label for label, code in label_code.items()}
+    matched: dict[str, ClassMatches] = {}
+    for code in sorted(label_code.values(), key=names.__getitem__):
+        members = member_groups.get(code, np.zeros(0, dtype=np.int64))
+        class_gt = gt_groups.get(code, np.zeros(0, dtype=np.int64))
+        by_gt_video = {video: class_gt[positions] for video, positions in _groups(gt_videos[class_gt])}
+        gt_members = {video_names[video]: gt_items[positions].tolist() for video, positions in by_gt_video.items()}
+        in_video = np.full((len(thresholds), len(members)), -1, dtype=np.int64)
+        if len(members) and by_gt_video:
+            member_video = videos[members]
+            in_class = _greedy_match({video: gt_segments[positions] for video, positions in by_gt_video.items()},
+                                     dict(_groups(member_video)), bounds[members], scores[members], thresholds)
+            # Class-list index -> the video's ground-truth list index.
+            for t, p in zip(*np.nonzero(in_class >= 0)):
+                in_video[t, p] = gt_items[by_gt_video[int(member_video[p])][in_class[t, p]]]
+        matched[names[code]] = ClassMatches(names[code], video_names, videos[members], member_items[members],
+                                            scores[members], in_video, gt_members)
+    return matched
+
+
+def judged_predictions(ground_truth: Mapping[str, object], predictions: Mapping[str, Sequence[Prediction]],
+                       ) -> tuple[dict[str, list[Prediction]], int, int]:
+    """The predictions re-keyed to the ground truth's ids (see :func:`align_video_ids`) and kept only on its videos,
+    with the number of videos and of predictions left out."""
+    aligned = align_video_ids(ground_truth, predictions)
+    outside = [video for video in aligned if video not in ground_truth]
+    judged = {video: list(items) for video, items in aligned.items() if video in ground_truth}
+    return judged, len(outside), sum(len(aligned[video]) for video in outside)
+
+
+def check_tiou_thresholds(tiou_thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The thresholds as a flat array; a plain error unless they are one or more numbers in (0, 1]."""
+    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
+    if len(thresholds) == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
+        raise UTALError("tIoU thresholds must be one or more numbers in (0, 1]")
+    return thresholds
+
+
+def result_from_matches(
+    ground_truth: Mapping[str, Sequence[GroundTruth]],
+    matched: Mapping[str, ClassMatches],
+    tiou_thresholds: np.ndarray,
+    rows: slice | Sequence[int] = slice(None),
+    class_agnostic: bool = False,
+    ignored_videos: int = 0,
+) -> DetectionResult:
+    """The :class:`DetectionResult` of a :func:`match_classes` matching (``rows``: which of its thresholds)."""
+    label_of = label_function(class_agnostic)
+    classes = sorted({label_of(gt) for items in ground_truth.values() for gt in items})
+    per_class_ap: dict[str, np.ndarray] = {}
+    for label in classes:
+        class_matches = matched.get(label)
+        if class_matches is None:
+            per_class_ap[label] = np.zeros(len(tiou_thresholds))
+            continue
+        per_class_ap[label] = class_matches.at(rows).average_precision()
+    map_per_tiou = np.mean(list(per_class_ap.values()), axis=0) if per_class_ap else np.zeros(len(tiou_thresholds))
+    return DetectionResult(
+        tiou_thresholds=tiou_thresholds,
+        map_per_tiou=map_per_tiou,
+        per_class_ap=per_class_ap,
+        class_agnostic=class_agnostic,
+        num_videos=len(ground_truth),
+        num_ground_truth=sum(len(items) for items in ground_truth.values()),
+        num_predictions=sum(len(m.scores) for m in matched.values()),
+        ignored_videos=ignored_videos,
+    )
 
 
 def evaluate_detection(
@@ -344,38 +568,11 @@ def evaluate_detection(
     Prediction video ids may carry or drop the ActivityNet ``v_`` prefix. Predictions whose label
     is not a ground-truth class count for no class (class-wise mode only).
     """
-    thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
-    if len(thresholds) == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
-        raise UTALError("tIoU thresholds must be one or more numbers in (0, 1]")
-    aligned = align_video_ids(ground_truth, predictions)
-
-    def label_of(item: GroundTruth | Prediction) -> str:
-        return AGNOSTIC_LABEL if class_agnostic else item.label
-
-    classes = sorted({label_of(gt) for items in ground_truth.values() for gt in items})
-    per_class_ap: dict[str, np.ndarray] = {}
-    for label in classes:
-        class_ground_truth = {
-            video: np.array([(gt.start, gt.end) for gt in items if label_of(gt) == label], dtype=np.float64).reshape(-1, 2)
-            for video, items in ground_truth.items()
-        }
-        class_predictions = [
-            (video, p.start, p.end, p.score)
-            for video, items in aligned.items() if video in ground_truth
-            for p in items if label_of(p) == label
-        ]
-        per_class_ap[label] = average_precision_detection(class_ground_truth, class_predictions, thresholds)
-    map_per_tiou = np.mean(list(per_class_ap.values()), axis=0) if per_class_ap else np.zeros(len(thresholds))
-    return DetectionResult(
-        tiou_thresholds=thresholds,
-        map_per_tiou=map_per_tiou,
-        per_class_ap=per_class_ap,
-        class_agnostic=class_agnostic,
-        num_videos=len(ground_truth),
-        num_ground_truth=sum(len(items) for items in ground_truth.values()),
-        num_predictions=sum(len(items) for video, items in aligned.items() if video in ground_truth),
-        ignored_videos=sum(1 for video in aligned if video not in ground_truth),
-    )
+    thresholds = check_tiou_thresholds(tiou_thresholds)
+    judged, ignored_videos, _ = judged_predictions(ground_truth, predictions)
+    matched = match_classes(ground_truth, judged, thresholds, label_function(class_agnostic))
+    return result_from_matches(ground_truth, matched, thresholds, class_agnostic=class_agnostic,
+                               ignored_videos=ignored_videos)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ _COMMANDS: dict[str, tuple[str, Configure, Handler, str]] = {}
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("analysis", "Analyse videos: actionness curves, segments and pseudo-action clusters."),
     "batch": ("batch", "Analyse many videos (folders, globs, lists) in-process or on Ray; reruns skip what is done."),
+    "dataset": ("dataset", "A benchmark's ground truth against detectors' results: mAP, AP per class, DETAD errors, "
+                           "length sensitivity and a per-video table (two results files: side by side)."),
     "demo": ("demo", "Analyse the bundled example and score it against its ground truth."),
     "diagnose": ("diagnose", "Error analysis against ground truth: per-prediction match and tIoU, DETAD false-positive "
                              "breakdown, missed ground truth, start/end offset histograms."),

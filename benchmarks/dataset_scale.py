@@ -1,0 +1,137 @@
+"""Dataset mode at ActivityNet scale: load time and peak RSS of the dataset view, and its server-side paging.
+
+The set (made once, kept in .cache/benchmarks/dataset_scale): a synthetic ActivityNet-layout ground truth of
+5,000 videos and 200 classes, and results files planted from it by ``utal_core.synth.detections`` with 100
+predictions per video (500,000 per file). Each measurement runs in a fresh process (its peak RSS is its own):
+
+1. ``load_dataset`` of the ground truth and one results file (``--detectors 2``: two), no cache: read, match,
+   eval, diagnose, per-video table, length sensitivity;
+2. the same with ``cache_dir`` twice: the first writes the cache, the second reads it back;
+3. ``DatasetView.page`` (50 rows) sorted by each of a few columns in both directions, with and without a filter,
+   10 times each: median and p90 of the first call of each (sort, filter) and of the calls after it.
+
+    .venv/bin/python benchmarks/dataset_scale.py
+    .venv/bin/python benchmarks/dataset_scale.py --videos 1000 --per-video 50 --detectors 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from utal_core.evaluate import load_ground_truth  # noqa: E402
+from utal_core.export import atomic_write_text  # noqa: E402
+from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results  # noqa: E402
+
+CACHE = ROOT / ".cache" / "benchmarks" / "dataset_scale"
+SORTS = ("ap", "missed", "background", "video", "coverage")
+
+
+def dataset_files(videos: int, per_video: int, detectors: int) -> tuple[Path, list[Path]]:
+    """The ground truth and ``detectors`` results files (made once per size, then reused)."""
+    folder = CACHE / f"{videos}x{per_video}"
+    gt_path = folder / "gt.json"
+    if not gt_path.exists():
+        print(f"writing the {videos}-video ground truth (once) ...", flush=True)
+        atomic_write_text(gt_path, json.dumps(synthetic_ground_truth(videos, 200, layout="activitynet", seed=0)))
+    ground_truth = load_ground_truth(gt_path)
+    durations = {video: entry["duration"] for video, entry in json.loads(gt_path.read_text())["database"].items()}
+    results = []
+    for seed in range(1, detectors + 1):
+        path = folder / f"results_seed{seed}.json"
+        if not path.exists():
+            print(f"writing {path.name}: {videos * per_video} predictions (once) ...", flush=True)
+            write_results(path, plant_detections(ground_truth, durations, ErrorModel(seed=seed, fill_to=per_video)))
+        results.append(path)
+    return gt_path, results
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent that forked it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measurement in this process; prints one JSON line."""
+    from utal_core.dataset import RowFilter, load_dataset
+
+    baseline = peak_rss_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    view = load_dataset(args.gt, args.results, cache_dir=args.cache_dir)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    report = {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_rss_mb(), "rss_after_imports_mb": baseline,
+              "predictions": sum(d.result.num_predictions for d in view.detectors)}
+    if args.paging:
+        label = next(iter(view.detectors[0].result.per_class_ap))
+        filters = {"none": None, "label+missed>=1": RowFilter(label=label, ranges={"missed": (1, None)}),
+                   "text": RowFilter(text="a")}
+        first, later = [], []
+        for sort_by in SORTS:
+            for descending in (False, True):
+                for row_filter in filters.values():
+                    for repeat in range(10):
+                        started = time.perf_counter()
+                        view.page(sort_by, descending, row_filter, offset=100, limit=50)
+                        (first if repeat == 0 else later).append(1000 * (time.perf_counter() - started))
+        report["page_first_ms"] = [float(np.median(first)), float(np.percentile(first, 90)), float(max(first))]
+        report["page_later_ms"] = [float(np.median(later)), float(np.percentile(later, 90)), float(max(later))]
+    print(json.dumps(report))
+
+
+def measure(gt: Path, results: list[Path], cache_dir: Path | None = None, paging: bool = False) -> dict:
+    command = [sys.executable, __file__, "--child", "--gt", str(gt), "--results", *map(str, results)]
+    command += ["--cache-dir", str(cache_dir)] if cache_dir else []
+    command += ["--paging"] if paging else []
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=5000)
+    parser.add_argument("--per-video", type=int, default=100)
+    parser.add_argument("--detectors", type=int, default=1, choices=(1, 2))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gt", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--results", type=Path, nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--paging", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    gt, results = dataset_files(args.videos, args.per_video, args.detectors)
+    print(f"{args.videos} videos, {args.detectors} x {args.videos * args.per_video} predictions")
+    plain = measure(gt, results, paging=True)
+    print(f"load, no cache:        {plain['seconds']:6.2f} s ({plain['cpu_seconds']:.2f} s CPU), peak RSS {plain['peak_rss_mb']:.0f} MB "
+          f"({plain['rss_after_imports_mb']:.0f} MB after imports), {plain['predictions']} predictions judged")
+    with tempfile.TemporaryDirectory() as cache_dir:
+        writing = measure(gt, results, Path(cache_dir))
+        reading = measure(gt, results, Path(cache_dir))
+    for name, run in (("writing cache", writing), ("from the cache", reading)):
+        print(f"load, {name + ':':<16} {run['seconds']:6.2f} s ({run['cpu_seconds']:.2f} s CPU), peak RSS "
+              f"{run['peak_rss_mb']:.0f} MB")
+    first, later = plain["page_first_ms"], plain["page_later_ms"]
+    print(f"page of 50 rows, {len(SORTS)} sorts x 2 directions x 3 filters: first call median {first[0]:.2f} ms, "
+          f"p90 {first[1]:.2f} ms, max {first[2]:.2f} ms; repeated median {later[0]:.2f} ms, p90 {later[1]:.2f} ms, "
+          f"max {later[2]:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
