@@ -1,9 +1,10 @@
 """Analyses kept on disk, so that a page load or a search hit never reruns the model for a video analysed before.
 
 An entry is the analysis JSON (``Analysis.to_dict``), keyed by the video's content hash and the
-pipeline's settings (config, checkpoint, library versions): another model or setting is another
-key. Its per-snippet features come back from the feature cache (``Pipeline.encode_video``, no
-model run), so the loaded analysis can be re-segmented like a fresh one.
+pipeline's settings (config, the checkpoint's sha256, the encoders' fingerprints, the decode settings,
+library versions): another model, weights file or setting is another key, so a stale copy is never
+loaded. Its per-snippet features come back from the feature cache (``Pipeline.encode_video``, no model
+run), so the loaded analysis can be re-segmented like a fresh one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from utal_core.encoders.base import file_sha256
 from utal_core.errors import UTALError
 from utal_core.examples import example_path
 from utal_core.features import content_hash, library_versions
@@ -31,9 +33,11 @@ LOG = logging.getLogger("utal_app")
 
 def settings_key(content_hash: str, pipeline: Pipeline) -> str:
     """The key of an analysis of the content ``content_hash`` made by ``pipeline`` as configured now."""
+    extractor = pipeline.extractor
     settings = {"content": content_hash, "config": pipeline.config.to_dict(),
-                "checkpoint": pipeline.checkpoint_path.name if pipeline.checkpoint_path else None,
-                "versions": library_versions()}
+                "checkpoint": file_sha256(pipeline.checkpoint_path) if pipeline.checkpoint_path else None,
+                "encoders": sorted((e.view, e.fingerprint.to_dict()) for e in extractor.encoders),
+                "decode": extractor.decode_settings(), "versions": library_versions()}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
