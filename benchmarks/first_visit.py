@@ -15,6 +15,7 @@ navigation start to the example's timeline, segment table and segment count on s
 Prints median and p90 per case over ``--runs`` runs, against the target: under 3 s.
 
     .venv/bin/python benchmarks/first_visit.py [--runs 3] [--prepare-wait 300] [--code OLD_CHECKOUT]
+    .venv/bin/python benchmarks/first_visit.py --runs 1 --screenshot docs/images/app.png   # the README's picture
 """
 
 from __future__ import annotations
@@ -79,16 +80,22 @@ def visit_right_after_start(folder: Path, code: Path) -> dict[str, float]:
         return times
 
 
-def visit_after_preparation(folder: Path, code: Path, wait_s: float) -> dict[str, float]:
-    """A fresh server's first visitor once it logged that the example is ready (or after ``wait_s``)."""
+def visit_after_preparation(folder: Path, code: Path, wait_s: float, screenshot: Path | None = None) -> dict[str, float]:
+    """A fresh server's first visitor once it logged that the example is ready (or after ``wait_s``); the page,
+    with its thumbnails, is saved to ``screenshot`` when given."""
     log = folder / "server.log"
     with app_process(folder, "--example", code=code, **server_folders(folder)) as (url, _):
         deadline = time.monotonic() + wait_s
         while READY not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.5)
         case = CASES[3] if READY in log.read_text() else CASES[3] + " (not prepared: waited)"
-        with chromium_page(folder / "profile") as page:
-            return {case: open_and_time(page, url)}
+        with chromium_page(folder / "profile", viewport=(1440, 900)) as page:
+            seconds = open_and_time(page, url)
+            if screenshot is not None:
+                page.wait_for_selector("#segment-gallery img")
+                page.wait_for_timeout(1000)
+                page.screenshot(path=str(screenshot))
+            return {case: seconds}
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -105,12 +112,15 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT,
                         help="the checkout whose app.py is served (default: this one; another for a before/after)")
     parser.add_argument("--json", type=Path, help="also write the raw times here")
+    parser.add_argument("--screenshot", type=Path,
+                        help="save the page of the last first visit after preparation here (docs/images/app.png)")
     args = parser.parse_args()
     samples: dict[str, list[float]] = {}
     for run in range(args.runs):
         for visit in (visit_right_after_start, visit_after_preparation):
             with tempfile.TemporaryDirectory(prefix="utal_first_visit_") as tmp:
-                extra = (args.prepare_wait,) if visit is visit_after_preparation else ()
+                last = run == args.runs - 1
+                extra = (args.prepare_wait, args.screenshot if last else None) if visit is visit_after_preparation else ()
                 for case, seconds in visit(Path(tmp), args.code.resolve(), *extra).items():
                     samples.setdefault(case, []).append(seconds)
                     print(f"run {run + 1}: {case}: {seconds:.2f} s", flush=True)
