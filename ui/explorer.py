@@ -179,6 +179,8 @@ class Explorer:
             analysis = saved.load(video, key, self.services.pipeline)
             note = "Loaded the saved analysis of this video (no model run)."
         if analysis is None:
+            if self.services.running_analyses >= self.services.config.max_concurrent_analyses:
+                progress(0.0, desc="waiting for the analysis before this one to finish")
             with self.services.analysis_slot(run):
                 # saved while this one waited for its turn: the example prepared at server start, another tab's
                 analysis = saved.load(video, key, self.services.pipeline)
