@@ -1,6 +1,8 @@
 """CLIP-AE Explorer: the Gradio app's entry point (``python app.py``, a Hugging Face Space's ``app_file``).
 
-Run ``python app.py [--example] [--port N] [--shared-library]``. The page is built in ``ui.layout``
+Run ``python app.py [--example] [--port N] [--shared-library]``; at start, the bundled example (the default, or
+the one ``--example`` names) is analysed in the background and saved unless it is already, so its first
+visitor loads it from disk (``ui.saved_analyses.prepare_example``). The page is built in ``ui.layout``
 and its handlers live in ``ui.explorer``; per-session state (the current ``Analysis``, the
 session's analysis cache, the selected cluster and segment) lives in ``gr.State``; each session's
 files and library live in its own folders, found by Gradio's session hash (``ui.sessions``); the
@@ -25,6 +27,7 @@ from starlette.middleware import Middleware  # noqa: E402
 from ui.explorer import Explorer  # noqa: E402,F401 - re-exported for tests and scripts
 from ui.layout import APP_CSS, INSTRUMENT_JS, build_demo  # noqa: E402
 from ui.limits import BodySizeLimit  # noqa: E402
+from ui.saved_analyses import start_preparing_example  # noqa: E402
 from ui.services import AppConfig, AppServices  # noqa: E402
 from utal_core.examples import DEFAULT_EXAMPLE, EXAMPLES  # noqa: E402
 
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     services.config.example = args.example
     services.config.shared_library = services.config.shared_library or args.shared_library
+    # the first visitor gets the example from disk, not from a model run; the page is served meanwhile
+    start_preparing_example(services, args.example or DEFAULT_EXAMPLE)
     launch(demo, services.config, port=args.port, host=args.host)
 
 

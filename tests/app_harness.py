@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from utal_core.pipeline import PipelineConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Chromium flags for the browser tests and benchmark (Debian chromium, no network, throwaway profile).
 CHROMIUM = "/usr/bin/chromium"
@@ -73,3 +80,34 @@ def app_page(folder: Path, viewport: tuple[int, int] = (1440, 900), pipeline: Pi
         page.goto(server.url)
         page.wait_for_selector("#analyze-btn")
         yield server, page
+
+
+@contextmanager
+def app_process(folder: Path, *args: str, code: Path = ROOT, **env: str) -> Iterator[tuple[str, float]]:
+    """``code``'s ``app.py ARGS`` as a new server process on a free 127.0.0.1 port, as ``python app.py`` starts it
+    (a Space, ``make demo``), its output in ``folder/server.log``; ``env`` is added to its environment. Yields its
+    URL and the seconds it took to answer."""
+    port = free_port()
+    started = time.monotonic()
+    with open(folder / "server.log", "w") as log:
+        server = subprocess.Popen([sys.executable, str(code / "app.py"), *args, "--port", str(port)], cwd=code,
+                                  env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", **env),
+                                  stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"app.py exited with {server.returncode}: {(folder / 'server.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url, time.monotonic() - started
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -179,11 +179,18 @@ class Explorer:
             analysis = saved.load(video, key, self.services.pipeline)
             note = "Loaded the saved analysis of this video (no model run)."
         if analysis is None:
+            if self.services.running_analyses >= self.services.config.max_concurrent_analyses:
+                progress(0.0, desc="waiting for the analysis before this one to finish")
             with self.services.analysis_slot(run):
-                analysis = run_heavy(self, str(video), progress, run)
-            run.begin_keeping()
-            note = "Analysed."
-            saved.save(analysis, self.services.pipeline)
+                # saved while this one waited for its turn: the example prepared at server start, another tab's
+                analysis = saved.load(video, key, self.services.pipeline)
+                fresh = analysis is None
+                if analysis is None:
+                    analysis = run_heavy(self, str(video), progress, run)
+            if fresh:
+                run.begin_keeping()
+                note = "Analysed."
+                saved.save(analysis, self.services.pipeline)
         analysis = self.with_controls(analysis, threshold, min_duration, merge_gap, nms_iou, clusters_choice)
         restored = session.restore_edits(analysis)
         note = f"{note} {restored}".strip()

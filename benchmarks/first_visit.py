@@ -1,0 +1,138 @@
+"""The bundled example's result for a visitor of a freshly started app server, in a real browser.
+
+Each run starts ``python app.py --example`` as a new server process on 127.0.0.1 with empty cache,
+work and library folders (``UTAL_CACHE_DIR``, ``UTAL_APP_DIR``, ``UTAL_LIBRARY_DIR`` in a temporary
+folder: a new Space's first start), then times in Debian chromium (playwright), from the page's
+navigation start to the example's timeline, segment table and segment count on screen:
+
+* ``first visitor, right after start``: the page opened as soon as the server answers;
+* ``new tab``: a second tab of the same browser, after that;
+* ``reload``: the first tab reloaded;
+* ``first visitor, after start-up preparation``: another fresh server, the page opened once it has
+  logged that the example is ready (the app analyses and saves it when it starts; a server that
+  does not is waited for ``--prepare-wait`` seconds, then reported as such).
+
+Prints median and p90 per case over ``--runs`` runs, against the target: under 3 s.
+
+    .venv/bin/python benchmarks/first_visit.py [--runs 3] [--prepare-wait 300] [--code OLD_CHECKOUT]
+    .venv/bin/python benchmarks/first_visit.py --runs 1 --screenshot docs/images/app.png   # the README's picture
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from app_harness import app_process, chromium_page  # noqa: E402
+from utal_core.examples import DEFAULT_EXAMPLE  # noqa: E402
+
+TARGET_S = 3.0
+#: Resolves to the milliseconds since navigation start once the example's result is on screen.
+RESULT_SHOWN_JS = f"""() => {{
+  const status = document.querySelector('#status')?.innerText || '';
+  const plot = document.querySelector('#timeline .js-plotly-plot');
+  const shown = status.includes('{DEFAULT_EXAMPLE}.mp4') && plot?.data?.length > 0
+    && document.querySelector('#segment-count-value')
+    && document.querySelector('#segments-table [data-testid^="cell-0-"]');
+  return shown ? performance.now() : false;
+}}"""
+#: What the server logs once the start-up preparation is done (``ui.saved_analyses.start_preparing_example``).
+READY = f"the example {DEFAULT_EXAMPLE} is ready"
+CASES = ("first visitor, right after start", "new tab", "reload", "first visitor, after start-up preparation")
+
+
+def server_folders(folder: Path) -> dict[str, str]:
+    """Empty cache, work and library folders for a new server: a new Space's first start."""
+    return {"UTAL_CACHE_DIR": str(folder / "cache"), "UTAL_APP_DIR": str(folder / "app"),
+            "UTAL_LIBRARY_DIR": str(folder / "library")}
+
+
+def shown_after_s(page) -> float:
+    """Seconds from the page's navigation start to the example's result on screen."""
+    return page.wait_for_function(RESULT_SHOWN_JS, polling="raf", timeout=600_000).json_value() / 1000
+
+
+def open_and_time(page, url: str) -> float:
+    page.goto(url)
+    return shown_after_s(page)
+
+
+def visit_right_after_start(folder: Path, code: Path) -> dict[str, float]:
+    """A fresh server's first visitor at once, then a new tab and a reload."""
+    with app_process(folder, "--example", code=code, **server_folders(folder)) as (url, start_s), \
+            chromium_page(folder / "profile") as page:
+        times = {"server start": start_s, CASES[0]: open_and_time(page, url)}
+        tab = page.context.new_page()
+        times[CASES[1]] = open_and_time(tab, url)
+        tab.close()
+        page.reload()
+        times[CASES[2]] = shown_after_s(page)
+        return times
+
+
+def visit_after_preparation(folder: Path, code: Path, wait_s: float, screenshot: Path | None = None) -> dict[str, float]:
+    """A fresh server's first visitor once it logged that the example is ready (or after ``wait_s``); the page,
+    with its thumbnails, is saved to ``screenshot`` when given."""
+    log = folder / "server.log"
+    with app_process(folder, "--example", code=code, **server_folders(folder)) as (url, _):
+        deadline = time.monotonic() + wait_s
+        while READY not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        case = CASES[3] if READY in log.read_text() else CASES[3] + " (not prepared: waited)"
+        with chromium_page(folder / "profile", viewport=(1440, 900)) as page:
+            seconds = open_and_time(page, url)
+            if screenshot is not None:
+                page.wait_for_selector("#segment-gallery img")
+                page.wait_for_timeout(1000)
+                page.screenshot(path=str(screenshot))
+            return {case: seconds}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    return {"median_s": round(statistics.median(ordered), 2), "p90_s": round(p90, 2), "max_s": round(ordered[-1], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="fresh servers per case (default 3)")
+    parser.add_argument("--prepare-wait", type=float, default=300.0,
+                        help="seconds to wait for the start-up preparation before the first visit (default 300)")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="the checkout whose app.py is served (default: this one; another for a before/after)")
+    parser.add_argument("--json", type=Path, help="also write the raw times here")
+    parser.add_argument("--screenshot", type=Path,
+                        help="save the page of the last first visit after preparation here (docs/images/app.png)")
+    args = parser.parse_args()
+    samples: dict[str, list[float]] = {}
+    for run in range(args.runs):
+        for visit in (visit_right_after_start, visit_after_preparation):
+            with tempfile.TemporaryDirectory(prefix="utal_first_visit_") as tmp:
+                last = run == args.runs - 1
+                extra = (args.prepare_wait, args.screenshot if last else None) if visit is visit_after_preparation else ()
+                for case, seconds in visit(Path(tmp), args.code.resolve(), *extra).items():
+                    samples.setdefault(case, []).append(seconds)
+                    print(f"run {run + 1}: {case}: {seconds:.2f} s", flush=True)
+    print(f"\nload average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(f"{'case':<52}{'median s':>10}{'p90 s':>10}{'max s':>10}  target < {TARGET_S:g} s")
+    for case, values in samples.items():
+        stats = summary(values)
+        verdict = "" if case == "server start" else ("met" if stats["p90_s"] < TARGET_S else "missed")
+        print(f"{case:<52}{stats['median_s']:>10.2f}{stats['p90_s']:>10.2f}{stats['max_s']:>10.2f}  {verdict}")
+    if args.json:
+        args.json.write_text(json.dumps(samples, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Issue 24: the first visitor of a freshly started server gets the bundled example's analysis from disk.
+
+``python app.py --example`` (as a Space or ``make demo`` starts it) analyses the example in the background
+when it starts; a visitor who comes before that has finished waits for it and then loads the saved copy,
+so the server runs the model once, for the preparation, never for a visitor. Timings:
+``benchmarks/first_visit.py``.
+"""
+
+from __future__ import annotations
+
+from utal_core.examples import DEFAULT_EXAMPLE
+
+from .app_harness import app_process, chromium_page
+from .test_app_browser import pytestmark  # noqa: F401 - the browser marks
+from .test_app_defects import model_runs_shown, wait_for_status
+
+
+def test_the_first_visitor_of_a_fresh_server_gets_the_example_from_disk(tmp_path):
+    folders = {"UTAL_APP_DIR": str(tmp_path / "app"), "UTAL_LIBRARY_DIR": str(tmp_path / "library")}
+    with app_process(tmp_path, "--example", **folders) as (url, _), chromium_page(tmp_path / "profile") as page:
+        page.set_default_timeout(300_000)
+        page.goto(url)  # at once: the preparation has only started
+        wait_for_status(page, f"{DEFAULT_EXAMPLE}.mp4 —", timeout=300_000)
+        page.wait_for_selector("#segments-table [data-testid^='cell-0-']")
+        assert "Loaded the saved analysis" in page.inner_text("#status")
+        assert model_runs_shown(page) == 1  # the preparation's run; none for the visitor
+    assert len(list((tmp_path / "app" / "analyses").glob("*.analysis.json"))) == 1
+    assert f"the example {DEFAULT_EXAMPLE} is ready" in (tmp_path / "server.log").read_text()
