@@ -32,7 +32,7 @@ from utal_core.viz import (
 )
 
 from .diagnosis import DetectorRow, detector_row
-from .messages import markdown_text, plain_message, strip_paths, warn
+from .messages import error_message, markdown_text, plain_message, strip_paths, warn
 from .player import CONVERTING, browser_video
 from .saved_analyses import saved_analyses_for
 from .services import AppServices
@@ -84,13 +84,6 @@ def not_a_video_message(video: Path) -> str | None:
     except UTALError as error:
         return f"Not a video: {plain_message(str(error)).rstrip('.')}. Upload a video file ffmpeg can read: {VIDEO_FORMATS}."
     return None
-
-
-def failure_message(error: Exception) -> str:
-    """The one line the page shows for a failed analysis (as the toast shows it: no path, no tool output)."""
-    if isinstance(error, UTALError):
-        return plain_message(str(error))
-    return f"The analysis failed: something went wrong in the app ({type(error).__name__}). {RETRY}"
 
 
 def _file_path(upload: Any) -> str | None:
@@ -188,7 +181,7 @@ class Explorer:
             session.last_failure = CANCELLED  # Gradio then runs the failure handler too
             raise
         except Exception as error:  # the toast says it; the status line says it again (``after_failure``)
-            session.last_failure = failure_message(error)
+            session.last_failure = error_message(error)
             raise
 
     def analyze_in_worker(self, session: Session, run: AnalysisRun, upload: Any, truth_upload: Any, cache: dict,
