@@ -23,7 +23,7 @@ from utal_core.synth.video import SyntheticVideoSpec, make_video
 
 from .app_harness import chromium_page, running_app
 from .conftest import SHARED_DATA
-from .test_app_browser import pytestmark, shot, upload_and_analyze  # noqa: F401 - the browser marks
+from .test_app_browser import pytestmark, shot, show_search_results, upload_and_analyze  # noqa: F401 - the browser marks
 from .test_app_instrument import ANALYSIS_TIMEOUT_MS, PLOT
 
 STATUS = "(document.querySelector('#status')?.innerText || '')"
@@ -130,6 +130,7 @@ def test_opening_a_search_hit_loads_its_video_analysis_and_seeks(app):
     count.press("Tab")
     page.click("#search-btn")
     page.wait_for_function("() => /answered by/.test(document.querySelector('#search-info')?.textContent || '')")
+    show_search_results(page)
     rows = table_rows(page, "search-table")
     example_rows = [i for i, row in enumerate(rows) if row and row[0] == f"{DEFAULT_EXAMPLE}.mp4" and float(row[1]) > 7]
     assert example_rows, rows
@@ -160,7 +161,7 @@ def test_after_an_error_the_previous_video_and_analysis_stay_with_a_plain_messag
     traces_before = page.evaluate(f"() => {PLOT}._fullData.length")
     upload_and_analyze(page, not_a_video)
     message = page.wait_for_selector(TOAST).inner_text()
-    wait_for_status(page, "did not finish", timeout=60_000)
+    wait_for_status(page, "Not a video", timeout=60_000)
     shot(page, "23_error_keeps_previous_video")
     assert "notes.mp4" in message and "Traceback" not in message
     assert not re.search(r"/(tmp|home|root|work|var)/", message) and not FFMPEG_WORDING.search(message), message

@@ -22,6 +22,7 @@ from utal_core.cli import main
 from utal_core.errors import UTALError
 from utal_core.library import (PAUSE_BEFORE_COMMIT_ENV, LibraryConfig, SearchFilters, SegmentLibrary,
                                add_analysis_to_library, build_exact_index, ivf_lists)
+from utal_core.library.search import no_good_match
 from utal_core.text import LabelBridgeConfig, LabelBridgeScorer, build_text_scorer, load_vocabulary
 from utal_core.types import Segment
 
@@ -235,6 +236,33 @@ def test_label_bridge_search_through_analysis_and_cli(tmp_path: Path, capsys) ->
     assert [v["content_hash"] for v in json.loads(capsys.readouterr().out)] == ["dogs", "band"]
     assert main(["library", "remove", "dogs", "--library", str(tmp_path / "lib")]) == 0
     assert main(["library", "search", " ", "--library", str(tmp_path / "lib")]) == 2
+
+
+def test_search_says_no_good_match_for_what_no_segment_shows(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Issue 24: a query nothing in the library shows got its hits laid out like real ones. Each hit now carries
+    the bar a good match reaches on its segment (set by the reference action labels' scores there), and a
+    query none of whose hits reaches its bar is answered "no good match" with the closest results."""
+    monkeypatch.setenv("UTAL_CACHE_DIR", str(tmp_path))  # the CLI's label bridge shares the embeddings cached here
+    bridge = LabelBridgeScorer(LabelBridgeConfig(cache_dir=tmp_path / "text"))
+    for name, image_class, sound in (("dogs", "Golden Retriever", "Bark"), ("band", "stage", "Music")):
+        analysis = SimpleNamespace(
+            video_path=tmp_path / f"{name}.mp4", content_hash=name, duration=10.0, config={"k": "auto"},
+            segments=segments_for(2),
+            segment_embeddings={"cbp_probs": peaked("imagenet_1k", image_class, 2),
+                                "audio_scores": peaked("audioset_521", sound, 2)})
+        add_analysis_to_library(SegmentLibrary.open(tmp_path / "lib"), analysis, bridge)
+    with SegmentLibrary.open(tmp_path / "lib") as library:
+        dogs = library.search_text("a dog barking", bridge, k=4, match_bars=True)
+        assert dogs[0].video_name == "dogs.mp4" and dogs[0].good_match and not no_good_match(dogs)
+        for query in ("someone cooking", "xqzv blorp"):
+            closest = library.search_text(query, bridge, k=4, match_bars=True)
+            assert len(closest) == 4 and no_good_match(closest), [(h.score, h.match_bar) for h in closest]
+    assert main(["library", "search", "someone cooking", "--library", str(tmp_path / "lib"), "-k", "2", "--json"]) == 0
+    assert [hit["good_match"] for hit in json.loads(capsys.readouterr().out)] == [False, False]
+    assert main(["library", "search", "someone cooking", "--library", str(tmp_path / "lib"), "-k", "2"]) == 0
+    assert capsys.readouterr().out.startswith("No good match")
+    assert main(["library", "search", "a dog barking", "--library", str(tmp_path / "lib"), "-k", "2"]) == 0
+    assert "No good match" not in capsys.readouterr().out
 
 
 def test_clip_search_plumbing_with_tiny_model(tmp_path: Path) -> None:

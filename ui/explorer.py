@@ -15,26 +15,28 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from utal_core import media
 from utal_core.errors import UTALError
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, ground_truth_durations, load_ground_truth
 from utal_core.examples import example_path
 from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text, cue_numbers
 from utal_core.features import content_hash
 from utal_core.library import add_analysis_to_library
+from utal_core.library.search import no_good_match, no_good_match_note
 from utal_core.localize import LocalizeParams
 from utal_core.pipeline import Analysis
-from utal_core.text import check_query
+from utal_core.text import check_query, reference_action_vectors
 from utal_core.viz import (
     cluster_rows, detection_rows, ground_truth_for_video, runner_ups, segment_rows,
     timeline_figure, visible_segments,
 )
 
 from .diagnosis import DetectorRow, detector_row
-from .messages import markdown_text, plain_message, strip_paths, warn
+from .messages import error_message, markdown_text, plain_message, strip_paths, warn
 from .player import CONVERTING, browser_video
 from .saved_analyses import saved_analyses_for
 from .services import AppServices
-from .sessions import AnalysisRun, Session
+from .sessions import AnalysisRun, AnalysisStopped, Session
 
 try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
     import spaces
@@ -64,6 +66,24 @@ CLIP_HELP = ("CLIP weights are missing, so the CLIP view is off and text search 
              "bridge. To add them, put `ViT-B-32_laion2b_s34b_b79k.safetensors` in `checkpoints/` "
              "(or pass `clip` weights in the pipeline config) and restart; `python -m utal_core doctor` "
              "shows what is found.")
+
+
+#: The status after Cancel (the previous video, if any, stays on screen).
+CANCELLED = "Analysis cancelled; nothing of it was kept."
+#: What to do after an analysis failed for a reason the message does not fix.
+RETRY = "Try again, or try another video."
+#: The containers the app's ffmpeg reads that browsers and cameras write.
+VIDEO_FORMATS = "MP4, MOV, AVI, MKV or WebM"
+
+
+def not_a_video_message(video: Path) -> str | None:
+    """What to say when ``video`` is not a video ffmpeg can read (which file, what was found, what to do);
+    None when it is one (the analysis failed for another reason)."""
+    try:
+        media.probe(video)
+    except UTALError as error:
+        return f"Not a video: {plain_message(str(error)).rstrip('.')}. Upload a video file ffmpeg can read: {VIDEO_FORMATS}."
+    return None
 
 
 def _file_path(upload: Any) -> str | None:
@@ -150,12 +170,18 @@ class Explorer:
         client's cancel) the thread is told to stop at its next progress report, and keeps nothing.
         """
         run = AnalysisRun(self.services.config.analysis_time_limit_s)
+        session = self.session(request)
+        session.last_failure = None
         try:
-            return await asyncio.to_thread(self.analyze_in_worker, self.session(request), run, upload, truth_upload,
+            return await asyncio.to_thread(self.analyze_in_worker, session, run, upload, truth_upload,
                                            cache, threshold, min_duration, merge_gap, nms_iou, clusters_choice,
                                            progress)
         except asyncio.CancelledError:
             run.cancel()
+            session.last_failure = CANCELLED  # Gradio then runs the failure handler too
+            raise
+        except Exception as error:  # the toast says it; the status line says it again (``after_failure``)
+            session.last_failure = error_message(error)
             raise
 
     def analyze_in_worker(self, session: Session, run: AnalysisRun, upload: Any, truth_upload: Any, cache: dict,
@@ -181,12 +207,18 @@ class Explorer:
         if analysis is None:
             if self.services.running_analyses >= self.services.config.max_concurrent_analyses:
                 progress(0.0, desc="waiting for the analysis before this one to finish")
-            with self.services.analysis_slot(run):
-                # saved while this one waited for its turn: the example prepared at server start, another tab's
-                analysis = saved.load(video, key, self.services.pipeline)
-                fresh = analysis is None
-                if analysis is None:
-                    analysis = run_heavy(self, str(video), progress, run)
+            try:
+                with self.services.analysis_slot(run):
+                    # saved while this one waited for its turn: the example prepared at server start, another tab's
+                    analysis = saved.load(video, key, self.services.pipeline)
+                    fresh = analysis is None
+                    if analysis is None:
+                        analysis = run_heavy(self, str(video), progress, run)
+            except AnalysisStopped:
+                raise
+            except UTALError as error:
+                raise UTALError(not_a_video_message(video) or f"The analysis of {video.name} failed: "
+                                f"{plain_message(str(error)).rstrip('.')}. {RETRY}") from error
             if fresh:
                 run.begin_keeping()
                 note = "Analysed."
@@ -219,13 +251,22 @@ class Explorer:
         """The status while an analysis starts: empty, so the progress bar is not drawn over the last video's."""
         return ""
 
-    def after_failure(self, analysis: Analysis | None) -> str:
-        """The status after an analysis failed or was cancelled: the video still on screen (a failure's
-        message is its toast)."""
-        note = "The last analysis did not finish."
+    def after_failure(self, analysis: Analysis | None, request: gr.Request) -> str:
+        """The status after an analysis failed: what went wrong and what to do (as its toast said), over the
+        video still on screen."""
+        failure = self.session(request).last_failure or "The last analysis did not finish."
+        return self.previous_video_status(analysis, markdown_text(failure))
+
+    def after_cancel(self, analysis: Analysis | None, request: gr.Request) -> str:
+        """The status after Cancel: the analysis was stopped and kept nothing; the previous video stays."""
+        self.session(request).last_failure = CANCELLED  # what the failure handler of the cancelled run says too
+        return self.previous_video_status(analysis, CANCELLED)
+
+    def previous_video_status(self, analysis: Analysis | None, note: str) -> str:
+        """``note`` first, in bold, then the status of the video still on screen (or what to do without one)."""
         if analysis is None:
-            return f"{note} Upload a video or pick a bundled example."
-        return status_markdown(self.services, analysis, f"{note} This is still the previous video.")
+            return f"**{note}** Upload a video or pick a bundled example."
+        return f"**{note}**  \n" + status_markdown(self.services, analysis, "This is still the previous video, with its edits.")
 
     def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
         """The ground truth of the analysed video from an ActivityNet JSON file (matched by video id, file
@@ -372,18 +413,24 @@ class Explorer:
 
     def search(self, query: str, count: int, request: gr.Request):
         """Text search over the session's library (every visitor's in shared mode); says which text
-        encoder answered. A hit whose video is missing or unreadable is listed without a thumbnail."""
+        encoder answered. Hits below their bar are hidden; when no hit reaches its bar, the closest ones are
+        listed folded under "No good match". A hit whose video is missing or unreadable is listed without a
+        thumbnail. Returns the listed hits, the gallery's positions among them, gallery, rows, info, results box."""
         session = self.session(request)
         query = check_query(query)
         library = session.library
         if not library.spaces():
             raise UTALError("Nothing to search yet: analyse a video first.")
         scorer = self.services.pipeline.text_scorer
-        hits = library.search_text(query, scorer, k=int(count), confidence_weight=library.config.confidence_weight)
+        found = library.search_text(query, scorer, k=int(count), confidence_weight=library.config.confidence_weight,
+                                    match_bars=True)
+        unmatched = no_good_match(found)
+        hits = found if unmatched else [hit for hit in found if hit.good_match is not False]
         gallery, shown, rows = [], [], []
         for position, hit in enumerate(hits):
             rows.append([hit.video_name, round(hit.start, 2), round(hit.end, 2), round(hit.rank_score, 3),
-                         round(hit.score, 3), round(hit.confidence, 3), hit.label or ""])
+                         round(hit.score, 3), "" if hit.match_bar is None else round(hit.match_bar, 3),
+                         round(hit.confidence, 3), hit.label or ""])
             try:
                 thumbnail = session.thumbnails(hit.video_path, (hit.start + hit.end) / 2)
             except (UTALError, OSError) as error:
@@ -393,9 +440,15 @@ class Explorer:
             shown.append(position)
         kind = f"{scorer.label} text tower" if scorer.space == "clip" else "offline label bridge (CLIP weights missing)"
         info = f"{len(hits)} result(s) for “{markdown_text(query)}”, answered by **{scorer.name}** — {kind}."
+        if unmatched:
+            info = f"**{no_good_match_note(found, len(reference_action_vectors(scorer)))}** {info}"
+        elif len(hits) < len(found):
+            info += f" {len(found) - len(hits)} weaker result(s) below their bar left out."
         if len(shown) < len(hits):
             info += f" {len(hits) - len(shown)} without a thumbnail (their video is missing or unreadable)."
-        return hits, shown, gallery, rows, info
+        box = gr.Accordion(label=f"No good match: the {len(hits)} closest result(s)" if unmatched
+                           else "Results (click one to open)", open=not unmatched)
+        return hits, shown, gallery, rows, info, box
 
     # --- settings -----------------------------------------------------------------------------
 

@@ -116,10 +116,13 @@ def build_demo(services: AppServices) -> gr.Blocks:
                                              elem_id="result-count")
                     search_button = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
                 search_info = gr.Markdown(elem_id="search-info")
-                search_gallery = gr.Gallery(label="Results (click to open)", columns=4, height=360,
-                                            allow_preview=False, elem_id="search-results")
-                search_table = gr.Dataframe(headers=["video", "start (s)", "end (s)", "match", "text", "segment", "label"],
-                                            interactive=False, elem_id="search-table")
+                # Folded under "No good match" when no hit reaches its bar (ui.explorer.Explorer.search).
+                with gr.Accordion("Results (click one to open)", elem_id="search-results-box") as search_box:
+                    search_gallery = gr.Gallery(show_label=False, columns=4, height=360, allow_preview=False,
+                                                elem_id="search-results")
+                    search_table = gr.Dataframe(headers=["video", "start (s)", "end (s)", "match", "text", "bar",
+                                                         "segment", "label"],
+                                                interactive=False, elem_id="search-table")
             with gr.Tab("Settings", id="settings"):
                 settings_summary = gr.Markdown(elem_id="settings-summary")
                 encoders = gr.Dataframe(headers=["encoder", "view", "available", "weights / reason"],
@@ -149,7 +152,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         analyzing.failure(handle(explorer.after_failure), analysis, status, show_progress="hidden")
         inspector.follow_video(analyzing)
         redraw(analyzing).success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
-        cancel_button.click(handle(explorer.after_failure), analysis, status, cancels=[analyzing])
+        cancel_button.click(handle(explorer.after_cancel), analysis, status, cancels=[analyzing])
         redraw(truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)).success(
             handle(explorer.render_media), view_inputs, media_outputs)
 
@@ -180,7 +183,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 handle(explorer.render_media), view_inputs, media_outputs)
 
         gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
-              [hits, gallery_hits, search_gallery, search_table, search_info], api_name="search")
+              [hits, gallery_hits, search_gallery, search_table, search_info, search_box], api_name="search")
         results = SearchResults(explorer)
         hit_outputs = [tabs, analysis, cache, truth, cluster, position, upload, status, player, seek_time, downloads]
         hit_inputs = [cache, truth_upload, *controls]

@@ -44,12 +44,17 @@ def plain_message(text: str) -> str:
     return kept if kept.endswith((".", "!", "?")) else kept + "."
 
 
-def _as_gradio_error(error: Exception, handler: Callable) -> gr.Error:
+def error_message(error: Exception) -> str:
+    """What the page says about ``error``: a UTALError's plain message, else one line naming its type."""
     if isinstance(error, UTALError):
-        return gr.Error(plain_message(str(error)), print_exception=False)
-    LOG.error("unexpected error in %s", handler.__name__, exc_info=error)
-    return gr.Error(f"Something went wrong ({type(error).__name__}); the server log has the details.",
-                    print_exception=False)
+        return plain_message(str(error))
+    return f"Something went wrong ({type(error).__name__}); the server log has the details."
+
+
+def _as_gradio_error(error: Exception, handler: Callable) -> gr.Error:
+    if not isinstance(error, UTALError):
+        LOG.error("unexpected error in %s", handler.__name__, exc_info=error)
+    return gr.Error(error_message(error), print_exception=False)
 
 
 @contextlib.contextmanager

@@ -182,6 +182,8 @@ class Session:
         self.edit_store: EditStore | None = None
         #: Content hash -> the revision of the saved corrections this page has loaded or saved last.
         self.edit_revisions: dict[str, int] = {}
+        #: What the page said about this session's last failed analysis (the status line repeats it).
+        self.last_failure: str | None = None
 
     def attach_visitor(self, folder: Path) -> None:
         """Keep this session's corrections in ``folder`` (the visitor's own, named by their browser token)."""

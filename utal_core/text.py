@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
@@ -219,10 +220,13 @@ class LabelBridgeScorer:
         key = hashlib.sha256("\n".join((MINILM_MODEL_ID, *texts)).encode("utf-8")).hexdigest()[:16]
         return cached_array((self.config.cache_dir or text_cache_dir()) / f"{tag}-{key}.npy", compute, rows)
 
+    def cached_embeddings(self, tag: str, names: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``names``, cached on disk as ``<tag>-<hash of model and names>.npy``."""
+        return self._cached(tag, names, len(names), lambda: self.embed_texts(names))
+
     def class_embeddings(self, vocabulary: str) -> np.ndarray:
         """Embeddings of a vocabulary's names, cached on disk keyed by model and vocabulary hash."""
-        names = load_vocabulary(vocabulary)
-        return self._cached(vocabulary, names, len(names), lambda: self.embed_texts(names))
+        return self.cached_embeddings(vocabulary, load_vocabulary(vocabulary))
 
     def prior_embeddings(self) -> np.ndarray:
         """Unit-norm [action, background] embeddings [2, D], built like CLIP's prior; cached on disk.
@@ -315,6 +319,26 @@ def add_bridge_prior(features: ViewFeatures, scorer: LabelBridgeScorer | None = 
     if prior is not None:
         features.extras[BRIDGE_PRIOR_KEY] = prior
     return features
+
+
+#: The action labels a search hit's similarity is ranked against on the hit's own segment (the "no good match"
+#: bar of :mod:`utal_core.library.search`): the vocabulary of the action priors.
+REFERENCE_ACTIONS = ClipConfig.vocabulary
+
+
+_REFERENCE_VECTORS: "weakref.WeakKeyDictionary[TextScorer, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def reference_action_vectors(scorer: TextScorer) -> np.ndarray:
+    """``scorer``'s unit embeddings of the :data:`REFERENCE_ACTIONS` labels, [A, D]: computed once per scorer
+    (the label bridge's are also kept on disk, keyed by its model and the labels)."""
+    vectors = _REFERENCE_VECTORS.get(scorer)
+    if vectors is None:
+        labels = read_prompt_list(REFERENCE_ACTIONS)
+        vectors = scorer.cached_embeddings(REFERENCE_ACTIONS, labels) if isinstance(scorer, LabelBridgeScorer) \
+            else l2_normalize(scorer.embed_texts(labels))
+        _REFERENCE_VECTORS[scorer] = vectors
+    return vectors
 
 
 @register_text_scorer("clip")

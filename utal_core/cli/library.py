@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..library import COMPACTION_ENV, LibraryConfig, SearchFilters, SegmentLibrary, add_analysis_to_library, rebuild_library
 from ..limits import ENV, Limits
-from ..text import ClipTextScorer, build_text_scorer, clip_or_label_bridge
+from ..library.search import no_good_match, no_good_match_note
+from ..text import ClipTextScorer, build_text_scorer, clip_or_label_bridge, reference_action_vectors
 from . import subcommand
 
 
@@ -37,7 +38,8 @@ def _configure_library(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--video", help="only segments of this video (path, id or content hash)")
     search.add_argument("--min-score", type=float, help="only segments scoring at least this")
     search.add_argument("--cluster", type=int, help="only segments of this cluster")
-    search.add_argument("--json", action="store_true", help="print JSON")
+    search.add_argument("--json", action="store_true",
+                        help="print JSON (each hit's match_bar and good_match: whether its text score reaches the bar)")
 
     compact = actions.add_parser(
         "compact", help="Fold the index shards that adds and removals append into each space's base index "
@@ -77,15 +79,19 @@ def _search(library: SegmentLibrary, args: argparse.Namespace) -> None:
     if isinstance(scorer, ClipTextScorer) and not scorer.verified:
         print(f"warning: the CLIP text tower failed its sanity check; results are from {scorer.label}", file=sys.stderr)
     filters = SearchFilters(video=args.video, min_score=args.min_score, cluster=args.cluster)
-    hits = library.search_text(args.query, scorer, k=k, filters=filters, confidence_weight=library.config.confidence_weight)
+    hits = library.search_text(args.query, scorer, k=k, filters=filters, confidence_weight=library.config.confidence_weight,
+                               match_bars=True)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2))
         return
     if not hits:
         print("no matching segments")
+    elif no_good_match(hits):
+        print(no_good_match_note(hits, len(reference_action_vectors(scorer))))
     for rank, hit in enumerate(hits, start=1):
+        verdict = "" if hit.good_match is not False else f"  below its bar {hit.match_bar:.3f}"
         print(f"{rank:>3}. {hit.rank_score:.3f} (text {hit.score:.3f}, segment {hit.confidence:.3f})  {hit.video_name}  "
-              f"{hit.start:.2f}-{hit.end:.2f} s  cluster {hit.cluster} {hit.label or ''}  [{hit.encoder}]")
+              f"{hit.start:.2f}-{hit.end:.2f} s  cluster {hit.cluster} {hit.label or ''}  [{hit.encoder}]{verdict}")
 
 
 @subcommand("library", "Manage and search the persistent segment library.", _configure_library)

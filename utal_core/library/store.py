@@ -20,14 +20,15 @@ import numpy as np
 
 from ..cluster import ClusterResult, cluster_segments, cluster_space_vectors, name_vectors
 from ..errors import UTALError
-from ..text import LabelBridgeScorer, TextScorer, check_query, l2_normalize
+from ..text import LabelBridgeScorer, TextScorer, check_query, l2_normalize, reference_action_vectors
 from ..types import Segment
 from .files import SHARD_SCHEMA, IndexFiles
 from .index import (LibraryConfig, SpaceIndexes, build_exact_index, build_ivf_index, exact_index_contents,
                     is_current_ivf, ivf_lists)
 from .records import (DATABASE_NAME, check_folder, check_integrity, damaged_database, record_path,
                       write_record)
-from .search import MAX_SQLITE_INTEGER, SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors, rank_by_confidence
+from .search import (MAX_SQLITE_INTEGER, SIMILARITY_SPACES, SearchFilters, SearchHit, library_vectors, rank_by_confidence,
+                     with_match_bars)
 
 #: 2: index shards and removals (``files.SHARD_SCHEMA``); a version-1 library is upgraded at open.
 SCHEMA_VERSION = 2
@@ -459,21 +460,34 @@ class SegmentLibrary:
 
     @_plain_database_errors
     def search_text(self, query: str, scorer: TextScorer, k: int = 10, filters: SearchFilters | None = None,
-                    confidence_weight: float = 0.0) -> list[SearchHit]:
+                    confidence_weight: float = 0.0, match_bars: bool = False) -> list[SearchHit]:
         """The ``k`` segments nearest to ``query`` in ``scorer``'s embedding space (cosine similarity), or with
         ``confidence_weight`` the ``k`` best of the ``config.confidence_pool`` nearest by similarity + weight *
         segment score (:func:`~utal_core.library.search.rank_by_confidence`; the CLI and the app pass
-        ``config.confidence_weight``)."""
+        ``config.confidence_weight``). ``match_bars``: each hit also gets the bar a good match reaches on its
+        segment (:func:`~utal_core.library.search.with_match_bars`; the CLI and the app ask for it)."""
         query = check_query(query)
         if scorer.space not in self.spaces():
             raise UTALError(f"No segments in this library can be searched with {scorer.name}.")
-        return self._search(scorer.space, scorer.embed_texts([query])[0], k, filters, scorer.name,
+        hits = self._search(scorer.space, scorer.embed_texts([query])[0], k, filters, scorer.name,
                             confidence_weight=confidence_weight)
+        if not match_bars:
+            return hits
+        return with_match_bars(hits, self.vectors([hit.segment_id for hit in hits], scorer.space),
+                               reference_action_vectors(scorer))
 
     def _vector(self, segment_id: int, space: str) -> np.ndarray | None:
-        row = self._db.execute("SELECT vector FROM vectors WHERE segment_id = ? AND space = ?",
-                               (segment_id, space)).fetchone()
-        return None if row is None else np.frombuffer(row[0], dtype=np.float32)
+        return self.vectors([segment_id], space).get(segment_id)
+
+    @_plain_database_errors
+    def vectors(self, segment_ids: Sequence[int], space: str) -> dict[int, np.ndarray]:
+        """The stored ``space`` vectors of these segments, by segment id (absent ones left out)."""
+        if not segment_ids:
+            return {}
+        with self._lock:
+            rows = self._db.execute(f"SELECT segment_id, vector FROM vectors WHERE space = ? AND segment_id IN "
+                                    f"({','.join('?' * len(segment_ids))})", [space, *segment_ids]).fetchall()
+        return {int(segment_id): np.frombuffer(blob, dtype=np.float32) for segment_id, blob in rows}
 
     @_plain_database_errors
     def search_by_segment(self, segment_id: int, k: int = 10, space: str | None = None,
