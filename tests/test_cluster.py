@@ -6,8 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from utal_core.cluster import (ClusterResult, NamingConfig, cluster_segments, cluster_space_vectors,
-                               label_segments, name_clusters, segment_embeddings, segment_snippets)
+from utal_core.cluster import (ClusterResult, NamingConfig, cluster_means, cluster_segments, label_segments,
+                               name_clusters, name_z_scores, segment_embeddings, segment_snippets)
 from utal_core.grid import SnippetGrid
 from utal_core.types import Segment, ViewFeatures
 
@@ -97,18 +97,19 @@ def test_one_elongated_cloud_is_not_fragmented() -> None:
     assert result.k in (1, 2)  # a single elongated cloud: never fragmented into many clusters
 
 
+VOCABULARY = ["walking a dog", "playing guitar", "swimming"]
+#: Names the keyword space knows nothing of: a vocabulary of 33 names, as a real one is mostly unrelated names.
+FILLERS = [f"reading book {i}" for i in range(30)]
+
+
 def test_clusters_are_named_by_the_scorer() -> None:
     clip = np.array([[1, 0.1, 0], [0.9, 0, 0.1], [0, 1, 0.2], [0.1, 0.9, 0]], np.float32)
     result = ClusterResult(labels=np.array([0, 0, 1, 1]), k=2, centroids=np.zeros((2, 3)), quality=None)
-    names = name_clusters({"clip": clip}, result, KeywordScorer(),
-                          vocabulary=["walking a dog", "playing guitar", "swimming"])
-    assert [n.name for n in names] == ["walking a dog", "playing guitar"]
+    names = name_clusters({"clip": clip}, result, KeywordScorer(), vocabulary=VOCABULARY + FILLERS)
+    assert [n.name for n in names] == ["walking a dog", "playing guitar"] and all(n.named for n in names)
     assert all(n.encoder == "keywords" and 0.9 < n.score <= 1.0 for n in names)
     segments = label_segments([Segment(0, 1, 0.5)] * 4, result, names)
     assert [(s.cluster, s.label) for s in segments][1:3] == [(0, "walking a dog"), (1, "playing guitar")]
-
-
-VOCABULARY = ["walking a dog", "playing guitar", "swimming"]
 
 
 def groups(*centres: Sequence[float], per_group: int = 6, spread: float = 0.02, seed: int = 0):
@@ -119,52 +120,46 @@ def groups(*centres: Sequence[float], per_group: int = 6, spread: float = 0.02, 
     return {"clip": clip.astype(np.float32)}, ClusterResult(labels, len(centres), np.zeros((len(centres), 3)), None)
 
 
-def name_scores(embeddings, result, vocabulary: Sequence[str] = VOCABULARY) -> tuple[np.ndarray, np.ndarray]:
-    """Every cluster's score for every vocabulary name and its bootstrap noise (as the naming measures it)."""
+def name_z(embeddings, result, vocabulary: Sequence[str]) -> np.ndarray:
+    """Every cluster's z-score for every vocabulary name, as the naming measures it."""
     scorer = KeywordScorer()
-    vectors, boot = cluster_space_vectors(embeddings, result, scorer.segment_vectors)
-    text = scorer.embed_texts(vocabulary)
-    return vectors @ text.T, (boot @ text.T).std(axis=1)
+    return name_z_scores(cluster_means(embeddings, result, scorer.segment_vectors) @ scorer.embed_texts(vocabulary).T)
 
 
-def test_clusters_of_distinct_content_get_distinct_names() -> None:
-    # Three clusters whose content differs, but whose nearest name is "walking a dog" for all of them
-    # (the Big Buck Bunny defect: three clusters, one name).
-    embeddings, result = groups([1, 0.5, 0], [1, 0, 0.5], [1, 0.15, 0.15])
-    scores, _ = name_scores(embeddings, result)
-    assert scores.argmax(axis=1).tolist() == [0, 0, 0]
-    names = name_clusters(embeddings, result, KeywordScorer(), vocabulary=VOCABULARY)
-    assert [n.name for n in names] == ["playing guitar", "swimming", "walking a dog"]
-    np.testing.assert_allclose([n.score for n in names], [scores[0, 1], scores[1, 2], scores[2, 0]], rtol=1e-5)
+def test_names_are_never_repeated_and_a_name_that_does_not_stand_out_is_not_given() -> None:
+    # Three clusters whose nearest name is "walking a dog" for all of them (the band clip's three "singing"
+    # clusters): the clearest one takes it, the next gets its next name where that stands out, the last none.
+    vocabulary = VOCABULARY + FILLERS
+    embeddings, result = groups([1, 0.15, 0.15], [1, 0.9, 0], [1, 0.3, 0])
+    z = name_z(embeddings, result, vocabulary)
+    level = NamingConfig().level(len(vocabulary))
+    assert z.argmax(axis=1).tolist() == [0, 0, 0] and (z[:, 0] > level).all()
+    assert z[1, 1] > level > z[2, 1]  # the second one's runner-up stands out, the third one's does not
+    names = name_clusters(embeddings, result, KeywordScorer(), vocabulary=vocabulary)
+    assert [n.name for n in names] == ["walking a dog", "playing guitar", "unnamed cluster 2"]
+    assert [n.named for n in names] == [True, True, False]
+    assert names[2].alternatives[0][0] == "walking a dog"  # what it resembles is still said, as a runner-up
 
 
-def test_near_identical_clusters_share_a_name_only_within_noise() -> None:
-    same, result = groups([1, 0.1, 0], [1, 0.1, 0], spread=0.05)
-    scores, noise = name_scores(same, result)
-    assert abs(scores[0, 0] - scores[1, 0]) < np.hypot(noise[0, 0], noise[1, 0])  # within noise
-    assert [n.name for n in name_clusters(same, result, KeywordScorer(), vocabulary=VOCABULARY)] == \
-        ["walking a dog", "walking a dog"]
-
-    # Nearly the same content, but tight clusters whose scores for "walking a dog" differ beyond noise.
-    apart, result = groups([1, 0, 0], [1, 0.3, 0], spread=0.005)
-    scores, noise = name_scores(apart, result)
-    assert abs(scores[0, 0] - scores[1, 0]) > np.hypot(noise[0, 0], noise[1, 0])
-    names = name_clusters(apart, result, KeywordScorer(), vocabulary=VOCABULARY)
-    assert [n.name for n in names] == ["walking a dog", "playing guitar"]
-
-    # One-segment clusters have no measurable noise: identical content still gets distinct names.
-    single = ClusterResult(np.array([0, 1]), 2, np.zeros((2, 3)), None)
-    names = name_clusters({"clip": np.array([[1, 0.1, 0], [1, 0.1, 0]], np.float32)}, single, KeywordScorer(),
-                          vocabulary=VOCABULARY)
-    assert len({n.name for n in names}) == 2
+def test_the_level_a_name_must_reach_depends_on_the_vocabulary_size_only() -> None:
+    config = NamingConfig()
+    assert abs(config.level(99) - 3.288) < 1e-3  # the app's action vocabulary: 99 names
+    assert config.level(10) < config.level(99) < config.level(1000)
+    embeddings, result = groups([1, 0.1, 0])
+    best = float(name_z(embeddings, result, VOCABULARY + FILLERS).max())
+    for min_z, expected in ((best - 0.01, "walking a dog"), (best + 0.01, "unnamed cluster 0")):
+        named = name_clusters(embeddings, result, KeywordScorer(), vocabulary=VOCABULARY + FILLERS,
+                              config=NamingConfig(min_z=min_z))
+        assert [n.name for n in named] == [expected]
 
 
 def test_names_keep_their_runner_ups_with_scores() -> None:
     embeddings, result = groups([1, 0.5, 0.2], [0.1, 1, 0.6])
     vocabulary = [*VOCABULARY, "dog and guitar"]
-    scores, _ = name_scores(embeddings, result, vocabulary)
-    names = name_clusters(embeddings, result, KeywordScorer(), vocabulary=vocabulary,
-                          config=NamingConfig(alternatives=2))
+    scorer = KeywordScorer()
+    scores = cluster_means(embeddings, result, scorer.segment_vectors) @ scorer.embed_texts(vocabulary).T
+    names = name_clusters(embeddings, result, scorer, vocabulary=vocabulary,
+                          config=NamingConfig(alternatives=2, min_z=float("-inf")))
     for cluster, name in enumerate(names):
         assert len(name.alternatives) == 2 and name.name not in [alt for alt, _ in name.alternatives]
         expected = sorted(((float(s), vocabulary[i]) for i, s in enumerate(scores[cluster])

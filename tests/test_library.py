@@ -276,7 +276,8 @@ def test_clip_search_plumbing_with_tiny_model(tmp_path: Path) -> None:
         assert (hits[0].start, hits[0].encoder) == (2.0, "clip/utal_tiny_clip (unverified weights)")
         assert hits[0].score == pytest.approx(1.0, abs=1e-5)
         assert library.recluster(clip, k=2).k == 2
-        assert {s.label for s in library.segments(1)} <= set(load_vocabulary("actions"))
+        unnamed = {f"unnamed cluster {c}" for c in range(2)}  # no name stood out (random tiny model)
+        assert {s.label for s in library.segments(1)} <= set(load_vocabulary("actions")) | unnamed
 
 
 def test_text_search_can_rank_by_similarity_and_segment_confidence(tmp_path: Path) -> None:

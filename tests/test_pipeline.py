@@ -1,5 +1,6 @@
 """The whole path on synthetic videos with known actions: features -> model -> segments -> clusters."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -48,6 +49,23 @@ def test_resegment_never_reruns_the_model(pipeline, analysis):
     assert all(s.label for s in loose.segments)
 
 
+def test_clusters_are_fitted_once_and_their_names_kept_across_thresholds(pipeline, analysis):
+    """Issue 22: a cluster's name must not change when the threshold moves. The analysis keeps its fitted
+    clusters; a re-threshold assigns each new segment to the nearest kept centroid; a new number of clusters refits."""
+    model = analysis.cluster_model
+    assert model is not None and len(model.names) >= 1
+    seen: dict[tuple[float, float], int] = {}
+    for threshold in (0.3, 0.5, 0.6, 0.8):
+        again = pipeline.resegment(analysis, LocalizeParams().with_threshold(threshold), analysis.num_clusters)
+        assert again.cluster_model is model
+        assert all(s.label == model.names[s.cluster].name for s in again.segments)
+        assert [c.name for c in again.clusters] == [model.names[c.id].name for c in again.clusters]
+        for s in again.segments:  # a segment found at several thresholds stays in its cluster
+            assert seen.setdefault((s.start, s.end), s.cluster) == s.cluster
+    refitted = pipeline.resegment(analysis, LocalizeParams().with_threshold(0.5), 2)
+    assert refitted.cluster_model is not model and refitted.cluster_model.num_clusters == 2
+
+
 def test_second_analysis_is_served_from_the_feature_cache(pipeline, synthetic_video, analysis):
     again = pipeline.analyze(synthetic_video.path)
     assert pipeline.extractor.last_from_cache
@@ -74,7 +92,7 @@ def test_the_model_stage_runs_on_its_own_thread_count(pipeline, synthetic_video,
         torch.set_num_threads(before)
 
 
-def test_analysis_json_round_trip(analysis, tmp_path):
+def test_analysis_json_round_trip(pipeline, analysis, tmp_path):
     path = analysis.write_json(tmp_path / "a.analysis.json")
     back = read_analysis(path)
     assert [(s.start, s.end, s.cluster, s.label) for s in back.segments] == \
@@ -88,6 +106,12 @@ def test_analysis_json_round_trip(analysis, tmp_path):
     for cluster in old_file["clusters"]:
         del cluster["alternatives"]  # files written before runner-ups were kept
     assert all(c.alternatives == [] for c in Analysis.from_dict(old_file).clusters)
+    np.testing.assert_allclose(back.cluster_model.centroids, analysis.cluster_model.centroids, atol=1e-5)
+    assert [n.name for n in back.cluster_model.names] == [n.name for n in analysis.cluster_model.names]
+    del old_file["cluster_model"]  # files written before clusters were kept: re-segmenting fits them
+    old = dataclasses.replace(Analysis.from_dict(old_file), features=analysis.features)
+    assert old.cluster_model is None
+    assert pipeline.resegment(old, old.params, old.num_clusters).cluster_model is not None
     with pytest.raises(UTALError, match="features"):
         Pipeline.resegment(None, back, LocalizeParams())  # features are not serialised
 

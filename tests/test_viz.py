@@ -198,3 +198,22 @@ def test_edits_get_their_own_row_coloured_by_status():
     # What the page needs to draw a nudge before the server answers: which bar, a frame, the video's end.
     assert selected["selected"] == "r1" and selected["frame"] == fresh.frame_s
     assert selected["duration"] == fresh.duration
+
+
+def test_a_kept_timeline_base_gives_the_figure_of_each_new_segmentation():
+    """The app draws the curves, rows and layout once per analysis (timeline_base) and adds each re-segmentation
+    to them (timeline_json): the result must be the figure drawn from scratch for that segmentation."""
+    from utal_core.viz import timeline_base, timeline_json
+
+    first, truth = synthetic_analysis(threshold=0.5), [GroundTruth(5.0, 12.0, "waving")]
+    base = timeline_base(first, truth, height=320)
+    for threshold, count in ((0.3, 1), (0.7, 2)):  # another threshold and other segments
+        moved = synthetic_analysis(threshold=threshold)
+        moved.segments = moved.segments[:count]
+        moved.edit_layer().accept("r0")
+        kept = json.loads(timeline_json(moved, truth, 1, 320, base=base))
+        assert kept == json.loads(timeline_json(moved, truth, 1, 320))
+        assert any(f"threshold {threshold:.2f}" == a["text"] for a in kept["layout"]["annotations"])
+        assert sum(len(t["x"]) for t in kept["data"] if "segments" in t.get("meta", {})) == count
+        edits = [t for t in kept["data"] if t.get("meta", {}).get("edits")]
+        assert len(edits) == 1 and len(edits[0]["x"]) == 1

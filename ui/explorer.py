@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 from utal_core import media
 from utal_core.errors import UTALError
@@ -28,7 +29,7 @@ from utal_core.pipeline import Analysis
 from utal_core.text import check_query, reference_action_vectors
 from utal_core.viz import (
     cluster_rows, detection_rows, ground_truth_for_video, runner_ups, segment_rows,
-    timeline_figure, visible_segments,
+    timeline_base, timeline_json, visible_segments,
 )
 
 from .diagnosis import DetectorRow, detector_row
@@ -55,6 +56,18 @@ STAGES: dict[str, tuple[float, float, str]] = {
     "segments": (0.95, 1.00, "segments and clusters"),
 }
 SESSION_CACHE_SIZE = 8
+#: Redraws the timeline in place from a re-segmentation's Plotly JSON: one ``Plotly.react`` (zoom kept by the figure's
+#: ``uirevision``). Handing the figure to the gr.Plot instead costs two full draws and two resizes per update.
+REDRAW_TIMELINE_JS = """
+(figure) => {
+  const plot = document.querySelector('#timeline .js-plotly-plot');
+  if (!plot || !figure || !window.Plotly) return;
+  const {data, layout} = JSON.parse(figure);
+  layout.autosize = true;
+  layout.margin = {...layout.margin, autoexpand: true};
+  window.Plotly.react(plot, data, layout);
+}
+"""
 #: Downloads of the corrected annotations (the edits layer's kept segments), beside the raw exports.
 CORRECTED_FORMATS = ("anet-gt", "csv", "eaf")
 #: Timeline height in pixels (under the player, see ``ui.layout.PLAYER_HEIGHT``).
@@ -284,14 +297,16 @@ class Explorer:
     def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
                   detector: DetectorRow | None, threshold: float, min_duration: float, merge_gap: float,
                   nms_iou: float, clusters_choice: str):
-        """Re-segment from the cached curves (no model run) and redraw the timeline and the table."""
+        """Re-segment from the cached curves (no model run): the new timeline as Plotly JSON (the page redraws the
+        plot in place with it, ``REDRAW_TIMELINE_JS``), the table and the count."""
         if analysis is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         analysis = self.services.pipeline.resegment(
             analysis, _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice))
         if cluster is not None and all(c.id != cluster for c in analysis.clusters):
             cluster = None
-        return (analysis, cluster, *self.render(analysis, truth, cluster, detector))
+        figure, rows, count = self.render(analysis, truth, cluster, detector)
+        return analysis, cluster, figure.plot, rows, count
 
     def render(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
                detector: DetectorRow | None = None):
@@ -299,8 +314,13 @@ class Explorer:
         count (all cleared without an analysis)."""
         if analysis is None:
             return None, [], ""
-        figure = timeline_figure(analysis, truth, cluster, height=TIMELINE_HEIGHT,
-                                 extra_rows=detector_row(detector, analysis))
+        rows = detector_row(detector, analysis)
+        # The curves, rows and layout are drawn with Plotly once per analysis, ground truth and rows (hundreds of
+        # ms); each segmentation adds its own parts as plain data (a re-threshold must follow the hand).
+        kept = analysis.reusable.get("timeline")
+        if kept is None or kept[0] != truth or kept[1] != rows:
+            kept = analysis.reusable["timeline"] = (truth, rows, timeline_base(analysis, truth, TIMELINE_HEIGHT, rows))
+        figure = PlotData(type="plotly", plot=timeline_json(analysis, truth, cluster, TIMELINE_HEIGHT, rows, kept[2]))
         return figure, segment_rows(analysis, cluster), _segment_count(self.services, analysis, cluster)
 
     def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,

@@ -9,7 +9,7 @@ import gradio as gr
 from utal_core.examples import DEFAULT_EXAMPLE, EXAMPLES
 from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
 
-from .explorer import CLIP_HELP, CLUSTER_CHOICES, Explorer
+from .explorer import CLIP_HELP, CLUSTER_CHOICES, REDRAW_TIMELINE_JS, Explorer
 from .diagnosis import DetectorPanel
 from .inspector import Inspector
 from .inspector_view import INSPECTOR_JS, build_inspector
@@ -84,6 +84,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         segment_start = gr.Number(visible=False)
                         segment_end = gr.Number(visible=False)
                         seek_time = gr.Number(visible=False)
+                        #: A re-segmentation's timeline (Plotly JSON), drawn in place by REDRAW_TIMELINE_JS.
+                        timeline_redraw = gr.Textbox(visible=False)
                 inspector = build_inspector(Inspector(explorer), analysis, cache, handle)
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -157,11 +159,12 @@ def build_demo(services: AppServices) -> gr.Blocks:
             handle(explorer.render_media), view_inputs, media_outputs)
 
         resegment_inputs = [analysis, truth, cluster, detector_panel.row, *controls]
-        resegment_outputs = [analysis, cluster, *view_outputs]
+        resegment_outputs = [analysis, cluster, timeline_redraw, table, segment_count]
         for control in controls:
             event = control.input if isinstance(control, gr.Dropdown) else control.release
             resegmented = event(handle(explorer.resegment), resegment_inputs, resegment_outputs, show_progress="hidden",
                                 trigger_mode="always_last", api_name=False)
+            resegmented.success(None, timeline_redraw, None, js=REDRAW_TIMELINE_JS)
             inspector.follow_video(resegmented)
             resegmented.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden",
                                 trigger_mode="always_last")

@@ -3,9 +3,11 @@
 Segments (of one video, or of the whole library) are pooled into per-view embeddings, clustered
 with k-means on the concatenation of their L2-normalised views (k fixed, or chosen by silhouette),
 and the clusters are named together from an action vocabulary under a text scorer (CLIP prompts
-when CLIP is available, the offline label bridge otherwise): distinct clusters get distinct names
-unless their scores are within bootstrap noise (:class:`NamingConfig`). A name is a suggestion: it
-comes with its similarity score, the encoder that produced it and its runner-ups.
+when CLIP is available, the offline label bridge otherwise): distinct clusters get distinct names, and
+a cluster whose best name does not stand out from the vocabulary stays unnamed (:class:`NamingConfig`).
+A name is a suggestion: it comes with its similarity score, the encoder that produced it and its
+runner-ups. An analysis keeps its fitted clusters (:class:`ClusterModel`): a new segmentation of the
+same video is assigned to them, so names do not change when the threshold moves.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .errors import UTALError
 from .grid import SnippetGrid
 from .text import CLASS_VOCABULARIES, TextScorer, l2_normalize, load_vocabulary
 from .types import VIEW_NAMES, Segment, ViewFeatures
@@ -35,25 +39,57 @@ def segment_snippets(segment: Segment, grid: SnippetGrid, num_snippets: int) -> 
     return first, min(max(last, first), num_snippets - 1)
 
 
+class SegmentPooler:
+    """Pools per-snippet features into segment embeddings (see :func:`segment_embeddings`).
+
+    Built once per video and actionness curve: it keeps running totals over the snippets, so each
+    set of segments costs in proportion to the number of segments, not to their total length (the
+    app's re-threshold path pools every new segmentation).
+    """
+
+    def __init__(self, features: ViewFeatures, weights: np.ndarray) -> None:
+        sources = dict(features.views)
+        sources.update({key: features.extras[key] for key in CLASS_VOCABULARIES if key in features.extras})
+        weights = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+        self.num_snippets = features.num_snippets
+        self._weight = _running_total(weights[:, None])[:, 0]
+        self._weighted = {name: _running_total(np.asarray(values, dtype=np.float64) * weights[:, None])
+                          for name, values in sources.items()}
+        self._sources = sources
+
+    def embeddings(self, segments: Sequence[Segment], grid: SnippetGrid) -> dict[str, np.ndarray]:
+        """Per-view embeddings [N, D] of ``segments``."""
+        spans = np.array([segment_snippets(s, grid, self.num_snippets) for s in segments], dtype=np.int64).reshape(-1, 2)
+        first, after = spans[:, 0], spans[:, 1] + 1
+        totals = self._weight[after] - self._weight[first]
+        # Weights too small to tell from zero in running totals count as none: the segment's plain mean then.
+        weighted = totals > 1e-9 * max(float(self._weight[-1]), 1e-300)
+        embeddings = {}
+        for name, running in self._weighted.items():
+            pooled = (running[after] - running[first]) / np.where(weighted, totals, 1.0)[:, None]
+            for row in np.flatnonzero(~weighted):
+                pooled[row] = np.asarray(self._sources[name][first[row] : after[row]], dtype=np.float64).mean(axis=0)
+            embeddings[name] = pooled.astype(np.float32)
+        return embeddings
+
+
+def _running_total(values: np.ndarray) -> np.ndarray:
+    """Running sums over rows with a leading zero row: rows a..b-1 sum to ``total[b] - total[a]``."""
+    total = np.zeros((values.shape[0] + 1, values.shape[1]))
+    np.cumsum(values, axis=0, out=total[1:])
+    return total
+
+
 def segment_embeddings(features: ViewFeatures, segments: Sequence[Segment], weights: np.ndarray,
                        grid: SnippetGrid) -> dict[str, np.ndarray]:
     """Per-view segment embeddings [N, D]: each segment's snippets averaged, weighted by actionness.
 
     Covers the present views (cbp, clip, audio) and the class-probability extras ``cbp_probs``
     and ``audio_scores``; a pooled probability row stays a distribution. Snippets with zero
-    actionness in a segment fall back to a plain mean.
+    actionness in a segment fall back to a plain mean. To pool many segmentations of one video,
+    keep a :class:`SegmentPooler`.
     """
-    sources = dict(features.views)
-    sources.update({key: features.extras[key] for key in CLASS_VOCABULARIES if key in features.extras})
-    weights = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
-    spans = [segment_snippets(s, grid, features.num_snippets) for s in segments]
-    pooling = np.zeros((len(segments), features.num_snippets), dtype=np.float64)
-    for row, (first, last) in enumerate(spans):
-        span_weights = weights[first : last + 1]
-        if span_weights.sum() <= 0:
-            span_weights = np.ones(last - first + 1)
-        pooling[row, first : last + 1] = span_weights / span_weights.sum()
-    return {name: (pooling @ values.astype(np.float64)).astype(np.float32) for name, values in sources.items()}
+    return SegmentPooler(features, weights).embeddings(segments, grid)
 
 
 def joint_features(embeddings: Mapping[str, np.ndarray] | np.ndarray,
@@ -207,12 +243,14 @@ def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int |
 @dataclass(frozen=True)
 class ClusterName:
     """A suggested name for a cluster, its text similarity, the encoder that suggested it, and the
-    runner-up names with their similarities (best first)."""
+    runner-up names with their similarities (best first). ``named`` is False for an unnamed cluster:
+    no name of the vocabulary stood out from the rest (``name`` then says "unnamed cluster k")."""
 
     name: str
     score: float
     encoder: str
     alternatives: tuple[tuple[str, float], ...] = ()
+    named: bool = True
 
 
 @dataclass(frozen=True)
@@ -220,33 +258,43 @@ class NamingConfig:
     """How the clusters of one clustering are named together.
 
     A cluster's score for a name is the cosine similarity of its mean (in the scorer's space) to the
-    name's text embedding. Its *noise* is the standard deviation of that score over ``bootstrap``
-    resamples (with replacement, seeded) of the cluster's own segments.
-    Names are assigned jointly by the Hungarian algorithm over clusters x vocabulary (maximising the
-    summed score), so distinct clusters get distinct names. A cluster then takes its own best name
-    back, shared with the cluster(s) holding it, only when both hold:
+    name's text embedding; its *z-score* is that score's distance from the mean of the cluster's scores
+    for the whole vocabulary, in standard deviations of those scores.
 
-    1. its score for that name is within noise of every holder's: |s_c - s_d| < sqrt(noise_c² + noise_d²)
-       (noise below ``resolution``, float32 rounding, counts as none: a one-segment cluster never shares);
-    2. the distinct name it was given is worse by more than noise: the score gap exceeds the
-       bootstrap standard deviation of that gap.
+    1. A name is shown only when its z-score reaches the level that the best of V names would reach
+       by chance with probability ``false_name_rate`` if no name stood out (V independent standard
+       normal z-scores, a one-sided Bonferroni bound: about 3.29 for 99 names at 0.05). Otherwise the
+       cluster is "unnamed cluster k": a wrong name is worse than none. The level depends on the
+       vocabulary's size only, never on a video (``min_z`` sets it directly).
+    2. Names are not repeated: clusters choose in order of their best z-score, each taking its best
+       name not yet taken (if that name still reaches the level), so a second cluster whose best name
+       is taken gets its next distinct one, or none.
 
     Each name keeps ``alternatives`` runner-up names with their scores.
     """
 
-    bootstrap: int = 100
     alternatives: int = 3
-    seed: int = 0
-    resolution: float = 1e-5
+    false_name_rate: float = 0.05
+    min_z: float | None = None
+
+    def level(self, vocabulary_size: int) -> float:
+        """The z-score a name must reach in a vocabulary of ``vocabulary_size`` names."""
+        if self.min_z is not None:
+            return self.min_z
+        return NormalDist().inv_cdf(1.0 - self.false_name_rate / max(vocabulary_size, 1))
+
+
+def unnamed(cluster: int) -> str:
+    """What a cluster without a name is called."""
+    return f"unnamed cluster {cluster}"
 
 
 def name_clusters(embeddings: Mapping[str, np.ndarray], result: ClusterResult, scorer: TextScorer,
                   vocabulary: Sequence[str] | None = None, config: NamingConfig = NamingConfig()) -> list[ClusterName]:
-    """Name the clusters jointly from their means in ``scorer``'s space (see :class:`NamingConfig`)."""
+    """Name the clusters together from their means in ``scorer``'s space (see :class:`NamingConfig`)."""
     if result.k == 0:
         return []
-    vectors, boot = cluster_space_vectors(embeddings, result, scorer.segment_vectors, config)
-    return name_vectors(vectors, scorer, vocabulary, boot, config)
+    return name_vectors(cluster_means(embeddings, result, scorer.segment_vectors), scorer, vocabulary, config)
 
 
 _VOCABULARY_EMBEDDINGS: "weakref.WeakKeyDictionary[TextScorer, dict[tuple[str, ...], np.ndarray]]" = (
@@ -254,8 +302,7 @@ _VOCABULARY_EMBEDDINGS: "weakref.WeakKeyDictionary[TextScorer, dict[tuple[str, .
 
 
 def vocabulary_embeddings(scorer: TextScorer, names: Sequence[str]) -> np.ndarray:
-    """``scorer``'s embeddings of ``names``, computed once per scorer and vocabulary (re-naming is on the
-    app's re-threshold path, which must not re-embed a whole vocabulary)."""
+    """``scorer``'s embeddings of ``names``, computed once per scorer and vocabulary."""
     per_scorer = _VOCABULARY_EMBEDDINGS.setdefault(scorer, {})
     key = tuple(names)
     if key not in per_scorer:
@@ -263,77 +310,107 @@ def vocabulary_embeddings(scorer: TextScorer, names: Sequence[str]) -> np.ndarra
     return per_scorer[key]
 
 
-def _pool(embeddings: Mapping[str, np.ndarray] | np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray] | np.ndarray:
-    """Weighted sums of segment rows (``weights`` [M, N]) for every view, or for one [N, D] array."""
-    if isinstance(embeddings, np.ndarray):
-        return (weights @ embeddings.astype(np.float64)).astype(np.float32)
-    return {view: (weights @ values.astype(np.float64)).astype(np.float32) for view, values in embeddings.items()}
-
-
-def cluster_space_vectors(embeddings: Mapping[str, np.ndarray] | np.ndarray, result: ClusterResult,
-                          to_space: Callable[[Any], np.ndarray],
-                          config: NamingConfig = NamingConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's mean in a scorer's space [k, D] and its bootstrap resamples [k, bootstrap, D].
+def cluster_means(embeddings: Mapping[str, np.ndarray] | np.ndarray, result: ClusterResult,
+                  to_space: Callable[[Any], np.ndarray]) -> np.ndarray:
+    """Each cluster's mean [k, D] in a scorer's space, unit norm.
 
     ``to_space`` maps pooled segment data (a per-view dict or an array, like ``embeddings``) to
     vectors in the scorer's space, e.g. ``scorer.segment_vectors``.
     """
-    rng = np.random.default_rng(config.seed)
-    num_segments = len(result.labels)
-    means = np.zeros((result.k, num_segments))
-    resamples = np.zeros((result.k * config.bootstrap, num_segments))
+    means = np.zeros((result.k, len(result.labels)))
     for c in range(result.k):
         members = np.flatnonzero(result.labels == c)
-        means[c, members] = 1.0 / len(members)
-        draws = rng.integers(0, len(members), size=(config.bootstrap, len(members)))
-        rows = np.arange(c * config.bootstrap, (c + 1) * config.bootstrap)
-        np.add.at(resamples, (np.repeat(rows, len(members)), members[draws].ravel()), 1.0 / len(members))
-    vectors = l2_normalize(to_space(_pool(embeddings, means)))
-    boot = l2_normalize(to_space(_pool(embeddings, resamples)))
-    return vectors, boot.reshape(result.k, config.bootstrap, -1)
+        means[c, members] = 1.0 / max(len(members), 1)
+    if isinstance(embeddings, np.ndarray):
+        pooled: Any = (means @ embeddings.astype(np.float64)).astype(np.float32)
+    else:
+        pooled = {view: (means @ values.astype(np.float64)).astype(np.float32) for view, values in embeddings.items()}
+    return l2_normalize(to_space(pooled))
 
 
-def assign_names(scores: np.ndarray, boot_scores: np.ndarray, resolution: float = NamingConfig.resolution) -> np.ndarray:
-    """Vocabulary index per cluster from ``scores`` [k, V] and their bootstrap [k, B, V] (see NamingConfig)."""
-    from scipy.optimize import linear_sum_assignment
+def name_z_scores(scores: np.ndarray) -> np.ndarray:
+    """Each score's distance from its row's mean over the vocabulary, in the row's standard deviations [k, V]."""
+    spread = scores.std(axis=1, keepdims=True)
+    return (scores - scores.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, np.inf)
 
-    chosen = scores.argmax(axis=1)
-    rows, columns = linear_sum_assignment(-scores)
-    chosen[rows] = columns
-    noise = boot_scores.std(axis=1)
-    for c in range(len(scores)):
-        best, given = int(scores[c].argmax()), int(chosen[c])
-        if best == given:
-            continue
-        holders = np.flatnonzero(chosen == best)
-        combined = np.hypot(noise[holders, best], noise[c, best])
-        within_noise = np.all((combined > resolution) & (np.abs(scores[holders, best] - scores[c, best]) < combined))
-        gap_noise = (boot_scores[c, :, best] - boot_scores[c, :, given]).std()
-        if within_noise and scores[c, best] - scores[c, given] > gap_noise:
-            chosen[c] = best
+
+def assign_names(z_scores: np.ndarray, level: float) -> np.ndarray:
+    """Vocabulary index per cluster, or -1 for none, from z-scores [k, V] (see :class:`NamingConfig`)."""
+    chosen = np.full(len(z_scores), -1, dtype=np.int64)
+    taken = np.zeros(z_scores.shape[1], dtype=bool)
+    for c in np.argsort(-z_scores.max(axis=1), kind="stable"):
+        free = np.where(taken, -np.inf, z_scores[c])
+        best = int(np.argmax(free))
+        if free[best] >= level:
+            chosen[c], taken[best] = best, True
     return chosen
 
 
 def name_vectors(cluster_vectors: np.ndarray, scorer: TextScorer, vocabulary: Sequence[str] | None = None,
-                 bootstrap_vectors: np.ndarray | None = None,
                  config: NamingConfig = NamingConfig()) -> list[ClusterName]:
-    """Name the clusters whose means are ``cluster_vectors`` [k, D] (in ``scorer``'s space) jointly.
-
-    ``bootstrap_vectors`` [k, B, D] are resampled means that measure each score's noise (see
-    :class:`NamingConfig`); without them no two clusters share a name while the vocabulary lasts.
-    """
+    """Name the clusters whose means are ``cluster_vectors`` [k, D] (in ``scorer``'s space) together."""
     names = tuple(vocabulary) if vocabulary is not None else load_vocabulary(ACTION_VOCABULARY)
-    text = vocabulary_embeddings(scorer, names)
-    scores = l2_normalize(cluster_vectors) @ text.T
-    boot_scores = (scores[:, None, :] if bootstrap_vectors is None
-                   else l2_normalize(bootstrap_vectors) @ text.T)
-    chosen = assign_names(scores, boot_scores, config.resolution)
+    scores = l2_normalize(cluster_vectors) @ vocabulary_embeddings(scorer, names).T
+    chosen = assign_names(name_z_scores(scores), config.level(len(names)))
     named = []
     for c, index in enumerate(chosen):
         ranked = [int(i) for i in np.argsort(-scores[c], kind="stable") if i != index][: config.alternatives]
-        named.append(ClusterName(names[index], float(scores[c, index]), scorer.name,
-                                 tuple((names[i], float(scores[c, i])) for i in ranked)))
+        alternatives = tuple((names[i], float(scores[c, i])) for i in ranked)
+        if index < 0:
+            named.append(ClusterName(unnamed(c), float(scores[c].max()), scorer.name, alternatives, named=False))
+        else:
+            named.append(ClusterName(names[index], float(scores[c, index]), scorer.name, alternatives))
     return named
+
+
+@dataclass
+class ClusterModel:
+    """The pseudo-action clusters of one analysis, fitted once and kept: their centroids in the joint space
+    of :func:`joint_features` (over ``views``), their names, and the number of clusters asked for. A new
+    segmentation of the same video is assigned to the nearest centroid, so a cluster keeps its id and name."""
+
+    centroids: np.ndarray
+    names: list[ClusterName]
+    views: tuple[str, ...]
+    num_clusters: int | Literal["auto"]
+
+    def fits(self, embeddings: Mapping[str, np.ndarray], num_clusters: int | Literal["auto"]) -> bool:
+        """Whether these are clusters of ``embeddings``' joint space, fitted for ``num_clusters``."""
+        present = tuple(name for name in VIEW_NAMES if name in embeddings)
+        width = sum(embeddings[name].shape[1] for name in present)
+        return num_clusters == self.num_clusters and present == self.views and width == self.centroids.shape[1]
+
+    def assign(self, embeddings: Mapping[str, np.ndarray]) -> ClusterResult:
+        """Each segment's nearest centroid (the k-means rule)."""
+        points = joint_features(embeddings, self.views).astype(np.float64)
+        centroids = self.centroids.astype(np.float64)
+        distances = -2 * points @ centroids.T + np.einsum("ij,ij->i", centroids, centroids)[None, :]
+        return ClusterResult(labels=distances.argmin(axis=1), k=len(centroids), centroids=self.centroids, quality=None)
+
+    def to_dict(self) -> dict:
+        return {"centroids": np.asarray(self.centroids, dtype=np.float64).round(6).tolist(),
+                "names": [dataclasses.asdict(n) for n in self.names], "views": list(self.views),
+                "num_clusters": self.num_clusters}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClusterModel":
+        names = [ClusterName(**{**n, "alternatives": tuple((str(a), float(b)) for a, b in n.get("alternatives", []))})
+                 for n in data["names"]]
+        return cls(np.asarray(data["centroids"], dtype=np.float32).reshape(len(names), -1), names,
+                   tuple(data["views"]), data["num_clusters"])
+
+
+def fit_cluster_model(embeddings: Mapping[str, np.ndarray], num_clusters: int | Literal["auto"], scorer: TextScorer,
+                      seed: int = 0) -> tuple[ClusterModel, ClusterResult]:
+    """Cluster segments (:func:`cluster_segments`) and name the clusters (:func:`name_clusters`; all unnamed
+    when ``scorer`` cannot read these segments): the model to keep, and this clustering."""
+    result = cluster_segments(embeddings, k=num_clusters, seed=seed)
+    try:
+        names = name_clusters(embeddings, result, scorer)
+    except UTALError:  # no view this scorer can read (e.g. no class probabilities)
+        names = [ClusterName(unnamed(c), 0.0, "none", named=False) for c in range(result.k)]
+    views = tuple(name for name in VIEW_NAMES if name in embeddings)
+    return ClusterModel(result.centroids, names, views, num_clusters), result
 
 
 def label_segments(segments: Sequence[Segment], result: ClusterResult,

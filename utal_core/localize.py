@@ -228,19 +228,30 @@ def refine_boundaries(segments: Sequence[Segment], times: np.ndarray, evidence: 
     if len(times) < 2 or reach_s <= 0:
         return list(segments)
     middles, steps = (times[1:] + times[:-1]) / 2, np.diff(evidence)
+    # The steps within reach of a boundary lie in a short run of the sorted middles: found by bisection (with a
+    # margin for rounding), then tested exactly, for all boundaries at once (this is on the re-threshold path).
+    margin = 1e-9 * max(1.0, float(np.abs(middles).max()))
 
-    def best(boundary: float, sign: float, low: float, high: float) -> float:
-        near = np.flatnonzero((np.abs(middles - boundary) <= reach_s) & (middles > low) & (middles < high))
-        if near.size == 0 or np.max(sign * steps[near]) <= 0:
-            return boundary
-        return float(middles[near[np.argmax(sign * steps[near])]])
+    def best(boundaries: np.ndarray, sign: float, low: np.ndarray, high: np.ndarray, move: np.ndarray) -> np.ndarray:
+        first = np.searchsorted(middles, boundaries - reach_s - margin, side="left")
+        after = np.searchsorted(middles, boundaries + reach_s + margin, side="right")
+        index = first[:, None] + np.arange(max(int((after - first).max(initial=0)), 1))[None, :]
+        inside = (index < after[:, None]) & move[:, None]
+        index = np.minimum(index, len(middles) - 1)
+        at = middles[index]
+        near = inside & (np.abs(at - boundaries[:, None]) <= reach_s) & (at > low[:, None]) & (at < high[:, None])
+        signed = np.where(near, sign * steps[index], -np.inf)
+        choice = signed.argmax(axis=1)  # the first of equal steps, as in time order
+        rows = np.arange(len(boundaries))
+        return np.where(signed[rows, choice] > 0, at[rows, choice], boundaries)
 
-    refined = []
-    for segment in segments:
-        start = best(segment.start, 1.0, -np.inf, segment.end) if segment.start > 0 else segment.start
-        end = best(segment.end, -1.0, start, np.inf) if segment.end < duration else segment.end
-        refined.append(replace(segment, start=min(max(start, 0.0), duration), end=min(max(end, 0.0), duration)))
-    return refined
+    starts = np.array([s.start for s in segments], dtype=np.float64)
+    ends = np.array([s.end for s in segments], dtype=np.float64)
+    unbounded = np.full(len(starts), np.inf)
+    starts = best(starts, 1.0, -unbounded, ends, starts > 0)
+    ends = best(ends, -1.0, starts, unbounded, ends < duration)
+    starts, ends = np.clip(starts, 0.0, duration), np.clip(ends, 0.0, duration)
+    return [replace(segment, start=float(start), end=float(end)) for segment, start, end in zip(segments, starts, ends)]
 
 
 def nms(segments: Sequence[Segment], iou: float, class_agnostic: bool = False) -> list[Segment]:

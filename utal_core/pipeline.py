@@ -23,7 +23,7 @@ import numpy as np
 
 from . import media
 from .cache import default_cache_dir
-from .cluster import ClusterName, cluster_segments, label_segments, name_clusters, segment_embeddings
+from .cluster import ClusterModel, SegmentPooler, fit_cluster_model, label_segments
 from .edits import EditLayer
 from .errors import UTALError
 from .export import atomic_write_text
@@ -146,7 +146,12 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     #: A researcher's corrections over ``segments`` (saved as their own ``edits`` entry; None: no edits yet).
     edits: EditLayer | None = None
+    #: The pseudo-action clusters, fitted once (None in files written before they were kept): re-segmenting
+    #: assigns the new segments to them, so a cluster keeps its id and name across thresholds.
+    cluster_model: ClusterModel | None = None
     features: ViewFeatures | None = field(default=None, repr=False)
+    #: What every re-segmentation of this video reuses, computed from ``features`` on first use (not saved).
+    reusable: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def times(self) -> np.ndarray:
@@ -186,7 +191,8 @@ class Analysis:
             "versions": self.versions,
             "num_clusters": self.num_clusters,
             "warnings": self.warnings,
-        } | ({"edits": self.edits.to_dict()} if self.edits is not None else {})
+        } | ({"edits": self.edits.to_dict()} if self.edits is not None else {}) | (
+            {"cluster_model": self.cluster_model.to_dict()} if self.cluster_model is not None else {})
 
     @classmethod
     def from_dict(cls, data: dict) -> "Analysis":
@@ -210,6 +216,7 @@ class Analysis:
             config=data.get("config", {}), versions=data.get("versions", {}),
             num_clusters=data.get("num_clusters", "auto"), warnings=list(data.get("warnings", [])),
             edits=EditLayer.from_dict(data["edits"], segments) if data.get("edits") is not None else None,
+            cluster_model=ClusterModel.from_dict(data["cluster_model"]) if data.get("cluster_model") else None,
         )
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -253,13 +260,20 @@ def shot_cuts(features: ViewFeatures, threshold: float = 0.5) -> np.ndarray:
     return np.zeros(0, dtype=np.int64) if strength is None else np.flatnonzero(np.asarray(strength) >= threshold)
 
 
-def analysis_segments(features: ViewFeatures, fused: np.ndarray, grid: SnippetGrid, params: LocalizeParams) -> list[Segment]:
+def analysis_segments(features: ViewFeatures, fused: np.ndarray, grid: SnippetGrid, params: LocalizeParams,
+                      reusable: dict | None = None) -> list[Segment]:
     """The segments of one video: proposals from each view's evidence and the fused curve, split at shot cuts
     (:func:`~utal_core.localize.localize_sources`), then, when ``params.refine_boundaries``, each boundary
-    moved to the strongest rise or fall of the fine evidence within half a snippet."""
-    sources = view_signals(features, list(VIEW_NAMES)) | {"fused": fused}
-    segments = localize_sources(sources, grid, params, cuts=shot_cuts(features) if params.split_at_cuts else None)
-    fine = fine_evidence(features, grid.window) if params.refine_boundaries else None
+    moved to the strongest rise or fall of the fine evidence within half a snippet. ``reusable`` keeps what
+    does not depend on ``params`` (the views' signals, shot cuts, fine evidence) for the next call on the
+    same ``features`` and ``fused``."""
+    kept = {} if reusable is None else reusable
+    if "sources" not in kept:
+        kept["sources"] = view_signals(features, list(VIEW_NAMES)) | {"fused": fused}
+        kept["cuts"] = shot_cuts(features)
+        kept["fine"] = fine_evidence(features, grid.window)
+    segments = localize_sources(kept["sources"], grid, params, cuts=kept["cuts"] if params.split_at_cuts else None)
+    fine: tuple[np.ndarray, np.ndarray] | None = kept["fine"] if params.refine_boundaries else None
     return segments if fine is None else refine_boundaries(segments, *fine, grid.stride / 2, grid.duration)
 
 
@@ -493,23 +507,30 @@ class Pipeline:
         return result
 
     def resegment(self, analysis: Analysis, params: LocalizeParams, num_clusters: NumClusters = "auto") -> Analysis:
-        """Segments and pseudo-action clusters from the cached curves; never reruns an encoder or the model."""
+        """Segments and pseudo-action clusters from the cached curves; never reruns an encoder or the model.
+
+        The clusters are fitted and named once (the first segmentation, or when ``num_clusters`` changes) and
+        kept in ``Analysis.cluster_model``; any other segmentation assigns its segments to their nearest
+        centroid, so a cluster that survives a new threshold keeps its id and name."""
         if analysis.features is None:
             raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
         fused = analysis.curves["fused"]
-        segments = analysis_segments(analysis.features, fused, analysis.grid, params)
-        embeddings = segment_embeddings(analysis.features, segments, fused, analysis.grid) if segments else {}
-        clusters: list[ClusterInfo] = []
+        reusable = analysis.reusable
+        segments = analysis_segments(analysis.features, fused, analysis.grid, params, reusable)
+        if "pooler" not in reusable:
+            reusable["pooler"] = SegmentPooler(analysis.features, fused)
+        embeddings = reusable["pooler"].embeddings(segments, analysis.grid) if segments else {}
+        model, clusters = analysis.cluster_model, []
         if segments:
-            result = cluster_segments(embeddings, k=num_clusters, seed=self.config.seed)
-            try:
-                names = name_clusters(embeddings, result, self.text_scorer)
-            except UTALError:  # no view this scorer can read (e.g. no class probabilities): unnamed clusters
-                names = [ClusterName(f"cluster {c}", 0.0, "none") for c in range(result.k)]
-            segments = label_segments(segments, result, names)
+            if model is not None and model.fits(embeddings, num_clusters):
+                result = model.assign(embeddings)
+            else:
+                model, result = fit_cluster_model(embeddings, num_clusters, self.text_scorer, self.config.seed)
+            segments = label_segments(segments, result, model.names)
             sizes = np.bincount(result.labels, minlength=result.k)
             clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c]), list(n.alternatives))
-                        for c, n in enumerate(names)]
+                        for c, n in enumerate(model.names) if sizes[c]]
         edits = analysis.edits.rebased(segments) if analysis.edits is not None else None
         return dataclasses.replace(analysis, params=params, segments=segments, clusters=clusters,
-                                   segment_embeddings=embeddings, num_clusters=num_clusters, edits=edits)
+                                   segment_embeddings=embeddings, num_clusters=num_clusters, edits=edits,
+                                   cluster_model=model)

@@ -10,6 +10,7 @@ says why, plus a note above the plot.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,7 @@ def _curve_traces(analysis: "Analysis", figure: go.Figure) -> list[str]:
             continue
         is_fused = key == "fused"
         figure.add_trace(go.Scatter(
-            x=times, y=np.asarray(curve, dtype=np.float64), mode="lines", name=name,
+            x=times.tolist(), y=np.asarray(curve, dtype=np.float64).tolist(), mode="lines", name=name,
             line={"color": colour, "width": 3 if is_fused else 1.5}, legendgroup="curves",
             customdata=hover_labels if is_fused else None,
             hovertemplate=f"{name}: %{{y:.3f}}" + ("<br>%{customdata}" if is_fused else "") + "<extra></extra>",
@@ -146,27 +147,32 @@ class BandRow:
     meta: dict
 
 
-def _band_trace(spans: Sequence[tuple[float, float]], height: float, name: str, colour: str | Sequence[str],
-                hover: Sequence[str], meta: dict, visible: bool | str = True) -> go.Bar:
-    """One bar per ``(start, end)`` span, from 0 to ``height``, as a single trace."""
+def _band(spans: Sequence[tuple[float, float]], height: float, name: str, colour: str | Sequence[str],
+          hover: Sequence[str], meta: dict, visible: bool | str = True) -> dict:
+    """One bar per ``(start, end)`` span, from 0 to ``height``, as a single bar trace (plain JSON data)."""
     starts = np.array([s for s, _ in spans], dtype=np.float64)
     ends = np.array([e for _, e in spans], dtype=np.float64)
-    return go.Bar(x=(starts + ends) / 2, y=np.full(len(spans), height), width=ends - starts, base=0.0,
-                  name=name, marker={"color": colour, "line": {"width": 0}}, opacity=0.3, customdata=list(hover),
-                  hovertemplate="%{customdata}<extra></extra>", meta=meta, visible=visible)
+    return {"type": "bar", "x": ((starts + ends) / 2).tolist(), "y": [height] * len(spans),
+            "width": (ends - starts).tolist(), "base": 0.0, "name": name,
+            "marker": {"color": colour if isinstance(colour, str) else list(colour), "line": {"width": 0}},
+            "opacity": 0.3, "customdata": list(hover), "hovertemplate": "%{customdata}<extra></extra>", "meta": meta,
+            "visible": visible}
 
 
-def _segment_traces(analysis: "Analysis", figure: go.Figure, height: float, selected_cluster: int | None) -> None:
+def _segment_bands(analysis: "Analysis", height: float, selected_cluster: int | None) -> list[dict]:
+    """One bar trace per cluster (``selected_cluster`` alone visible when given)."""
     names = cluster_names(analysis)
     by_cluster: dict[int, list[Segment]] = {}
     for segment in analysis.segments:
         by_cluster.setdefault(segment.cluster, []).append(segment)
+    bands = []
     for cluster, segments in sorted(by_cluster.items()):
         hover = [f"{names.get(cluster, cluster)}<br>{s.start:.2f}–{s.end:.2f} s<br>score {s.score:.3f}"
                  for s in segments]
         visible = True if selected_cluster is None or cluster == selected_cluster else "legendonly"
-        figure.add_trace(_band_trace([(s.start, s.end) for s in segments], height, names.get(cluster, str(cluster)),
-                                     cluster_colour(cluster), hover, {"segments": cluster}, visible), row=1, col=1)
+        bands.append(_band([(s.start, s.end) for s in segments], height, names.get(cluster, str(cluster)),
+                           cluster_colour(cluster), hover, {"segments": cluster}, visible))
+    return bands
 
 
 def edits_row(layer: EditLayer | None, selected: str | None = None) -> dict:
@@ -197,25 +203,90 @@ def edits_row(layer: EditLayer | None, selected: str | None = None) -> dict:
             "duration": layer.duration if layer is not None else None}
 
 
-def _edits_trace(layer: EditLayer | None) -> go.Bar:
+def _edits_bar(layer: EditLayer | None) -> dict:
+    """The edits row's bar trace (plain JSON data, without its axes)."""
     row = edits_row(layer)
-    return go.Bar(x=row["x"], y=[1.0] * len(row["x"]), width=row["width"], base=0.0, name="edits",
-                  marker={"color": row["color"], "pattern": {"shape": row["pattern"], "fgcolor": "#555"},
-                          "line": {"width": row["line"], "color": "#111"}},
-                  opacity=0.75, customdata=row["hover"], hovertemplate="%{customdata}<extra></extra>",
-                  meta={"edits": True}, showlegend=False)
+    return {"type": "bar", "x": row["x"], "y": [1.0] * len(row["x"]), "width": row["width"], "base": 0.0,
+            "name": "edits", "marker": {"color": row["color"], "pattern": {"shape": row["pattern"], "fgcolor": "#555"},
+                                        "line": {"width": row["line"], "color": "#111"}},
+            "opacity": 0.75, "customdata": row["hover"], "hovertemplate": "%{customdata}<extra></extra>",
+            "meta": {"edits": True}, "showlegend": False}
 
 
-def _threshold_shape(analysis: "Analysis", figure: go.Figure) -> None:
+def _threshold_marks(analysis: "Analysis") -> tuple[dict, dict]:
+    """The threshold's line (one threshold) or band (a sweep) on the curves' axes, and its label."""
     thresholds = analysis.params.thresholds
+    low, high = min(thresholds), max(thresholds)
     if len(thresholds) == 1:
-        figure.add_hline(y=thresholds[0], line={"color": "#d62728", "dash": "dash", "width": 1.5},
-                         annotation_text=f"threshold {thresholds[0]:.2f}", annotation_position="top left",
-                         row=1, col=1)
+        shape = {"type": "line", "y0": low, "y1": low, "line": {"color": "#d62728", "dash": "dash", "width": 1.5}}
+        text, anchor = f"threshold {low:.2f}", "bottom"
     else:
-        figure.add_hrect(y0=min(thresholds), y1=max(thresholds), fillcolor="#d62728", opacity=0.05, line_width=0,
-                         annotation_text=f"threshold sweep {min(thresholds):.2f}–{max(thresholds):.2f}",
-                         annotation_position="top left", row=1, col=1)
+        shape = {"type": "rect", "y0": low, "y1": high, "fillcolor": "#d62728", "opacity": 0.05, "line": {"width": 0}}
+        text, anchor = f"threshold sweep {low:.2f}–{high:.2f}", "top"
+    label = {"text": text, "showarrow": False, "x": 0, "xanchor": "left", "xref": "x domain", "y": high,
+             "yanchor": anchor, "yref": "y"}
+    return shape | {"x0": 0, "x1": 1, "xref": "x domain", "yref": "y"}, label
+
+
+def timeline_base(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None, height: int = 420,
+                  extra_rows: Sequence[BandRow] = ()) -> dict:
+    """What no re-segmentation of ``analysis`` changes in its timeline (see :func:`timeline_figure`): the curves,
+    the rows under them, the axes and the layout, as plain JSON data. Built with Plotly (slow: keep it per
+    analysis); :func:`timeline_json` adds the segments."""
+    with_truth = ground_truth is not None
+    rows = [*([BandRow("ground truth", [(g.start, g.end) for g in ground_truth],
+                       [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth],
+                       GROUND_TRUTH_COLOUR, {"ground_truth": True})] if with_truth else []), *extra_rows]
+    band_share = 0.14 if len(rows) == 0 else 0.12
+    bands = len(rows) + 1  # the edits row comes last
+    figure = make_subplots(rows=1 + bands, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                           row_heights=[1 - band_share * bands, *[band_share] * bands])
+    notes = _curve_traces(analysis, figure)
+    for number, row in enumerate(rows, start=2):
+        figure.add_trace(go.Bar(_band(row.spans, 1.0, row.name, row.colour, row.hover, row.meta)), row=number, col=1)
+        figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=number, col=1)
+    figure.add_trace(go.Bar(_edits_bar(None)), row=1 + bands, col=1)
+    figure.update_yaxes(visible=True, title_text="edits", title_font={"size": 10}, showticklabels=False, range=[0, 1],
+                        fixedrange=True, showgrid=False, zeroline=False, row=1 + bands, col=1)
+    if notes:
+        figure.add_annotation(text="absent views — " + "; ".join(notes), xref="paper", yref="paper", x=0, y=1.0,
+                              yanchor="bottom", xanchor="left", showarrow=False, font={"size": 11, "color": "#a33"},
+                              name="absent")
+    figure.update_xaxes(range=[0, analysis.duration])
+    figure.update_xaxes(title_text="time (s)", row=1 + bands, col=1)
+    figure.update_yaxes(title_text="actionness", range=[0, _band_height(analysis) * 1.02], row=1, col=1)
+    figure.update_layout(
+        height=height, barmode="overlay", bargap=0, hovermode="x unified", uirevision=analysis.content_hash,
+        margin={"l": 50, "r": 10, "t": 60, "b": 40}, template="plotly_white",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "x": 0},
+        xaxis={"hoverformat": ".1f"},
+    )
+    return json.loads(figure.to_json())
+
+
+def _band_height(analysis: "Analysis") -> float:
+    present = [np.nanmax(c) for c in analysis.curves.values() if c is not None and len(c)]
+    return float(max([1.0, *present]))
+
+
+def timeline_json(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
+                  selected_cluster: int | None = None, height: int = 420, extra_rows: Sequence[BandRow] = (),
+                  base: dict | None = None) -> str:
+    """The timeline (see :func:`timeline_figure`) as Plotly JSON, from ``base`` (:func:`timeline_base` of the same
+    analysis, ground truth, height and rows; made here when not given) and this segmentation: the segment bands,
+    the threshold, the fused curve's hover names and the edits row. Plain data, no Plotly objects: this is the
+    app's re-threshold path."""
+    base = base if base is not None else timeline_base(analysis, ground_truth, height, extra_rows)
+    *curves_and_rows, edits = base["data"]
+    hover = _segment_hover_labels(analysis).tolist()
+    traces = [trace | {"customdata": hover} if trace.get("meta", {}).get("curve") == "fused" else trace
+              for trace in curves_and_rows]
+    shape, label = _threshold_marks(analysis)
+    layout = base["layout"] | {"shapes": [*base["layout"].get("shapes", []), shape],
+                               "annotations": [label, *base["layout"].get("annotations", [])]}
+    data = [*_segment_bands(analysis, _band_height(analysis), selected_cluster), *traces,
+            edits | _edits_bar(analysis.edits)]
+    return json.dumps({"data": data, "layout": layout})
 
 
 def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
@@ -228,39 +299,7 @@ def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | 
     ``selected_cluster`` shows only that cluster's bands (the others stay in the legend, hidden).
     ``uirevision`` is the content hash, so zoom and legend clicks survive re-segmenting.
     """
-    with_truth = ground_truth is not None
-    rows = [*([BandRow("ground truth", [(g.start, g.end) for g in ground_truth],
-                       [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth],
-                       GROUND_TRUTH_COLOUR, {"ground_truth": True})] if with_truth else []), *extra_rows]
-    band_share = 0.14 if len(rows) == 0 else 0.12
-    bands = len(rows) + 1  # the edits row comes last
-    figure = make_subplots(rows=1 + bands, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                           row_heights=[1 - band_share * bands, *[band_share] * bands])
-    present = [np.nanmax(c) for c in analysis.curves.values() if c is not None and len(c)]
-    band_height = float(max([1.0, *present]))
-    _segment_traces(analysis, figure, band_height, selected_cluster)
-    notes = _curve_traces(analysis, figure)
-    _threshold_shape(analysis, figure)
-    for number, row in enumerate(rows, start=2):
-        figure.add_trace(_band_trace(row.spans, 1.0, row.name, row.colour, row.hover, row.meta), row=number, col=1)
-        figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=number, col=1)
-    figure.add_trace(_edits_trace(analysis.edits), row=1 + bands, col=1)
-    figure.update_yaxes(visible=True, title_text="edits", title_font={"size": 10}, showticklabels=False, range=[0, 1],
-                        fixedrange=True, showgrid=False, zeroline=False, row=1 + bands, col=1)
-    if notes:
-        figure.add_annotation(text="absent views — " + "; ".join(notes), xref="paper", yref="paper", x=0, y=1.0,
-                              yanchor="bottom", xanchor="left", showarrow=False, font={"size": 11, "color": "#a33"},
-                              name="absent")
-    figure.update_xaxes(range=[0, analysis.duration])
-    figure.update_xaxes(title_text="time (s)", row=1 + bands, col=1)
-    figure.update_yaxes(title_text="actionness", range=[0, band_height * 1.02], row=1, col=1)
-    figure.update_layout(
-        height=height, barmode="overlay", bargap=0, hovermode="x unified", uirevision=analysis.content_hash,
-        margin={"l": 50, "r": 10, "t": 60, "b": 40}, template="plotly_white",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "x": 0},
-        xaxis={"hoverformat": ".1f"},
-    )
-    return figure
+    return go.Figure(json.loads(timeline_json(analysis, ground_truth, selected_cluster, height, extra_rows)))
 
 
 #: Two durations closer than this (seconds) name the same video when matching ground truth to it.

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, TypeVar
 import faiss
 import numpy as np
 
-from ..cluster import ClusterResult, cluster_segments, cluster_space_vectors, name_vectors
+from ..cluster import ClusterResult, cluster_means, cluster_segments, name_vectors
 from ..errors import UTALError
 from ..text import LabelBridgeScorer, TextScorer, check_query, l2_normalize, reference_action_vectors
 from ..types import Segment
@@ -510,8 +510,7 @@ class SegmentLibrary:
             ids, vectors = self._stored_vectors(scorer.space)
             result = cluster_segments(vectors, k=k, seed=seed)
             if result.k:
-                means, resampled = cluster_space_vectors(vectors, result, l2_normalize)
-                names = name_vectors(means, scorer, bootstrap_vectors=resampled)
+                names = name_vectors(cluster_means(vectors, result, l2_normalize), scorer)
                 self._db.executemany(
                     "UPDATE segments SET cluster = ?, label = ?, label_score = ? WHERE id = ?",
                     [(int(c), names[c].name, names[c].score, int(i)) for i, c in zip(ids, result.labels)])
