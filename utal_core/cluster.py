@@ -13,7 +13,6 @@ same video is assigned to them, so names do not change when the threshold moves.
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Callable, Literal, Mapping, Sequence
@@ -23,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from .errors import UTALError
 from .grid import SnippetGrid
-from .text import CLASS_VOCABULARIES, TextScorer, l2_normalize, load_vocabulary
+from .text import CLASS_VOCABULARIES, TextScorer, kept_text_embeddings, l2_normalize, load_vocabulary
 from .types import VIEW_NAMES, Segment, ViewFeatures
 
 #: Vocabulary that names pseudo-action clusters (assets/vocab/actions.txt).
@@ -297,17 +296,9 @@ def name_clusters(embeddings: Mapping[str, np.ndarray], result: ClusterResult, s
     return name_vectors(cluster_means(embeddings, result, scorer.segment_vectors), scorer, vocabulary, config)
 
 
-_VOCABULARY_EMBEDDINGS: "weakref.WeakKeyDictionary[TextScorer, dict[tuple[str, ...], np.ndarray]]" = (
-    weakref.WeakKeyDictionary())
-
-
 def vocabulary_embeddings(scorer: TextScorer, names: Sequence[str]) -> np.ndarray:
-    """``scorer``'s embeddings of ``names``, computed once per scorer and vocabulary."""
-    per_scorer = _VOCABULARY_EMBEDDINGS.setdefault(scorer, {})
-    key = tuple(names)
-    if key not in per_scorer:
-        per_scorer[key] = scorer.embed_texts(key)
-    return per_scorer[key]
+    """``scorer``'s unit embeddings of the naming vocabulary ``names`` (computed once; the label bridge's kept on disk)."""
+    return kept_text_embeddings(scorer, "cluster-names", names)
 
 
 def cluster_means(embeddings: Mapping[str, np.ndarray] | np.ndarray, result: ClusterResult,

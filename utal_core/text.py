@@ -326,19 +326,24 @@ def add_bridge_prior(features: ViewFeatures, scorer: LabelBridgeScorer | None = 
 REFERENCE_ACTIONS = ClipConfig.vocabulary
 
 
-_REFERENCE_VECTORS: "weakref.WeakKeyDictionary[TextScorer, np.ndarray]" = weakref.WeakKeyDictionary()
+_KEPT_EMBEDDINGS: "weakref.WeakKeyDictionary[TextScorer, dict[tuple[str, ...], np.ndarray]]" = (
+    weakref.WeakKeyDictionary())
+
+
+def kept_text_embeddings(scorer: TextScorer, tag: str, texts: Sequence[str]) -> np.ndarray:
+    """``scorer``'s unit embeddings of ``texts`` [N, D]: computed once per scorer, and for the label bridge also
+    kept on disk as ``<tag>-<hash of model and texts>.npy`` (a new process does not re-embed a vocabulary)."""
+    per_scorer = _KEPT_EMBEDDINGS.setdefault(scorer, {})
+    key = (tag, *texts)
+    if key not in per_scorer:
+        per_scorer[key] = (scorer.cached_embeddings(tag, list(texts)) if isinstance(scorer, LabelBridgeScorer)
+                           else scorer.embed_texts(list(texts)))
+    return per_scorer[key]
 
 
 def reference_action_vectors(scorer: TextScorer) -> np.ndarray:
-    """``scorer``'s unit embeddings of the :data:`REFERENCE_ACTIONS` labels, [A, D]: computed once per scorer
-    (the label bridge's are also kept on disk, keyed by its model and the labels)."""
-    vectors = _REFERENCE_VECTORS.get(scorer)
-    if vectors is None:
-        labels = read_prompt_list(REFERENCE_ACTIONS)
-        vectors = scorer.cached_embeddings(REFERENCE_ACTIONS, labels) if isinstance(scorer, LabelBridgeScorer) \
-            else l2_normalize(scorer.embed_texts(labels))
-        _REFERENCE_VECTORS[scorer] = vectors
-    return vectors
+    """``scorer``'s unit embeddings of the :data:`REFERENCE_ACTIONS` labels, [A, D]."""
+    return kept_text_embeddings(scorer, REFERENCE_ACTIONS, read_prompt_list(REFERENCE_ACTIONS))
 
 
 @register_text_scorer("clip")
