@@ -4,7 +4,7 @@ One decode pass (an ffmpeg process, or PyAV in this process) reads the video onc
 streams: the snippet-centre frames
 (appearance encoders: cbp, clip) and a low-resolution fine stream of several frames per snippet
 (:func:`fine_stream_grid`; the motion encoder and shot-cut detection). Reader threads keep a few
-batches decoded ahead, so decoding runs while the encoders work. The audio track is decoded once
+batches decoded ahead, so decoding runs while the encoders work. The audio track is decoded once, in chunks,
 for the audio encoder (and ``audio_rms_fine``); video-level encoders (precomputed features) read
 their files. The result is a :class:`ViewFeatures` on one snippet grid, with the side signals of
 :mod:`utal_core.signals` among its extras.
@@ -38,7 +38,7 @@ from .export import atomic_write_bytes
 from .grid import SnippetGrid, make_grid
 from .identity import content_hash
 from .limits import Limits
-from .signals import AUDIO_RMS_FINE_KEY, SHOT_CUT_KEY, ShotCutConfig, ShotCutDetector, audio_rms_fine
+from .signals import AUDIO_RMS_FINE_KEY, SHOT_CUT_KEY, AudioLoudness, ShotCutConfig, ShotCutDetector
 from .strips import STRIP_SHORT_SIDE
 from .types import VIEW_NAMES, ViewFeatures
 
@@ -322,14 +322,22 @@ class FeatureExtractor:
 
     def _run_audio_encoder(self, path, info, grid: SnippetGrid, encoder: AudioEncoder, features: ViewFeatures,
                            report: ProgressCallback) -> None:
+        """The audio track, decoded and encoded chunk by chunk: memory holds a chunk, never the whole track."""
         report("audio", 0.0)
-        track = self._timed("decode_audio", media.decode_audio, path, media.AUDIO_SAMPLE_RATE, info, features.warnings)
-        if not track.available:
-            features.absent[encoder.view] = track.absent_reason
+        rate = media.AUDIO_SAMPLE_RATE
+        accumulator, loudness = encoder.open(rate, grid), AudioLoudness(rate, grid)
+        chunks = media.iter_audio(path, rate, info, features.warnings)
+        received = 0
+        while (chunk := self._timed("decode_audio", next, chunks, None)) is not None:
+            self._timed(encoder.name, accumulator.add, chunk)
+            loudness.add(chunk)
+            received += len(chunk)
+            report("audio", min(1.0, received / max(1.0, info.duration * rate)))
+        if not received:
+            features.absent[encoder.view] = media.EMPTY_AUDIO_REASON if info.has_audio else media.NO_AUDIO_REASON
             return
-        self._store(features, encoder, self._timed(encoder.name, encoder.encode_batch, track.samples,
-                                                   track.sample_rate, grid))
-        features.extras[AUDIO_RMS_FINE_KEY] = audio_rms_fine(track.samples, track.sample_rate, grid)
+        self._store(features, encoder, self._timed(encoder.name, accumulator.finish))
+        features.extras[AUDIO_RMS_FINE_KEY] = loudness.finish()
         report("audio", 1.0)
 
 
