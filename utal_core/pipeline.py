@@ -29,6 +29,7 @@ from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, mak
 from .limits import Limits
 from .localize import LocalizeParams, localize, localize_sources, refine_boundaries
 from .model import CLIPAE, Prediction, RefineConfig, load_checkpoint, predict, refine, torch_threads
+from .model.clip_ae import DEFAULT_ATTENTION_WINDOW
 from .model.evidence import BRIDGE_SIGNAL, PseudoLabelConfig, fine_evidence, view_curves, view_signals
 from .resources import DATA_ROOT
 from .signals import SHOT_CUT_KEY
@@ -74,6 +75,10 @@ class PipelineConfig:
     #: Torch threads of the model stage on the CPU (0: torch's default, one per core). The model is small:
     #: on bbb's 600 snippets one thread took 5-6 s of CPU, two threads 43-56 s spinning on 2 busy cores.
     model_threads: int = 1
+    #: The model's attention reaches at most this many snippets (window // 2 either side), so that its memory
+    #: does not grow with the square of the video's length; videos up to this many snippets get the paper's
+    #: full T x T attention. None: always full.
+    attention_window: int | None = DEFAULT_ATTENTION_WINDOW
 
     def grid(self, duration: float) -> SnippetGrid:
         """The snippet grid of a video of ``duration`` seconds under these settings."""
@@ -253,13 +258,16 @@ def pseudo_class_segments(analysis: Analysis) -> list:
 
 
 def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 0, seed: int = 0,
-              device: str = "cpu", pseudo_labels: PseudoLabelConfig = PseudoLabelConfig()) -> Prediction:
+              device: str = "cpu", pseudo_labels: PseudoLabelConfig = PseudoLabelConfig(),
+              attention_window: int | None = DEFAULT_ATTENTION_WINDOW) -> Prediction:
     """The model's outputs on one video, after ``refine_steps`` of per-video refinement on ``device`` towards
-    the video's ``pseudo_labels`` (always refined when there is no model: a small one is then fitted from scratch)."""
+    the video's ``pseudo_labels`` (always refined when there is no model: a small one is then fitted from scratch),
+    its attention reaching ``attention_window`` snippets (:attr:`PipelineConfig.attention_window`)."""
     if model is None or refine_steps > 0:
-        config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device, pseudo_labels=pseudo_labels)
+        config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device, pseudo_labels=pseudo_labels,
+                              attention_window=attention_window)
         model = refine(features, model=model, config=config, seed=seed)
-    prediction = predict(model.to(device), features)
+    prediction = predict(model.to(device), features, attention_window)
     outputs = {"actionness": prediction.actionness, "cas": prediction.cas, "video scores": prediction.video_scores}
     broken = [name for name, values in outputs.items() if not np.isfinite(values).all()]
     if broken:
@@ -375,7 +383,7 @@ class Pipeline:
         threads = self.config.model_threads if str(self.extractor.device) == "cpu" else 0
         with torch_threads(threads):
             return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device,
-                             self.config.pseudo_labels)
+                             self.config.pseudo_labels, self.config.attention_window)
 
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""
