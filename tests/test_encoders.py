@@ -326,3 +326,24 @@ def test_hub_check_is_instant_when_offline():
     start = time.perf_counter()
     assert hub_reachable() is False
     assert time.perf_counter() - start < 0.1
+
+
+@pytest.mark.parametrize("length", [6_400, 15_600, 499_440, 499_441, 650_000])
+def test_yamnet_fed_in_chunks_gives_the_whole_tracks_features(yamnet, length):
+    """The streamed audio path (the track in chunks of any size) makes exactly the patches of the whole track,
+    also when the track ends where a batch of 64 patches does (499,440 samples: the rest is their overlap)."""
+    from utal_core.encoders.audio import patch_centres
+    from utal_core.signals import AudioLoudness, audio_rms_fine
+
+    samples = np.random.default_rng(4).normal(scale=0.1, size=length).astype(np.float32)
+    grid = SnippetGrid(length / 16000 + 1.0, stride=0.25, window=0.25)  # past the end: every patch shows
+    whole, whole_scores = yamnet.encode_patches(log_mel_patches(samples))
+    centres = patch_centres(len(whole))
+    accumulator, loudness = yamnet.open(16000, grid), AudioLoudness(16000, grid)
+    for piece in np.split(samples, [1234, 160_000, 300_000, 500_001]):
+        accumulator.add(piece)
+        loudness.add(piece)
+    streamed = accumulator.finish()
+    np.testing.assert_allclose(streamed.features, pool_onto_grid(whole, centres, grid), atol=1e-5)
+    np.testing.assert_allclose(streamed.extras["audio_scores"], pool_onto_grid(whole_scores, centres, grid), atol=1e-5)
+    np.testing.assert_array_equal(loudness.finish(), audio_rms_fine(samples, 16000, grid))

@@ -46,18 +46,18 @@ def encoders(tiny_clip_settings):
 @pytest.fixture
 def count_decodes(monkeypatch):
     counts = {"frames": 0, "audio": 0}
-    real_iter_frames, real_decode_audio = media.iter_frames, media.decode_audio
+    real_iter_frames, real_iter_audio = media.iter_frames, media.iter_audio
 
     def iter_frames(*args, **kwargs):
         counts["frames"] += 1
         return real_iter_frames(*args, **kwargs)
 
-    def decode_audio(*args, **kwargs):
+    def iter_audio(*args, **kwargs):
         counts["audio"] += 1
-        return real_decode_audio(*args, **kwargs)
+        return real_iter_audio(*args, **kwargs)
 
     monkeypatch.setattr(media, "iter_frames", iter_frames)
-    monkeypatch.setattr(media, "decode_audio", decode_audio)
+    monkeypatch.setattr(media, "iter_audio", iter_audio)
     return counts
 
 

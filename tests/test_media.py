@@ -9,9 +9,10 @@ import pytest
 
 from utal_core.errors import UTALError
 from utal_core.grid import SnippetGrid
-from utal_core.media import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, ENV_VARIABLE, FINE_FRAMES, BackendChoice, FineStream,
+from utal_core.media import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, ENV_VARIABLE, FINE_FRAMES, BackendChoice, FineStream, MediaInfo,
                               choose_backend, decode_audio, iter_frames, media_report, probe)
 from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code
+from utal_core.media.types import aligned_chunks
 
 from .conftest import shared_file
 
@@ -231,3 +232,20 @@ def test_rotated_video_is_turned_the_same_way_by_both_backends(synthetic_video, 
     difference = np.abs(frames["pyav"].astype(float) - frames["ffmpeg"].astype(float)).mean()
     upside_down = np.abs(np.rot90(frames["pyav"], 2, axes=(1, 2)).astype(float) - frames["ffmpeg"]).mean()
     assert difference < 3 and upside_down > 5 * difference
+
+
+@pytest.mark.parametrize("audio_start", [0.0, 0.3, -0.2])
+def test_audio_chunks_are_aligned_to_video_time_and_bounded(audio_start):
+    """iter_audio's regrouping: fixed-size float32 chunks whose concatenation is the track shifted so that
+    sample 0 is the first video frame (silence first when the audio starts later, samples dropped when earlier)."""
+    info = MediaInfo(path="x.mp4", duration=2.0, avg_fps=25.0, nominal_fps=25.0, is_vfr=False, frame_count=50, width=64,
+                     height=48, rotation=0, video_codec="h264", video_start=0.0, has_audio=True, audio_codec="aac",
+                     audio_sample_rate=100, audio_channels=1, audio_start=audio_start, container="mp4", size_bytes=1)
+    track = np.arange(1, 201, dtype=np.float64)
+    pieces = np.split(track, [7, 8, 8, 90, 151])
+    chunks = list(aligned_chunks(iter(pieces), info, 100, chunk_samples=40))
+    assert all(chunk.dtype == np.float32 and len(chunk) == 40 for chunk in chunks[:-1]) and 0 < len(chunks[-1]) <= 40
+    shift = int(round(audio_start * 100))
+    expected = np.concatenate([np.zeros(shift), track]) if shift >= 0 else track[-shift:]
+    np.testing.assert_array_equal(np.concatenate(chunks), expected)
+    assert not list(aligned_chunks(iter([np.zeros(0)]), info, 100, chunk_samples=40))  # an empty track stays empty

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -154,3 +156,48 @@ def test_incompatible_checkpoint_is_rejected(tmp_path):
     save_file({"weight": torch.zeros(2)}, str(path), metadata={"clip_ae": json.dumps(meta | {"version": 99})})
     with pytest.raises(UTALError, match="version 99"):
         load_checkpoint(path)
+
+
+def test_attention_window_is_the_full_attention_up_to_it_and_a_band_beyond():
+    from utal_core.model.clip_ae import _attend
+
+    model = tiny_model().eval()
+    views, mask = view_batch(DIMS, length=40), torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 31:] = False
+    with torch.no_grad():
+        full = model(views, mask)
+        assert torch.equal(model(views, mask, attention_window=40).logits, full.logits)
+        assert not torch.allclose(model(views, mask, attention_window=16).logits, full.logits)
+    generator = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 40, 5, generator=generator) for _ in range(3))
+    banded = _attend(lambda queries, keys: q[:, queries] @ k[:, keys].transpose(1, 2), v, mask, window=16)
+    positions = torch.arange(40)
+    near = (positions[:, None] - positions[None, :]).abs() <= 8
+    reference = torch.softmax((q @ k.transpose(1, 2)).masked_fill(~(near & mask[:, None, :]), float("-inf")), dim=2) @ v
+    torch.testing.assert_close(banded[0], reference[0])
+    torch.testing.assert_close(banded[1, :31], reference[1, :31])  # padding queries are masked later
+
+
+def test_model_memory_does_not_grow_with_the_square_of_the_length():
+    """Inference on 8,000 snippets (a fixed 1 s stride over 2.2 hours) with the default window: with full attention
+    (T x T maps of 256 MB) the forward pass raised peak RSS by 762 MB, with the band by 80 MB."""
+    script = """
+import numpy as np, torch
+from utal_core.model import CLIPAE, CLIPAEConfig, predict
+from utal_core.types import ViewFeatures
+torch.set_num_threads(1)
+torch.manual_seed(0)
+dims = {"cbp": 24, "motion": 10, "clip": 12, "audio": 8}
+model = CLIPAE(CLIPAEConfig(input_dims=dims, hidden_dim=16, num_classes=3, contrast_dim=8)).eval()
+length = 8_000
+rng = np.random.default_rng(0)
+features = ViewFeatures(times=np.arange(length) + 0.5, views={n: rng.standard_normal((length, d)).astype(np.float32) for n, d in dims.items()})
+def peak():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
+before = peak()
+assert np.isfinite(predict(model, features).actionness).all()
+print(peak() - before)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout) < 300, f"the forward pass on 8,000 snippets raised peak RSS by {result.stdout.strip()} MB"

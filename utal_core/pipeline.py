@@ -33,6 +33,7 @@ from .limits import Limits
 from .localize import LocalizeParams, localize, localize_sources, refine_boundaries
 from .encoders.base import file_sha256
 from .model.checkpoint_metadata import checkpoint_views
+from .model.defaults import DEFAULT_ATTENTION_WINDOW
 from .model.evidence import BRIDGE_SIGNAL, PseudoLabelConfig, fine_evidence, view_curves, view_signals
 from .model.prediction import Prediction
 from .prediction_cache import cached_prediction, prediction_key, prediction_path
@@ -86,6 +87,10 @@ class PipelineConfig:
     #: Torch threads of the model stage on the CPU (0: torch's default, one per core). The model is small:
     #: on bbb's 600 snippets one thread took 5-6 s of CPU, two threads 43-56 s spinning on 2 busy cores.
     model_threads: int = 1
+    #: The model's attention reaches at most this many snippets (window // 2 either side), so that its memory
+    #: does not grow with the square of the video's length; videos up to this many snippets get the paper's
+    #: full T x T attention. None: always full.
+    attention_window: int | None = DEFAULT_ATTENTION_WINDOW
 
     def grid(self, duration: float) -> SnippetGrid:
         """The snippet grid of a video of ``duration`` seconds under these settings."""
@@ -300,15 +305,18 @@ def pseudo_class_segments(analysis: Analysis) -> list:
 
 
 def run_model(model: CLIPAE | None, features: ViewFeatures, refine_steps: int = 0, seed: int = 0,
-              device: str = "cpu", pseudo_labels: PseudoLabelConfig = PseudoLabelConfig()) -> Prediction:
+              device: str = "cpu", pseudo_labels: PseudoLabelConfig = PseudoLabelConfig(),
+              attention_window: int | None = DEFAULT_ATTENTION_WINDOW) -> Prediction:
     """The model's outputs on one video, after ``refine_steps`` of per-video refinement on ``device`` towards
-    the video's ``pseudo_labels`` (always refined when there is no model: a small one is then fitted from scratch)."""
+    the video's ``pseudo_labels`` (always refined when there is no model: a small one is then fitted from scratch),
+    its attention reaching ``attention_window`` snippets (:attr:`PipelineConfig.attention_window`)."""
     from .model import RefineConfig, predict, refine
 
     if model is None or refine_steps > 0:
-        config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device, pseudo_labels=pseudo_labels)
+        config = RefineConfig(steps=refine_steps or RefineConfig.steps, device=device, pseudo_labels=pseudo_labels,
+                              attention_window=attention_window)
         model = refine(features, model=model, config=config, seed=seed)
-    prediction = predict(model.to(device), features)
+    prediction = predict(model.to(device), features, attention_window)
     outputs = {"actionness": prediction.actionness, "cas": prediction.cas, "video scores": prediction.video_scores}
     broken = [name for name, values in outputs.items() if not np.isfinite(values).all()]
     if broken:
@@ -442,7 +450,8 @@ class Pipeline:
         """Every setting besides the features and the checkpoint that changes the model's outputs."""
         return {"refine_steps": self.config.refine_steps, "seed": self.config.seed,
                 "pseudo_labels": dataclasses.asdict(self.config.pseudo_labels),
-                "device": str(self.extractor.device).split(":")[0], "model_threads": self._model_threads()}
+                "device": str(self.extractor.device).split(":")[0], "model_threads": self._model_threads(),
+                "attention_window": self.config.attention_window}
 
     def predict(self, features: ViewFeatures) -> Prediction:
         """The model's outputs on one video: from the prediction cache when these features were analysed with the
@@ -464,7 +473,7 @@ class Pipeline:
         self.model_runs += 1
         with torch_threads(self._model_threads()):
             return run_model(model, features, self.config.refine_steps, self.config.seed, self.extractor.device,
-                             self.config.pseudo_labels)
+                             self.config.pseudo_labels, self.config.attention_window)
 
     def analyze(self, path: str | os.PathLike, progress: ProgressCallback | None = None) -> Analysis:
         """The whole path for one video: features -> model -> segments -> clusters."""

@@ -89,13 +89,34 @@ def cut_signal(cut_times: np.ndarray, grid: SnippetGrid) -> np.ndarray:
     return signal
 
 
+class AudioLoudness:
+    """``audio_rms_fine`` of a waveform that arrives in consecutive chunks: each hop's power is kept, the samples are not."""
+
+    def __init__(self, sample_rate: int, grid: SnippetGrid, bins: int = AUDIO_FINE_BINS) -> None:
+        self.sample_rate, self.grid, self.bins = sample_rate, grid, bins
+        self.hop = max(1, int(round(AUDIO_HOP_S * sample_rate)))
+        self.rest = np.zeros(0, np.float32)
+        self.powers: list[np.ndarray] = []
+
+    def add(self, samples: np.ndarray) -> None:
+        """Take the next samples (the first chunk starts at video time 0)."""
+        samples = np.concatenate([self.rest, samples])
+        count = len(samples) // self.hop
+        self.powers.append(np.square(samples[:count * self.hop].reshape(count, self.hop), dtype=np.float32).mean(axis=1))
+        self.rest = samples[count * self.hop:]
+
+    def finish(self) -> np.ndarray:
+        """[T, bins] RMS in ``bins`` equal sub-windows of each snippet's window (zeros without a whole hop)."""
+        power = np.concatenate(self.powers) if self.powers else np.zeros(0, np.float32)
+        if not len(power):
+            return np.zeros((self.grid.num_snippets, self.bins), np.float32)
+        centres = (np.arange(len(power)) + 0.5) * self.hop / self.sample_rate
+        targets, width = self.grid.sub_windows(self.bins)
+        return np.sqrt(pool_at(power, centres, targets.ravel(), width / 2)).reshape(self.grid.num_snippets, self.bins)
+
+
 def audio_rms_fine(samples: np.ndarray, sample_rate: int, grid: SnippetGrid, bins: int = AUDIO_FINE_BINS) -> np.ndarray:
     """[T, bins] RMS of ``samples`` (sample 0 = video time 0) in ``bins`` equal sub-windows of each window."""
-    hop = max(1, int(round(AUDIO_HOP_S * sample_rate)))
-    count = len(samples) // hop
-    if count == 0:
-        return np.zeros((grid.num_snippets, bins), np.float32)
-    power = np.square(samples[:count * hop].reshape(count, hop), dtype=np.float32).mean(axis=1)
-    centres = (np.arange(count) + 0.5) * hop / sample_rate
-    targets, width = grid.sub_windows(bins)
-    return np.sqrt(pool_at(power, centres, targets.ravel(), width / 2)).reshape(grid.num_snippets, bins)
+    loudness = AudioLoudness(sample_rate, grid, bins)
+    loudness.add(samples)
+    return loudness.finish()

@@ -27,7 +27,7 @@ from ..cache import default_cache_dir
 from ..errors import UTALError
 from ..export import atomic_write_bytes, atomic_write_text
 from ..grid import SnippetGrid
-from .base import AudioEncoder, EncodedBatch, EncoderConfig, Fingerprint, file_sha256, pool_onto_grid, register_encoder
+from .base import AudioAccumulator, AudioEncoder, EncodedBatch, EncoderConfig, Fingerprint, file_sha256, pool_onto_grid, register_encoder
 
 SAMPLE_RATE = 16_000
 STFT_WINDOW_S = 0.025
@@ -41,6 +41,9 @@ PATCH_FRAMES = 96
 PATCH_HOP_FRAMES = 48
 PATCH_HOP_S = PATCH_HOP_FRAMES * STFT_HOP_S
 PATCH_WINDOW_S = PATCH_FRAMES * STFT_HOP_S
+#: In samples: the hop between patches, and the span of one patch (96 STFT frames of 400 samples, 160 apart).
+PATCH_HOP_SAMPLES = PATCH_HOP_FRAMES * int(round(STFT_HOP_S * SAMPLE_RATE))
+PATCH_SPAN_SAMPLES = (PATCH_FRAMES - 1) * int(round(STFT_HOP_S * SAMPLE_RATE)) + int(round(STFT_WINDOW_S * SAMPLE_RATE))
 EMBEDDING_DIM = 1024
 NUM_CLASSES = 521
 _EMBEDDING_TENSOR = "/model/Reshape_output_0_qdq"
@@ -67,12 +70,8 @@ def mel_weight_matrix(num_spectrogram_bins: int = FFT_LENGTH // 2 + 1) -> np.nda
 
 def pad_for_patches(samples: np.ndarray) -> np.ndarray:
     """Zero-pad the end so every sample falls in a whole patch (YAMNet's ``pad_waveform``)."""
-    window = int(round(STFT_WINDOW_S * SAMPLE_RATE))
-    hop = int(round(STFT_HOP_S * SAMPLE_RATE))
-    min_length = PATCH_FRAMES * hop + window - hop
-    patch_hop = PATCH_HOP_FRAMES * hop
-    extra = max(0, len(samples) - min_length)
-    target = min_length + int(np.ceil(extra / patch_hop)) * patch_hop
+    extra = max(0, len(samples) - PATCH_SPAN_SAMPLES)
+    target = PATCH_SPAN_SAMPLES + int(np.ceil(extra / PATCH_HOP_SAMPLES)) * PATCH_HOP_SAMPLES
     return np.pad(samples.astype(np.float32), (0, target - len(samples)))
 
 
@@ -253,11 +252,46 @@ class YamnetEncoder(AudioEncoder):
             outputs.append(self._session.run(patches[start:start + self.config.batch_size]))
         return np.concatenate([e for e, _ in outputs]), np.concatenate([s for _, s in outputs])
 
-    def encode_batch(self, samples: np.ndarray, sample_rate: int, grid: SnippetGrid) -> EncodedBatch:
-        """Per-snippet mean of the YAMNet patches centred inside each snippet window."""
+    def open(self, sample_rate: int, grid: SnippetGrid) -> "YamnetAccumulator":
+        self.require_available()
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"YAMNet needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
-        embeddings, scores = self.encode_patches(log_mel_patches(samples))
+        return YamnetAccumulator(self, grid)
+
+
+class YamnetAccumulator(AudioAccumulator):
+    """Log-mel patches of the waveform as it arrives, encoded a batch at a time: memory holds the samples of
+    about one batch of patches and the patches' output rows, never the whole track or its spectrogram.
+
+    The patches are those :func:`log_mel_patches` makes of the whole track (each STFT frame reads only its
+    own 400 samples), so the features are the whole-track features up to float rounding.
+    """
+
+    def __init__(self, encoder: YamnetEncoder, grid: SnippetGrid) -> None:
+        self.encoder, self.grid = encoder, grid
+        #: Samples from the start of the first patch not yet encoded.
+        self.pending = np.zeros(0, np.float32)
+        self.embeddings: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+
+    def add(self, samples: np.ndarray) -> None:
+        self.pending = np.concatenate([self.pending, np.asarray(samples, dtype=np.float32)])
+        whole = (len(self.pending) - PATCH_SPAN_SAMPLES) // PATCH_HOP_SAMPLES + 1  # patches that lie inside
+        if whole >= self.encoder.config.batch_size:
+            self._encode(self.pending[:PATCH_SPAN_SAMPLES + (whole - 1) * PATCH_HOP_SAMPLES])
+            self.pending = self.pending[whole * PATCH_HOP_SAMPLES:]
+
+    def finish(self) -> EncodedBatch:
+        # The rest is zero-padded to whole patches, as the whole track's end is; after an encoded batch, a rest
+        # no longer than the patches' overlap belongs to patches already encoded.
+        if not self.embeddings or len(self.pending) > PATCH_SPAN_SAMPLES - PATCH_HOP_SAMPLES:
+            self._encode(self.pending)
+        embeddings, scores = np.concatenate(self.embeddings), np.concatenate(self.scores)
         centres = patch_centres(len(embeddings))
-        return EncodedBatch(pool_onto_grid(embeddings, centres, grid),
-                            {"audio_scores": pool_onto_grid(scores, centres, grid)})
+        return EncodedBatch(pool_onto_grid(embeddings, centres, self.grid),
+                            {"audio_scores": pool_onto_grid(scores, centres, self.grid)})
+
+    def _encode(self, samples: np.ndarray) -> None:
+        embeddings, scores = self.encoder.encode_patches(log_mel_patches(samples))
+        self.embeddings.append(embeddings)
+        self.scores.append(scores)

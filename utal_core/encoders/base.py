@@ -5,7 +5,7 @@ An encoder turns one kind of input into per-snippet features of one view:
 - ``FrameEncoder``: a batch of RGB frames [B, H, W, 3] uint8 (one centre frame per snippet);
 - ``StreamEncoder``: the low-resolution fine frame stream of the same decode pass (several frames
   per snippet, in time order), fed batch by batch to a per-video :class:`StreamAccumulator`;
-- ``AudioEncoder``: a whole mono waveform plus the snippet grid;
+- ``AudioEncoder``: the mono waveform in consecutive chunks, fed to a per-video :class:`AudioAccumulator`;
 - ``VideoEncoder``: a video path plus the grid (features computed elsewhere, e.g. I3D .npy files).
 
 Weights are resolved when an encoder is created (cheap: paths and a sha256); the model itself
@@ -154,12 +154,30 @@ class StreamEncoder(Encoder):
         return self.encode_batch(frames, times, grid).features
 
 
-class AudioEncoder(Encoder):
-    """Encodes a whole waveform onto the snippet grid."""
+class AudioAccumulator(ABC):
+    """Per-video state of an AudioEncoder: takes the waveform in consecutive chunks, then gives the features."""
 
     @abstractmethod
+    def add(self, samples: np.ndarray) -> None:
+        """Take the next mono float32 ``samples`` (the first chunk starts at video time 0)."""
+
+    @abstractmethod
+    def finish(self) -> EncodedBatch:
+        """Features [T, D] (and extras) on the grid the accumulator was opened with."""
+
+
+class AudioEncoder(Encoder):
+    """Encodes a mono waveform, streamed in chunks, onto the snippet grid."""
+
+    @abstractmethod
+    def open(self, sample_rate: int, grid: SnippetGrid) -> AudioAccumulator:
+        """A fresh accumulator for one video's waveform at ``sample_rate`` on ``grid``."""
+
     def encode_batch(self, samples: np.ndarray, sample_rate: int, grid: SnippetGrid) -> EncodedBatch:
-        """Features [T, D] of mono float32 ``samples`` (sample 0 = video time 0) on ``grid``."""
+        """Features [T, D] of a whole waveform held in memory (sample 0 = video time 0; tests and small clips)."""
+        accumulator = self.open(sample_rate, grid)
+        accumulator.add(samples)
+        return accumulator.finish()
 
     def encode(self, samples: np.ndarray, sample_rate: int, grid: SnippetGrid) -> np.ndarray:
         """Features [T, D] float32 on ``grid``."""

@@ -21,13 +21,15 @@ from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
 from .backend import ENV_VARIABLE, BackendChoice, backend_module, choose_backend, media_report
-from .types import (AUDIO_SAMPLE_RATE, CENTRE_FRAMES, DEFAULT_PREFETCH, FINE_FRAMES, NO_AUDIO_REASON, AudioTrack,
+from .types import (AUDIO_CHUNK_S, AUDIO_SAMPLE_RATE, CENTRE_FRAMES, DEFAULT_PREFETCH, EMPTY_AUDIO_REASON, FINE_FRAMES,
+                    NO_AUDIO_REASON, AudioTrack, aligned_chunks, empty_track,
                     ConversionProgress, EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, ProxyVideo, browser_playable,
                     decode_warning, every_frame_between, output_size)
 
-__all__ = ["AUDIO_SAMPLE_RATE", "CENTRE_FRAMES", "DEFAULT_PREFETCH", "ENV_VARIABLE", "FINE_FRAMES", "NO_AUDIO_REASON",
+__all__ = ["AUDIO_CHUNK_S", "AUDIO_SAMPLE_RATE", "CENTRE_FRAMES", "DEFAULT_PREFETCH", "EMPTY_AUDIO_REASON", "ENV_VARIABLE",
+           "FINE_FRAMES", "NO_AUDIO_REASON",
            "AudioTrack", "BackendChoice", "EncodeSettings", "FineStream", "FrameBatch", "MediaInfo", "PickedFrames", "ProxyVideo", "browser_mp4",
-           "browser_playable", "choose_backend", "decode_audio", "decode_warning", "frames_at", "frames_between", "iter_frames", "media_report",
+           "browser_playable", "choose_backend", "decode_audio", "decode_warning", "frames_at", "frames_between", "iter_audio", "iter_frames", "media_report",
            "output_size", "probe", "write_proxy",
            "thumbnail_jpeg", "write_mp4"]
 
@@ -67,15 +69,35 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
                                         skip_loop_filter)
 
 
-def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
-                 info: MediaInfo | None = None, warnings: list[str] | None = None) -> AudioTrack:
-    """Decode the first audio stream to mono float32 at ``sample_rate``.
+def iter_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE, info: MediaInfo | None = None,
+               warnings: list[str] | None = None, chunk_s: float = AUDIO_CHUNK_S) -> Iterator[np.ndarray]:
+    """The first audio stream as mono float32 chunks of ``chunk_s`` seconds (the last one shorter), in order,
+    from one decode: memory holds a chunk, not the track.
 
-    The track is shifted so that sample 0 is the video's first presented frame. A video without
-    audio gives ``AudioTrack(samples=None, absent_reason=...)``, not an exception or fake silence.
+    The track is shifted so that sample 0 is the video's first presented frame. A video without audio,
+    or with an empty track, yields nothing; a track that cannot be decoded at all raises UTALError.
     Decode errors in a track that still decodes are appended to ``warnings`` as one plain message.
     """
-    return backend_module().decode_audio(path, sample_rate, info, warnings)
+    info = info or probe(path)
+    if not info.has_audio:
+        return iter(())
+    pieces = backend_module().audio_pieces(path, sample_rate, warnings)
+    return aligned_chunks(pieces, info, sample_rate, max(1, int(round(chunk_s * sample_rate))))
+
+
+def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
+                 info: MediaInfo | None = None, warnings: list[str] | None = None) -> AudioTrack:
+    """The whole first audio stream in memory (:func:`iter_audio`, joined; for short clips and tests).
+
+    A video without audio gives ``AudioTrack(samples=None, absent_reason=...)``, not an exception or fake silence.
+    """
+    info = info or probe(path)
+    if not info.has_audio:
+        return empty_track(sample_rate, NO_AUDIO_REASON)
+    chunks = list(iter_audio(path, sample_rate, info, warnings))
+    if not chunks:
+        return empty_track(sample_rate, EMPTY_AUDIO_REASON)
+    return AudioTrack(samples=np.concatenate(chunks), sample_rate=sample_rate)
 
 
 def frames_at(path: str | os.PathLike, times: Sequence[float], short_side: int = 96,

@@ -24,10 +24,10 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, Collector, DEFAULT_PREFETCH, NO_AUDIO_REASON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
-                    EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, PROXY_CRF, ProxyVideo, SampledStream, aligned_track,
+from .types import (Collector, DEFAULT_PREFETCH, SEEK_MARGIN_S, AUDIO_CHUNK_S, ConversionProgress,
+                    EncodeSettings, FineStream, FrameBatch, MediaInfo, PickedFrames, PROXY_CRF, ProxyVideo, SampledStream,
                     append_warning,
-                    check_readable, conversion_failed, decode_warning, delivered_batches, empty_track, finite_float,
+                    check_readable, conversion_failed, decode_warning, delivered_batches, finite_float,
                     is_variable_rate, output_size, pad_short_stream, pick_on_screen, release_producers, sampled_streams)
 
 NAME = "ffmpeg"
@@ -197,23 +197,33 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
     append_warning(warnings, decode_warning(path, stderr, "video frames"))
 
 
-def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
-                 info: MediaInfo | None = None, warnings: list[str] | None = None) -> AudioTrack:
-    """:func:`utal_core.media.decode_audio` through an ffmpeg subprocess writing raw float32."""
-    info = info or probe(path)
-    if not info.has_audio:
-        return empty_track(sample_rate, NO_AUDIO_REASON)
+def audio_pieces(path: str | os.PathLike, sample_rate: int, warnings: list[str] | None = None) -> Iterator[np.ndarray]:
+    """The first audio stream as mono float32 pieces of :data:`AUDIO_CHUNK_S` seconds (not yet aligned to the
+    video), read from an ffmpeg subprocess writing raw float32; see :func:`utal_core.media.iter_audio`."""
     command = [_binary("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
                "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
-    result = subprocess.run(command, capture_output=True, check=False)
-    samples = np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
-    if samples.size == 0:
-        if result.returncode != 0:
-            raise UTALError(f"{Path(path).name}: the audio track could not be decoded "
-                            f"({result.stderr.decode(errors='replace').strip()[:200]}).")
-        return empty_track(sample_rate, "the audio track is empty")
-    append_warning(warnings, decode_warning(path, result.stderr.decode(errors="replace"), "audio track"))
-    return aligned_track(samples, info, sample_rate)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stderr: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr.append(process.stderr.read()), daemon=True)
+    reader.start()
+    piece_bytes = 4 * max(1, int(round(AUDIO_CHUNK_S * sample_rate)))
+    received = 0
+    try:
+        while data := process.stdout.read(piece_bytes):
+            samples = np.frombuffer(data, dtype="<f4", count=len(data) // 4).astype(np.float32)
+            received += samples.size
+            yield samples
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+        reader.join()
+        process.stderr.close()
+        process.wait()
+    message = b"".join(stderr).decode(errors="replace")
+    if received == 0 and process.returncode != 0:
+        raise UTALError(f"{Path(path).name}: the audio track could not be decoded ({message.strip()[:200]}).")
+    append_warning(warnings, decode_warning(path, message, "audio track"))
 
 
 def thumbnail_jpeg(path: str | os.PathLike, seconds: float, width: int) -> bytes:

@@ -9,6 +9,7 @@ flagged corrupt) and told in the same plain words as the ffmpeg backend, never i
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from dataclasses import dataclass, field
@@ -23,11 +24,11 @@ import numpy as np
 from ..errors import UTALError
 from ..grid import SnippetGrid
 from ..limits import Limits
-from .types import (AUDIO_SAMPLE_RATE, Collector, DEFAULT_PREFETCH, NO_AUDIO_REASON, ON_SCREEN_EPSILON, SEEK_MARGIN_S, AudioTrack, ConversionProgress,
+from .types import (Collector, DEFAULT_PREFETCH, ON_SCREEN_EPSILON, SEEK_MARGIN_S, ConversionProgress,
                     EncodeSettings, FineStream, FrameBatch, conversion_failed, MediaInfo, PickedFrames, PROXY_CRF, ProxyVideo,
-                    SampledStream, aligned_track,
+                    SampledStream,
                     append_warning, check_readable,
-                    decode_errors_warning, delivered_batches, empty_track, is_variable_rate, pad_short_stream,
+                    decode_errors_warning, delivered_batches, is_variable_rate, pad_short_stream,
                     output_size, pick_on_screen, release_producers, sampled_streams)
 
 NAME = "pyav"
@@ -282,31 +283,27 @@ def iter_frames(path: str | os.PathLike, grid: SnippetGrid, short_side: int = 25
     append_warning(warnings, decode_errors_warning(path, errors.count, "video frames"))
 
 
-def decode_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
-                 info: MediaInfo | None = None, warnings: list[str] | None = None) -> AudioTrack:
-    """:func:`utal_core.media.decode_audio` through PyAV's decoder and resampler."""
-    info = info or probe(path)
-    if not info.has_audio:
-        return empty_track(sample_rate, NO_AUDIO_REASON)
+def audio_pieces(path: str | os.PathLike, sample_rate: int, warnings: list[str] | None = None) -> Iterator[np.ndarray]:
+    """The first audio stream as mono float32 pieces, one per resampled frame (not yet aligned to the video),
+    through PyAV's decoder and resampler; see :func:`utal_core.media.iter_audio`."""
     errors = _ErrorCount()
-    chunks: list[np.ndarray] = []
+    received = 0
     try:
         with _open(path) as container:
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            for frame in [*_decoded_frames(container, container.streams.audio[0], errors), None]:
-                chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+            for frame in itertools.chain(_decoded_frames(container, container.streams.audio[0], errors), [None]):
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    received += samples.size
+                    yield samples
     except (av.FFmpegError, UTALError, ValueError):
-        if not chunks:
+        if not received:
             raise UTALError(f"{Path(path).name}: the audio track could not be decoded "
                             f"(damaged, or a codec this build cannot read).") from None
         errors.count += 1
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if samples.size == 0:
-        if errors.count:
-            raise UTALError(f"{Path(path).name}: the audio track could not be decoded (damaged).")
-        return empty_track(sample_rate, "the audio track is empty")
+    if received == 0 and errors.count:
+        raise UTALError(f"{Path(path).name}: the audio track could not be decoded (damaged).")
     append_warning(warnings, decode_errors_warning(path, errors.count, "audio track"))
-    return aligned_track(samples, info, sample_rate)
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -27,6 +27,9 @@ FINE_FRAMES = "fine"
 #: Batches the decoding threads may hold ahead of the consumer (decoding runs ahead of encoding).
 DEFAULT_PREFETCH = 4
 NO_AUDIO_REASON = "the video has no audio track"
+EMPTY_AUDIO_REASON = "the audio track is empty"
+#: Audio is decoded and encoded in chunks of this many seconds, so memory does not grow with the track.
+AUDIO_CHUNK_S = 10.0
 
 
 def finite_float(value, default: float = 0.0) -> float:
@@ -244,14 +247,28 @@ class AudioTrack:
         return out
 
 
-def aligned_track(samples: np.ndarray, info: MediaInfo, sample_rate: int) -> AudioTrack:
-    """The decoded samples shifted so that sample 0 is the video's first presented frame."""
-    offset = int(round(((info.audio_start or 0.0) - info.video_start) * sample_rate))
-    if offset > 0:
-        samples = np.concatenate([np.zeros(offset, np.float32), samples])
-    elif offset < 0:
-        samples = samples[-offset:]
-    return AudioTrack(samples=samples, sample_rate=sample_rate)
+def aligned_chunks(pieces: Iterable[np.ndarray], info: MediaInfo, sample_rate: int,
+                   chunk_samples: int) -> Iterator[np.ndarray]:
+    """Decoded mono pieces regrouped into float32 chunks of ``chunk_samples`` (the last one shorter), shifted
+    so that sample 0 is the video's first presented frame. Nothing comes out for a track with no samples."""
+    skip = int(round(((info.audio_start or 0.0) - info.video_start) * sample_rate))
+    pending: list[np.ndarray] = []
+    size = 0
+    for piece in pieces:
+        if skip < 0:  # the track starts before the video: drop its first samples
+            piece, skip = piece[-skip:], min(0, skip + len(piece))
+        if not len(piece):
+            continue
+        if skip > 0:  # the track starts after the video: silence first
+            pending, size, skip = [np.zeros(skip, np.float32)], skip, 0
+        pending.append(piece)
+        size += len(piece)
+        while size >= chunk_samples:
+            joined = np.concatenate(pending).astype(np.float32, copy=False)
+            yield joined[:chunk_samples]
+            pending, size = [joined[chunk_samples:]], size - chunk_samples
+    if size:
+        yield np.concatenate(pending).astype(np.float32, copy=False)
 
 
 def empty_track(sample_rate: int, reason: str) -> AudioTrack:

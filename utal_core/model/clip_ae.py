@@ -21,6 +21,11 @@ Any subset of the views may be given; the modules that need a missing view are s
   the view embeddings), and a class activation sequence (CAS) over ``K`` pseudo-classes whose
   video-level score is the mean CAS over the top-k snippets ranked by fused actionness.
 
+Both attentions are T x T in the paper. With ``attention_window`` W (analyses: DEFAULT_ATTENTION_WINDOW),
+a video longer than W snippets is attended within a band instead: snippet ``i`` sees the snippets
+``j`` with ``|i - j| <= W // 2``, computed in blocks of W // 2 queries, so memory grows with T * W, not
+T * T. Up to W snippets the result is the full attention, bit for bit.
+
 During training, ``view_dropout`` randomly removes whole views (never all of them), so that a
 view missing at test time is a situation the model has seen.
 """
@@ -29,12 +34,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..types import VIEW_NAMES
+
+
 
 
 @dataclass
@@ -91,6 +99,38 @@ def _masked_softmax(logits: Tensor, key_mask: Tensor, dim: int) -> Tensor:
     return torch.softmax(logits.masked_fill(~key_mask, float("-inf")), dim=dim)
 
 
+def _attend(logits_of: Callable[[slice, slice], Tensor], values: Tensor, key_mask: Tensor, window: int | None,
+            keys_first: bool = False) -> Tensor:
+    """``softmax_k(logits[q, k]) @ values`` for every query ``q`` of a [B, T, d] sequence, over the real keys
+    (``key_mask`` [B, T]); ``logits_of(queries, keys)`` gives the [B, q, k] logits of two index ranges
+    ([B, k, q] with ``keys_first``).
+
+    With a ``window`` shorter than the sequence, each query sees only the keys within ``window // 2``
+    snippets of it, computed in blocks of queries, so memory grows with T * window instead of T * T;
+    up to ``window`` snippets this is the full attention, computed as one block.
+    """
+    key_dim = 1 if keys_first else 2
+
+    def block(queries: slice, keys: slice, allowed: Tensor) -> Tensor:  # allowed: [B, q, k]
+        logits = logits_of(queries, keys)
+        weights = _masked_softmax(logits, allowed.transpose(1, 2) if keys_first else allowed, dim=key_dim)
+        return (weights.transpose(1, 2) if keys_first else weights) @ values[:, keys]
+
+    length = values.shape[1]
+    if window is None or length <= window:
+        return block(slice(None), slice(None), key_mask.unsqueeze(1))
+    half = max(1, window // 2)
+    positions = torch.arange(length, device=values.device)
+    blocks = []
+    for start in range(0, length, half):
+        stop = min(length, start + half)
+        low, high = max(0, start - half), min(length, stop + half)
+        allowed = key_mask[:, None, low:high] & ((positions[start:stop, None] - positions[None, low:high]).abs() <= half)
+        allowed = allowed | ~allowed.any(dim=2, keepdim=True)  # a padding query with no real key in reach: its output is masked later
+        blocks.append(block(slice(start, stop), slice(low, high), allowed))
+    return torch.cat(blocks, dim=1)
+
+
 class _TemporalBlock(nn.Module):
     """Conv1d over time with a residual connection, on [B, T, d] tensors."""
 
@@ -142,16 +182,19 @@ class CAFStage(nn.Module):
         self.norm_cbp = nn.LayerNorm(dim)
         self.temperature = temperature
 
-    def forward(self, audio_history: list[Tensor], cbp_history: list[Tensor], mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, audio_history: list[Tensor], cbp_history: list[Tensor], mask: Tensor,
+                window: int | None = None) -> tuple[Tensor, Tensor]:
         x_audio = self.gather_audio(torch.cat(audio_history, dim=-1))
         x_cbp = self.gather_cbp(torch.cat(cbp_history, dim=-1))
         unit_audio, unit_cbp = F.normalize(x_audio, dim=-1), F.normalize(x_cbp, dim=-1)
-        correlation = unit_audio @ self.correlation @ unit_cbp.transpose(1, 2) / self.temperature  # [B, Ta, Tc]
+
+        def correlation(audio_steps: slice, cbp_steps: slice) -> Tensor:  # [B, Ta, Tc]
+            return unit_audio[:, audio_steps] @ self.correlation @ unit_cbp[:, cbp_steps].transpose(1, 2) / self.temperature
+
         # Softmax over the audio axis re-weights audio at each CBP step, and vice versa.
-        attend_audio = _masked_softmax(correlation, mask.unsqueeze(2), dim=1)
-        attend_cbp = _masked_softmax(correlation, mask.unsqueeze(1), dim=2)
-        audio_tilde = attend_audio.transpose(1, 2) @ x_audio
-        cbp_tilde = attend_cbp @ x_cbp
+        audio_tilde = _attend(lambda cbp_steps, audio_steps: correlation(audio_steps, cbp_steps), x_audio, mask, window,
+                              keys_first=True)
+        cbp_tilde = _attend(correlation, x_cbp, mask, window)
         new_audio = self.norm_audio(x_audio + F.gelu(self.out_audio(audio_tilde)))
         new_cbp = self.norm_cbp(x_cbp + F.gelu(self.out_cbp(cbp_tilde)))
         return new_audio, new_cbp
@@ -167,10 +210,10 @@ class CrossAttentionFusion(nn.Module):
         self.merge_audio = nn.Linear((n + 1) * d, d)
         self.merge_cbp = nn.Linear((n + 1) * d, d)
 
-    def forward(self, audio: Tensor, cbp: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, audio: Tensor, cbp: Tensor, mask: Tensor, window: int | None = None) -> tuple[Tensor, Tensor]:
         audio_history, cbp_history = [audio], [cbp]
         for stage in self.stages:
-            new_audio, new_cbp = stage(audio_history, cbp_history, mask)
+            new_audio, new_cbp = stage(audio_history, cbp_history, mask, window)
             audio_history.append(new_audio)
             cbp_history.append(new_cbp)
         merged_audio = self.merge_audio(torch.cat(audio_history, dim=-1))
@@ -190,11 +233,15 @@ class _GuidedAttention(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.temperature = temperature
 
-    def forward(self, x: Tensor, guide: Tensor, guide_actionness: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, guide: Tensor, guide_actionness: Tensor, mask: Tensor, window: int | None = None) -> Tensor:
         q = F.normalize(self.query(x), dim=-1)
         k = F.normalize(self.key(guide), dim=-1)
-        logits = q @ k.transpose(1, 2) / self.temperature + torch.log(guide_actionness + 1e-4).unsqueeze(1)
-        attended = _masked_softmax(logits, mask.unsqueeze(1), dim=2) @ self.value(guide)
+        bias = torch.log(guide_actionness + 1e-4)
+
+        def logits(queries: slice, keys: slice) -> Tensor:
+            return q[:, queries] @ k[:, keys].transpose(1, 2) / self.temperature + bias[:, keys].unsqueeze(1)
+
+        attended = _attend(logits, self.value(guide), mask, window)
         return self.norm(x + self.out(attended))
 
 
@@ -209,11 +256,11 @@ class CrossViewCollaboration(nn.Module):
         self.cbp_from_clip = _GuidedAttention(d, tau)
         self.clip_from_cbp = _GuidedAttention(d, tau)
 
-    def forward(self, cbp: Tensor, clip: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, cbp: Tensor, clip: Tensor, mask: Tensor, window: int | None = None) -> tuple[Tensor, Tensor]:
         cbp_actionness = torch.sigmoid(self.prelim_cbp(cbp)).squeeze(-1)
         clip_actionness = torch.sigmoid(self.prelim_clip(clip)).squeeze(-1)
-        new_cbp = self.cbp_from_clip(cbp, clip, clip_actionness, mask)
-        new_clip = self.clip_from_cbp(clip, cbp, cbp_actionness, mask)
+        new_cbp = self.cbp_from_clip(cbp, clip, clip_actionness, mask, window)
+        new_clip = self.clip_from_cbp(clip, cbp, cbp_actionness, mask, window)
         return new_cbp, new_clip
 
 
@@ -260,8 +307,11 @@ class CLIPAE(nn.Module):
             return keep
         return [names[int(torch.randint(len(names), ()))]]
 
-    def forward(self, views: dict[str, Tensor], mask: Tensor | None = None) -> CLIPAEOutput:
-        """Run on the views present in ``views`` ([B, T, D_v] each); ``mask`` [B, T] marks real snippets."""
+    def forward(self, views: dict[str, Tensor], mask: Tensor | None = None, attention_window: int | None = None) -> CLIPAEOutput:
+        """Run on the views present in ``views`` ([B, T, D_v] each); ``mask`` [B, T] marks real snippets.
+
+        ``attention_window``: None, the full T x T attention of CAF and of the collaboration; a number, each
+        snippet attends only to the snippets within half of it (the same as full attention when T <= it)."""
         names = [name for name in self.views if name in views]
         if not names:
             raise ValueError(f"none of the model's views {self.views} were given")
@@ -272,9 +322,9 @@ class CLIPAE(nn.Module):
             mask = torch.ones(first.shape[:2], dtype=torch.bool, device=first.device)
         hidden = {name: self.projections[name](views[name], mask) for name in names}
         if self.caf is not None and {"audio", "cbp"} <= hidden.keys():
-            hidden["audio"], hidden["cbp"] = self.caf(hidden["audio"], hidden["cbp"], mask)
+            hidden["audio"], hidden["cbp"] = self.caf(hidden["audio"], hidden["cbp"], mask, attention_window)
         if self.collaboration is not None and {"cbp", "clip"} <= hidden.keys():
-            hidden["cbp"], hidden["clip"] = self.collaboration(hidden["cbp"], hidden["clip"], mask)
+            hidden["cbp"], hidden["clip"] = self.collaboration(hidden["cbp"], hidden["clip"], mask, attention_window)
 
         weights = torch.softmax(self.fusion_weights[[self.views.index(name) for name in names]], dim=0)
         fused = sum(weight * hidden[name] for weight, name in zip(weights, names))

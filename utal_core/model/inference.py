@@ -14,6 +14,7 @@ import torch
 from ..errors import UTALError
 from ..types import VIEW_NAMES, ViewFeatures
 from .clip_ae import CLIPAE
+from .defaults import DEFAULT_ATTENTION_WINDOW
 from .prediction import Prediction
 
 
@@ -48,14 +49,15 @@ def view_tensors(features: ViewFeatures, names: list[str], device: torch.device 
 
 
 @torch.no_grad()
-def predict(model: CLIPAE, features: ViewFeatures) -> Prediction:
-    """Per-view and fused actionness, CAS and video scores for one whole video."""
+def predict(model: CLIPAE, features: ViewFeatures, attention_window: int | None = DEFAULT_ATTENTION_WINDOW) -> Prediction:
+    """Per-view and fused actionness, CAS and video scores for one whole video (``attention_window``: see
+    :meth:`CLIPAE.forward`)."""
     names = usable_views(model, features)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        output = model(view_tensors(features, names, device))
+        output = model(view_tensors(features, names, device), attention_window=attention_window)
     finally:
         model.train(was_training)
     view_actionness = output.view_actionness

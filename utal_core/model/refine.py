@@ -17,6 +17,7 @@ import numpy as np
 
 from ..types import VIEW_NAMES, ViewFeatures
 from .clip_ae import CLIPAE, CLIPAEConfig
+from .defaults import DEFAULT_ATTENTION_WINDOW
 from .inference import predict, usable_views
 from .evidence import PseudoLabelConfig, initial_pseudo_labels
 from .losses import LossWeights
@@ -35,6 +36,8 @@ class RefineConfig:
     #: benchmarks/real_clips.py, 0.5 gave 0.322 class-agnostic mAP against 0.402 for 0).
     label_momentum: float = 0.0
     max_len: int = 1024
+    #: Longest stretch of snippets one attention sees (:meth:`CLIPAE.forward`); crops of ``max_len`` fit in one.
+    attention_window: int | None = DEFAULT_ATTENTION_WINDOW
     pseudo_labels: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
     losses: LossWeights = field(default_factory=LossWeights)
     #: Architecture used when starting from scratch.
@@ -56,7 +59,7 @@ def refine(features: ViewFeatures, model: CLIPAE | None = None, config: RefineCo
         else:
             views = usable_views(model, features)
             model = copy.deepcopy(model)
-            start = predict(model, features)
+            start = predict(model, features, config.attention_window)
             initial = initial_pseudo_labels(features, views, config.pseudo_labels)
             targets = ((1 - config.label_momentum) * initial + config.label_momentum * start.actionness).astype(np.float32)
             video_class = np.array([int(np.argmax(start.video_scores))])
@@ -66,7 +69,7 @@ def refine(features: ViewFeatures, model: CLIPAE | None = None, config: RefineCo
         steps = 0
         while steps < config.steps:
             for batch in make_batches([features], views, [targets], video_class, config.max_len, 1, config.device, rng):
-                training_step(model, optimizer, batch, config.losses)
+                training_step(model, optimizer, batch, config.losses, config.attention_window)
                 steps += 1
                 if steps == config.steps:
                     break

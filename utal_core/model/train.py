@@ -178,10 +178,11 @@ def _collate(dataset: Sequence[ViewFeatures], present: tuple[str, ...], crops: l
     )
 
 
-def training_step(model: CLIPAE, optimizer: Optimizer, batch: Batch, weights: LossWeights) -> dict[str, float]:
-    """One gradient step on ``batch``; returns the loss parts."""
+def training_step(model: CLIPAE, optimizer: Optimizer, batch: Batch, weights: LossWeights,
+                  attention_window: int | None = None) -> dict[str, float]:
+    """One gradient step on ``batch`` (``attention_window``: see :meth:`CLIPAE.forward`); returns the loss parts."""
     model.train()
-    output = model(batch.views, batch.mask)
+    output = model(batch.views, batch.mask, attention_window)
     loss, parts = self_supervised_loss(output, batch.targets, batch.cluster_ids, weights)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
