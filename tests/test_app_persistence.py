@@ -26,9 +26,11 @@ def analysed(page, video, expect: str) -> None:
     page.wait_for_selector("#segment-count-value")
 
 
-def edits_row(page) -> list[float]:
-    """The timeline's edits row: start, end of each bar in time order, flattened."""
-    page.wait_for_function(f"() => ({EDITS_JS})() !== null")
+def edits_row(page, bars: int | None = None) -> list[float]:
+    """The timeline's edits row: start, end of each bar in time order, flattened; with ``bars``, once it has that
+    many (the row is redrawn when the server's answer to the last edit arrives, after the inspector's own update)."""
+    page.wait_for_function(f"(bars) => {{ const row = ({EDITS_JS})(); return row !== null && (bars === null || "
+                           f"row.length === bars); }}", arg=bars)
     return [bound for bar in page.evaluate(EDITS_JS) for bound in bar]
 
 
@@ -48,7 +50,7 @@ def test_corrections_survive_a_reload_and_a_restart_and_stay_with_their_browser(
             start, end = float(page.inner_text("#inspected-start")), float(page.inner_text("#inspected-end"))
             press(page, "x")
             wait_inspected(page, round(start + 0.04, 6), end)
-        corrected = edits_row(page)
+        corrected = edits_row(page, bars=3)
         assert len(corrected) == 6
         page.reload()
         page.wait_for_selector("#analyze-btn")
