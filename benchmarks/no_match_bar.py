@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from real_clips import load_judge  # noqa: E402
+from real_clips import dev_clips, label_queries  # noqa: E402
 from utal_core.library import SegmentLibrary, add_analysis_to_library  # noqa: E402
 from utal_core.library.search import GOOD_MATCH_SHARE, SearchHit, with_match_bars  # noqa: E402
 from utal_core.pipeline import Pipeline, PipelineConfig  # noqa: E402
@@ -58,18 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--library", type=Path, help="a library of the dev clips (default: one made here)")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     args = parser.parse_args(argv)
-    judge = load_judge()
-    if judge is None:
-        print("no judge under ../shared/tools/judge: nothing to do")
+    clips = dev_clips()
+    if clips is None:
         return 0
-    vids, gt = judge.gather(judge.DEV)
-    if not vids:
-        print("no real clips under ../shared/data: nothing to do")
-        return 0
-    queries: dict = {}
-    for key, entry in gt["database"].items():
-        for annotation in entry["annotations"]:
-            queries.setdefault((key, judge.label_words(annotation["label"])), []).append(annotation["segment"])
+    judge, vids, gt = clips
+    queries = label_queries(judge, gt)
     with contextlib.ExitStack() as stack:
         if args.library is None:
             pipeline = Pipeline.from_config(PipelineConfig())

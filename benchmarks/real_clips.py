@@ -117,6 +117,28 @@ def load_judge():
     return judge
 
 
+def dev_clips():
+    """The judge, its dev clips {key: path} and their ground truth; None (after saying why) when ../shared lacks them."""
+    judge = load_judge()
+    if judge is None:
+        print(f"no judge at {JUDGE}: nothing to do")
+        return None
+    vids, gt = judge.gather(judge.DEV)
+    if not vids:
+        print("no real clips under ../shared/data: nothing to do")
+        return None
+    return judge, vids, gt
+
+
+def label_queries(judge, gt: dict) -> dict:
+    """The judge's retrieval queries: {(clip key, label words): [ground-truth segments]}."""
+    queries: dict = {}
+    for key, entry in gt["database"].items():
+        for annotation in entry["annotations"]:
+            queries.setdefault((key, judge.label_words(annotation["label"])), []).append(annotation["segment"])
+    return queries
+
+
 def as_results(segments: list[Segment]) -> list[dict]:
     return [{"segment": [s.start, s.end], "score": s.score, "label": "a"} for s in segments]
 
@@ -247,14 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     args = parser.parse_args(argv)
 
-    judge = load_judge()
-    if judge is None:
-        print(f"no judge at {JUDGE}: nothing to do")
+    clips = dev_clips()
+    if clips is None:
         return 0
-    vids, gt = judge.gather(judge.DEV)
-    if not vids:
-        print("no real clips under ../shared/data: nothing to do")
-        return 0
+    judge, vids, gt = clips
     keys = sorted(vids)
     scorer = Scorer(judge, gt, keys)
     rows = baseline_rows(judge, vids, gt, scorer)

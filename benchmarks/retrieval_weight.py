@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from real_clips import load_judge  # noqa: E402
+from real_clips import dev_clips, label_queries  # noqa: E402
 from utal_core.library import LibraryConfig, SegmentLibrary, add_analysis_to_library  # noqa: E402
 from utal_core.library.search import rank_by_confidence  # noqa: E402
 from utal_core.pipeline import Pipeline, PipelineConfig  # noqa: E402
@@ -53,19 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     args = parser.parse_args(argv)
-    judge = load_judge()
-    if judge is None:
-        print("no judge under ../shared/tools/judge: nothing to do")
+    clips = dev_clips()
+    if clips is None:
         return 0
-    vids, gt = judge.gather(judge.DEV)
-    if not vids:
-        print("no real clips under ../shared/data: nothing to do")
-        return 0
+    judge, vids, gt = clips
     pipeline = Pipeline.from_config(PipelineConfig())
-    queries: dict = {}
-    for key, entry in gt["database"].items():
-        for annotation in entry["annotations"]:
-            queries.setdefault((key, judge.label_words(annotation["label"])), []).append(annotation["segment"])
+    queries = label_queries(judge, gt)
     with tempfile.TemporaryDirectory() as folder, SegmentLibrary.open(folder) as library:
         for path in vids.values():
             add_analysis_to_library(library, pipeline.analyze(path))

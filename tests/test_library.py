@@ -208,15 +208,20 @@ def peaked(vocabulary: str, name: str, count: int) -> np.ndarray:
     return rows / rows.sum(axis=1, keepdims=True)
 
 
-def test_label_bridge_search_through_analysis_and_cli(tmp_path: Path, capsys) -> None:
-    bridge = LabelBridgeScorer(LabelBridgeConfig(cache_dir=tmp_path / "cache"))
+def add_dogs_and_band(library: Path, folder: Path, bridge: LabelBridgeScorer) -> None:
+    """Two videos of two segments each into ``library``: dogs (a Golden Retriever, barking) and a band (stage, music)."""
     for name, image_class, sound in (("dogs", "Golden Retriever", "Bark"), ("band", "stage", "Music")):
         analysis = SimpleNamespace(
-            video_path=tmp_path / f"{name}.mp4", content_hash=name, duration=10.0, config={"k": "auto"},
+            video_path=folder / f"{name}.mp4", content_hash=name, duration=10.0, config={"k": "auto"},
             segments=segments_for(2),
             segment_embeddings={"cbp_probs": peaked("imagenet_1k", image_class, 2),
                                 "audio_scores": peaked("audioset_521", sound, 2)})
-        add_analysis_to_library(SegmentLibrary.open(tmp_path / "lib"), analysis, bridge)
+        add_analysis_to_library(SegmentLibrary.open(library), analysis, bridge)
+
+
+def test_label_bridge_search_through_analysis_and_cli(tmp_path: Path, capsys) -> None:
+    bridge = LabelBridgeScorer(LabelBridgeConfig(cache_dir=tmp_path / "cache"))
+    add_dogs_and_band(tmp_path / "lib", tmp_path, bridge)
     with SegmentLibrary.open(tmp_path / "lib") as library:
         assert library.spaces() == ["minilm"]
         for query, video in (("dog", "dogs.mp4"), ("music", "band.mp4")):
@@ -244,13 +249,7 @@ def test_search_says_no_good_match_for_what_no_segment_shows(tmp_path: Path, cap
     query none of whose hits reaches its bar is answered "no good match" with the closest results."""
     monkeypatch.setenv("UTAL_CACHE_DIR", str(tmp_path))  # the CLI's label bridge shares the embeddings cached here
     bridge = LabelBridgeScorer(LabelBridgeConfig(cache_dir=tmp_path / "text"))
-    for name, image_class, sound in (("dogs", "Golden Retriever", "Bark"), ("band", "stage", "Music")):
-        analysis = SimpleNamespace(
-            video_path=tmp_path / f"{name}.mp4", content_hash=name, duration=10.0, config={"k": "auto"},
-            segments=segments_for(2),
-            segment_embeddings={"cbp_probs": peaked("imagenet_1k", image_class, 2),
-                                "audio_scores": peaked("audioset_521", sound, 2)})
-        add_analysis_to_library(SegmentLibrary.open(tmp_path / "lib"), analysis, bridge)
+    add_dogs_and_band(tmp_path / "lib", tmp_path, bridge)
     with SegmentLibrary.open(tmp_path / "lib") as library:
         dogs = library.search_text("a dog barking", bridge, k=4, match_bars=True)
         assert dogs[0].video_name == "dogs.mp4" and dogs[0].good_match and not no_good_match(dogs)
