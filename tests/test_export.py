@@ -6,6 +6,8 @@ import csv
 import importlib.util
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import srt
 import webvtt
 
 from utal_core.cli import main
-from utal_core.export import (atomic_write_bytes, atomic_write_text, export_analysis, load_analysis_json, subtitles_srt,
+from utal_core.export import (NEW_FILE_MODE, atomic_write_bytes, atomic_write_text, export_analysis, load_analysis_json, subtitles_srt,
                               subtitles_vtt, write_activitynet, write_json)
 from utal_core.errors import UTALError
 from utal_core.types import Segment
@@ -126,3 +128,11 @@ def test_labels_with_control_characters_and_line_breaks_keep_every_format_well_f
                                                                                   "00:00:05.000"]
     cues = list(srt.parse(subtitles_srt(HOSTILE)))
     assert len(cues) == 3 and all("\n" not in cue.content for cue in cues)
+
+
+def test_atomic_writes_get_a_plain_new_files_mode(tmp_path: Path) -> None:
+    """An export is readable like any file the user writes (0o666 less the umask), not mkstemp's private 0o600."""
+    target = atomic_write_text(tmp_path / "report.json", "{}")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask == NEW_FILE_MODE

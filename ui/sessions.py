@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 from contextlib import suppress
@@ -41,6 +40,7 @@ from gradio.utils import get_upload_folder
 
 from utal_core.edit_files import EditStore, carried_edits
 from utal_core.errors import UTALError
+from utal_core.export import temporary_sibling
 from utal_core.examples import EXAMPLES_DIR
 from utal_core.features import content_hash
 from utal_core.library import SegmentLibrary
@@ -90,7 +90,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         return
     except OSError:
         pass
-    handle, partial = tempfile.mkstemp(prefix=".copy.", dir=target.parent)
+    handle, partial = temporary_sibling(target)
     os.close(handle)
     try:
         shutil.copyfile(source, partial)

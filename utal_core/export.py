@@ -35,13 +35,30 @@ EAF_TIER_LAYOUTS = ("label", "one")
 EAF_ONE_TIER = "actions"
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The mode ``open()`` gives a new file (0o666 less the umask); mkstemp's own 0o600 would hide exports from others.
+NEW_FILE_MODE = 0o666 & ~_process_umask()
+
+
+def temporary_sibling(path: Path) -> tuple[int, str]:
+    """An open temp file beside ``path`` (for an atomic ``os.replace``), with the mode a plain new file gets."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(handle, NEW_FILE_MODE)
+    return handle, name
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``;
     a write the system refuses (read-only, full, a folder in the way) is one plain UTALError."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        handle, temp_name = temporary_sibling(path)
     except OSError as error:
         raise UTALError(f"Cannot write {path}: {error.strerror or error}") from None
     try:

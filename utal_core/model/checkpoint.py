@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from ..errors import UTALError
+from ..export import temporary_sibling
 from ..limits import Limits
 from .checkpoint_metadata import CHECKPOINT_VERSION, FORMAT_NAME, METADATA_KEY, read_checkpoint_metadata
 from .clip_ae import CLIPAE, CLIPAEConfig
@@ -43,7 +43,7 @@ def save_checkpoint(path: str | os.PathLike, model: CLIPAE, train_config: TrainC
     tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        handle, temporary = temporary_sibling(path)
     except OSError as error:
         raise UTALError(f"Cannot write {path}: {error.strerror or error}") from None
     os.close(handle)
