@@ -4,13 +4,16 @@ running the model, and anything that changes them (settings, checkpoint bytes, a
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.batch_helpers import make_videos
 from utal_core.pipeline import CURVE_NAMES, DEFAULT_CHECKPOINT, Pipeline, PipelineConfig
+from utal_core import prediction_cache
 from utal_core.prediction_cache import PREDICTIONS_FOLDER
+from utal_core.types import ViewFeatures
 
 
 def light_config(cache, **changes) -> PipelineConfig:
@@ -107,3 +110,19 @@ def test_no_feature_cache_means_no_prediction_cache(video, tmp_path):
     pipeline.analyze(video)
     pipeline.analyze(video)
     assert pipeline.model_runs == 2 and not (tmp_path / PREDICTIONS_FOLDER).exists()
+
+
+def test_an_edit_of_the_model_code_makes_a_new_key(tmp_path, monkeypatch):
+    """No version to bump by hand: one changed byte in the refinement code changes the code's hash, and so the key."""
+    copies = [tmp_path / name / "utal_core" for name in ("same", "edited")]
+    for package in copies:
+        shutil.copytree(Path(prediction_cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    refine = copies[1] / "model" / "refine.py"
+    refine.write_text(refine.read_text() + "\n# changed\n")
+    before, after = (prediction_cache.library_code_sha256(package) for package in copies)
+    assert before == prediction_cache.library_code_sha256() and after != before
+
+    features = ViewFeatures(times=np.arange(4, dtype=np.float32), views={"motion": np.ones((4, 2), np.float32)})
+    key = prediction_cache.prediction_key(features, None, {})
+    monkeypatch.setattr(prediction_cache, "library_code_sha256", lambda: after)
+    assert prediction_cache.prediction_key(features, None, {}) != key

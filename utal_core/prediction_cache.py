@@ -4,8 +4,9 @@ The outputs (:class:`~utal_core.model.prediction.Prediction`: actionness, CAS, v
 of the features fed to the model, the checkpoint's bytes, the settings that change them and the model code,
 so, as for the features, a rerun never recomputes them: per-video refinement takes seconds on a CPU, and
 reading the entry needs no torch. The key (:func:`prediction_key`) hashes exactly those inputs: every array
-of the features, the checkpoint's sha256 (not its path), the settings, :data:`utal_core.model.OUTPUT_VERSION`
-(bumped when the model code changes its outputs) and torch's version.
+of the features, the checkpoint's sha256 (not its path), the settings, the library's source (:func:`library_code_sha256`: any edit
+of the network, inference, refinement or evidence code, or of what they import, makes new entries, with no version
+to remember to bump) and torch's version.
 
 Entry: ``<feature cache>/predictions/<key[:2]>/<key>.npz`` with ``times``, ``actionness``, ``cas``,
 ``video_scores`` and one ``view_<name>`` per view the model used; written atomically. A missing, unreadable
@@ -14,6 +15,7 @@ or inconsistent entry is recomputed and overwritten.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -25,7 +27,6 @@ import numpy as np
 
 from .export import atomic_write_bytes
 from .features import library_versions
-from .model import OUTPUT_VERSION
 from .model.prediction import Prediction
 from .types import VIEW_NAMES, ViewFeatures
 
@@ -45,11 +46,20 @@ def features_sha256(features: ViewFeatures) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def library_code_sha256(package: Path = Path(__file__).parent) -> str:
+    """sha256 of the source files of ``utal_core`` (paths and bytes), read once per process (about 1 MB)."""
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
 def prediction_key(features: ViewFeatures, checkpoint_sha256: str | None, settings: dict) -> str:
     """The cache key of the model's outputs on ``features`` from the checkpoint of that sha256 (None: a model
     fitted from scratch) under ``settings`` (every setting that changes the outputs, JSON-able)."""
     identity = {"features": features_sha256(features), "checkpoint": checkpoint_sha256, "settings": settings,
-                "output_version": OUTPUT_VERSION, "torch": library_versions()["torch"]}
+                "library_code": library_code_sha256(), "torch": library_versions()["torch"]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

@@ -12,11 +12,6 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-#: Version of what the model stage outputs for given features, checkpoint and settings. Bump it in any change to
-#: the network, inference or refinement code (or their defaults) that changes those outputs: it is part of the
-#: prediction cache's key (utal_core/prediction_cache.py), so entries made by the old code are then recomputed.
-OUTPUT_VERSION = 1
-
 _EXPORTS = {
     "CHECKPOINT_VERSION": "checkpoint_metadata", "read_checkpoint_metadata": "checkpoint_metadata",
     "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
@@ -40,7 +35,7 @@ if TYPE_CHECKING:
     from .train import TrainConfig, TrainedModel, train
 
 __all__ = [
-    "CHECKPOINT_VERSION", "CLIPAE", "CLIPAEConfig", "CLIPAEOutput", "LossWeights", "OUTPUT_VERSION", "Prediction",
+    "CHECKPOINT_VERSION", "CLIPAE", "CLIPAEConfig", "CLIPAEOutput", "LossWeights", "Prediction",
     "PseudoLabelConfig", "RefineConfig", "TrainConfig", "TrainedModel", "initial_pseudo_labels", "load_cached_features",
     "load_checkpoint", "load_feature_folder", "predict", "read_checkpoint_metadata", "refine", "save_checkpoint",
     "torch_threads", "train",
