@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from utal_core.errors import UTALError
 from utal_core.grid import SnippetGrid
-from utal_core.localize import DEFAULT_THRESHOLDS, LocalizeParams, localize, localize_sources, nms
+from utal_core.localize import DEFAULT_THRESHOLDS, LocalizeParams, drop_edge_stubs, localize, localize_sources, nms
 from utal_core.types import Segment
 
 
@@ -293,3 +293,30 @@ def test_sources_are_read_at_several_scales_and_weak_segments_are_dropped():
         LocalizeParams(scales_s=())
     with pytest.raises(UTALError, match="relative score"):
         LocalizeParams(min_relative_score=1.0)
+
+
+def test_sub_second_stubs_at_the_edges_are_dropped_and_others_kept():
+    segments = [Segment(0.0, 0.625, 0.9), Segment(59.5, 60.0, 0.8), Segment(0.0, 1.5, 0.7),
+                Segment(30.0, 30.5, 0.6), Segment(58.0, 60.0, 0.5)]
+    kept = drop_edge_stubs(segments, 60.0, 1.0)
+    assert [(s.start, s.end) for s in kept] == [(0.0, 1.5), (30.0, 30.5), (58.0, 60.0)]
+    assert drop_edge_stubs(segments, 60.0, 0.0) == segments
+    assert drop_edge_stubs([Segment(0.125, 0.875, 0.5)], 60.0, 1.0, reach_s=0.25) == []
+
+
+def test_an_analysis_lists_no_stub_at_the_edges():
+    """A burst of motion in the first half second of a clip is no segment of its analysis (the judge's "edge stub")."""
+    from utal_core.grid import make_grid
+    from utal_core.pipeline import analysis_segments
+    from utal_core.types import ViewFeatures
+
+    grid = make_grid(20.0, stride=0.25, window=0.5)
+    motion = np.zeros(grid.num_snippets)
+    motion[:3] = 1.0  # a stub at the start
+    motion[40:48] = 1.0  # a two-second action at 10 s
+    features = ViewFeatures(times=grid.times.astype(np.float32), extras={"motion_energy": motion.astype(np.float32)},
+                            views={"motion": np.tile(motion[:, None], (1, 4)).astype(np.float32)})
+    segments = analysis_segments(features, motion, grid, LocalizeParams())
+    assert segments and all(s.end - s.start >= 1.0 or grid.stride < s.start and s.end < grid.duration - grid.stride
+                            for s in segments)
+    assert any(abs(s.start - 10.0) < 0.6 for s in segments)

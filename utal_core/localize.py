@@ -87,6 +87,8 @@ class LocalizeParams:
     refine_boundaries: bool = True
     #: :func:`localize_sources` keeps only segments scoring above this fraction of the video's best segment.
     min_relative_score: float = 0.1
+    #: Analyses only: a segment touching the video's start or end must be at least this long (:func:`drop_edge_stubs`).
+    min_edge_duration_s: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in np.atleast_1d(self.thresholds)))
@@ -95,8 +97,8 @@ class LocalizeParams:
         object.__setattr__(self, "scales_s", tuple(float(t) for t in np.atleast_1d(self.scales_s)))
         if not self.scales_s or not all(np.isfinite(t) and t >= 0 for t in self.scales_s):
             raise UTALError("localization needs at least one time scale, each finite and not negative")
-        if self.min_duration_s < 0 or self.merge_gap_s < 0 or self.outer_margin < 0:
-            raise UTALError("min duration, merge gap and outer margin must not be negative")
+        if min(self.min_duration_s, self.merge_gap_s, self.outer_margin, self.min_edge_duration_s) < 0:
+            raise UTALError("min duration, merge gap, outer margin and min edge duration must not be negative")
         if not 0 <= self.min_relative_score < 1:
             raise UTALError(f"the minimum relative score must be in [0, 1), got {self.min_relative_score}")
         if not 0 < self.nms_iou <= 1:
@@ -217,6 +219,15 @@ def _timed_proposals(curves: list[np.ndarray], grid: SnippetGrid, params: Locali
     end_s = np.clip(grid.index_to_seconds((last + 1) / params.upsample - 0.5), 0.0, grid.duration)
     long_enough = (end_s - start_s) >= params.min_duration_s
     return first[long_enough], last[long_enough], start_s[long_enough], end_s[long_enough]
+
+
+def drop_edge_stubs(segments: Sequence[Segment], duration: float, min_edge_duration_s: float,
+                    reach_s: float = 0.0) -> list[Segment]:
+    """``segments`` less those shorter than ``min_edge_duration_s`` that reach within ``reach_s`` of the video's
+    start or end: there the curves' smoothing and the first frame's missing motion make sub-second runs that are
+    no action."""
+    return [s for s in segments
+            if s.end - s.start >= min_edge_duration_s or (s.start > reach_s and s.end < duration - reach_s)]
 
 
 def refine_boundaries(segments: Sequence[Segment], times: np.ndarray, evidence: np.ndarray, reach_s: float,

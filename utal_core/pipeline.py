@@ -30,7 +30,7 @@ from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
 from .limits import Limits
-from .localize import LocalizeParams, localize, localize_sources, refine_boundaries
+from .localize import LocalizeParams, drop_edge_stubs, localize, localize_sources, refine_boundaries
 from .encoders.base import file_sha256
 from .model.checkpoint_metadata import checkpoint_views
 from .model.defaults import DEFAULT_ATTENTION_WINDOW
@@ -269,7 +269,8 @@ def analysis_segments(features: ViewFeatures, fused: np.ndarray, grid: SnippetGr
                       reusable: dict | None = None) -> list[Segment]:
     """The segments of one video: proposals from each view's evidence and the fused curve, split at shot cuts
     (:func:`~utal_core.localize.localize_sources`), then, when ``params.refine_boundaries``, each boundary
-    moved to the strongest rise or fall of the fine evidence within half a snippet. ``reusable`` keeps what
+    moved to the strongest rise or fall of the fine evidence within half a snippet; sub-second stubs within a
+    snippet of the video's edges dropped (:func:`~utal_core.localize.drop_edge_stubs`). ``reusable`` keeps what
     does not depend on ``params`` (the views' signals, shot cuts, fine evidence) for the next call on the
     same ``features`` and ``fused``."""
     kept = {} if reusable is None else reusable
@@ -279,7 +280,9 @@ def analysis_segments(features: ViewFeatures, fused: np.ndarray, grid: SnippetGr
         kept["fine"] = fine_evidence(features, grid.window)
     segments = localize_sources(kept["sources"], grid, params, cuts=kept["cuts"] if params.split_at_cuts else None)
     fine: tuple[np.ndarray, np.ndarray] | None = kept["fine"] if params.refine_boundaries else None
-    return segments if fine is None else refine_boundaries(segments, *fine, grid.stride / 2, grid.duration)
+    if fine is not None:
+        segments = refine_boundaries(segments, *fine, grid.stride / 2, grid.duration)
+    return drop_edge_stubs(segments, grid.duration, params.min_edge_duration_s, reach_s=grid.stride)
 
 
 def resolve_checkpoint(config: PipelineConfig) -> Path | None:
