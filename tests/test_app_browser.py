@@ -102,14 +102,24 @@ def set_slider(page, elem_id: str, value: float) -> None:
     box.press("Tab")
 
 
+def wait_for_threshold(page, threshold: float) -> None:
+    """Until the timeline shows ``threshold`` (the page draws it at once) and the table and count the server's
+    answer for it (as many segments as the timeline's bands)."""
+    page.wait_for_function(
+        """(t) => [...document.querySelectorAll('#timeline .annotation-text')]
+                    .some(a => a.textContent.includes('threshold ' + t))""", arg=f"{threshold:.2f}")
+    page.wait_for_function("""() => {
+        const bands = document.querySelector('#timeline .js-plotly-plot').data.filter(t => t.meta && t.meta.segments !== undefined);
+        return document.querySelector('#segment-count-value')?.innerText == bands.reduce((n, t) => n + t.x.length, 0);
+    }""")
+
+
 def test_threshold_resegments_without_model_run(session):
     page, services = session["page"], session["server"].services
     counts = {}
     for threshold in (0.05, 1.0):  # 1.0: nothing is strictly above it, so no segment
         set_slider(page, "threshold", threshold)
-        page.wait_for_function(
-            """(t) => [...document.querySelectorAll('#timeline .annotation-text')]
-                        .some(a => a.textContent.includes('threshold ' + t))""", arg=f"{threshold:.2f}")
+        wait_for_threshold(page, threshold)
         counts[threshold] = count_text(page)
         shot(page, f"03_threshold_{threshold:.2f}")
     assert counts[0.05] > counts[1.0] == 0
@@ -118,10 +128,49 @@ def test_threshold_resegments_without_model_run(session):
     # Back to a threshold between the clip's two actions' curve humps and the dip between them, so the
     # next tests have two segments to step through (at 0.05 the whole curve can be one segment).
     set_slider(page, "threshold", 0.6)
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('#timeline .annotation-text')]
-                    .some(a => a.textContent.includes('threshold 0.60'))""")
+    wait_for_threshold(page, 0.6)
     assert count_text(page) >= 2
+
+
+def drag_slider(page, elem_id: str, value: float) -> float:
+    """Drag a slider's thumb with the mouse to about ``value`` and release it; returns the value it shows."""
+    track = page.locator(f"#{elem_id} input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * float(track.input_value()), y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * value, y, steps=5)
+    page.mouse.up()
+    return float(track.input_value())
+
+
+def test_a_threshold_release_draws_the_servers_segments_in_the_page(session):
+    """Issue 24: the page draws the released threshold's segments itself (no server round trip), and they are the
+    ones the server's re-segmentation at that threshold gives."""
+    page, services = session["page"], session["server"].services
+    page.wait_for_function("() => window.utalThresholdBands?.positions?.length === 101")
+    threshold = drag_slider(page, "threshold", 0.33)
+    page.wait_for_function("(t) => document.querySelector('#timeline .js-plotly-plot').dataset.thresholdDrawn == t",
+                           arg=str(threshold))
+    drawn = page.evaluate("""() => document.querySelector('#timeline .js-plotly-plot').data
+        .filter(t => t.meta && t.meta.segments !== undefined)
+        .map(t => ({cluster: t.meta.segments, x: Array.from(t.x), width: Array.from(t.width)}))""")
+    from ui.explorer import Explorer
+
+    explorer = Explorer(services)
+    analysis = explorer.with_controls(services.pipeline.analyze(session["video"].path), 0.5, 0, 0, 0.6, "auto")
+    cut = explorer.with_controls(analysis, threshold, 0, 0, 0.6, "auto")
+    expected: dict[int, dict] = {}
+    for segment in cut.segments:
+        band = expected.setdefault(segment.cluster, {"cluster": segment.cluster, "x": [], "width": []})
+        band["x"].append((segment.start + segment.end) / 2)
+        band["width"].append(segment.end - segment.start)
+    assert drawn == [expected[c] for c in sorted(expected)] and cut.segments
+    page.wait_for_function("(n) => document.querySelector('#segment-count-value')?.innerText == n",
+                           arg=str(len(cut.segments)))  # the server's answer follows: the table and count
+    shot(page, f"03_threshold_drawn_in_page_{threshold:.2f}")
+    assert services.pipeline.model_runs == 1
 
 
 def test_selecting_a_segment_seeks_the_player(session):

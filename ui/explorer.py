@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,19 +26,21 @@ from utal_core.features import content_hash
 from utal_core.library import add_analysis_to_library
 from utal_core.library.search import no_good_match, no_good_match_note
 from utal_core.localize import LocalizeParams
-from utal_core.pipeline import Analysis
+from utal_core.pipeline import Analysis, NumClusters
 from utal_core.text import check_query, reference_action_vectors
 from utal_core.viz import (
     cluster_rows, detection_rows, ground_truth_for_video, runner_ups, segment_rows,
     timeline_base, timeline_json, visible_segments,
 )
 
+from .controls import Controls
 from .diagnosis import DetectorRow, detector_row
 from .messages import error_message, markdown_text, plain_message, strip_paths, warn
 from .player import CONVERTING, browser_video
-from .saved_analyses import saved_analyses_for
+from .saved_analyses import media_info, saved_analyses_for
 from .services import AppServices
 from .sessions import AnalysisRun, AnalysisStopped, Session
+from .threshold_bands import BASE_TOKEN, bands_key, drawn_by_page, kept_cluster, threshold_bands
 
 try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
     import spaces
@@ -56,13 +59,18 @@ STAGES: dict[str, tuple[float, float, str]] = {
     "segments": (0.95, 1.00, "segments and clusters"),
 }
 SESSION_CACHE_SIZE = 8
-#: Redraws the timeline in place from a re-segmentation's Plotly JSON: one ``Plotly.react`` (zoom kept by the figure's
-#: ``uirevision``). Handing the figure to the gr.Plot instead costs two full draws and two resizes per update.
+#: Redraws the timeline in place from a re-segmentation's ``{"threshold", "figure"}`` (Plotly JSON): one ``Plotly.react``
+#: (zoom kept by the figure's ``uirevision``). Handing the figure to the gr.Plot instead costs two full draws and two
+#: resizes per update. Empty: the page drew the segments itself (ui/threshold_bands.py); a figure of a threshold the
+#: slider has left since is not drawn (the later release draws its own).
 REDRAW_TIMELINE_JS = """
-(figure) => {
+(redraw) => {
   const plot = document.querySelector('#timeline .js-plotly-plot');
-  if (!plot || !figure || !window.Plotly) return;
-  const {data, layout} = JSON.parse(figure);
+  if (!plot || !redraw || !window.Plotly) return;
+  const {threshold, figure} = JSON.parse(redraw);
+  const slider = document.querySelector('#threshold input[type=range]');
+  if (slider && Number(slider.value) !== threshold) return;
+  const {data, layout} = figure;
   layout.autosize = true;
   layout.margin = {...layout.margin, autoexpand: true};
   window.Plotly.react(plot, data, layout);
@@ -130,12 +138,11 @@ def _segment_count(services: AppServices, analysis: Analysis, cluster: int | Non
 
 
 def _params(threshold: float, min_duration: float, merge_gap: float, nms_iou: float) -> LocalizeParams:
-    return LocalizeParams(thresholds=(float(threshold),), min_duration_s=float(min_duration),
-                          merge_gap_s=float(merge_gap), nms_iou=float(nms_iou))
+    return Controls(threshold, min_duration, merge_gap, nms_iou).params()
 
 
-def _num_clusters(choice: str) -> int | str:
-    return "auto" if choice in (None, "auto") else int(choice)
+def _num_clusters(choice: str) -> NumClusters:
+    return Controls(clusters=choice).num_clusters()
 
 
 class Explorer:
@@ -246,10 +253,11 @@ class Explorer:
                 warn(f"Not added to the library: {error}")
         remember(cache, key, analysis)
         truth = self.ground_truth(truth_upload, analysis)
-        playable = browser_video(session, video, lambda fraction: progress(fraction, desc=CONVERTING))
+        playable = browser_video(session, video, lambda fraction: progress(fraction, desc=CONVERTING),
+                                 media_info(analysis, video))
         figure, rows, count = self.render(analysis, truth, None)
         return (analysis, cache, truth, None, None, status_markdown(self.services, analysis, note),
-                gr.Video(value=playable, playback_position=0.0), rows, figure, count, None)
+                gr.update(value=playable, playback_position=0.0), rows, figure, count, None)
 
     def with_controls(self, analysis: Analysis, threshold: float, min_duration: float, merge_gap: float,
                       nms_iou: float, clusters_choice: str) -> Analysis:
@@ -296,32 +304,68 @@ class Explorer:
 
     def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
                   detector: DetectorRow | None, threshold: float, min_duration: float, merge_gap: float,
-                  nms_iou: float, clusters_choice: str):
-        """Re-segment from the cached curves (no model run): the new timeline as Plotly JSON (the page redraws the
-        plot in place with it, ``REDRAW_TIMELINE_JS``), the table and the count."""
+                  nms_iou: float, clusters_choice: str, drawn: str | None = None):
+        """Re-segment from the cached curves (no model run): the new timeline (``{"threshold", "figure"}`` with its
+        Plotly JSON: the page redraws the plot in place with it, ``REDRAW_TIMELINE_JS``), the table and the count.
+        The timeline is "" when the page drew this threshold's segments itself (``drawn``: what
+        ``DRAW_BANDS_JS`` answered on the slider's release)."""
         if analysis is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        analysis = self.services.pipeline.resegment(
-            analysis, _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice))
-        if cluster is not None and all(c.id != cluster for c in analysis.clusters):
-            cluster = None
-        figure, rows, count = self.render(analysis, truth, cluster, detector)
-        return analysis, cluster, figure.plot, rows, count
+        params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
+        rows = detector_row(detector, analysis)
+        key = bands_key(analysis, params, num_clusters, cluster, self.timeline_token(analysis, truth, rows))
+        analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
+        cluster = kept_cluster(analysis, cluster)
+        _, table, count = self.render(analysis, truth, cluster, detector, with_figure=False)
+        if drawn_by_page(drawn, key, float(threshold)):
+            return analysis, cluster, "", table, count
+        figure = self.timeline(analysis, truth, cluster, rows)
+        return analysis, cluster, f'{{"threshold": {json.dumps(float(threshold))}, "figure": {figure}}}', table, count
 
     def render(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
-               detector: DetectorRow | None = None):
-        """Timeline figure (with the other detector's row, when there is one), segments table and segment
-        count (all cleared without an analysis)."""
+               detector: DetectorRow | None = None, with_figure: bool = True):
+        """Timeline figure (with the other detector's row, when there is one; None without ``with_figure``),
+        segments table and segment count (all cleared without an analysis)."""
         if analysis is None:
             return None, [], ""
-        rows = detector_row(detector, analysis)
-        # The curves, rows and layout are drawn with Plotly once per analysis, ground truth and rows (hundreds of
-        # ms); each segmentation adds its own parts as plain data (a re-threshold must follow the hand).
+        figure = None
+        if with_figure:
+            figure = PlotData(type="plotly", plot=self.timeline(analysis, truth, cluster, detector_row(detector, analysis)))
+        return figure, segment_rows(analysis, cluster), _segment_count(self.services, analysis, cluster)
+
+    @staticmethod
+    def timeline_base(analysis: Analysis, truth: list | None, rows: list) -> dict:
+        """What no re-segmentation changes in the timeline, drawn with Plotly once per analysis, ground truth and
+        rows (hundreds of ms; each segmentation adds its own parts as plain data: a re-threshold must follow the
+        hand). Its layout carries a token of its own (``layout.meta``), so the page can tell which base it shows."""
         kept = analysis.reusable.get("timeline")
         if kept is None or kept[0] != truth or kept[1] != rows:
-            kept = analysis.reusable["timeline"] = (truth, rows, timeline_base(analysis, truth, TIMELINE_HEIGHT, rows))
-        figure = PlotData(type="plotly", plot=timeline_json(analysis, truth, cluster, TIMELINE_HEIGHT, rows, kept[2]))
-        return figure, segment_rows(analysis, cluster), _segment_count(self.services, analysis, cluster)
+            base = timeline_base(analysis, truth, TIMELINE_HEIGHT, rows)
+            meta = base["layout"].get("meta")
+            base["layout"]["meta"] = (meta if isinstance(meta, dict) else {}) | {BASE_TOKEN: secrets.token_hex(8)}
+            kept = analysis.reusable["timeline"] = (truth, rows, base)
+        return kept[2]
+
+    def timeline_token(self, analysis: Analysis, truth: list | None, rows: list) -> str:
+        return self.timeline_base(analysis, truth, rows)["layout"]["meta"][BASE_TOKEN]
+
+    def timeline(self, analysis: Analysis, truth: list | None, cluster: int | None, rows: list) -> str:
+        """The timeline of this segmentation as Plotly JSON."""
+        return timeline_json(analysis, truth, cluster, TIMELINE_HEIGHT, rows, self.timeline_base(analysis, truth, rows))
+
+    def threshold_bands(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
+                        detector: DetectorRow | None, sent: str | None):
+        """The threshold's segments at every slider position for the page (ui/threshold_bands.py) and their key, or
+        no change when the page has them already (``sent``: the key of the last ones sent)."""
+        if analysis is None:
+            return None, None
+        rows = detector_row(detector, analysis)
+        token = self.timeline_token(analysis, truth, rows)
+        if sent == bands_key(analysis, analysis.params, analysis.num_clusters, cluster, token):
+            return gr.skip(), gr.skip()
+        bands = threshold_bands(self.services.pipeline, analysis, cluster, token,
+                                lambda cut, shown: self.timeline(cut, truth, shown, rows))
+        return bands, bands["key"]
 
     def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
                      request: gr.Request):
@@ -485,14 +529,17 @@ class Explorer:
         banner = gr.Markdown(f"⚠️ {warning}", visible=warning is not None)
         return rows, summary, banner
 
-    async def preload(self, cache: dict, threshold: float, min_duration: float, merge_gap: float, nms_iou: float,
-                      clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
-        """With ``--example``: fill in and analyse the bundled example when the page loads."""
+    async def preload(self, token: str | None, cache: dict, threshold: float, min_duration: float, merge_gap: float,
+                      nms_iou: float, clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """When the page loads, in one request: the visitor's saved corrections attached (:meth:`attach_visitor`:
+        the token for the browser first), then with ``--example`` the bundled example filled in and analysed (its
+        saved copy, with those corrections)."""
+        token = self.attach_visitor(token, request)
         if not self.services.config.example:
-            return (gr.skip(),) * 13
+            return (token, *(gr.skip(),) * 13)
         video, truth = self.use_example(self.services.config.example)
-        return (video, truth, *(await self.analyze(video, truth, cache, threshold, min_duration, merge_gap, nms_iou,
-                                                   clusters_choice, request, progress)))
+        return (token, video, truth, *(await self.analyze(video, truth, cache, threshold, min_duration, merge_gap,
+                                                          nms_iou, clusters_choice, request, progress)))
 
 
 def run_heavy(explorer: Explorer, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:

@@ -9,14 +9,17 @@ import gradio as gr
 from utal_core.examples import DEFAULT_EXAMPLE, EXAMPLES
 from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
 
+from .controls import PAGE_CONTROLS
 from .explorer import CLIP_HELP, CLUSTER_CHOICES, REDRAW_TIMELINE_JS, Explorer
 from .diagnosis import DetectorPanel
 from .inspector import Inspector
 from .inspector_view import INSPECTOR_JS, build_inspector
 from .messages import user_errors
+from .playable_video import PlayableVideo
 from .player import SEEK_JS
 from .search_tab import SearchResults
 from .services import AppServices
+from .threshold_bands import DRAW_BANDS_JS, STORE_BANDS_JS, THRESHOLD_RANGE, THRESHOLD_STEP
 
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
 PLAYER_HEIGHT = 300
@@ -62,18 +65,18 @@ def build_demo(services: AppServices) -> gr.Blocks:
                             cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
                         status = gr.Markdown("Upload a video or pick the bundled example.", elem_id="status")
                         gr.Markdown("### Segmentation (instant, no model rerun)")
-                        threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Threshold",
+                        threshold = gr.Slider(*THRESHOLD_RANGE, value=PAGE_CONTROLS.threshold, step=THRESHOLD_STEP, label="Threshold",
                                               elem_id="threshold")
-                        min_duration = gr.Slider(0, 30, value=0, step=0.5, label="Minimum duration (s)",
+                        min_duration = gr.Slider(0, 30, value=PAGE_CONTROLS.min_duration, step=0.5, label="Minimum duration (s)",
                                                  elem_id="min-duration")
-                        merge_gap = gr.Slider(0, 30, value=0, step=0.5, label="Merge gap (s)", elem_id="merge-gap")
-                        nms_iou = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="NMS IoU", elem_id="nms-iou")
-                        num_clusters = gr.Dropdown(CLUSTER_CHOICES, value="auto", label="Number of clusters",
+                        merge_gap = gr.Slider(0, 30, value=PAGE_CONTROLS.merge_gap, step=0.5, label="Merge gap (s)", elem_id="merge-gap")
+                        nms_iou = gr.Slider(0.05, 1.0, value=PAGE_CONTROLS.nms_iou, step=0.05, label="NMS IoU", elem_id="nms-iou")
+                        num_clusters = gr.Dropdown(CLUSTER_CHOICES, value=PAGE_CONTROLS.clusters, label="Number of clusters",
                                                    elem_id="num-clusters")
                     with gr.Column(scale=2):
                         # The timeline sits directly under the player: one instrument (ui/instrument.js).
-                        player = gr.Video(show_label=False, interactive=False, elem_id="player",
-                                          height=PLAYER_HEIGHT)
+                        player = PlayableVideo(show_label=False, interactive=False, elem_id="player",
+                                               height=PLAYER_HEIGHT)
                         timeline = gr.Plot(show_label=False, elem_id="timeline")
                         with gr.Row():
                             previous_button = gr.Button("◀ Previous segment", elem_id="prev-btn")
@@ -86,6 +89,11 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         seek_time = gr.Number(visible=False)
                         #: A re-segmentation's timeline (Plotly JSON), drawn in place by REDRAW_TIMELINE_JS.
                         timeline_redraw = gr.Textbox(visible=False)
+                        #: The threshold's segments at every slider position (ui/threshold_bands.py), the key of the
+                        #: last ones sent, and what the page drew itself on the slider's last release.
+                        threshold_bands = gr.JSON(visible=False)
+                        bands_sent = gr.State(None)
+                        drawn_by_page = gr.Textbox(visible=False)
                 inspector = build_inspector(Inspector(explorer), analysis, cache, handle)
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -145,6 +153,14 @@ def build_demo(services: AppServices) -> gr.Blocks:
                             services.config.max_concurrent_analyses)
         redraw = detector_panel.redraw
 
+        def follow_up(event: gr.events.Dependency, **options) -> gr.events.Dependency:
+            """After ``event`` drew a segmentation: thumbnails, clusters and subtitles (``options``), and beside them
+            the threshold's segments at every slider position for the page."""
+            event.success(handle(explorer.threshold_bands), [*render_inputs, bands_sent], [threshold_bands, bands_sent],
+                          show_progress="hidden", trigger_mode="always_last").success(
+                None, threshold_bands, None, js=STORE_BANDS_JS)
+            return event.success(handle(explorer.render_media), view_inputs, media_outputs, **options)
+
         use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
         analyzing = analyze_button.click(explorer.starting, None, status, queue=False, show_progress="hidden").then(
             handle(explorer.analyze), [upload, truth_upload, cache, *controls], analysis_outputs,
@@ -153,21 +169,22 @@ def build_demo(services: AppServices) -> gr.Blocks:
         )
         analyzing.failure(handle(explorer.after_failure), analysis, status, show_progress="hidden")
         inspector.follow_video(analyzing)
-        redraw(analyzing).success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden")
+        follow_up(redraw(analyzing), show_progress="hidden")
         cancel_button.click(handle(explorer.after_cancel), analysis, status, cancels=[analyzing])
-        redraw(truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)).success(
-            handle(explorer.render_media), view_inputs, media_outputs)
+        follow_up(redraw(truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)))
 
         resegment_inputs = [analysis, truth, cluster, detector_panel.row, *controls]
         resegment_outputs = [analysis, cluster, timeline_redraw, table, segment_count]
         for control in controls:
-            event = control.input if isinstance(control, gr.Dropdown) else control.release
-            resegmented = event(handle(explorer.resegment), resegment_inputs, resegment_outputs, show_progress="hidden",
+            event, inputs = control.input if isinstance(control, gr.Dropdown) else control.release, resegment_inputs
+            if control is threshold:  # the page draws the new segments at once; the server's answer follows
+                event = threshold.release(None, controls, drawn_by_page, js=DRAW_BANDS_JS, trigger_mode="multiple").then
+                inputs = [*resegment_inputs, drawn_by_page]
+            resegmented = event(handle(explorer.resegment), inputs, resegment_outputs, show_progress="hidden",
                                 trigger_mode="always_last", api_name=False)
             resegmented.success(None, timeline_redraw, None, js=REDRAW_TIMELINE_JS)
             inspector.follow_video(resegmented)
-            resegmented.success(handle(explorer.render_media), view_inputs, media_outputs, show_progress="hidden",
-                                trigger_mode="always_last")
+            follow_up(resegmented, show_progress="hidden", trigger_mode="always_last")
 
         seek_outputs = [position, segment_start, segment_end, segment_info, player]
         inspecting = inspector.inspector
@@ -182,8 +199,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
 
         for event in (cluster_gallery.select(handle(explorer.select_cluster), analysis, cluster),
                       show_all.click(lambda: None, None, cluster)):
-            event.then(render, render_inputs, view_outputs).then(
-                handle(explorer.render_media), view_inputs, media_outputs)
+            follow_up(event.then(render, render_inputs, view_outputs))
 
         gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
               [hits, gallery_hits, search_gallery, search_table, search_info, search_box], api_name="search")
@@ -194,18 +210,16 @@ def build_demo(services: AppServices) -> gr.Blocks:
                                              hit_outputs),
                        search_table.select(handle(results.open_table_hit), [hits, *hit_inputs], hit_outputs)):
             inspector.follow_video(opened)
-            redraw(opened).success(
-                handle(explorer.render_media), view_inputs, media_outputs).success(
-                None, seek_time, None, js=SEEK_JS)
+            follow_up(redraw(opened)).success(None, seek_time, None, js=SEEK_JS)
 
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
         demo.unload(explorer.end_session)
-        # the visitor's saved corrections are attached first, so the preloaded example gets them back too
-        attached = demo.load(handle(explorer.attach_visitor), visitor, visitor, show_progress="hidden")
-        preloaded = attached.then(handle(explorer.preload), [cache, *controls], [upload, truth_upload, *analysis_outputs],
-                                  concurrency_limit=services.config.max_concurrent_analyses, concurrency_id="heavy")
+        # one request: the visitor's saved corrections attached, then the example preloaded with them (an analysis it
+        # has to run waits for its slot: AppServices.analysis_slot)
+        preloaded = demo.load(handle(explorer.preload), [visitor, cache, *controls],
+                              [visitor, upload, truth_upload, *analysis_outputs])
         inspector.follow_video(preloaded)
-        redraw(preloaded).success(handle(explorer.render_media), view_inputs, media_outputs)
+        follow_up(redraw(preloaded))
     demo.queue(default_concurrency_limit=4)
     return demo
 

@@ -36,11 +36,12 @@ SEEK_JS = """
 """
 
 
-def browser_video(session: Session, video: str | Path, progress: Callable[[float], None] | None = None) -> str:
+def browser_video(session: Session, video: str | Path, progress: Callable[[float], None] | None = None,
+                  info: media.MediaInfo | None = None) -> str:
     """The path under the session's public folder that the player gets for a stored ``video``: the video
-    itself when a browser plays it, else an H.264 MP4 copy written on first use."""
+    itself when a browser plays it, else an H.264 MP4 copy written on first use (``info``: its probe, when known)."""
     video = Path(video)
-    info = media.probe(video)
+    info = info or media.probe(video)
     if media.browser_playable(info):
         return session.publish(video)
     copy = session.public / "media" / video.parent.name / f"{video.stem}.browser.mp4"

@@ -22,9 +22,11 @@ from utal_core.encoders.base import file_sha256
 from utal_core.errors import UTALError
 from utal_core.examples import example_path
 from utal_core.features import content_hash, library_versions
+from utal_core.media import MediaInfo
 from utal_core.pipeline import Analysis, Pipeline, read_analysis
 from utal_core.viz import timeline_figure
 
+from .controls import PAGE_CONTROLS
 from .services import AppServices
 from .sessions import AnalysisRun, Session, is_bundled_example
 
@@ -59,17 +61,26 @@ class SavedAnalyses:
             LOG.warning("analysis of %s not saved: %s", analysis.video_id, error)
 
     def load(self, video: str | os.PathLike, content_hash: str, pipeline: Pipeline) -> Analysis | None:
-        """The saved analysis of ``video`` (content ``content_hash``) with its features, or None."""
+        """The saved analysis of ``video`` (content ``content_hash``) with its features, or None. The video is not
+        probed again: the analysis keeps what the probe said (the same bytes, :func:`media_info`)."""
         path = self.path(content_hash, pipeline)
         if not path.is_file():
             return None
         try:
             analysis = read_analysis(path)
-            features, _ = pipeline.encode_video(video)
+            features, _ = pipeline.encode_video(video, info=media_info(analysis, video))
         except UTALError as error:
             LOG.warning("saved analysis %s not used: %s", path.name, error)
             return None
         return dataclasses.replace(analysis, video_path=str(video), video_id=Path(video).stem, features=features)
+
+
+def media_info(analysis: Analysis, video: str | os.PathLike) -> MediaInfo | None:
+    """What the probe of ``analysis``'s video said, for the copy at ``video`` (None for a file that kept less)."""
+    try:
+        return MediaInfo(**{f.name: analysis.media[f.name] for f in dataclasses.fields(MediaInfo)} | {"path": str(video)})
+    except (KeyError, TypeError):
+        return None
 
 
 def shared_analyses(work_dir: str | os.PathLike) -> SavedAnalyses:
@@ -88,17 +99,19 @@ def saved_analyses_for(work_dir: Path, session: Session, video: Path, shared_lib
 def prepare_example(services: AppServices, name: str) -> None:
     """Analyse the bundled example ``name`` as a visitor's page does (the same pipeline and settings) and save it
     where every page loads it from, unless it is saved already; its proxy for the inspector is requested too. A
-    visitor's analysis waits for this one's slot, then finds it saved. What a page then does with it once per
-    process (load the pipeline, embed the cluster-name vocabulary, build the timeline's Plotly classes) is done
-    here too, so the first visitor does not wait for it either."""
+    visitor's analysis waits for this one's slot, then finds it saved, segmented with the page's opening controls
+    (``PAGE_CONTROLS``), so the page shows it as it is. What a page then does with it once per process (load the
+    pipeline, embed the cluster-name vocabulary, build the timeline's Plotly classes) is done here too, so the first
+    visitor does not wait for it either."""
     video = example_path(name)
     key = content_hash(video)
     services.request_proxy(video, key)
     saved = shared_analyses(services.config.work_dir)
     with services.analysis_slot(AnalysisRun(services.config.analysis_time_limit_s)):
-        analysis = saved.load(video, key, services.pipeline)
-        if analysis is None:
-            analysis = services.pipeline.analyze(video)
+        analysis = saved.load(video, key, services.pipeline) or services.pipeline.analyze(video)
+        params, num_clusters = PAGE_CONTROLS.params(), PAGE_CONTROLS.num_clusters()
+        if analysis.params != params or analysis.num_clusters != num_clusters:
+            analysis = services.pipeline.resegment(analysis, params, num_clusters)
             saved.save(analysis, services.pipeline)
     timeline_figure(services.pipeline.resegment(analysis, analysis.params, analysis.num_clusters))
 

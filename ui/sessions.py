@@ -25,6 +25,7 @@ are public, so theirs is copied and left in place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -77,7 +78,18 @@ def is_bundled_example(path: Path) -> bool:
     """Whether ``path`` holds the same content as the bundled example of its name."""
     example = EXAMPLES_DIR / path.name
     return example.is_file() and example.stat().st_size == path.stat().st_size and \
-        content_hash(example) == content_hash(path)
+        _file_hash(example) == _file_hash(path)
+
+
+def _file_hash(path: Path) -> str:
+    """``content_hash`` of the file at ``path``, hashed once while its size and modification time stay."""
+    stat = path.stat()
+    return _hash_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_of(path: str, size: int, mtime_ns: int) -> str:
+    return content_hash(path)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
