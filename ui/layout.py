@@ -17,6 +17,7 @@ from .messages import user_errors
 from .player import SEEK_JS
 from .search_tab import SearchResults
 from .services import AppServices
+from .timeline_edits import build_timeline_edits
 
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
 PLAYER_HEIGHT = 300
@@ -87,6 +88,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         #: A re-segmentation's timeline (Plotly JSON), drawn in place by REDRAW_TIMELINE_JS.
                         timeline_redraw = gr.Textbox(visible=False)
                 inspector = build_inspector(Inspector(explorer), analysis, cache, handle)
+                build_timeline_edits(inspector, cache, handle)  # drags on the timeline's edits lane
                 with gr.Row():
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
