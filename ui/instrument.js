@@ -62,9 +62,10 @@
   // restyled, no figure redraw), then handed to the server, whose answer redraws the row (a refused drag: the
   // row as the server last sent it). A press without a drag stays a click (it seeks).
   const EDGE_PX = 6;
-  const drags = {taken: null, drawnMs: []};
+  // ms from each release to the dragged span painted (the box) and to the figure restyled and painted.
+  const drags = {taken: null, drawnMs: [], restyledMs: []};
   window.utalTakeDrag = () => { const taken = drags.taken; drags.taken = null; return taken; };
-  window.utalDragTimes = () => drags.drawnMs.slice();
+  window.utalDragTimes = () => ({drawn: drags.drawnMs.slice(), restyled: drags.restyledMs.slice()});
 
   const traceIndex = (plot, key) => plot.data.findIndex((trace) => trace.meta && trace.meta[key]);
   const spansOf = (trace) => Array.from(trace.x, (x, i) => [x - trace.width[i] / 2, x + trace.width[i] / 2]);
@@ -140,7 +141,10 @@
         update.push([Object.fromEntries(Object.entries(columns).map(([key, value]) => [key, [value]])), [editsIndex]]);
       }
     }
-    for (const [change, indices] of update) window.Plotly.restyle(plot, change, indices);
+    // One restyle for both traces (one redraw): an attribute a trace does not change is undefined for it.
+    const keys = [...new Set(update.flatMap(([change]) => Object.keys(change)))];
+    window.Plotly.restyle(plot, Object.fromEntries(keys.map((key) => [key, update.map(([change]) => (change[key] || [undefined])[0])])),
+                          update.map(([, indices]) => indices[0]));
   };
 
   // The outlines and the sub-rows of the edits row, from an edit's answer (``utal_core.viz.edits_row``).
@@ -175,8 +179,11 @@
     spans.forEach((span, bar) => {
       if (!span) return;
       const [start, end] = span;
+      // Where two segments touch, the edge of the one the pointer is in wins (its end left of the line, the
+      // next one's start right of it).
+      const inside = xPixel(plot, start) <= x && x <= xPixel(plot, end) ? 0.5 : 0;
       for (const [bound, time] of [['start', start], ['end', end]]) {
-        const distance = Math.abs(xPixel(plot, time) - x);
+        const distance = Math.abs(xPixel(plot, time) - x) - inside;
         if (distance <= EDGE_PX && (!best || distance < best.distance)) best = {bar, bound, distance};
       }
     });
@@ -208,17 +215,27 @@
       const release = (released) => {
         document.removeEventListener('mousemove', move, true);
         document.removeEventListener('mouseup', release, true);
-        preview.style.display = 'none';
-        if (Math.abs(released.clientX - grab.startX) <= 4) return;  // no drag: the click seeks (bindPlot)
-        const releasedAt = performance.now();
+        if (Math.abs(released.clientX - grab.startX) <= 4) {  // no drag: the click seeks (bindPlot)
+          preview.style.display = 'none';
+          return;
+        }
+        const releasedAt = performance.now(), painted = (then) => requestAnimationFrame(() => setTimeout(then, 0));
         span = dragSpan(grab, timeOfClientX(plot, released.clientX));
-        drawDrag(plot, grab, span);
-        requestAnimationFrame(() => setTimeout(() => drags.drawnMs.push(performance.now() - releasedAt), 0));
-        drags.taken = JSON.stringify(grab.kind === 'add' ? {kind: 'add', start: span[0], end: span[1]}
-          : {kind: 'move', bound: grab.bound, start: grab.span[0], end: grab.span[1],
-             to: grab.bound === 'start' ? span[0] : span[1]});
-        const trigger = document.getElementById('timeline-drag-apply');
-        if (trigger) trigger.click();
+        show();  // the box at the released span, painted at once; then the figure's outline and edits bar
+        painted(() => {
+          drags.drawnMs.push(performance.now() - releasedAt);
+          // Sent first (the server works while the figure is restyled); its answer comes in a later task.
+          drags.taken = JSON.stringify(grab.kind === 'add' ? {kind: 'add', start: span[0], end: span[1]}
+            : {kind: 'move', bound: grab.bound, start: grab.span[0], end: grab.span[1],
+               to: grab.bound === 'start' ? span[0] : span[1]});
+          const trigger = document.getElementById('timeline-drag-apply');
+          if (trigger) trigger.click();
+          drawDrag(plot, grab, span);
+          painted(() => {
+            drags.restyledMs.push(performance.now() - releasedAt);
+            preview.style.display = 'none';
+          });
+        });
       };
       document.addEventListener('mousemove', move, true);
       document.addEventListener('mouseup', release, true);
