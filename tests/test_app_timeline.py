@@ -152,11 +152,13 @@ def test_dragging_an_end_and_drawing_a_segment_are_edits_in_the_table_and_the_ex
     track = page.evaluate(TRACK_JS)
     bar = max(track["bars"], key=lambda b: b["end"] - b["start"])
     target = bar["right"] - 0.25 * (bar["right"] - bar["left"])  # the end 1/4 of the segment earlier
-    drag(page, bar["right"], bar["y"], target)
-    # Drawn in the page at once (the outline moved), then confirmed: the corrections table lists the edit.
-    moved = page.evaluate(TRACK_JS)["bars"]
+    drag(page, bar["right"] - 2, bar["y"], target)  # pressed just inside the bar (a next segment may touch it)
+    # Drawn in the page first (the box over the lane, then the outline moved), then confirmed: the corrections
+    # table lists the edit.
     new_end = bar["end"] - 0.25 * (bar["right"] - bar["left"]) * track["secondsPerPx"]
-    assert any(abs(b["start"] - bar["start"]) < 1e-3 and abs(b["end"] - new_end) < 0.1 for b in moved), moved
+    page.wait_for_function(f"([start, end]) => ({TRACK_JS})().bars.some(b => Math.abs(b.start - start) < 1e-3 && "
+                           "Math.abs(b.end - end) < 0.1)", arg=[bar["start"], new_end])
+    assert len(page.evaluate("() => window.utalDragTimes().restyled")) == 1
     wait_for_correction(page, "row[1] === 'edited' && Math.abs(Number(row[3]) - arg) < 0.1", new_end)
     # A new segment drawn on an empty stretch of the lane's first row (found from the outlines there, as the
     # server's answer to the drag has laid them out).
