@@ -13,7 +13,9 @@ import sys
 from utal_core.evaluate import GroundTruth, load_ground_truth
 from utal_core.viz import timeline_figure
 
-from ui.diagnosis import MISSED, load_detector, show_detector
+from utal_core.diagnose import offset_histogram
+
+from ui.diagnosis import ERROR_COLUMNS, MISSED, load_detector, show_detector
 
 from .conftest import shared_file
 from .test_viz import synthetic_analysis, traces_with
@@ -26,7 +28,7 @@ def test_the_fixture_results_are_judged_like_the_cli_and_drawn_as_a_row():
     truth = load_ground_truth(truth_path)[video]
     analysis = dataclasses.replace(synthetic_analysis(duration=224.49), video_id=video)
     results = load_detector(str(results_path))
-    row, info, breakdown, errors, times = show_detector(results, analysis, truth, 0.5, False)
+    row, info, breakdown, errors, spans, histograms = show_detector(results, analysis, truth, 0.5, False)
     cli = subprocess.run([sys.executable, "-m", "utal_core", "diagnose", str(truth_path), str(results_path), "--json"],
                          capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": "."})
     expected = json.loads(cli.stdout)
@@ -34,11 +36,25 @@ def test_the_fixture_results_are_judged_like_the_cli_and_drawn_as_a_row():
     missed = [item for item in expected["missed"] if item["video"] == video]
     counts = {outcome: count for outcome, count, _ in breakdown.value["data"]}
     assert counts == {outcome: judged.count(outcome) for outcome in expected["counts"]} | {MISSED: len(missed)}
-    assert len(errors.value["data"]) == len(times) == len(judged) - judged.count("true positive") + len(missed)
-    assert times == sorted(times)
-    (drawn,) = traces_with(timeline_figure(analysis, truth, extra_rows=[row.band_row()]), "detector")
-    assert len(drawn.x) == len(results.predictions["bYUmtLBL7W4"]) and drawn.xaxis == "x3"
-    assert "drawn as the last row" in info
+    assert len(errors.value["data"]) == len(spans) == len(judged) - judged.count("true positive") + len(missed)
+    assert [span.start for span in spans] == sorted(span.start for span in spans)
+    # The offsets column is the CLI's start and end offsets of each listed prediction (prediction minus its GT).
+    columns = {name: i for i, name in enumerate(ERROR_COLUMNS)}
+    offsets = {(round(item["start"], 2), round(item["end"], 2)): (item["start_offset"], item["end_offset"])
+               for item in expected["predictions"] if item["video"] == video and item["outcome"] != "true positive"}
+    listed = [item for item in errors.value["data"] if item[0] != MISSED]
+    assert listed and all(
+        (row_[columns["start offset (s)"]], row_[columns["end offset (s)"]]) == tuple(
+            "" if value is None else round(value, 2) for value in offsets[(row_[1], row_[2])]) for row_ in listed)
+    # The histograms are diagnose's (one bar per bin of the offsets of this video's located predictions).
+    located = [item["start_offset"] for item in expected["predictions"]
+               if item["video"] == video and item["outcome"] in ("true positive", "localization error")]
+    assert histograms.count("<rect") == 2 * 20 and f"(max {max(offset_histogram(located).counts)})" in histograms
+    figure = timeline_figure(analysis, truth, extra_rows=[row.band_row()])
+    drawn = traces_with(figure, "detector")
+    assert sum(len(t.x) for t in drawn) == len(results.predictions["bYUmtLBL7W4"])
+    assert {t.yaxis for t in drawn} == {"y2"} and "detector: anet_pred_small.json" in figure.layout.yaxis2.ticktext[1]
+    assert "drawn in its own lane" in info
 
 
 def test_results_without_this_video_draw_nothing_and_say_so(tmp_path):

@@ -48,6 +48,17 @@ def traces_with(figure, key: str) -> list:
     return [t for t in figure.data if t.meta and key in t.meta]
 
 
+def lane_names(figure) -> list[str]:
+    """The lanes' names at the left margin (the lanes' axis tick labels), top to bottom."""
+    return list(figure.layout.yaxis2.ticktext)
+
+
+def bar_spans(trace) -> list[tuple[float, float, float]]:
+    """``(start, end, base)`` of each bar of a lane trace."""
+    bases = trace.base if isinstance(trace.base, (list, tuple)) else [trace.base] * len(trace.x)
+    return [(x - w / 2, x + w / 2, b) for x, w, b in zip(trace.x, trace.width, bases)]
+
+
 def test_one_trace_per_curve_and_absent_views_named_with_reason():
     analysis = synthetic_analysis(audio=False)
     figure = timeline_figure(analysis)
@@ -82,7 +93,7 @@ def test_segment_bands_span_each_segment_one_trace_per_cluster():
     np.testing.assert_allclose(spans, expected)
     assert len(expected) == len(ACTIONS)
     assert all("waving" in text or "bouncing" in text for t in bands for text in t.customdata)
-    assert len(figure.data) <= len(CURVE_STYLES) + len(analysis.clusters) + 1  # + the edits row
+    assert len(figure.data) <= len(CURVE_STYLES) + len(analysis.clusters) + 2  # + the edits lane's two traces
 
 
 def test_threshold_line_and_sweep_band():
@@ -99,8 +110,9 @@ def test_ground_truth_gets_its_own_row():
     truth = [GroundTruth(5.0, 12.0, "waving"), GroundTruth(40.0, 48.0, "bouncing")]
     figure = timeline_figure(analysis, truth)
     (row,) = traces_with(figure, "ground_truth")
-    assert row.xaxis == "x2" and len(row.x) == 2
-    assert all(t.xaxis in (None, "x") for t in traces_with(figure, "curve"))
+    assert row.yaxis == "y2" and len(row.x) == 2
+    assert all(t.yaxis in (None, "y") for t in traces_with(figure, "curve"))
+    assert lane_names(figure) == ["ground truth", "edits (drag)"]
     assert not traces_with(timeline_figure(analysis), "ground_truth")
 
 
@@ -177,7 +189,7 @@ def test_edits_get_their_own_row_coloured_by_status():
 
     analysis = synthetic_analysis()
     (empty,) = traces_with(timeline_figure(analysis), "edits")
-    assert len(empty.x) == 0 and empty.xaxis == "x2"
+    assert len(empty.x) == 0 and empty.yaxis == "y2"
     layer = analysis.edit_layer()
     layer.accept("r0")
     layer.reject("r1")
@@ -185,7 +197,10 @@ def test_edits_get_their_own_row_coloured_by_status():
     layer.add(1.0, 2.5, "clap")
     figure = timeline_figure(analysis, [GroundTruth(5.0, 12.0, "waving")])
     (row,) = traces_with(figure, "edits")
-    assert row.xaxis == "x3" and len(row.x) == 4
+    (track,) = traces_with(figure, "track")
+    assert row.yaxis == track.yaxis == "y2" and len(row.x) == 4
+    # The track outlines every segment of the layer (what a drag grabs), in the edits lane's span on the axis.
+    assert len(track.x) == len(analysis.segments) + 1 and set(row.base) == set(track.base) == {track.meta["lane"][0]}
     assert list(row.marker.color) == [EDIT_COLOURS[s] for s in ("accepted", "rejected", "edited", "added")]
     assert list(row.marker.pattern.shape) == ["", "x", "", ""]
     edited = analysis.segments[2]
@@ -217,3 +232,125 @@ def test_a_kept_timeline_base_gives_the_figure_of_each_new_segmentation():
         assert sum(len(t["x"]) for t in kept["data"] if "segments" in t.get("meta", {})) == count
         edits = [t for t in kept["data"] if t.get("meta", {}).get("edits")]
         assert len(edits) == 1 and len(edits[0]["x"]) == 1
+
+
+def test_pack_rows_puts_overlapping_spans_on_rows_of_their_own_and_needs_no_more_rows_than_overlap():
+    from utal_core.viz import pack_rows
+
+    # A localization error under a hit, a touching span after the hit, a later span alone.
+    spans = [(1.0, 3.4), (1.2, 3.0), (3.4, 5.0), (8.0, 9.0)]
+    assert pack_rows(spans) == [0, 1, 0, 0]
+    assert pack_rows([]) == []
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        starts = rng.uniform(0, 50, rng.integers(1, 40))
+        spans = [(float(s), float(s + rng.uniform(0.1, 10))) for s in starts]
+        rows = pack_rows(spans)
+        for i, (a0, a1) in enumerate(spans):
+            for j, (b0, b1) in enumerate(spans[:i]):
+                if min(a1, b1) > max(a0, b0):
+                    assert rows[i] != rows[j], (spans[i], spans[j])
+        most_at_once = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+        assert max(rows) + 1 == most_at_once
+
+
+def detector_row():
+    from utal_core.diagnose import OUTCOME_COLOURS
+    from utal_core.viz import BandRow
+
+    spans = [(1.0, 3.4), (1.2, 3.0), (20.0, 22.0)]
+    kinds = ["true positive", "localization error", "background"]
+    return BandRow("detector: <b>af</b>.json", spans, [f"{k}" for k in kinds], "#6a3d9a", {"detector": "af"},
+                   kinds, OUTCOME_COLOURS)
+
+
+def test_a_detector_lane_stacks_overlapping_predictions_coloured_by_outcome_with_a_legend():
+    from utal_core.diagnose import OUTCOME_COLOURS, OUTCOMES
+
+    analysis = synthetic_analysis()
+    figure = timeline_figure(analysis, [GroundTruth(1.0, 3.3, "waving")], extra_rows=[detector_row()])
+    traces = traces_with(figure, "detector")
+    assert [t.name for t in traces] == list(OUTCOMES)  # one legend entry per outcome, empty ones too
+    assert all(t.showlegend and t.marker.color == OUTCOME_COLOURS[t.name] and t.yaxis == "y2" for t in traces)
+    assert {t.legend for t in traces} == {"legend2"} and figure.layout.legend2.y == 0  # its own legend, by the lanes
+    spans = {t.name: bar_spans(t) for t in traces}
+    (hit,), (error,) = spans["true positive"], spans["localization error"]
+    assert (hit[0], hit[1]) == pytest.approx((1.0, 3.4)) and (error[0], error[1]) == pytest.approx((1.2, 3.0))
+    assert abs(hit[2] - error[2]) >= 1.0  # a sub-row each: the error is not hidden under the hit
+    (alone,) = spans["background"]
+    assert alone[2] == hit[2]  # no overlap: back on the first sub-row
+    # Names at the left, the file name as plain text; the detector's name sits between its two sub-rows.
+    assert lane_names(figure) == ["ground truth", "detector: &lt;b&gt;af&lt;/b&gt;.json", "edits (drag)"]
+    middle = figure.layout.yaxis2.tickvals[1]
+    assert min(hit[2], error[2]) < middle < max(hit[2], error[2]) + 1
+
+
+def test_legend_outside_the_plot_curves_keep_their_height_and_the_absent_line_is_wrapped():
+    from utal_core.viz.timeline import MIN_CURVES_PX, NOTE_CHARS
+
+    analysis = synthetic_analysis()
+    analysis.absent["audio"] = "the file has no audio stream that ffmpeg can decode " * 3
+    analysis.curves["motion"], analysis.absent["motion"] = None, "the motion encoder's weights are missing"
+    figure = timeline_figure(analysis, [GroundTruth(1.0, 3.3, "waving")], height=320, extra_rows=[detector_row()])
+    layout = figure.layout
+    assert layout.legend.x > 1 and layout.legend.xanchor == "left"  # right of the plot area, not over it
+    plot_px = layout.height - layout.margin.t - layout.margin.b
+    curves_px = (layout.yaxis.domain[1] - layout.yaxis.domain[0]) * plot_px
+    assert curves_px >= MIN_CURVES_PX - 0.5 and layout.yaxis.domain[0] > layout.yaxis2.domain[1]
+    (note,) = [a for a in layout.annotations if a.name == "absent"]
+    lines = note.text.split("<br>")
+    assert len(lines) >= 2 and all(len(line) <= NOTE_CHARS for line in lines)
+    assert "motion evidence: the motion encoder's weights are missing" in " ".join(lines)
+    assert layout.margin.t >= 14 * len(lines) + 20  # the note's lines lie in the top margin, above the plot
+
+
+def test_a_video_with_sound_gets_a_loudness_lane_from_its_decode_pass():
+    from utal_core.signals import AUDIO_RMS_FINE_KEY
+    from utal_core.types import ViewFeatures
+    from utal_core.viz import loudness_envelope
+
+    analysis = synthetic_analysis(audio=True)
+    assert loudness_envelope(analysis) is None and "audio loudness" not in lane_names(timeline_figure(analysis))
+    grid = analysis.grid
+    rms = np.full((grid.num_snippets, 8), 0.01, dtype=np.float32)
+    rms[20:27] = 0.5  # loud during the second action
+    analysis.features = ViewFeatures(grid.times, views={}, extras={AUDIO_RMS_FINE_KEY: rms})
+    times, loudness = loudness_envelope(analysis)
+    assert len(times) == grid.num_snippets * 8 and loudness.max() == pytest.approx(1.0)
+    assert loudness[(times > 21) & (times < 26)].min() > 0.9 > 0.2 > loudness[times < 15].max()
+    figure = timeline_figure(analysis)
+    assert lane_names(figure)[0] == "audio loudness"
+    (wave,) = traces_with(figure, "waveform")
+    assert wave.yaxis == "y2" and wave.fill == "toself" and len(wave.x) == 2 * len(times)
+
+
+def test_a_lane_of_many_overlapping_spans_is_squeezed_to_a_few_rows_height_every_span_still_drawn():
+    from utal_core.viz import BandRow
+    from utal_core.viz.lanes import LANE_PITCH, MAX_LANE_ROWS
+
+    spans = [(1.0 + i * 0.1, 30.0) for i in range(20)]  # twenty predictions over one another
+    row = BandRow("detector: dense", spans, [""] * 20, "#123456", {"detector": "dense"})
+    figure = timeline_figure(synthetic_analysis(), extra_rows=[row])
+    (lane,) = traces_with(figure, "detector")
+    bases = sorted(b for _, _, b in bar_spans(lane))
+    assert len(set(bases)) == 20 and all(h == pytest.approx(MAX_LANE_ROWS / 20) for h in lane.y)
+    assert all(later - earlier >= lane.y[0] for earlier, later in zip(bases, bases[1:]))  # no two bars overlap
+    assert bases[-1] + lane.y[0] <= MAX_LANE_ROWS * LANE_PITCH  # within the room of MAX_LANE_ROWS rows
+
+
+def test_overlapping_segments_lie_on_sub_rows_of_their_own_in_the_edits_lane():
+    from utal_core.viz import edits_row
+
+    analysis = synthetic_analysis()
+    first = analysis.segments[0]
+    analysis.segments.append(dataclasses.replace(first, start=first.start + 1, end=first.end + 1))  # over the first
+    layer = analysis.edit_layer()
+    layer.accept("r3")
+    row = edits_row(layer)
+    assert row["track"]["rows"] == [0, 0, 0, 1] and row["rows"] == [1]
+    figure = timeline_figure(analysis)
+    (track,) = traces_with(figure, "track")
+    (edits,) = traces_with(figure, "edits")
+    low, high = track.meta["lane"]
+    assert high - low == pytest.approx(2 * 1.25)  # two sub-rows and a spare one for added segments
+    assert list(track.base) == [low, low, low, low + 1.25] and list(edits.base) == [low + 1.25]

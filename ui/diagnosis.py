@@ -9,13 +9,17 @@ file stem, with or without ActivityNet's ``v_`` prefix).
 
 from __future__ import annotations
 
+import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
-from utal_core.diagnose import OUTCOME_COLOURS, OUTCOMES, TRUE_POSITIVE, Diagnosis, diagnose_detection
+from utal_core.diagnose import (
+    OUTCOME_COLOURS, OUTCOMES, TRUE_POSITIVE, Diagnosis, diagnose_detection, histogram_svg,
+)
 from utal_core.evaluate import GroundTruth, Prediction, load_predictions
 from utal_core.pipeline import Analysis
 from utal_core.viz import BandRow
@@ -25,8 +29,16 @@ from .messages import markdown_text, warn
 #: The row's colour when there is no ground truth to judge the predictions against.
 DETECTOR_COLOUR = "#6a3d9a"
 BREAKDOWN_COLUMNS = ("outcome", "count", "share")
-ERROR_COLUMNS = ("error", "start (s)", "end (s)", "label", "score", "ground truth", "tIoU")
+ERROR_COLUMNS = ("error", "start (s)", "end (s)", "label", "score", "ground truth", "tIoU", "start offset (s)",
+                 "end offset (s)")
 MISSED = "missed ground truth"
+#: After a click on an error: the timeline shows the error's range (kept as the user's zoom by ui/instrument.js),
+#: then the player seeks (``SEEK_JS``, the player's own).
+FOCUS_ERROR_JS = """(time, view) => {
+  const plot = document.querySelector('#timeline .js-plotly-plot');
+  if (plot && window.Plotly && view) window.Plotly.relayout(plot, {'xaxis.range': JSON.parse(view)});
+  (SEEK_JS)(time);
+}"""
 
 
 @dataclass(frozen=True)
@@ -52,13 +64,13 @@ class DetectorRow:
     outcomes: list[str] | None
 
     def band_row(self) -> BandRow:
-        """The timeline row: one bar per prediction, coloured by its outcome when judged."""
+        """The timeline's lane: one bar per prediction (overlapping ones stacked), coloured by its outcome, with
+        the outcomes in the legend, when judged."""
         outcomes = self.outcomes or [None] * len(self.predictions)
-        hover = [f"{self.name}: {p.label} · score {p.score:.2f}<br>{p.start:.2f}–{p.end:.2f} s"
+        hover = [f"{html.escape(self.name)}: {html.escape(p.label)} · score {p.score:.2f}<br>{p.start:.2f}–{p.end:.2f} s"
                  + (f"<br>{outcome}" if outcome else "") for p, outcome in zip(self.predictions, outcomes)]
-        colour = [OUTCOME_COLOURS[o] for o in self.outcomes] if self.outcomes else DETECTOR_COLOUR
-        return BandRow(f"detector: {self.name}", [(p.start, p.end) for p in self.predictions], hover, colour,
-                       {"detector": self.name})
+        return BandRow(f"detector: {self.name}", [(p.start, p.end) for p in self.predictions], hover, DETECTOR_COLOUR,
+                       {"detector": self.name}, self.outcomes, OUTCOME_COLOURS if self.outcomes else None)
 
 
 def load_detector(upload: Any) -> DetectorResults | None:
@@ -76,35 +88,69 @@ def detector_row(row: DetectorRow | None, analysis: Analysis | None) -> list[Ban
     return [row.band_row()]
 
 
-def _error_rows(diagnosis: Diagnosis) -> tuple[list[list], list[float]]:
-    rows = []
+@dataclass(frozen=True)
+class ErrorSpan:
+    """A listed error on the timeline: the prediction's (or the missed ground truth's) span, and the ground
+    truth it was judged against when there is one."""
+
+    start: float
+    end: float
+    gt_start: float | None = None
+    gt_end: float | None = None
+
+    def view(self, margin: float = 1.0) -> tuple[float, float]:
+        """The time range that shows the prediction and its ground truth side by side, with ``margin`` around."""
+        low = min(self.start, self.gt_start if self.gt_start is not None else self.start)
+        high = max(self.end, self.gt_end if self.gt_end is not None else self.end)
+        return max(low - margin, 0.0), high + margin
+
+
+def _offset(value: float | None) -> float | str:
+    return "" if value is None else round(value, 2)
+
+
+def _error_rows(diagnosis: Diagnosis) -> tuple[list[list], list[ErrorSpan]]:
+    """The error list (false positives by type and missed ground truth, in time order) with the offsets of each
+    prediction from its ground truth (prediction minus ground truth, as ``diagnose`` reports them), and each row's
+    spans."""
+    listed: list[tuple[list, ErrorSpan]] = []
     for item in diagnosis.predictions:
         if item.outcome != TRUE_POSITIVE:
             matched = f"{item.gt_label} {item.gt_start:.2f}–{item.gt_end:.2f}" if item.gt_start is not None else ""
-            rows.append([item.outcome, round(item.start, 2), round(item.end, 2), item.label, round(item.score, 3),
-                         matched, round(item.tiou, 3)])
+            listed.append(([item.outcome, round(item.start, 2), round(item.end, 2), item.label, round(item.score, 3),
+                            matched, round(item.tiou, 3), _offset(item.start_offset), _offset(item.end_offset)],
+                           ErrorSpan(item.start, item.end, item.gt_start, item.gt_end)))
     for _, _, gt in diagnosis.missed:
-        rows.append([MISSED, round(gt.start, 2), round(gt.end, 2), gt.label, "", "", ""])
-    rows.sort(key=lambda row: row[1])
-    return rows, [float(row[1]) for row in rows]
+        listed.append(([MISSED, round(gt.start, 2), round(gt.end, 2), gt.label, "", "", "", "", ""],
+                       ErrorSpan(gt.start, gt.end, gt.start, gt.end)))
+    listed.sort(key=lambda pair: pair[1].start)
+    return [row for row, _ in listed], [span for _, span in listed]
+
+
+def offset_histograms(diagnosis: Diagnosis) -> str:
+    """The start and end offset histograms of the true positives and localization errors, as ``diagnose``'s
+    HTML report draws them (inline SVG)."""
+    return (f"<div id='offset-histograms' style='display:flex;gap:12px;flex-wrap:wrap'>"
+            f"{histogram_svg('start offset (prediction − ground truth)', diagnosis.start_offsets)}"
+            f"{histogram_svg('end offset (prediction − ground truth)', diagnosis.end_offsets)}</div>")
 
 
 def show_detector(results: DetectorResults | None, analysis: Analysis | None, truth: list[GroundTruth] | None,
                   tiou: float, class_agnostic: bool):
-    """The detector's row for the analysis on screen, a line saying what it holds, the outcome breakdown and
-    the list of errors (false positives by type, then missed ground truth; with ground truth only), and the
-    start time of each listed error (where a click on it seeks)."""
+    """The detector's lane for the analysis on screen, a line saying what it holds, the outcome breakdown, the
+    list of errors (false positives by type, then missed ground truth; with ground truth only) with their
+    offsets, the span of each listed error (what a click on it shows), and the offset histograms."""
     hidden = gr.Dataframe(visible=False)
     if results is None or analysis is None:
-        return None, "", hidden, hidden, []
+        return None, "", hidden, hidden, [], ""
     predictions = results.for_video(analysis.video_id)
     if predictions is None:
         videos = ", ".join(list(results.predictions)[:5]) or "none"
         return (None, f"{markdown_text(results.name)} has no results for {markdown_text(analysis.video_id)} (it has: "
                       f"{markdown_text(videos)}), so no second "
-                      "row is drawn.", hidden, hidden, [])
+                      "lane is drawn.", hidden, hidden, [], "")
     info = (f"**{markdown_text(results.name)}**: {len(predictions)} prediction(s) on {markdown_text(analysis.video_id)}, "
-            "drawn as the last row.")
+            "drawn in its own lane of the timeline.")
     beyond = sum(p.end > analysis.duration + 1e-3 for p in predictions)
     if beyond:
         outside = (f"{beyond} of them end after the video does ({analysis.duration:.1f} s): they are drawn and judged "
@@ -113,7 +159,7 @@ def show_detector(results: DetectorResults | None, analysis: Analysis | None, tr
         info += f" {outside}"
     if truth is None:
         return (DetectorRow(analysis.content_hash, results.name, predictions, None),
-                info + " Add a ground-truth file for its error analysis.", hidden, hidden, [])
+                info + " Add a ground-truth file for its error analysis.", hidden, hidden, [], "")
     video = analysis.video_id
     diagnosis = diagnose_detection({video: truth}, {video: predictions}, float(tiou),
                                    class_agnostic=bool(class_agnostic))
@@ -121,15 +167,18 @@ def show_detector(results: DetectorResults | None, analysis: Analysis | None, tr
     total = max(len(predictions), 1)
     breakdown = [[outcome, counts[outcome], f"{100 * counts[outcome] / total:.0f}%"] for outcome in OUTCOMES]
     breakdown.append([MISSED, len(diagnosis.missed), f"of {len(truth)} ground truth"])
-    errors, times = _error_rows(diagnosis)
+    errors, spans = _error_rows(diagnosis)
     row = DetectorRow(analysis.content_hash, results.name, predictions, [item.outcome for item in diagnosis.predictions])
     info += f" At tIoU {float(tiou):g}: {counts[TRUE_POSITIVE]} true positive(s), {len(errors)} error(s) listed below."
-    return (row, info, gr.Dataframe(value=breakdown, visible=True), gr.Dataframe(value=errors, visible=True), times)
+    return (row, info, gr.Dataframe(value=breakdown, visible=True), gr.Dataframe(value=errors, visible=True), spans,
+            offset_histograms(diagnosis))
 
 
-def error_time(times: list[float], event: gr.SelectData) -> float:
-    """The start of the clicked error (where the player seeks)."""
-    return times[int(event.index[0])]
+def error_focus(spans: list[ErrorSpan], event: gr.SelectData) -> tuple[float, str]:
+    """The clicked error: its start (where the player seeks) and the timeline's range that shows it beside its
+    ground truth (JSON ``[from, to]``)."""
+    span = spans[int(event.index[0])]
+    return span.start, json.dumps(span.view())
 
 
 class DetectorPanel:
@@ -156,26 +205,29 @@ class DetectorPanel:
                                           label="Outcome of each prediction (DETAD)", elem_id="diagnosis-table",
                                           scale=1)
             self.errors = gr.Dataframe(headers=list(ERROR_COLUMNS), visible=False, interactive=False,
-                                       label="Errors (click one to see it in the player)", elem_id="errors-table",
-                                       scale=2)
+                                       label="Errors (click one to see it on the timeline, beside its ground "
+                                             "truth, and in the player)", elem_id="errors-table", scale=2)
+        self.histograms = gr.HTML(elem_id="diagnosis-offsets", padding=False)
         self.results = gr.State(None)
         self.row = gr.State(None)
-        self.error_times = gr.State([])
+        self.error_spans = gr.State([])
+        self.focus = gr.Textbox(visible=False)
 
     def wire(self, analysis: gr.State, truth: gr.State, render: Callable, render_inputs: list,
              view_outputs: list, seek_time: gr.Number, seek_js: str, heavy_limit: int = 1) -> None:
-        """The section's own events: a new file or setting redraws; a click on an error seeks the player. Reading
+        """The section's own events: a new file or setting redraws; a click on an error zooms the timeline onto it
+        and its ground truth and seeks the player (``seek_js``, given the time) to its start. Reading
         a results file and judging it again at another setting take the analyses' slots (``heavy_limit`` at a
         time, with the analyses), so one visitor's million predictions cannot hold the others' analyses up."""
         self.inputs = [self.results, analysis, truth, self.tiou, self.class_agnostic]
-        self.outputs = [self.row, self.info, self.breakdown, self.errors, self.error_times]
+        self.outputs = [self.row, self.info, self.breakdown, self.errors, self.error_spans, self.histograms]
         self.render, self.render_inputs, self.view_outputs = render, render_inputs, view_outputs
         heavy = {"concurrency_id": "heavy", "concurrency_limit": heavy_limit}
         self.redraw(self.upload.change(self.handle(load_detector), self.upload, self.results, **heavy))
         gr.on([self.tiou.release, self.class_agnostic.input], self.handle(show_detector), self.inputs, self.outputs,
               show_progress="hidden", **heavy).success(render, render_inputs, view_outputs, show_progress="hidden")
-        self.errors.select(self.handle(error_time), self.error_times, seek_time).success(
-            None, seek_time, None, js=seek_js)
+        self.errors.select(self.handle(error_focus), self.error_spans, [seek_time, self.focus]).success(
+            None, [seek_time, self.focus], None, js=FOCUS_ERROR_JS.replace("SEEK_JS", seek_js))
 
     def redraw(self, event: Any) -> Any:
         """``event`` followed by the detector's row and error analysis, then the timeline."""

@@ -20,6 +20,7 @@ from .player import SEEK_JS
 from .search_tab import SearchResults
 from .services import AppServices
 from .threshold_bands import DRAW_BANDS_JS, STORE_BANDS_JS, THRESHOLD_RANGE, THRESHOLD_STEP
+from .timeline_edits import build_timeline_edits
 
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
 PLAYER_HEIGHT = 300
@@ -95,6 +96,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         bands_sent = gr.State(None)
                         drawn_by_page = gr.Textbox(visible=False)
                 inspector = build_inspector(Inspector(explorer), analysis, cache, handle)
+                build_timeline_edits(inspector, cache, handle)  # drags on the timeline's edits lane
                 with gr.Row():
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
