@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def page(tmp_path_factory):
         page.wait_for_selector("#label-key-2", timeout=120_000)  # the ground truth's labels are in the list
         page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 2")
         assert server.services.proxies.wait(120)
-        page.folder = folder
+        page.folder, page.server, page.video_path = folder, server, video.path
         yield page
 
 
@@ -216,3 +217,25 @@ def test_eaf_import_in_the_app_and_export_back(page):
         assert sorted(exported.get_annotation_data_for_tier(tier)) == written
     # the relabelled segment is exported with the label it was given last, under that label's tier
     assert [a[2] for a in exported.get_annotation_data_for_tier("wave")] == ["wave"]
+
+
+def test_the_inspector_opens_on_a_span(page):
+    """``Inspector.inspect_span``, the entry point of other views: a span close to a segment selects it for
+    editing; one that matches none shows its frames (here every frame) and curves, with nothing selected."""
+    from types import SimpleNamespace
+
+    from ui.explorer import Explorer
+    from ui.inspector import EVERY_FRAME_MODE, Inspector
+
+    analysis = page.server.services.pipeline.analyze(page.video_path)  # from the caches the app's analysis filled
+    inspector, request = Inspector(Explorer(page.server.services)), SimpleNamespace(session_hash="span-test")
+    first = analysis.segments[0]
+    answers = list(inspector.inspect_span(analysis, first.start + 0.04, first.end, EVERY_FRAME_MODE, request))
+    assert answers[0][0].key == "r0" and "Inspecting **r0**" in answers[0][1]
+    answers = list(inspector.inspect_span(analysis, 0.5, 0.6, EVERY_FRAME_MODE, request))
+    selection, info, _, _, strips, _ = answers[0]
+    assert selection is None and "No segment of this analysis matches 0.500–0.600 s" in info
+    times = [float(t) for t in re.findall(r"data-time='([0-9.]+)'", strips)]
+    assert strips.count("data-mode='every'") == 2 and len(times) == 22
+    assert np.allclose(np.diff(times[:11]), 1 / FPS, atol=1e-4) and times[5] <= 0.5 < times[5] + 1 / FPS
+    assert answers[-1][5].layout.xaxis.range == (-1.5, 2.5)  # the curves around the span's start
