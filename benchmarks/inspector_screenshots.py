@@ -4,7 +4,9 @@ read from there, never copied), into artifacts/browser/ (git-ignored):
 - ``inspector_unav_top.png``: player, timeline with the ground-truth row and the edits row (the first
   segment accepted, the second one's start nudged 0.1 s later);
 - ``inspector_unav_<n>.png``: the inspector on segment n (frame strips around its start and end, the
-  per-view curves zoomed to the same windows, the controls and the corrections table).
+  per-view curves zoomed to the same windows, the controls and the corrections table);
+- ``inspector_unav_in_view.png``: the whole window with player, inspector (every-frame strips of the last
+  segment, the ground truth's labels as the label list) and the full-width timeline visible at once.
 
     .venv/bin/python benchmarks/inspector_screenshots.py [--segments 3]
 
@@ -68,8 +70,7 @@ def main() -> None:
                 page.keyboard.press("Shift+X")
                 page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('moved')")
                 page.wait_for_timeout(1500)  # the strips of the moved start
-            page.locator("#inspector-info").scroll_into_view_if_needed()
-            page.evaluate("() => document.querySelector('#inspector-info').scrollIntoView({block: 'start'})")
+            page.evaluate("() => document.querySelector('#inspector-panel').scrollTop = 0")
             page.screenshot(path=str(SHOTS / f"inspector_unav_{row + 1}.png"))
             frames = page.evaluate("""() => [...document.querySelectorAll('#inspector-strips .utal-strip')].map(s =>
                 s.dataset.bound + ': ' + [...s.querySelectorAll('figure')].map(f =>
@@ -80,6 +81,18 @@ def main() -> None:
                 print("   ", line)
         page.evaluate("() => window.scrollTo(0, 0)")
         page.screenshot(path=str(SHOTS / "inspector_unav_top.png"))
+        page.locator("#strip-mode").get_by_text("every frame").click()
+        page.wait_for_function("() => [...document.querySelectorAll('#inspector-strips .utal-strip')].every("
+                               "s => s.dataset.mode === 'every') && [...document.querySelectorAll('#inspector-strips img')]"
+                               ".every(i => i.complete)")
+        page.evaluate("() => { document.querySelector('#analyze-top').scrollIntoView({block: 'start'}); "
+                      "document.querySelector('#inspector-panel').scrollTop = 0; }")
+        page.wait_for_timeout(300)
+        boxes = page.evaluate("""() => ['#player', '#inspector-panel', '#timeline'].map(s => {
+            const r = document.querySelector(s).getBoundingClientRect();
+            return `${s} ${Math.round(r.left)},${Math.round(r.top)}-${Math.round(r.right)},${Math.round(r.bottom)}`; })""")
+        print("in view at 1440x900:", "; ".join(boxes))
+        page.screenshot(path=str(SHOTS / "inspector_unav_in_view.png"))
     print(f"screenshots in {SHOTS}")
 
 

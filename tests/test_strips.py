@@ -267,3 +267,48 @@ def test_the_proxy_builder_publishes_only_the_bytes_it_was_asked_for(synthetic_v
     assert builder.wait(timeout=120) and "cut short" in builder.failure(short)
     assert not short.path.exists() and not short.partial.exists()
     builder.close()
+
+
+def _codes(strip, height: int) -> list[int]:
+    return [read_frame_code(cv2.cvtColor(cv2.imread(str(frame.path)), cv2.COLOR_BGR2RGB), height) for frame in strip]
+
+
+@pytest.mark.parametrize("boundary, first, last", [(10.37, 254, 264), (0.03, 0, 5), (29.99, 744, 749)])
+def test_every_frame_strips_are_consecutive_frames_by_presentation_time(synthetic_video, media_backend, tmp_path,
+                                                                        boundary, first, last):
+    """The frame on screen at the boundary and five before and after it (fewer at the video's ends): every frame,
+    each labelled with its own presentation time, decoded from a short span only."""
+    cache = StripCache(tmp_path / "strips", short_side=120)
+    strip = cache.every_frame_strips(synthetic_video.path, "abc123", [boundary], 30.0, frame_s=1 / 25)[0]
+    assert _codes(strip, synthetic_video.spec.height) == list(range(first, last + 1))
+    assert [f.shown for f in strip] == pytest.approx([code / 25 for code in range(first, last + 1)], abs=1e-4)
+    assert [f.shown for f in strip if f.at_boundary] == pytest.approx([on_screen(boundary, 25.0) / 25], abs=1e-4)
+
+
+def test_every_frame_strips_follow_a_one_frame_nudge_from_memory(synthetic_video, media_backend, tmp_path, monkeypatch):
+    """With the boundary's window in memory, the strip of a bound nudged by one frame needs no decode and its
+    boundary frame is the next one; from the proxy, the frames are the same."""
+    cache = StripCache(tmp_path / "strips", short_side=120)
+    before = cache.every_frame_strips(synthetic_video.path, "abc123", [10.37], 30.0, frame_s=1 / 25)[0]
+    assert cache.remember_windows(synthetic_video.path, "abc123", [10.37], duration=30.0) == 1
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(strips_module, "frames_between", no_decode)
+    after = cache.every_frame_strips(synthetic_video.path, "abc123", [10.41], 30.0, frame_s=1 / 25)[0]
+    moved = [next(f.shown for f in strip if f.at_boundary) for strip in (before, after)]
+    assert moved[1] - moved[0] == pytest.approx(1 / 25, abs=1e-4)
+    assert _codes(after, synthetic_video.spec.height) == list(range(255, 266))
+    monkeypatch.undo()
+    proxy = written_proxy(synthetic_video, 120, tmp_path)
+    from_proxy = StripCache(tmp_path / "proxy_strips", short_side=120).every_frame_strips(
+        synthetic_video.path, "abc123", [10.41], 30.0, frame_s=1 / 25, proxy=proxy)[0]
+    assert [f.shown for f in from_proxy] == pytest.approx([f.shown for f in after], abs=1e-4)
+    assert _codes(from_proxy, synthetic_video.spec.height) == list(range(255, 266))
+
+
+@pytest.mark.parametrize("boundary, frame_s", [(float("nan"), 0.04), (31.0, 0.04), (1.0, 0.0), (1.0, float("inf"))])
+def test_every_frame_strips_refuse_what_is_not_a_time_or_a_frame_length(boundary, frame_s, tmp_path) -> None:
+    with pytest.raises(UTALError):
+        StripCache(tmp_path).every_frame_strips("video.mp4", "abc123", [boundary], 30.0, frame_s=frame_s)

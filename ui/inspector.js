@@ -2,9 +2,59 @@
   // The boundary inspector in the browser: keyboard shortcuts (each clicks the inspector's button, so keys
   // and buttons run the same handlers), the playhead handed to the server, the timeline's edits row
   // restyled in place after an edit (the figure is not redrawn, so zoom and the playhead stay), and a
-  // click on a strip frame seeks the player to it; a nudge is drawn before the server answers.
+  // click on a strip frame seeks the player to it; a nudge is drawn before the server answers. The player's
+  // habits: one frame back / forward, the playback speed, the loop of the inspected segment.
   const player = () => document.querySelector('#player video');
   window.utalPlayhead = () => { const video = player(); return video ? video.currentTime : 0; };
+
+  // One frame back or forward from the frame on screen: to a millisecond past the next frame's own time (the
+  // frame length is the edits layer's, the video's own).
+  window.utalStepFrame = (direction) => {
+    const video = player();
+    const frame = lastRow && lastRow.frame;
+    if (!video || !frame) return;
+    video.pause();
+    const index = Math.floor(video.currentTime / frame + 1e-3) + direction;
+    const end = Number.isFinite(video.duration) ? video.duration : Infinity;
+    video.currentTime = Math.min(Math.max(index * frame + 0.001, 0), end);
+  };
+  // The speed stays with the player: a new video (a new <video> element, or new metadata) plays at it too.
+  let speed = 1;
+  window.utalSetSpeed = (value) => {
+    speed = value > 0 ? value : 1;
+    const video = player();
+    if (video) video.playbackRate = speed;
+  };
+  for (const type of ['loadedmetadata', 'play']) {
+    document.addEventListener(type, (event) => {
+      if (event.target.closest && event.target.closest('#player') && event.target.playbackRate !== speed) {
+        event.target.playbackRate = speed;
+      }
+    }, true);
+  }
+  // The loop: while the player plays, each animation frame checks whether it crossed the inspected segment's
+  // end, and then goes back to its start (a seek elsewhere is left alone).
+  let looping = false;
+  let loops = 0;  // a loop turned off and on again before its next frame: only the newest one checks
+  window.utalLooping = () => looping;
+  window.utalSetLoop = (on) => {
+    looping = Boolean(on);
+    const loop = ++loops;
+    let before = null;
+    const check = () => {
+      const video = player();
+      const startBox = document.querySelector('#inspected-start');
+      const endBox = document.querySelector('#inspected-end');
+      if (!looping || loop !== loops) return;
+      if (video && startBox && endBox && !video.paused) {
+        const start = Number(startBox.textContent), end = Number(endBox.textContent);
+        if (before !== null && before < end && video.currentTime >= end) video.currentTime = start;
+        before = video.currentTime;
+      } else before = null;
+      requestAnimationFrame(check);
+    };
+    if (looping) requestAnimationFrame(check);
+  };
 
   // The edits row as the server last sent it (a nudge is drawn from it before the server answers).
   let lastRow = null;
@@ -76,6 +126,8 @@
       return `nudge-${bound}-${event.altKey ? 'second' : event.shiftKey ? 'tenth' : 'frame'}-${sign}`;
     }
     if (event.altKey) return null;
+    const digit = /^Digit([1-9])$/.exec(event.code);
+    if (digit && !event.shiftKey) return `label-key-${digit[1]}`;
     if (event.code === 'KeyU') return event.shiftKey ? 'inspector-redo' : 'inspector-undo';
     return event.shiftKey ? null : PLAIN[event.code] || null;
   };
@@ -85,6 +137,15 @@
     if (event.code === 'KeyL' && !event.ctrlKey && !event.metaKey && !event.altKey) {
       const box = document.querySelector('#inspector-label textarea, #inspector-label input');
       if (box) { event.preventDefault(); box.focus(); box.select(); }
+      return;
+    }
+    const plain = !event.ctrlKey && !event.metaKey && !event.altKey && !event.shiftKey;
+    const inPanel = document.activeElement && document.activeElement.closest &&
+                    document.activeElement.closest('#inspector-panel');
+    const step = {Comma: -1, Period: 1, ...(inPanel ? {ArrowLeft: -1, ArrowRight: 1} : {})}[event.code];
+    if (plain && step) {
+      event.preventDefault();
+      window.utalStepFrame(step);
       return;
     }
     const id = buttonFor(event);
@@ -98,6 +159,20 @@
       requestAnimationFrame(() => setTimeout(() => press(id), 0));
     } else if (id && press(id)) event.preventDefault();
   });
+
+  // Each time strips are drawn, the boundary's frame of each strip is scrolled to its middle.
+  const centre = () => {
+    for (const strip of document.querySelectorAll('#inspector-strips .utal-strip')) {
+      const frame = strip.querySelector('figure.boundary');
+      if (frame) strip.scrollLeft = frame.offsetLeft - (strip.clientWidth - frame.offsetWidth) / 2;
+    }
+  };
+  const watchStrips = (tries) => {
+    const box = document.getElementById('inspector-strips');
+    if (box) new MutationObserver(centre).observe(box, {childList: true, subtree: true});
+    else if (tries > 0) setTimeout(() => watchStrips(tries - 1), 200);
+  };
+  watchStrips(300);
 
   document.addEventListener('click', (event) => {
     const button = event.target.closest && event.target.closest('button[id^="nudge-"]');

@@ -24,11 +24,12 @@ from typing import Any, Callable, Literal
 
 import gradio as gr
 
+from utal_core.checks import finite_number
 from utal_core.edits import EditLayer
 from utal_core.errors import UTALError
 from utal_core.media import MediaInfo, ProxyVideo
 from utal_core.pipeline import Analysis
-from utal_core.strips import STRIP_HALF_WINDOW_S, STRIP_RATE, StripFrame
+from utal_core.strips import EVERY_FRAME_SIDE, STRIP_HALF_WINDOW_S, STRIP_RATE, StripFrame
 from utal_core.types import Segment
 from utal_core.viz import edits_row, visible_segments
 from utal_core.viz_inspector import boundary_curves_figure
@@ -51,22 +52,31 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("L", "type a label (Enter relabels)"),
     ("N", f"new segment at the playhead ({ADDED_LENGTH_S:g} s, the label box's label)"),
     ("U / Shift+U", "undo / redo (also Ctrl+Z / Ctrl+Shift+Z)"),
+    ("1 … 9", "relabel with that label of the list"),
+    (", / .", "player one frame back / forward (also ← / → while the inspector has the focus)"),
 )
+#: The strips' modes (the radio's choices): frames at STRIP_RATE over ±STRIP_HALF_WINDOW_S, or every frame
+#: within EVERY_FRAME_SIDE frames of the boundary (a one-frame nudge moves the boundary frame by one).
+RATE_MODE = f"{STRIP_RATE:g} frames/s, ±{STRIP_HALF_WINDOW_S:g} s"
+EVERY_FRAME_MODE = f"every frame, ±{EVERY_FRAME_SIDE}"
+STRIP_MODES = (RATE_MODE, EVERY_FRAME_MODE)
 EDIT_LEGEND = ("Edits row: <span style='color:#2ca02c'>■ accepted</span> · <span style='color:#1f77b4'>■ edited"
                "</span> · <span style='color:#9467bd'>■ added</span> · <span style='color:#9e9e9e'>▨ rejected</span>"
                " · outlined: the inspected segment. Exports under *Prepare downloads*: *.corrected.* files hold "
                "only accepted, edited and added segments.")
-#: A strip cut short by the video's start or end keeps the frame width of a full one (21 frames).
-STRIP_CSS = """
-#inspector-strips .utal-strip{display:flex;gap:2px;align-items:flex-start;margin:2px 0 6px}
-#inspector-strips .utal-strip-title{font-size:12px;font-weight:600;margin:4px 0 0}
-#inspector-strips figure{flex:0 1 calc((100% - 42px) / 21);min-width:0;margin:0;cursor:pointer;position:relative}
-#inspector-strips figure img{width:100%;display:block;border-bottom:3px solid #ccc;transition:transform .1s}
-#inspector-strips figure.inside img{border-bottom-color:#2ca02c}
-#inspector-strips figure.boundary img{outline:2px solid #d62728;outline-offset:-2px}
-#inspector-strips figure:hover img{transform:scale(2.4);position:relative;z-index:20}
-#inspector-strips figcaption{font-size:10px;text-align:center;line-height:1.2;color:#444}
-#inspector-strips figure.boundary figcaption{color:#d62728;font-weight:700}
+#: Frames STRIP_FRAME_PX wide in a strip that scrolls sideways; ui/inspector.js scrolls the boundary's frame to
+#: the middle each time strips are drawn.
+STRIP_FRAME_PX = 128
+STRIP_CSS = f"""
+#inspector-strips .utal-strip{{display:flex;gap:3px;align-items:flex-start;margin:2px 0 4px;overflow-x:auto;
+                            position:relative}}
+#inspector-strips .utal-strip-title{{font-size:12px;font-weight:600;margin:2px 0 0}}
+#inspector-strips figure{{flex:0 0 {STRIP_FRAME_PX}px;width:{STRIP_FRAME_PX}px;margin:0;cursor:pointer}}
+#inspector-strips figure img{{width:100%;display:block;border-bottom:3px solid #ccc}}
+#inspector-strips figure.inside img{{border-bottom-color:#2ca02c}}
+#inspector-strips figure.boundary img{{outline:3px solid #d62728;outline-offset:-3px}}
+#inspector-strips figcaption{{font-size:12px;text-align:center;line-height:1.3;color:#333}}
+#inspector-strips figure.boundary figcaption{{color:#d62728;font-weight:700}}
 """
 
 
@@ -114,7 +124,7 @@ def _data_uri(path: Path) -> str:
 
 
 def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundary: float,
-                segment_start: float, segment_end: float) -> str:
+                segment_start: float, segment_end: float, every_frame: bool) -> str:
     figures = []
     for frame in frames:
         # Inside: on screen during the segment (asked at a time in it, presented before its end); so the frame
@@ -126,12 +136,11 @@ def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], bounda
                        f" (asked {frame.time:.3f} s); click to seek'><img alt='{frame.shown:.3f} s' "
                        f"src='{_data_uri(frame.path)}'><figcaption>{caption}</figcaption>"
                        "</figure>")
-    title = f"{bound} {boundary:.3f} s — frames at 5/s, ±2 s; red: the boundary's own frame, green bar: inside"
-    # Cut short by the video's start, a strip sits on the right, where its times are on the curves below.
-    cut_at_start = frames[0].time > boundary - STRIP_HALF_WINDOW_S + 1 / STRIP_RATE
-    align = " style='justify-content:flex-end'" if cut_at_start else ""
+    mode = EVERY_FRAME_MODE if every_frame else RATE_MODE
+    title = f"{bound} {boundary:.3f} s — {mode}; red: the boundary's own frame, green bar: inside"
     return (f"<div class='utal-strip-title'>{title}</div>"
-            f"<div class='utal-strip' data-bound='{bound}'{align}>{''.join(figures)}</div>")
+            f"<div class='utal-strip' data-bound='{bound}' data-mode='{'every' if every_frame else 'rate'}'>"
+            f"{''.join(figures)}</div>")
 
 
 class Inspector:
@@ -145,7 +154,8 @@ class Inspector:
     # --- reading ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _layer(analysis: Analysis | None) -> EditLayer:
+    def layer(analysis: Analysis | None) -> EditLayer:
+        """The edits layer of ``analysis``; a plain message without an analysis."""
         if analysis is None:
             raise UTALError("Analyse a video first.")
         return analysis.edit_layer()
@@ -165,7 +175,7 @@ class Inspector:
 
     def fast_outputs(self, analysis: Analysis, key: str | Selection | None, note: str = "") -> tuple:
         """(the inspected selection, info line, edits row data for ui/inspector.js, corrections table)."""
-        layer = self._layer(analysis)
+        layer = self.layer(analysis)
         keys = {item.key: item for item in layer.segments()}
         key = key.key_in(analysis) if isinstance(key, Selection) else key
         key = key if key in keys else None
@@ -221,32 +231,60 @@ class Inspector:
                          round(before.end, 3) if before else ""])
         return rows or [[""] * len(CORRECTION_COLUMNS)]
 
-    def views(self, analysis: Analysis | None, selection: Selection | None, request: gr.Request):
-        """The frame strips (HTML) of the inspected segment, then its zoomed curves as well (two updates); then,
-        in the background, the frames around its bounds are kept in memory (for nudges) and the strips of its
-        neighbours are decoded (``AppConfig.prefetch_strips``)."""
+    def views(self, analysis: Analysis | None, selection: Selection | None, mode: str, request: gr.Request):
+        """The frame strips (HTML, in the strips' ``mode``: one of STRIP_MODES) of the inspected segment, then its
+        zoomed curves as well (two updates); then, in the background, the frames around its bounds are kept in
+        memory (for nudges) and the strips of its neighbours are decoded (``AppConfig.prefetch_strips``)."""
         key = selection.key_in(analysis) if selection is not None else None
         segment = self._segment(analysis, key)
         if segment is None or key is None:
             yield "", None
             return
-        layer = analysis.edits
+        yield from self._span_views(analysis, segment, key, mode, request)
+
+    def _span_views(self, analysis: Analysis, segment: Segment, key: str | None, mode: str, request: gr.Request):
+        """:meth:`views` of ``segment`` (the layer's segment ``key``, or a span of no segment when None)."""
+        layer = analysis.edit_layer()
         session = self.explorer.session(request)
         info, proxy = _media_info(analysis), self._proxy(analysis)
         self.explorer.services.proxies.request(analysis.video_path, proxy, info, analysis.content_hash)
         session.strips.stop_prefetch()
-        start_strip, end_strip = session.strips.strips(analysis.video_path, analysis.content_hash,
-                                                       [segment.start, segment.end], analysis.duration, info, proxy)
-        strips = (f"<div data-key='{html.escape(key)}' data-start='{segment.start:.6f}' data-end='{segment.end:.6f}'>"
-                  + _strip_html(start_strip, "start", segment.start, segment.start, segment.end)
-                  + _strip_html(end_strip, "end", segment.end, segment.start, segment.end) + "</div>")
+        bounds = [segment.start, segment.end]
+        every_frame = mode == EVERY_FRAME_MODE
+        if every_frame:
+            start_strip, end_strip = session.strips.every_frame_strips(
+                analysis.video_path, analysis.content_hash, bounds, analysis.duration, layer.frame_s, info, proxy)
+        else:
+            start_strip, end_strip = session.strips.strips(analysis.video_path, analysis.content_hash, bounds,
+                                                           analysis.duration, info, proxy)
+        strips = (f"<div data-key='{html.escape(key or '')}' data-start='{segment.start:.6f}' "
+                  f"data-end='{segment.end:.6f}'>"
+                  + _strip_html(start_strip, "start", segment.start, segment.start, segment.end, every_frame)
+                  + _strip_html(end_strip, "end", segment.end, segment.start, segment.end, every_frame) + "</div>")
         yield strips, gr.skip()
-        model = layer.raw[int(key[1:])] if key.startswith("r") else None
+        model = layer.raw[int(key[1:])] if key is not None and key.startswith("r") else None
         yield gr.skip(), boundary_curves_figure(analysis, segment, model)
         count = self.explorer.services.config.prefetch_strips
         session.strips.prefetch_in_background(analysis.video_path, analysis.content_hash, analysis.duration, info,
-                                              around=[segment.start, segment.end],
-                                              segments=self.neighbours(layer, key, count), proxy=proxy)
+                                              around=bounds, segments=self.neighbours(layer, key, count) if key else [],
+                                              proxy=proxy)
+
+    def inspect_span(self, analysis: Analysis | None, start: float | None, end: float | None, mode: str,
+                     request: gr.Request):
+        """Open the inspector on the time span ``start``-``end`` (s) of the video on screen: the segment of the
+        edits layer that matches it (tIoU >= 0.5, the best) is selected for editing; a span that matches none (a
+        prediction of another detector, a ground-truth instance) gets its strips and curves, with nothing to
+        edit. Yields the fast outputs, then the strips, then the curves (as :meth:`inspect_position`)."""
+        layer = self.layer(analysis)
+        start = finite_number(start, "the span's start", minimum=0.0, maximum=layer.duration)
+        end = finite_number(end, "the span's end", minimum=start, maximum=layer.duration)
+        key = self._nearest(layer, start, end)
+        note = "" if key is not None else f"No segment of this analysis matches {start:.3f}–{end:.3f} s; its frames:"
+        fast, unchanged = self.fast_outputs(analysis, key, note), (gr.skip(),) * 4
+        segment = layer.segment(key) if key is not None else Segment(start, end, 0.0)
+        for strips, curves in self._span_views(analysis, segment, key, mode, request):
+            yield (*fast, strips, curves)
+            fast = unchanged
 
     @staticmethod
     def neighbours(layer: EditLayer, key: str, count: int) -> list[tuple[float, float]]:
@@ -271,7 +309,7 @@ class Inspector:
         index, _ = shown[min(max(int(position), 0), len(shown) - 1)]
         return self.fast_outputs(analysis, f"r{index}")
 
-    def inspect_position(self, analysis: Analysis | None, cluster: int | None, position: int | None,
+    def inspect_position(self, analysis: Analysis | None, cluster: int | None, position: int | None, mode: str,
                          request: gr.Request):
         """:meth:`select_position`, then :meth:`views` of that segment, in one event: the fast outputs first
         (with the strips when they are cached: one update less), then the strips, then the curves."""
@@ -280,10 +318,10 @@ class Inspector:
             yield (*fast, gr.skip(), gr.skip())
             return
         selection, unchanged = fast[0], (gr.skip(),) * len(fast)
-        if not self._strips_cached(analysis, selection, request):
+        if not self._strips_cached(analysis, selection, mode, request):
             yield (*fast, gr.skip(), gr.skip())
             fast = unchanged
-        for strips, curves in self.views(analysis, selection, request):
+        for strips, curves in self.views(analysis, selection, mode, request):
             yield (*fast, strips, curves)
             fast = unchanged
 
@@ -297,9 +335,9 @@ class Inspector:
         except UTALError:
             return None
 
-    def _strips_cached(self, analysis: Analysis, selection: Selection | None, request: gr.Request) -> bool:
+    def _strips_cached(self, analysis: Analysis, selection: Selection | None, mode: str, request: gr.Request) -> bool:
         segment = self._segment(analysis, selection.key_in(analysis) if selection is not None else None)
-        if segment is None:
+        if segment is None or mode == EVERY_FRAME_MODE:
             return False
         return self.explorer.session(request).strips.cached(analysis.content_hash, [segment.start, segment.end],
                                                             analysis.duration, self._proxy(analysis))
@@ -308,27 +346,28 @@ class Inspector:
         """The analysed video's proxy in the pipeline's cache (the strips' frames come from it when it is written)."""
         return self.explorer.services.pipeline.extractor.proxy(analysis.content_hash)
 
-    def _with_seek(self, analysis: Analysis | None, cluster: int | None, seek: tuple, request: gr.Request):
+    def _with_seek(self, analysis: Analysis | None, cluster: int | None, seek: tuple, mode: str, request: gr.Request):
         """The explorer's seek outputs (position first) with :meth:`inspect_position`'s outputs of that position."""
-        for number, inspected in enumerate(self.inspect_position(analysis, cluster, seek[0], request)):
+        for number, inspected in enumerate(self.inspect_position(analysis, cluster, seek[0], mode, request)):
             yield (*(seek if number == 0 else (gr.skip(),) * len(seek)), *inspected)
 
-    def inspect_row(self, analysis: Analysis | None, cluster: int | None, event: gr.SelectData,
+    def inspect_row(self, analysis: Analysis | None, cluster: int | None, mode: str, event: gr.SelectData,
                     request: gr.Request):
         """A click on a segment table row: seek there and inspect it (one event: seek, strips, curves)."""
-        yield from self._with_seek(analysis, cluster, self.explorer.select_row(analysis, cluster, event), request)
+        yield from self._with_seek(analysis, cluster, self.explorer.select_row(analysis, cluster, event), mode, request)
 
-    def inspect_thumbnail(self, analysis: Analysis | None, cluster: int | None, positions: list[int],
+    def inspect_thumbnail(self, analysis: Analysis | None, cluster: int | None, positions: list[int], mode: str,
                           event: gr.SelectData, request: gr.Request):
         """A click on a segment thumbnail: seek there and inspect it."""
         seek = self.explorer.select_thumbnail(analysis, cluster, positions, event)
-        yield from self._with_seek(analysis, cluster, seek, request)
+        yield from self._with_seek(analysis, cluster, seek, mode, request)
 
     def inspect_step(self, step: int) -> Callable:
         """Previous / Next segment: seek there and inspect it."""
-        def step_handler(analysis: Analysis | None, cluster: int | None, position: int | None, request: gr.Request):
+        def step_handler(analysis: Analysis | None, cluster: int | None, position: int | None, mode: str,
+                         request: gr.Request):
             seek = self.explorer.step_segment(step)(analysis, cluster, position)
-            yield from self._with_seek(analysis, cluster, seek, request)
+            yield from self._with_seek(analysis, cluster, seek, mode, request)
 
         return step_handler
 
@@ -339,8 +378,10 @@ class Inspector:
 
     # --- editing ------------------------------------------------------------------------------------
 
-    def _edited(self, analysis: Analysis, cache: dict, key: str | Selection | None, note: str,
+    def edited(self, analysis: Analysis, cache: dict, key: str | Selection | None, note: str,
                 request: gr.Request) -> tuple:
+        """After an edit of ``analysis``'s layer: kept in the session's cache, saved for the visitor, and the fast
+        outputs with ``key`` inspected and ``note`` on the info line."""
         cache[analysis.content_hash] = analysis  # the session's cache keeps the layer for the next Analyze
         with self.edit_lock:  # saved at once in the visitor's own store: a reload or a restart brings it back
             self.explorer.session(request).save_edits(analysis)
@@ -349,12 +390,12 @@ class Inspector:
     def nudge(self, bound: Literal["start", "end"], steps: int, unit: str) -> Callable:
         """A handler moving the inspected segment's ``bound`` by ``steps`` units."""
         def nudge_handler(analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):
-            layer = self._layer(analysis)
+            layer = self.layer(analysis)
             key = self._checked_key(analysis, selection)
             with self.edit_lock:
                 operation = layer.nudge(key, bound, steps, unit)
             moved = operation.start if bound == "start" else operation.end
-            return self._edited(analysis, cache, key, f"{bound.capitalize()} moved to {moved:.3f} s.", request)
+            return self.edited(analysis, cache, key, f"{bound.capitalize()} moved to {moved:.3f} s.", request)
 
         return nudge_handler
 
@@ -362,51 +403,51 @@ class Inspector:
         """A handler setting the inspected segment's ``bound`` to the playhead."""
         def set_handler(analysis: Analysis | None, cache: dict, selection: Selection | None, playhead: float | None,
                         request: gr.Request):
-            layer = self._layer(analysis)
+            layer = self.layer(analysis)
             key = self._checked_key(analysis, selection)
             seconds = round(float(playhead or 0.0), 6)
             with self.edit_lock:
                 (layer.set_start if bound == "start" else layer.set_end)(key, seconds)
-            return self._edited(analysis, cache, key, f"{bound.capitalize()} set to the playhead, {seconds:.3f} s.",
+            return self.edited(analysis, cache, key, f"{bound.capitalize()} set to the playhead, {seconds:.3f} s.",
                                 request)
 
         return set_handler
 
     def decide(self, verdict: Literal["accept", "reject"]) -> Callable:
         def decide_handler(analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):
-            layer = self._layer(analysis)
+            layer = self.layer(analysis)
             key = self._checked_key(analysis, selection)
             with self.edit_lock:
                 (layer.accept if verdict == "accept" else layer.reject)(key)
-            return self._edited(analysis, cache, key, f"{'Accepted' if verdict == 'accept' else 'Rejected'}.", request)
+            return self.edited(analysis, cache, key, f"{'Accepted' if verdict == 'accept' else 'Rejected'}.", request)
 
         return decide_handler
 
     def relabel(self, analysis: Analysis | None, cache: dict, selection: Selection | None, label: str,
                 request: gr.Request):
-        layer = self._layer(analysis)
+        layer = self.layer(analysis)
         key = self._checked_key(analysis, selection)
         with self.edit_lock:
             layer.relabel(key, label)
-        return self._edited(analysis, cache, key, f"Relabelled “{markdown_text(layer.segment(key).label)}”.", request)
+        return self.edited(analysis, cache, key, f"Relabelled “{markdown_text(layer.segment(key).label)}”.", request)
 
     def add(self, analysis: Analysis | None, cache: dict, playhead: float | None, label: str, request: gr.Request):
         """A new segment from the playhead, ADDED_LENGTH_S long (shorter at the video's end); it is inspected."""
-        layer = self._layer(analysis)
+        layer = self.layer(analysis)
         start = round(float(playhead or 0.0), 6)
         with self.edit_lock:
             operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
-        return self._edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.", request)
+        return self.edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.", request)
 
     def undo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request,
              redo: bool = False):
-        layer = self._layer(analysis)
+        layer = self.layer(analysis)
         with self.edit_lock:
             operation = layer.redo() if redo else layer.undo()
         if operation is None:
-            return self._edited(analysis, cache, selection, f"Nothing to {'redo' if redo else 'undo'}.", request)
+            return self.edited(analysis, cache, selection, f"Nothing to {'redo' if redo else 'undo'}.", request)
         verb = "Redone" if redo else "Undone"
-        return self._edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.",
+        return self.edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.",
                             request)
 
     def redo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):

@@ -16,14 +16,14 @@ from .inspector import Inspector
 from .inspector_view import INSPECTOR_JS, build_inspector
 from .messages import user_errors
 from .playable_video import PlayableVideo
-from .player import SEEK_JS
+from .player import PLAY_SEGMENT_JS, SEEK_JS, build_player_controls
 from .search_tab import SearchResults
 from .services import AppServices
 from .threshold_bands import DRAW_BANDS_JS, STORE_BANDS_JS, THRESHOLD_RANGE, THRESHOLD_STEP
 from .timeline_edits import build_timeline_edits
 
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
-PLAYER_HEIGHT = 300
+PLAYER_HEIGHT = 250
 #: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player, then the
 #: boundary inspector's shortcuts and edits-row redraw (ui/inspector.js).
 INSTRUMENT_JS = "() => { (" + Path(__file__).with_name("instrument.js").read_text(encoding="utf-8") + \
@@ -36,7 +36,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
     """The whole UI; ``services`` supplies the pipeline, the library and the file folders."""
     explorer = Explorer(services)
     handle = user_errors
-    with gr.Blocks(title="CLIP-AE Explorer") as demo:
+    with gr.Blocks(title="CLIP-AE Explorer", fill_width=True) as demo:
         analysis = gr.State(None)
         cache = gr.State({})
         truth = gr.State(None)
@@ -52,51 +52,60 @@ def build_demo(services: AppServices) -> gr.Blocks:
         banner = gr.Markdown(visible=False, elem_id="clip-banner")
         with gr.Tabs() as tabs:
             with gr.Tab("Analyze", id="analyze"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=300):
-                        upload = gr.File(label="Video", file_types=["video"], elem_id="upload")
+                # Player and inspector side by side, the timeline full width directly under them: the three fit a
+                # 1440x900 window together (the controls and the inspector scroll in their own columns).
+                with gr.Row(elem_id="analyze-top"):
+                    with gr.Column(scale=2, min_width=240, elem_id="analyze-controls"):
+                        upload = gr.File(label="Video", file_types=["video"], elem_id="upload", height=100)
                         with gr.Row():
                             example = gr.Dropdown(list(EXAMPLES), value=DEFAULT_EXAMPLE,
                                                   label="Bundled example", scale=3)
                             use_example = gr.Button("Use example", scale=1, elem_id="use-example")
                         truth_upload = gr.File(label="Ground truth (optional, ActivityNet JSON)",
-                                               file_types=[".json"], elem_id="gt-upload")
+                                               file_types=[".json"], elem_id="gt-upload", height=90)
                         with gr.Row():
                             analyze_button = gr.Button("Analyze", variant="primary", elem_id="analyze-btn")
                             cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
                         status = gr.Markdown("Upload a video or pick the bundled example.", elem_id="status")
-                        gr.Markdown("### Segmentation (instant, no model rerun)")
-                        threshold = gr.Slider(*THRESHOLD_RANGE, value=PAGE_CONTROLS.threshold, step=THRESHOLD_STEP, label="Threshold",
-                                              elem_id="threshold")
-                        min_duration = gr.Slider(0, 30, value=PAGE_CONTROLS.min_duration, step=0.5, label="Minimum duration (s)",
-                                                 elem_id="min-duration")
-                        merge_gap = gr.Slider(0, 30, value=PAGE_CONTROLS.merge_gap, step=0.5, label="Merge gap (s)", elem_id="merge-gap")
-                        nms_iou = gr.Slider(0.05, 1.0, value=PAGE_CONTROLS.nms_iou, step=0.05, label="NMS IoU", elem_id="nms-iou")
-                        num_clusters = gr.Dropdown(CLUSTER_CHOICES, value=PAGE_CONTROLS.clusters, label="Number of clusters",
-                                                   elem_id="num-clusters")
-                    with gr.Column(scale=2):
-                        # The timeline sits directly under the player: one instrument (ui/instrument.js).
+                    with gr.Column(scale=4, min_width=420, elem_id="player-column"):
                         player = PlayableVideo(show_label=False, interactive=False, elem_id="player",
                                                height=PLAYER_HEIGHT)
-                        timeline = gr.Plot(show_label=False, elem_id="timeline")
-                        with gr.Row():
-                            previous_button = gr.Button("◀ Previous segment", elem_id="prev-btn")
-                            play_button = gr.Button("▶ Play segment", elem_id="play-segment-btn")
-                            next_button = gr.Button("Next segment ▶", elem_id="next-btn")
+                        build_player_controls()
+                        with gr.Row(equal_height=True):
+                            previous_button = gr.Button("◀ Previous segment", size="sm", min_width=60,
+                                                        elem_id="prev-btn")
+                            play_button = gr.Button("▶ Play segment", size="sm", min_width=60,
+                                                    elem_id="play-segment-btn")
+                            next_button = gr.Button("Next segment ▶", size="sm", min_width=60, elem_id="next-btn")
                         segment_info = gr.Markdown(elem_id="segment-info")
-                        segment_count = gr.Markdown(elem_id="segment-count")
-                        segment_start = gr.Number(visible=False)
-                        segment_end = gr.Number(visible=False)
-                        seek_time = gr.Number(visible=False)
-                        #: A re-segmentation's timeline (Plotly JSON), drawn in place by REDRAW_TIMELINE_JS.
-                        timeline_redraw = gr.Textbox(visible=False)
-                        #: The threshold's segments at every slider position (ui/threshold_bands.py), the key of the
-                        #: last ones sent, and what the page drew itself on the slider's last release.
-                        threshold_bands = gr.JSON(visible=False)
-                        bands_sent = gr.State(None)
-                        drawn_by_page = gr.Textbox(visible=False)
-                inspector = build_inspector(Inspector(explorer), analysis, cache, handle)
+                    with gr.Column(scale=5, min_width=480, elem_id="inspector-panel"):
+                        inspector = build_inspector(Inspector(explorer), analysis, cache, truth, handle)
+                # The timeline sits directly under the player, full width: one instrument (ui/instrument.js).
+                timeline = gr.Plot(show_label=False, elem_id="timeline")
+                segment_count = gr.Markdown(elem_id="segment-count")
+                segment_start = gr.Number(visible=False)
+                segment_end = gr.Number(visible=False)
+                seek_time = gr.Number(visible=False)
+                #: A re-segmentation's timeline (Plotly JSON), drawn in place by REDRAW_TIMELINE_JS.
+                timeline_redraw = gr.Textbox(visible=False)
+                #: The threshold's segments at every slider position (ui/threshold_bands.py), the key of the
+                #: last ones sent, and what the page drew itself on the slider's last release.
+                threshold_bands = gr.JSON(visible=False)
+                bands_sent = gr.State(None)
+                drawn_by_page = gr.Textbox(visible=False)
                 build_timeline_edits(inspector, cache, handle)  # drags on the timeline's edits lane
+                gr.Markdown("### Segmentation (instant, no model rerun)")
+                with gr.Row():
+                    threshold = gr.Slider(*THRESHOLD_RANGE, value=PAGE_CONTROLS.threshold, step=THRESHOLD_STEP,
+                                          label="Threshold", elem_id="threshold")
+                    min_duration = gr.Slider(0, 30, value=PAGE_CONTROLS.min_duration, step=0.5,
+                                             label="Minimum duration (s)", elem_id="min-duration")
+                    merge_gap = gr.Slider(0, 30, value=PAGE_CONTROLS.merge_gap, step=0.5, label="Merge gap (s)",
+                                          elem_id="merge-gap")
+                    nms_iou = gr.Slider(0.05, 1.0, value=PAGE_CONTROLS.nms_iou, step=0.05, label="NMS IoU",
+                                        elem_id="nms-iou")
+                    num_clusters = gr.Dropdown(CLUSTER_CHOICES, value=PAGE_CONTROLS.clusters,
+                                               label="Number of clusters", elem_id="num-clusters")
                 with gr.Row():
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
@@ -173,7 +182,9 @@ def build_demo(services: AppServices) -> gr.Blocks:
         inspector.follow_video(analyzing)
         follow_up(redraw(analyzing), show_progress="hidden")
         cancel_button.click(handle(explorer.after_cancel), analysis, status, cancels=[analyzing])
-        follow_up(redraw(truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)))
+        truth_changed = truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)
+        inspector.refresh_labels(truth_changed)
+        follow_up(redraw(truth_changed))
 
         resegment_inputs = [analysis, truth, cluster, detector_panel.row, *controls]
         resegment_outputs = [analysis, cluster, timeline_redraw, table, segment_count]
@@ -225,18 +236,3 @@ def build_demo(services: AppServices) -> gr.Blocks:
     demo.queue(default_concurrency_limit=4)
     return demo
 
-
-#: Plays the selected segment from its start and pauses at its end (runs in the browser).
-PLAY_SEGMENT_JS = """
-(start, end) => {
-  const video = document.querySelector('#player video');
-  if (!video || start === null || end === null) return;
-  if (video._segmentStop) video.removeEventListener('timeupdate', video._segmentStop);
-  video._segmentStop = () => {
-    if (video.currentTime >= end) { video.pause(); video.removeEventListener('timeupdate', video._segmentStop); }
-  };
-  video.addEventListener('timeupdate', video._segmentStop);
-  video.currentTime = start;
-  video.play();
-}
-"""

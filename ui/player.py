@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import gradio as gr
+
 from utal_core import media
 
 from .sessions import Session
@@ -34,6 +36,42 @@ SEEK_JS = """
   seek();
 }
 """
+
+
+#: Playback speeds offered (the player's ``playbackRate``).
+SPEEDS = ("0.25x", "0.5x", "0.75x", "1x", "1.5x", "2x")
+#: Plays the selected segment from its start; it pauses at the end, or starts again there when the loop is on
+#: (ui/inspector.js keeps the loop); runs in the browser.
+PLAY_SEGMENT_JS = """
+(start, end) => {
+  const video = document.querySelector('#player video');
+  if (!video || start === null || end === null) return;
+  if (video._segmentStop) video.removeEventListener('timeupdate', video._segmentStop);
+  video._segmentStop = () => {
+    if (video.currentTime >= end && !window.utalLooping()) {
+      video.pause(); video.removeEventListener('timeupdate', video._segmentStop);
+    }
+  };
+  video.addEventListener('timeupdate', video._segmentStop);
+  video.currentTime = start;
+  video.play();
+}
+"""
+
+
+def build_player_controls() -> None:
+    """The player's habits under it, in the current Blocks: one frame back / forward (keys , and .), the playback
+    speed and the loop of the inspected segment; all run in the page (ui/inspector.js), none asks the server."""
+    with gr.Row(equal_height=True, elem_id="player-controls"):
+        back = gr.Button("◀| frame (,)", size="sm", min_width=60, elem_id="frame-back")
+        forward = gr.Button("frame |▶ (.)", size="sm", min_width=60, elem_id="frame-forward")
+        speed = gr.Dropdown(list(SPEEDS), value="1x", show_label=False, elem_id="player-speed", min_width=90,
+                            container=False)
+        loop = gr.Checkbox(label="loop segment", value=False, elem_id="player-loop", min_width=90, container=False)
+    back.click(None, None, None, js="() => { window.utalStepFrame(-1); }")
+    forward.click(None, None, None, js="() => { window.utalStepFrame(1); }")
+    speed.change(None, speed, None, js="(speed) => { window.utalSetSpeed(parseFloat(speed)); }")
+    loop.change(None, loop, None, js="(on) => { window.utalSetLoop(on); }")
 
 
 def browser_video(session: Session, video: str | Path, progress: Callable[[float], None] | None = None,

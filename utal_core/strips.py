@@ -42,6 +42,8 @@ from .media.types import ON_SCREEN_EPSILON
 STRIP_HALF_WINDOW_S = 2.0
 #: Frames per second of a strip.
 STRIP_RATE = 5.0
+#: Frames on each side of the boundary's own frame in an every-frame strip (:meth:`StripCache.every_frame_strips`).
+EVERY_FRAME_SIDE = 5
 #: Short side of a strip frame in pixels (low-resolution thumbnails).
 STRIP_SHORT_SIDE = 90
 STRIP_JPEG_QUALITY = 80
@@ -153,6 +155,48 @@ class StripCache:
             index = self._fill(*self.source(video, info, proxy), video_hash, missing)
         return [[StripFrame(t, index[f"{t:.3f}"], self._frame_path(video_hash, t), t == round(b, 3))
                  for t in times] for b, times in zip(boundaries, wanted)]
+
+    def every_frame_strips(self, video: str | os.PathLike, video_hash: str, boundaries: Sequence[float],
+                           duration: float, frame_s: float, info: MediaInfo | None = None,
+                           proxy: ProxyVideo | None = None, side: int = EVERY_FRAME_SIDE) -> list[list[StripFrame]]:
+        """One strip per boundary of consecutive frames: the frame on screen at the boundary and the ``side``
+        frames presented before and after it (fewer at the video's ends), by presentation time. They come from
+        a decoded window in memory when one covers them, else from one short decode of :meth:`source` of only
+        those frames (``frame_s``: the video's frame length, to size that decode); each JPEG is cached by its
+        presentation time."""
+        duration = finite_number(duration, "the video's duration", minimum=0.0)
+        frame_s = finite_number(frame_s, "the frame length", minimum=1e-4, maximum=10.0)
+        strips = []
+        for boundary in boundaries:
+            boundary = finite_number(boundary, "a boundary", minimum=0.0, maximum=duration)
+            low = max(0.0, boundary - (side + 1.5) * frame_s)
+            high = min(duration, boundary + (side + 1.5) * frame_s)
+            shown, frames = self._window_frames(video, video_hash, low, high, info, proxy)
+            at = max(0, int(np.searchsorted(shown, boundary + ON_SCREEN_EPSILON, side="right")) - 1)
+            strip = []
+            for index in range(max(0, at - side), min(len(shown), at + side + 1)):
+                presented = round(float(shown[index]), 6)
+                path = self._video_folder(video_hash) / f"pts{int(round(presented * 1e6)):012d}_{self.short_side}.jpg"
+                if not path.exists():
+                    atomic_write_bytes(path, _jpeg(frames[index]))
+                strip.append(StripFrame(presented, presented, path, index == at))
+            strips.append(strip)
+        return strips
+
+    def _window_frames(self, video: str | os.PathLike, video_hash: str, low: float, high: float,
+                       info: MediaInfo | None, proxy: ProxyVideo | None) -> tuple[np.ndarray, np.ndarray]:
+        """Every frame presented from ``low`` to ``high`` (presentation times, RGB frames): from a decoded
+        window in memory that covers the span, else decoded from :meth:`source`."""
+        with self._lock:
+            window = next((w for w in reversed(self._windows) if w.covers(video_hash, low) and w.covers(video_hash, high)),
+                          None)
+        if window is not None:
+            first = max(0, int(np.searchsorted(window.shown, low + ON_SCREEN_EPSILON, side="right")) - 1)
+            last = int(np.searchsorted(window.shown, high + ON_SCREEN_EPSILON, side="right"))
+            return window.shown[first:last], window.frames[first:last]
+        source, source_info = self.source(video, info, proxy)
+        decoded = frames_between(source, low, high, self.short_side, source_info)
+        return np.asarray(decoded.shown), decoded.frames
 
     def cached(self, video_hash: str, boundaries: Sequence[float], duration: float,
                proxy: ProxyVideo | None = None) -> bool:
