@@ -1,0 +1,183 @@
+"""The Dataset tab in headless Debian chromium: the THUMOS14 ground truth (or, without ../shared, a generated one in
+its layout) with two results files of the seeded error model; sort by AP, open the worst video (its rows, errors,
+strips and player), correct it, next video by key, back to the table with the sort kept, and the corrected dataset
+ground truth exported and read back by the evaluator's reader.
+
+One app server and one page for the module; the steps run in order on that page.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from utal_core.dataset import load_dataset
+from utal_core.diagnose import TRUE_POSITIVE
+from utal_core.evaluate import evaluate_detection, ground_truth_durations, load_ground_truth, load_predictions
+from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results
+from utal_core.synth.video import SyntheticVideoSpec, make_video
+
+from .app_harness import CHROMIUM, app_page
+from .conftest import SHARED_DATA
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
+                       reason="needs /usr/bin/chromium and ffmpeg"),
+]
+
+THUMOS = SHARED_DATA / "thumos14" / "thumos14.json"
+#: Videos with a synthetic file: the worst, the next in the AP order, and one more.
+WITH_FILES = 3
+TABLE_JS = """(selector) => {
+    const rows = {};
+    for (const cell of document.querySelectorAll(selector + ' [data-testid^="cell-"]')) {
+        if (!/^cell-\\d+-\\d+$/.test(cell.dataset.testid)) continue;
+        const [, row, col] = cell.dataset.testid.split('-').map(Number);
+        (rows[row] = rows[row] || [])[col] = cell.innerText.trim();
+    }
+    return Object.keys(rows).sort((a, b) => a - b).map(r => rows[r]).filter(r => r[0]); }"""
+
+
+def table(page, elem_id: str) -> list[list[str]]:
+    return page.evaluate(TABLE_JS, f"#{elem_id}")
+
+
+def press(page, key: str) -> None:
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press(key)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, monkeypatch_module):
+    """Ground truth, two results files, the expected view and a data folder with a few synthetic videos."""
+    folder = tmp_path_factory.mktemp("app_dataset")
+    if THUMOS.is_file():
+        truth_path, subset = THUMOS, "test"
+    else:
+        truth_path, subset = folder / "thumos14_like.json", "test"
+        truth_path.write_text(json.dumps(synthetic_ground_truth(40, 6, "thumos14", seed=3)))
+    truth = load_ground_truth(truth_path, subset)
+    durations = ground_truth_durations(truth_path)
+    results = []
+    for seed, missed in ((1, 0.1), (2, 0.25)):
+        path = folder / f"detector{seed}.json"
+        write_results(path, plant_detections(truth, durations, ErrorModel(missed=missed, seed=seed)))
+        results.append(path)
+    view = load_dataset(truth_path, results, subset=subset)
+    order = [view.videos[i] for i in view.ordered_rows("ap", False)]
+    videos = folder / "data" / "videos"
+    for number, video in enumerate(order[:WITH_FILES]):
+        make_video(videos / f"{video}.mp4", SyntheticVideoSpec(duration=min(float(durations.get(video, 30.0)), 40.0),
+                                                               width=96, height=64, fps=5.0, audio=False,
+                                                               num_actions=1, seed=number))
+    monkeypatch_module.setenv("UTAL_DATASET_ROOT", str(folder / "data"))
+    return {"folder": folder, "truth": truth_path, "subset": subset, "results": results, "view": view, "order": order}
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def page(dataset):
+    with app_page(dataset["folder"]) as (server, page):
+        page.get_by_role("tab", name="Dataset").click()
+        page.set_input_files("#dataset-gt input[type=file]", str(dataset["truth"]))
+        page.set_input_files("#dataset-results input[type=file]", [str(p) for p in dataset["results"]])
+        page.fill("#dataset-subset textarea, #dataset-subset input", dataset["subset"])
+        page.fill("#dataset-videos textarea, #dataset-videos input", "videos")
+        page.click("#dataset-load")
+        page.wait_for_function("() => document.querySelector('#dataset-page-info')?.innerText.includes('Videos 1–')")
+        page.url_root = server.url
+        yield page
+
+
+def choose(page, elem_id: str, value: str) -> None:
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=value, exact=True).click()
+
+
+def test_sort_open_worst_next_back_and_export(page, dataset):
+    view, order = dataset["view"], dataset["order"]
+    assert f"{len(view.videos)} videos" in page.inner_text("#dataset-info")
+    choose(page, "dataset-sort", "missed")
+    page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('sorted by missed')")
+    assert table(page, "dataset-table")[0][0] == view.videos[view.ordered_rows("missed")[0]]
+    choose(page, "dataset-sort", "ap")  # sort by AP, ascending: the worst video first
+    page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('sorted by ap')")
+    rows = table(page, "dataset-table")
+    assert [row[0] for row in rows] == order[:len(rows)]
+
+    page.click("#dataset-table [data-testid='cell-0-0']")
+    worst = order[0]
+    page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=worst)
+    # its rows: the ground truth and one per detector, with one bar per prediction and instance
+    page.wait_for_function("() => document.querySelector('#dataset-timeline .js-plotly-plot')?.data")
+    drawn = page.evaluate("""() => document.querySelector('#dataset-timeline .js-plotly-plot').data
+        .filter(t => t.type === 'bar' && t.x.length && t.x[0] !== null).map(t => [t.name, t.x.length])""")
+    expected_rows = [["ground truth", len(view.ground_truth[worst])]] + [
+        [d.name, len(view.outcomes(worst, k))] for k, d in enumerate(view.detectors) if view.outcomes(worst, k)]
+    assert drawn == expected_rows
+    errors = table(page, "dataset-errors")
+    expected_errors = sum(o.outcome != TRUE_POSITIVE for k in range(2) for o in view.outcomes(worst, k)) + \
+        sum(len(view.missed(worst, k)) for k in range(2))
+    assert len(errors) == expected_errors and expected_errors > 0
+    assert {row[1] for row in errors} <= {*(o for o in ("double detection", "wrong label", "localization error",
+                                                        "confusion", "background")), "missed ground truth"}
+    # the file is there: the strips and the player
+    page.wait_for_selector("#dataset-strips figure img")
+    page.wait_for_function("() => document.querySelector('#dataset-player video')?.readyState >= 1")
+
+    # a correction: the first instance rejected, the second one's end 0.1 s later
+    truth = view.ground_truth[worst]
+    page.click("#dataset-truth [data-testid='cell-0-0']")
+    page.click("#dataset-edit-reject")
+    page.wait_for_function("(id) => (window.rows = (" + TABLE_JS + ")(id)) && window.rows[0]?.[1] === 'rejected'",
+                           arg="#dataset-truth")
+    if len(truth) > 1:
+        page.click("#dataset-truth [data-testid='cell-1-0']")
+        page.wait_for_function("() => document.querySelector('#dataset-timeline .js-plotly-plot').data[0]"
+                               ".marker.line.color[1] === '#d62728'")  # the second instance is the selected one
+        page.click("#dataset-edit-end-plus")
+        page.wait_for_function("(id) => (" + TABLE_JS + ")(id)[1]?.[1] === 'edited'", arg="#dataset-truth")
+
+    press(page, "j")  # the next video of the AP order; nothing of the worst one stays
+    page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=order[1])
+    assert worst not in page.inner_text("#dataset-video-panel")
+    assert page.inner_text("#dataset-position").startswith("Video 2 of")
+    truth_rows = table(page, "dataset-truth")
+    assert len(truth_rows) == len(view.ground_truth[order[1]]) and all(r[1] == "untouched" for r in truth_rows)
+
+    press(page, "b")  # back to the table: the same sort and page
+    page.wait_for_selector("#dataset-table", state="visible")
+    assert page.locator("#dataset-video-panel").is_hidden()
+    assert "sorted by ap" in page.inner_text("#dataset-page-info")
+    assert [row[0] for row in table(page, "dataset-table")] == [row[0] for row in rows]
+
+    page.click("#dataset-export")
+    link = page.wait_for_selector("#dataset-exported a[href]")
+    target = dataset["folder"] / "corrected.json"
+    href = link.get_attribute("href")
+    with urllib.request.urlopen(href if href.startswith("http") else page.url_root + href.lstrip("/"),
+                                timeout=10) as answer:
+        target.write_bytes(answer.read())
+    corrected = load_ground_truth(target, dataset["subset"])
+    original = load_ground_truth(dataset["truth"], dataset["subset"])
+    assert set(corrected) == set(original)
+    assert all(corrected[v] == sorted(original[v], key=lambda g: (g.start, g.end)) for v in original if v != worst)
+    expected = sorted(truth[1:], key=lambda g: (g.start, g.end))
+    if len(truth) > 1:
+        edited = truth[1]
+        expected = sorted([g if g is not edited else type(g)(g.start, round(g.end + 0.1, 3), g.label)
+                           for g in truth[1:]], key=lambda g: (g.start, g.end))
+    assert [(round(g.start, 3), round(g.end, 3), g.label) for g in corrected[worst]] == \
+        [(round(g.start, 3), round(g.end, 3), g.label) for g in expected]
+    result = evaluate_detection(corrected, load_predictions(dataset["results"][0]), [0.3, 0.5, 0.7])
+    assert 0 < result.mean_map <= 1
