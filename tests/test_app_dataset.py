@@ -52,31 +52,51 @@ def press(page, key: str) -> None:
     page.keyboard.press(key)
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory, monkeypatch_module):
-    """Ground truth, two results files, the expected view and a data folder with a few synthetic videos."""
-    folder = tmp_path_factory.mktemp("app_dataset")
+#: The two detectors of the test and the screenshots: a baseline, and one that misses less but shifts more.
+MODELS = (ErrorModel(missed=0.1, seed=1), ErrorModel(missed=0.05, shifted=0.3, background=4, seed=2))
+
+
+def planted_dataset(folder: Path, models: tuple[ErrorModel, ...] = MODELS, with_files: int = WITH_FILES) -> dict:
+    """The THUMOS14 test ground truth (a generated one in its layout without ../shared), a results file per error
+    model, the view ``load_dataset`` makes of them, its videos in AP order (worst first), and ``folder / "data" /
+    "videos"`` with a short synthetic video named after each of the ``with_files`` worst."""
     if THUMOS.is_file():
-        truth_path, subset = THUMOS, "test"
+        truth_path = THUMOS
     else:
-        truth_path, subset = folder / "thumos14_like.json", "test"
+        truth_path = folder / "thumos14_like.json"
         truth_path.write_text(json.dumps(synthetic_ground_truth(40, 6, "thumos14", seed=3)))
+    subset = "test"
     truth = load_ground_truth(truth_path, subset)
     durations = ground_truth_durations(truth_path)
     results = []
-    for seed, missed in ((1, 0.1), (2, 0.25)):
-        path = folder / f"detector{seed}.json"
-        write_results(path, plant_detections(truth, durations, ErrorModel(missed=missed, seed=seed)))
-        results.append(path)
+    for number, model in enumerate(models, 1):
+        results.append(write_results(folder / f"detector{number}.json", plant_detections(truth, durations, model)))
     view = load_dataset(truth_path, results, subset=subset)
     order = [view.videos[i] for i in view.ordered_rows("ap", False)]
-    videos = folder / "data" / "videos"
-    for number, video in enumerate(order[:WITH_FILES]):
-        make_video(videos / f"{video}.mp4", SyntheticVideoSpec(duration=min(float(durations.get(video, 30.0)), 40.0),
-                                                               width=96, height=64, fps=5.0, audio=False,
-                                                               num_actions=1, seed=number))
-    monkeypatch_module.setenv("UTAL_DATASET_ROOT", str(folder / "data"))
+    for number, video in enumerate(order[:with_files]):
+        make_video(folder / "data" / "videos" / f"{video}.mp4",
+                   SyntheticVideoSpec(duration=min(float(durations.get(video, 30.0)), 40.0), width=96, height=64,
+                                      fps=5.0, audio=False, num_actions=1, seed=number))
     return {"folder": folder, "truth": truth_path, "subset": subset, "results": results, "view": view, "order": order}
+
+
+def load_in_tab(page, dataset: dict) -> None:
+    """Open the Dataset tab and load the files, the videos folder named relative to the data folder."""
+    page.get_by_role("tab", name="Dataset").click()
+    page.set_input_files("#dataset-gt input[type=file]", str(dataset["truth"]))
+    page.set_input_files("#dataset-results input[type=file]", [str(p) for p in dataset["results"]])
+    page.fill("#dataset-subset textarea, #dataset-subset input", dataset["subset"])
+    page.fill("#dataset-videos textarea, #dataset-videos input", "videos")
+    page.click("#dataset-load")
+    page.wait_for_function("() => document.querySelector('#dataset-page-info')?.innerText.includes('Videos 1–')")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, monkeypatch_module):
+    folder = tmp_path_factory.mktemp("app_dataset")
+    planted = planted_dataset(folder)
+    monkeypatch_module.setenv("UTAL_DATASET_ROOT", str(folder / "data"))
+    return planted
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +108,7 @@ def monkeypatch_module():
 @pytest.fixture(scope="module")
 def page(dataset):
     with app_page(dataset["folder"]) as (server, page):
-        page.get_by_role("tab", name="Dataset").click()
-        page.set_input_files("#dataset-gt input[type=file]", str(dataset["truth"]))
-        page.set_input_files("#dataset-results input[type=file]", [str(p) for p in dataset["results"]])
-        page.fill("#dataset-subset textarea, #dataset-subset input", dataset["subset"])
-        page.fill("#dataset-videos textarea, #dataset-videos input", "videos")
-        page.click("#dataset-load")
-        page.wait_for_function("() => document.querySelector('#dataset-page-info')?.innerText.includes('Videos 1–')")
+        load_in_tab(page, dataset)
         page.url_root = server.url
         yield page
 

@@ -187,11 +187,12 @@ class DatasetTab:
                 f"classes; detectors: {names}." + (f" {summary['videos_with_files']} video file(s) matched."
                                                     if view.video_files else " No video files: timelines only."))
         _, header, rows = summary_tables(view)[0]
-        numeric = [c for c in video_columns(view) if c not in TEXT_COLUMNS and c != "has_video"]
+        sortable = [c for c in video_columns(view) if c != "has_video"]
+        numeric = [c for c in sortable if c not in TEXT_COLUMNS]
         labels = sorted({g.label for items in view.ground_truth.values() for g in items})
         page = self.page(loaded, "ap", False, "", None, False, None, None, None, 0)
         return (loaded, {}, info, gr.Dataframe(value=rows, headers=header), outcomes_figure(view),
-                sensitivity_figure(view), class_ap_figure(view), gr.Dropdown(choices=numeric, value="ap"),
+                sensitivity_figure(view), class_ap_figure(view), gr.Dropdown(choices=sortable, value="ap"),
                 gr.Dropdown(choices=labels, value=None), gr.Dropdown(choices=numeric, value=None),
                 gr.Column(visible=True), gr.Column(visible=False), None, *page)
 
@@ -495,9 +496,10 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
                        label, column, table_panel, video_panel, exported, *page_outputs], **heavy)
     first_page = handle(lambda loaded_set, *values: tab.page(loaded_set, *values, 0))
     gr.on([sort_by.input, descending.input, text.submit, label.input, with_video.input, column.input, low.submit,
-           high.submit], first_page, [loaded, *query], page_outputs, show_progress="hidden", trigger_mode="always_last")
+           high.submit], first_page, [loaded, *query], page_outputs, show_progress="hidden", queue=False)
     for button, step in ((previous_page, -1), (next_page, +1)):
-        button.click(handle(tab.turn_page(step)), [loaded, *query, offset], page_outputs, show_progress="hidden")
+        button.click(handle(tab.turn_page(step)), [loaded, *query, offset], page_outputs, show_progress="hidden",
+                     queue=False)
     table.select(handle(tab.open_row), [loaded, corrections, *query], [cursor, table_panel, video_panel, *shown],
                  show_progress="hidden")
     for button, step in ((previous_video, -1), (next_video, +1)):
