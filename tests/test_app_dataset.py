@@ -3,7 +3,8 @@ its layout) with two results files of the seeded error model; sort by AP, open t
 strips and player), correct it, next video by key, back to the table with the sort kept, and the corrected dataset
 ground truth exported and read back by the evaluator's reader.
 
-One app server and one page for the module; the steps run in order on that page.
+One app server and one page for the browser test; its steps run in order on that page. A fast test checks where a
+videos folder may be.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from utal_core.evaluate import evaluate_detection, ground_truth_durations, load_
 from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
+from ui.dataset_tab import DATASET_ROOT_ENV, videos_folder
+from utal_core.errors import UTALError
+
 from .app_harness import CHROMIUM, app_page
 from .conftest import SHARED_DATA
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
-                       reason="needs /usr/bin/chromium and ffmpeg"),
-]
+needs_browser = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
+                                   reason="needs /usr/bin/chromium and ffmpeg")
 
 THUMOS = SHARED_DATA / "thumos14" / "thumos14.json"
 #: Videos with a synthetic file: the worst, the next in the AP order, and one more.
@@ -118,6 +119,22 @@ def choose(page, elem_id: str, value: str) -> None:
     page.get_by_role("option", name=value, exact=True).click()
 
 
+def test_a_videos_folder_must_lie_inside_the_data_folder(tmp_path, monkeypatch):
+    (tmp_path / "data" / "videos").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.delenv(DATASET_ROOT_ENV, raising=False)
+    assert videos_folder("  ") is None
+    with pytest.raises(UTALError, match="no data folder"):
+        videos_folder("videos")
+    monkeypatch.setenv(DATASET_ROOT_ENV, str(tmp_path / "data"))
+    assert videos_folder("videos") == videos_folder(str(tmp_path / "data" / "videos")) == tmp_path / "data" / "videos"
+    for outside in ("../elsewhere", str(tmp_path / "elsewhere"), "videos/../../elsewhere", "missing"):
+        with pytest.raises(UTALError, match="not a folder inside"):
+            videos_folder(outside)
+
+
+@pytest.mark.browser
+@needs_browser
 def test_sort_open_worst_next_back_and_export(page, dataset):
     view, order = dataset["view"], dataset["order"]
     assert f"{len(view.videos)} videos" in page.inner_text("#dataset-info")

@@ -162,7 +162,8 @@ class DatasetTab:
 
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
-        self._durations: dict[Path, float] = {}
+        #: A video file's length and content hash (the strips' cache key), probed and hashed once.
+        self._files: dict[Path, tuple[float, str]] = {}
 
     def session(self, request: gr.Request) -> Session:
         return self.explorer.session(request)
@@ -335,11 +336,11 @@ class DatasetTab:
         if selected is None:
             return "<p>No instance selected.</p>"
         segment = layer.segment(selected)
-        if file not in self._durations:
-            self._durations[file] = probe(file).duration
-        duration = self._durations[file]
+        if file not in self._files:
+            self._files[file] = (probe(file).duration, content_hash(file))
+        duration, video_hash = self._files[file]
         bounds = [min(max(segment.start, 0.0), duration), min(segment.end, duration)]
-        strips = session.strips.strips(file, content_hash(file), bounds, duration)
+        strips = session.strips.strips(file, video_hash, bounds, duration)
         return "".join(_strip_html(frames, bound, boundary, segment.start, segment.end)
                        for frames, bound, boundary in zip(strips, ("start", "end"), bounds))
 
