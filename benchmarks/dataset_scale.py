@@ -49,7 +49,7 @@ SENT_JS = """() => {
 }"""
 #: Waits for the table's first row ``video`` and the line under it holding ``text``; ms since the action.
 SHOWN_JS = """async ([video, text]) => {
-  const shown = () => document.querySelector('#dataset-table [data-testid="cell-0-0"]')?.innerText.trim() === video
+  const shown = () => document.querySelector('#dataset-table tbody td')?.innerText.trim() === video
     && document.querySelector('#dataset-page-info')?.innerText.includes(text);
   while (!shown()) {
     if (!(performance.now() - window.__sent <= 30000)) return -1;

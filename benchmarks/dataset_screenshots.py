@@ -45,7 +45,7 @@ def main() -> None:
             page.screenshot(path=str(SHOTS / "dataset_summary.png"))
             page.evaluate("() => document.querySelector('#dataset-classes').scrollIntoView({block: 'start'})")
             page.screenshot(path=str(SHOTS / "dataset_classes.png"))
-            page.click("#dataset-table [data-testid='cell-0-0']")
+            page.click("#dataset-table tbody tr:first-child td:first-child")
             page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=worst)
             page.wait_for_selector("#dataset-strips figure img")
             page.wait_for_function("() => document.querySelector('#dataset-player video')?.readyState >= 1")

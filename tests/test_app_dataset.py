@@ -45,7 +45,14 @@ TABLE_JS = """(selector) => {
 
 
 def table(page, elem_id: str) -> list[list[str]]:
+    """A Gradio dataframe's rows as shown."""
     return page.evaluate(TABLE_JS, f"#{elem_id}")
+
+
+def video_rows(page) -> list[list[str]]:
+    """The video table's rows as shown."""
+    return page.evaluate("""() => [...document.querySelectorAll('#dataset-table tbody tr')]
+        .map(row => [...row.cells].map(cell => cell.innerText.trim()))""")
 
 
 def press(page, key: str) -> None:
@@ -140,13 +147,13 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
     assert f"{len(view.videos)} videos" in page.inner_text("#dataset-info")
     choose(page, "dataset-sort", "missed")
     page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('sorted by missed')")
-    assert table(page, "dataset-table")[0][0] == view.videos[view.ordered_rows("missed")[0]]
+    assert video_rows(page)[0][0] == view.videos[view.ordered_rows("missed")[0]]
     choose(page, "dataset-sort", "ap")  # sort by AP, ascending: the worst video first
     page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('sorted by ap')")
-    rows = table(page, "dataset-table")
+    rows = video_rows(page)
     assert [row[0] for row in rows] == order[:len(rows)]
 
-    page.click("#dataset-table [data-testid='cell-0-0']")
+    page.click("#dataset-table tbody tr:first-child td:first-child")
     worst = order[0]
     page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=worst)
     # its rows: the ground truth and one per detector, with one bar per prediction and instance
@@ -190,7 +197,7 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
     page.wait_for_selector("#dataset-table", state="visible")
     assert page.locator("#dataset-video-panel").is_hidden()
     assert "sorted by ap" in page.inner_text("#dataset-page-info")
-    assert [row[0] for row in table(page, "dataset-table")] == [row[0] for row in rows]
+    assert [row[0] for row in video_rows(page)] == [row[0] for row in rows]
 
     page.click("#dataset-export")
     link = page.wait_for_selector("#dataset-exported a[href]")

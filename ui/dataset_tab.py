@@ -20,6 +20,7 @@ A videos folder is a server-side path: a visitor may only name a folder inside t
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 from dataclasses import dataclass
@@ -55,11 +56,30 @@ ERROR_COLUMNS = ["detector", "outcome", "start (s)", "end (s)", "label", "score"
 TRUTH_COLUMNS = ["key", "status", "start (s)", "end (s)", "label", "missed by"]
 #: Nudge of a ground-truth bound by a button (s).
 NUDGE_S = 0.1
+#: The chosen row's video id, for the server (read by the hidden open button's first, in-page step).
+CHOSEN_VIDEO_JS = "() => window.utalDatasetVideo"
+#: The video table's look, and the hidden button that a click on a row presses.
+TABLE_CSS = """
+#dataset-open{display:none}
+#dataset-table .utal-scroll{max-height:600px;overflow:auto}
+#dataset-page-info{margin:4px 0}
+#dataset-table table.utal-videos{border-collapse:collapse;font-size:13px;width:100%}
+#dataset-table .utal-videos th{position:sticky;top:0;background:var(--background-fill-secondary);text-align:left}
+#dataset-table .utal-videos th,#dataset-table .utal-videos td{padding:3px 6px;border-bottom:1px solid #ddd;white-space:nowrap}
+#dataset-table .utal-videos tbody tr{cursor:pointer}
+#dataset-table .utal-videos tbody tr:hover{background:#eef4fb}
+"""
 KEYS_HELP = "Keys (not while typing): **J** next video · **K** previous video · **B** back to the table"
 #: Next / previous video and back to the table by key, while the video view is on screen.
 KEYS_JS = """
 () => {
   const KEYS = {KeyJ: 'dataset-next', KeyK: 'dataset-previous', KeyB: 'dataset-back'};
+  document.addEventListener('click', (event) => {
+    const row = event.target.closest && event.target.closest('#dataset-table tr[data-video]');
+    if (!row) return;
+    window.utalDatasetVideo = row.dataset.video;
+    document.getElementById('dataset-open').click();
+  });
   document.addEventListener('keydown', (event) => {
     const target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey || !KEYS[event.code]) return;
@@ -151,10 +171,20 @@ def row_filter(text: str, label: str | None, with_video: bool, column: str | Non
                      ranges=ranges)
 
 
-def _cell(value: object) -> object:
+def _cell(value: object) -> str:
     if isinstance(value, float):
-        return round(value, 4)
-    return "" if value is None else value
+        return f"{value:.3f}"
+    return "" if value is None else html.escape(str(value))
+
+
+def table_html(line: str, columns: list[str], rows: list[dict]) -> str:
+    """One page of the video table as plain HTML, under ``line`` (which rows these are): cheap to draw, so a sort
+    redraws only this; each row carries its video id (escaped) for the click that opens it."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(f"<tr data-video='{html.escape(str(row['video']), quote=True)}'>"
+                   + "".join(f"<td>{_cell(row[c])}</td>" for c in columns) + "</tr>" for row in rows)
+    return (f"<p id='dataset-page-info'>{html.escape(line)}</p><div class='utal-scroll'><table class='utal-videos'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 class DatasetTab:
@@ -201,7 +231,7 @@ class DatasetTab:
 
     def page(self, loaded: LoadedDataset | None, sort_by: str, descending: bool, text: str, label: str | None,
              with_video: bool, column: str | None, low: float | None, high: float | None, offset: int):
-        """One page of the sorted, filtered table: its rows, a line saying which, and its offset."""
+        """One page of the sorted, filtered table (under a line saying which rows) and its offset."""
         if loaded is None:
             raise UTALError("Load a dataset first.")
         view = loaded.view
@@ -211,12 +241,11 @@ class DatasetTab:
             answer = view.page(sort_by or "ap", bool(descending), row_filter(text, label, with_video, column, low, high),
                                (answer.total - 1) // PAGE_SIZE * PAGE_SIZE, PAGE_SIZE)
         columns = video_columns(view, compact=True)
-        rows = [[_cell(row[c]) for c in columns] for row in answer.rows]
         first = answer.offset + 1 if answer.rows else 0
         line = (f"Videos {first}–{answer.offset + len(answer.rows)} of {answer.total}"
-                f" (of {len(view.videos)}), sorted by {markdown_text(sort_by or 'ap')}"
+                f" (of {len(view.videos)}), sorted by {sort_by or 'ap'}"
                 f"{' descending' if descending else ''}. Click a row to open the video.")
-        return gr.Dataframe(value=rows, headers=columns), line, answer.offset
+        return table_html(line, columns, answer.rows), answer.offset
 
     def turn_page(self, step: int) -> Callable:
         """A handler for the previous / next page buttons."""
@@ -230,11 +259,11 @@ class DatasetTab:
 
     def open_row(self, loaded: LoadedDataset | None, corrections: dict, sort_by: str, descending: bool, text: str,
                  label: str | None, with_video: bool, column: str | None, low: float | None, high: float | None,
-                 event: gr.SelectData, request: gr.Request):
-        """A click on a table row: that video, in the order of the table as it is sorted and filtered now."""
+                 video: str, request: gr.Request):
+        """A click on a table row (``video``: its id): that video, in the order of the table as it is sorted and
+        filtered now."""
         if loaded is None:
             raise UTALError("Load a dataset first.")
-        video = str((event.row_value or [None])[0])
         order = loaded.view.ordered_rows(sort_by or "ap", bool(descending),
                                          row_filter(text, label, with_video, column, low, high))
         positions = np.flatnonzero(np.asarray(loaded.view.videos, dtype=object)[order] == video)
@@ -416,7 +445,7 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
     """The Dataset tab's components and events, inside the current ``gr.Tab`` of ``demo`` (which gets the keys)."""
     tab = DatasetTab(explorer)
     root = dataset_root()
-    gr.HTML(f"<style>{STRIP_CSS.replace('#inspector-strips', '#dataset-strips')}</style>", padding=False)
+    gr.HTML(f"<style>{STRIP_CSS.replace('#inspector-strips', '#dataset-strips')}{TABLE_CSS}</style>", padding=False)
     loaded, corrections, cursor, selected = gr.State(None), gr.State({}), gr.State(None), gr.State(None)
     offset = gr.State(0)
     with gr.Row():
@@ -447,10 +476,11 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
             column = gr.Dropdown([], value=None, label="Range of", elem_id="dataset-range-column", scale=2)
             low = gr.Number(None, label="from", elem_id="dataset-low", scale=1)
             high = gr.Number(None, label="to", elem_id="dataset-high", scale=1)
-        table = gr.Dataframe(interactive=False, elem_id="dataset-table", max_height=640)
+        table = gr.HTML(elem_id="dataset-table", padding=False)
+        open_button = gr.Button("open", elem_id="dataset-open")
+        chosen = gr.Textbox(visible=False)
         with gr.Row():
             previous_page = gr.Button("◀ Page", elem_id="dataset-previous-page", scale=0)
-            page_info = gr.Markdown(elem_id="dataset-page-info")
             next_page = gr.Button("Page ▶", elem_id="dataset-next-page", scale=0)
         with gr.Row():
             export_button = gr.Button("Export the corrected ground truth", elem_id="dataset-export", scale=0)
@@ -489,20 +519,21 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
                     edit_buttons["relabel"] = gr.Button("Relabel", size="sm", elem_id="dataset-edit-relabel")
 
     query = [sort_by, descending, text, label, with_video, column, low, high]
-    page_outputs = [table, page_info, offset]
+    page_outputs = [table, offset]
     shown = [position, title, timeline, errors, truth_table, selected, player, strips]
     heavy = {"concurrency_id": "heavy", "concurrency_limit": explorer.services.config.max_concurrent_analyses}
     load_button.click(handle(tab.load), [truth_upload, results_upload, subset, folder],
                       [loaded, corrections, info, map_table, outcomes_plot, sensitivity_plot, class_plot, sort_by,
                        label, column, table_panel, video_panel, exported, *page_outputs], **heavy)
     first_page = handle(lambda loaded_set, *values: tab.page(loaded_set, *values, 0))
-    gr.on([sort_by.input, descending.input, text.submit, label.input, with_video.input, column.input, low.submit,
+    gr.on([sort_by.change, descending.input, text.submit, label.change, with_video.input, column.change, low.submit,
            high.submit], first_page, [loaded, *query], page_outputs, show_progress="hidden", queue=False)
     for button, step in ((previous_page, -1), (next_page, +1)):
         button.click(handle(tab.turn_page(step)), [loaded, *query, offset], page_outputs, show_progress="hidden",
                      queue=False)
-    table.select(handle(tab.open_row), [loaded, corrections, *query], [cursor, table_panel, video_panel, *shown],
-                 show_progress="hidden")
+    open_button.click(None, None, chosen, js=CHOSEN_VIDEO_JS, queue=False).then(
+        handle(tab.open_row), [loaded, corrections, *query, chosen], [cursor, table_panel, video_panel, *shown],
+        show_progress="hidden")
     for button, step in ((previous_video, -1), (next_video, +1)):
         button.click(handle(tab.step(step)), [loaded, cursor, corrections], [cursor, *shown], show_progress="hidden",
                      trigger_mode="always_last")
