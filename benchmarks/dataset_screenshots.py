@@ -48,7 +48,7 @@ def main() -> None:
             page.click("#dataset-table tbody tr:first-child td:first-child")
             page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=worst)
             page.wait_for_selector("#dataset-strips figure img")
-            page.wait_for_function("() => document.querySelector('#dataset-player video')?.readyState >= 1")
+            page.wait_for_function("() => document.querySelector('#dataset-player video')?.readyState >= 2")
             page.evaluate("() => document.querySelector('#dataset-video-panel').scrollIntoView({block: 'start'})")
             page.screenshot(path=str(SHOTS / "dataset_video.png"))
             print(f"\nworst video {worst}: errors as listed\n" + page.inner_text("#dataset-errors"))

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from utal_core.dataset import load_dataset
+from utal_core.dataset import RowFilter, load_dataset
 from utal_core.diagnose import TRUE_POSITIVE
 from utal_core.evaluate import evaluate_detection, ground_truth_durations, load_ground_truth, load_predictions
 from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
-from ui.dataset_tab import DATASET_ROOT_ENV, videos_folder
+from ui.dataset_tab import DATASET_ROOT_ENV, row_filter, videos_folder
 from utal_core.errors import UTALError
 
 from .app_harness import CHROMIUM, app_page
@@ -140,6 +140,16 @@ def test_a_videos_folder_must_lie_inside_the_data_folder(tmp_path, monkeypatch):
             videos_folder(outside)
 
 
+def test_a_range_needs_a_column_and_takes_open_or_numeric_bounds():
+    assert row_filter("", None, False, None, "1", "2").ranges == {}
+    assert row_filter(" x ", "Diving", True, "missed", " ", "").ranges == {}
+    chosen = row_filter(" x ", "Diving", True, "missed", "1", "")
+    assert (chosen.text, chosen.label, chosen.has_video, dict(chosen.ranges)) == ("x", "Diving", True, {"missed": (1.0, None)})
+    for bad in ("two", "nan", "inf"):
+        with pytest.raises(UTALError, match="range's upper bound"):
+            row_filter("", None, False, "ap", "", bad)
+
+
 @pytest.mark.browser
 @needs_browser
 def test_sort_open_worst_next_back_and_export(page, dataset):
@@ -198,6 +208,13 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
     assert page.locator("#dataset-video-panel").is_hidden()
     assert "sorted by ap" in page.inner_text("#dataset-page-info")
     assert [row[0] for row in video_rows(page)] == [row[0] for row in rows]
+
+    label = view.ground_truth[worst][0].label  # a class filter keeps the sort
+    choose(page, "dataset-class", label)
+    expected = view.ordered_rows("ap", row_filter=RowFilter(label=label))
+    page.wait_for_function("(n) => document.querySelector('#dataset-page-info').innerText.includes(`of ${n} (of`)",
+                           arg=len(expected))
+    assert [row[0] for row in video_rows(page)] == [view.videos[i] for i in expected[:20]]
 
     page.click("#dataset-export")
     link = page.wait_for_selector("#dataset-exported a[href]")

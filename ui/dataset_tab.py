@@ -30,6 +30,7 @@ from typing import Any, Callable, Literal
 import gradio as gr
 import numpy as np
 
+from utal_core.checks import finite_number
 from utal_core.dataset import DatasetView, RowFilter, load_dataset
 from utal_core.dataset.figures import class_ap_figure, outcomes_figure, sensitivity_figure, video_timeline
 from utal_core.dataset.report import summary_tables, video_columns
@@ -163,10 +164,22 @@ class Cursor:
         return Cursor(self.order, min(max(self.position + step, 0), len(self.order) - 1))
 
 
-def row_filter(text: str, label: str | None, with_video: bool, column: str | None, low: float | None,
-               high: float | None) -> RowFilter:
-    """The table's filter from the page's controls (an empty range is no range)."""
-    ranges = {column: (low, high)} if column and (low is not None or high is not None) else {}
+def _bound(text: str | None, name: str) -> float | None:
+    """A range bound typed by the visitor: empty is open, else a finite number (one plain message otherwise)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return finite_number(float(text), f"the range's {name}")
+    except ValueError:
+        raise UTALError(f"the range's {name} must be a number, not {text[:40]!r}") from None
+
+
+def row_filter(text: str, label: str | None, with_video: bool, column: str | None, low: str | None,
+               high: str | None) -> RowFilter:
+    """The table's filter from the page's controls (a range without a column or bounds is no range)."""
+    bounds = (_bound(low, "lower bound"), _bound(high, "upper bound"))
+    ranges = {column: bounds} if column and bounds != (None, None) else {}
     return RowFilter(text=(text or "").strip(), label=label or None, has_video=True if with_video else None,
                      ranges=ranges)
 
@@ -230,7 +243,7 @@ class DatasetTab:
     # --- the table ------------------------------------------------------------------------------------
 
     def page(self, loaded: LoadedDataset | None, sort_by: str, descending: bool, text: str, label: str | None,
-             with_video: bool, column: str | None, low: float | None, high: float | None, offset: int):
+             with_video: bool, column: str | None, low: str | None, high: str | None, offset: int):
         """One page of the sorted, filtered table (under a line saying which rows) and its offset."""
         if loaded is None:
             raise UTALError("Load a dataset first.")
@@ -250,7 +263,7 @@ class DatasetTab:
     def turn_page(self, step: int) -> Callable:
         """A handler for the previous / next page buttons."""
         def turn(loaded: LoadedDataset | None, sort_by: str, descending: bool, text: str, label: str | None,
-                 with_video: bool, column: str | None, low: float | None, high: float | None, offset: int):
+                 with_video: bool, column: str | None, low: str | None, high: str | None, offset: int):
             return self.page(loaded, sort_by, descending, text, label, with_video, column, low, high,
                              max(int(offset or 0) + step * PAGE_SIZE, 0))
         return turn
@@ -258,7 +271,7 @@ class DatasetTab:
     # --- one video ------------------------------------------------------------------------------------
 
     def open_row(self, loaded: LoadedDataset | None, corrections: dict, sort_by: str, descending: bool, text: str,
-                 label: str | None, with_video: bool, column: str | None, low: float | None, high: float | None,
+                 label: str | None, with_video: bool, column: str | None, low: str | None, high: str | None,
                  video: str, request: gr.Request):
         """A click on a table row (``video``: its id): that video, in the order of the table as it is sorted and
         filtered now."""
@@ -474,8 +487,8 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
             with_video = gr.Checkbox(False, label="With a video file", elem_id="dataset-with-video", scale=1)
         with gr.Row():
             column = gr.Dropdown([], value=None, label="Range of", elem_id="dataset-range-column", scale=2)
-            low = gr.Number(None, label="from", elem_id="dataset-low", scale=1)
-            high = gr.Number(None, label="to", elem_id="dataset-high", scale=1)
+            low = gr.Textbox(label="from (Enter)", elem_id="dataset-low", scale=1, max_lines=1)
+            high = gr.Textbox(label="to (Enter)", elem_id="dataset-high", scale=1, max_lines=1)
         table = gr.HTML(elem_id="dataset-table", padding=False)
         open_button = gr.Button("open", elem_id="dataset-open")
         chosen = gr.Textbox(visible=False)
@@ -488,9 +501,9 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
                                elem_id="dataset-exported")
     with gr.Column(visible=False, elem_id="dataset-video-panel") as video_panel:
         with gr.Row():
-            back = gr.Button("⇦ Back to the table (B)", elem_id="dataset-back", scale=0)
-            previous_video = gr.Button("◀ Previous video (K)", elem_id="dataset-previous", scale=0)
-            next_video = gr.Button("Next video (J) ▶", elem_id="dataset-next", scale=0)
+            back = gr.Button("⇦ Back to the table (B)", elem_id="dataset-back", scale=0, size="sm")
+            previous_video = gr.Button("◀ Previous video (K)", elem_id="dataset-previous", scale=0, size="sm")
+            next_video = gr.Button("Next video (J) ▶", elem_id="dataset-next", scale=0, size="sm")
             position = gr.Markdown(elem_id="dataset-position")
         title = gr.Markdown(elem_id="dataset-title")
         timeline = gr.Plot(show_label=False, elem_id="dataset-timeline")
