@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from utal_core.dataset import RowFilter, load_dataset
+from utal_core.dataset.report import summary_tables
 from utal_core.diagnose import TRUE_POSITIVE
 from utal_core.evaluate import evaluate_detection, ground_truth_durations, load_ground_truth, load_predictions
 from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results
@@ -155,6 +156,7 @@ def test_a_range_needs_a_column_and_takes_open_or_numeric_bounds():
 def test_sort_open_worst_next_back_and_export(page, dataset):
     view, order = dataset["view"], dataset["order"]
     assert f"{len(view.videos)} videos" in page.inner_text("#dataset-info")
+    assert table(page, "dataset-map") == summary_tables(view)[0][2]  # mAP per tIoU, and the difference row
     choose(page, "dataset-sort", "missed")
     page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('sorted by missed')")
     assert video_rows(page)[0][0] == view.videos[view.ordered_rows("missed")[0]]
