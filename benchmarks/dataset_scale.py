@@ -133,7 +133,8 @@ def browser_round_trips(gt: Path, results: list[Path]) -> dict[str, list[float]]
         started = time.perf_counter()
         page.click("#dataset-load")
         page.wait_for_function("() => document.querySelector('#dataset-page-info')?.innerText.includes('Videos 1–')")
-        print(f"loaded in the tab in {time.perf_counter() - started:.1f} s (upload not counted)", flush=True)
+        print(f"Load pressed to the first page shown: {time.perf_counter() - started:.1f} s (any upload still running "
+              "included)", flush=True)
         page.set_default_timeout(60_000)
         view = load_dataset(gt, results, cache_dir=Path(folder) / "work" / "datasets")  # the app's cached set
         page.evaluate(SENT_JS)
