@@ -534,27 +534,28 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
     query = [sort_by, descending, text, label, with_video, column, low, high]
     page_outputs = [table, offset]
     shown = [position, title, timeline, errors, truth_table, selected, player, strips]
+    quiet = {"show_progress": "hidden", "api_visibility": "private"}  # none of the tab's events is the app's API
     heavy = {"concurrency_id": "heavy", "concurrency_limit": explorer.services.config.max_concurrent_analyses}
     load_button.click(handle(tab.load), [truth_upload, results_upload, subset, folder],
                       [loaded, corrections, info, map_table, outcomes_plot, sensitivity_plot, class_plot, sort_by,
-                       label, column, table_panel, video_panel, exported, *page_outputs], **heavy)
+                       label, column, table_panel, video_panel, exported, *page_outputs], api_visibility="private",
+                      **heavy)
     first_page = handle(lambda loaded_set, *values: tab.page(loaded_set, *values, 0))
     gr.on([sort_by.change, descending.input, text.submit, label.change, with_video.input, column.change, low.submit,
-           high.submit], first_page, [loaded, *query], page_outputs, show_progress="hidden", queue=False)
+           high.submit], first_page, [loaded, *query], page_outputs, queue=False, **quiet)
     for button, step in ((previous_page, -1), (next_page, +1)):
-        button.click(handle(tab.turn_page(step)), [loaded, *query, offset], page_outputs, show_progress="hidden",
-                     queue=False)
-    open_button.click(None, None, chosen, js=CHOSEN_VIDEO_JS, queue=False).then(
+        button.click(handle(tab.turn_page(step)), [loaded, *query, offset], page_outputs, queue=False, **quiet)
+    open_button.click(None, None, chosen, js=CHOSEN_VIDEO_JS, queue=False, **quiet).then(
         handle(tab.open_row), [loaded, corrections, *query, chosen], [cursor, table_panel, video_panel, *shown],
-        show_progress="hidden")
+        **quiet)
     for button, step in ((previous_video, -1), (next_video, +1)):
-        button.click(handle(tab.step(step)), [loaded, cursor, corrections], [cursor, *shown], show_progress="hidden",
-                     trigger_mode="always_last")
-    back.click(tab.back, None, [table_panel, video_panel], show_progress="hidden", queue=False)
-    errors.select(handle(tab.select_error), [loaded, cursor, corrections], shown, show_progress="hidden")
-    truth_table.select(handle(tab.select_truth), [loaded, cursor, corrections], shown, show_progress="hidden")
-    for action, button in edit_buttons.items():
+        button.click(handle(tab.step(step)), [loaded, cursor, corrections], [cursor, *shown],
+                     trigger_mode="always_last", **quiet)
+    back.click(tab.back, None, [table_panel, video_panel], queue=False, **quiet)
+    errors.select(handle(tab.select_error), [loaded, cursor, corrections], shown, **quiet)
+    truth_table.select(handle(tab.select_truth), [loaded, cursor, corrections], shown, **quiet)
+    for action, button in edit_buttons.items():  # one edit at a time, in the order they were made
         button.click(handle(tab.edit(action)), [loaded, cursor, corrections, selected, new_label], shown,  # type: ignore[arg-type]
-                     show_progress="hidden")
-    export_button.click(handle(tab.export), [loaded, corrections], exported)
-    demo.load(None, None, None, js=KEYS_JS)
+                     concurrency_id="dataset-edits", concurrency_limit=1, **quiet)
+    export_button.click(handle(tab.export), [loaded, corrections], exported, api_visibility="private")
+    demo.load(None, None, None, js=KEYS_JS, api_visibility="private")
