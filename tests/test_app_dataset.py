@@ -14,6 +14,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from utal_core.dataset import RowFilter, load_dataset
@@ -23,7 +24,7 @@ from utal_core.evaluate import evaluate_detection, ground_truth_durations, load_
 from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
-from ui.dataset_tab import DATASET_ROOT_ENV, DatasetTab, row_filter, videos_folder
+from ui.dataset_tab import DATASET_ROOT_ENV, DatasetTab, chosen_cursor, table_payload, videos_folder
 from utal_core.errors import UTALError
 
 from .app_harness import CHROMIUM, app_page
@@ -54,6 +55,11 @@ def video_rows(page) -> list[list[str]]:
     """The video table's rows as shown."""
     return page.evaluate("""() => [...document.querySelectorAll('#dataset-table tbody tr')]
         .map(row => [...row.cells].map(cell => cell.innerText.trim()))""")
+
+
+def page_order(page) -> list[int]:
+    """The table's rows (ground-truth indices) in the order the page sorted and filtered them."""
+    return page.evaluate("() => window.utalDatasetTable.order()")
 
 
 def press(page, key: str) -> None:
@@ -141,14 +147,24 @@ def test_a_videos_folder_must_lie_inside_the_data_folder(tmp_path, monkeypatch):
             videos_folder(outside)
 
 
-def test_a_range_needs_a_column_and_takes_open_or_numeric_bounds():
-    assert row_filter("", None, False, None, "1", "2").ranges == {}
-    assert row_filter(" x ", "Diving", True, "missed", " ", "").ranges == {}
-    chosen = row_filter(" x ", "Diving", True, "missed", "1", "")
-    assert (chosen.text, chosen.label, chosen.has_video, dict(chosen.ranges)) == ("x", "Diving", True, {"missed": (1.0, None)})
-    for bad in ("two", "nan", "inf"):
-        with pytest.raises(UTALError, match="range's upper bound"):
-            row_filter("", None, False, "ap", "", bad)
+def test_a_click_must_send_distinct_rows_of_the_table_holding_the_clicked_one(tmp_path):
+    truth_path = tmp_path / "gt.json"
+    truth_path.write_text(json.dumps(synthetic_ground_truth(6, 3, "activitynet", seed=1)))
+    truth = load_ground_truth(truth_path)
+    results = write_results(tmp_path / "r.json", plant_detections(truth, ground_truth_durations(truth_path),
+                                                                  ErrorModel(seed=1)))
+    view = load_dataset(truth_path, [results])
+    cursor = chosen_cursor(view, json.dumps({"row": 4, "order": [5, 4, 0]}))
+    assert (cursor.order, cursor.position, cursor.video(view)) == ((5, 4, 0), 1, view.videos[4])
+    for bad in ("", "[", "{}", '{"row": 4}', '{"row": 1, "order": [5, 4, 0]}', '{"row": 4, "order": [4, 4]}',
+                '{"row": 6, "order": [6]}', '{"row": -1, "order": [-1]}', '{"row": 4, "order": [4.0]}',
+                '{"row": true, "order": [1, true]}', '{"row": 4, "order": "4"}'):
+        with pytest.raises(UTALError, match="did not come through"):
+            chosen_cursor(view, bad)
+    payload = json.loads(table_payload(view))
+    assert payload["columns"]["video"] == view.videos and len(payload["video_labels"]) == len(view.videos)
+    assert all(payload["labels"][k] in row_classes.split(", ") for row_classes, labels in
+               zip(payload["columns"]["classes"], payload["video_labels"]) for k in labels)
 
 
 @pytest.mark.browser
@@ -160,6 +176,7 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
     choose(page, "dataset-sort", "missed")
     page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('sorted by missed')")
     assert video_rows(page)[0][0] == view.videos[view.ordered_rows("missed")[0]]
+    assert page_order(page) == view.ordered_rows("missed").tolist()  # the page's order: rows and order
     choose(page, "dataset-sort", "ap")  # sort by AP, ascending: the worst video first
     page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('sorted by ap')")
     rows = video_rows(page)
@@ -219,6 +236,29 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
     expected = view.ordered_rows("ap", row_filter=RowFilter(label=label))
     page.wait_for_function("(n) => document.querySelector('#dataset-page-info').innerText.includes(`of ${n} (of`)",
                            arg=len(expected))
+    assert [row[0] for row in video_rows(page)] == [view.videos[i] for i in expected[:20]]
+    assert page_order(page) == expected.tolist()
+    # with it, descending, a text and a range of the duration (a bad bound first: one plain line)
+    text = worst[-1]
+    kept = view.ordered_rows("ap", row_filter=RowFilter(text=text, label=label))
+    low = float(np.median(view.table["duration"][kept]))
+    page.check("#dataset-descending input")
+    page.fill("#dataset-text textarea, #dataset-text input", text)
+    page.press("#dataset-text textarea, #dataset-text input", "Enter")
+    choose(page, "dataset-range-column", "duration")
+    page.fill("#dataset-high textarea, #dataset-high input", "two")
+    page.press("#dataset-high textarea, #dataset-high input", "Enter")
+    page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText"
+                           ".startsWith(\"the range's upper bound must be a number, not 'two'\")")
+    page.fill("#dataset-high textarea, #dataset-high input", "")
+    page.press("#dataset-high textarea, #dataset-high input", "Enter")
+    page.fill("#dataset-low textarea, #dataset-low input", f"{low:g}")
+    page.press("#dataset-low textarea, #dataset-low input", "Enter")
+    expected = view.ordered_rows("ap", True, RowFilter(text=text, label=label, ranges={"duration": (float(f"{low:g}"), None)}))
+    assert len(expected) > 0
+    page.wait_for_function("(n) => document.querySelector('#dataset-page-info').innerText.includes(`of ${n} (of`)",
+                           arg=len(expected))
+    assert page_order(page) == expected.tolist()
     assert [row[0] for row in video_rows(page)] == [view.videos[i] for i in expected[:20]]
 
     page.click("#dataset-export")

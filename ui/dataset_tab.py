@@ -1,12 +1,13 @@
 """The Dataset tab: a benchmark's ground truth and one or two detectors' results, from the summary down to one video.
 
 Loading goes through :func:`utal_core.dataset.load_dataset` (cached on disk by the files' bytes). The table of
-videos is served a page at a time by :meth:`~utal_core.dataset.DatasetView.page` (sorted and filtered on the server),
-so a sort or a filter sends one page of rows, never the whole table. A click on a row opens that video in the tab's
-own single-video view; the :class:`Cursor` (the sort order at the time of the click and the position in it) is the
-one owner of the open video: every part of the view (title, timeline, errors, ground truth, player, strips) is
-drawn from it in one answer, so nothing of the previous video stays on screen. Next / previous walk the order
-(keys J / K), B goes back to the table, whose sort, filter and page were never touched.
+videos is a client-side table: the load sends the whole table once (:func:`table_payload`, column arrays), and
+``ui/dataset_table.js`` sorts, filters and pages it in the page with no request, drawing only the visible page.
+A click on a row sends the page's current order with it (the page is the one owner of the order) and opens that
+video in the tab's own single-video view; the :class:`Cursor` (that order and the position in it) is the one owner
+of the open video: every part of the view (title, timeline, errors, ground truth, player, strips) is drawn from it
+in one answer, so nothing of the previous video stays on screen. Next / previous walk the order (keys J / K), B
+goes back to the table, whose sort, filter and page the page kept.
 
 Corrections of the ground truth are an :class:`~utal_core.edits.EditLayer` per video over its instances, kept in
 the page and saved at once in the visitor's own store (the Analyze tab's, ``ui.sessions``) under a key made of the
@@ -20,7 +21,6 @@ A videos folder is a server-side path: a visitor may only name a folder inside t
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 from dataclasses import dataclass
@@ -30,11 +30,10 @@ from typing import Any, Callable, Literal
 import gradio as gr
 import numpy as np
 
-from utal_core.checks import finite_number
-from utal_core.dataset import DatasetView, RowFilter, load_dataset
+from utal_core.dataset import DatasetView, load_dataset
 from utal_core.dataset.figures import class_ap_figure, outcomes_figure, sensitivity_figure, video_timeline
 from utal_core.dataset.report import summary_tables, video_columns
-from utal_core.dataset.view import TEXT_COLUMNS
+from utal_core.dataset.view import COMPARE_DECIMALS, TEXT_COLUMNS
 from utal_core.diagnose import TRUE_POSITIVE
 from utal_core.edits import EditLayer
 from utal_core.errors import UTALError
@@ -57,8 +56,13 @@ ERROR_COLUMNS = ["detector", "outcome", "start (s)", "end (s)", "label", "score"
 TRUTH_COLUMNS = ["key", "status", "start (s)", "end (s)", "label", "missed by"]
 #: Nudge of a ground-truth bound by a button (s).
 NUDGE_S = 0.1
-#: The chosen row's video id, for the server (read by the hidden open button's first, in-page step).
-CHOSEN_VIDEO_JS = "() => window.utalDatasetVideo"
+#: The chosen row and the page's order of the table, for the server (the hidden open button's first, in-page step).
+CHOSEN_ROW_JS = "() => window.utalDatasetTable.chosen()"
+#: The video table's page: sorting, filtering, paging and drawing (see the module docstring).
+TABLE_JS = Path(__file__).with_name("dataset_table.js").read_text(encoding="utf-8")
+#: What the table's HTML holds; ui/dataset_table.js draws the line and the rows into it.
+TABLE_SHELL = ("<p id='dataset-page-info'></p><div class='utal-scroll'><table class='utal-videos'><thead></thead>"
+               "<tbody></tbody></table></div>")
 #: The video table's look, and the hidden button that a click on a row presses.
 TABLE_CSS = """
 #dataset-open{display:none}
@@ -76,9 +80,9 @@ KEYS_JS = """
 () => {
   const KEYS = {KeyJ: 'dataset-next', KeyK: 'dataset-previous', KeyB: 'dataset-back'};
   document.addEventListener('click', (event) => {
-    const row = event.target.closest && event.target.closest('#dataset-table tr[data-video]');
+    const row = event.target.closest && event.target.closest('#dataset-table tr[data-row]');
     if (!row) return;
-    window.utalDatasetVideo = row.dataset.video;
+    window.utalDatasetRow = row.dataset.row;
     document.getElementById('dataset-open').click();
   });
   document.addEventListener('keydown', (event) => {
@@ -164,40 +168,43 @@ class Cursor:
         return Cursor(self.order, min(max(self.position + step, 0), len(self.order) - 1))
 
 
-def _bound(text: str | None, name: str) -> float | None:
-    """A range bound typed by the visitor: empty is open, else a finite number (one plain message otherwise)."""
-    text = (text or "").strip()
-    if not text:
-        return None
+def table_payload(view: DatasetView) -> str:
+    """The whole video table for the page, as compact JSON: every sortable column as one array (numbers rounded to
+    the decimals DatasetView compares them at, so the page sorts and filters the same numbers; NaN as null), each
+    column's kind, the columns drawn, the classes and each video's classes (indices), and the page size."""
+    columns = [c for c in video_columns(view) if c != "has_video"] + ["has_video"]
+    data, kinds = {}, {}
+    for column in columns:
+        values = view.table[column]
+        if column in TEXT_COLUMNS:
+            kinds[column], data[column] = "text", [str(v) for v in values]
+        elif values.dtype == bool:
+            kinds[column], data[column] = "bool", [int(v) for v in values]
+        elif np.issubdtype(values.dtype, np.integer):
+            kinds[column], data[column] = "int", values.tolist()
+        else:
+            kinds[column] = "float"
+            data[column] = [None if np.isnan(v) else v for v in np.round(values.astype(np.float64), COMPARE_DECIMALS).tolist()]
+    labels = sorted({g.label for items in view.ground_truth.values() for g in items})
+    index = {label: k for k, label in enumerate(labels)}
+    video_labels = [sorted({index[g.label] for g in view.ground_truth[video]}) for video in view.videos]
+    return json.dumps({"columns": data, "kinds": kinds, "shown": video_columns(view, compact=True), "labels": labels,
+                       "video_labels": video_labels, "page_size": PAGE_SIZE}, separators=(",", ":"), allow_nan=False)
+
+
+def chosen_cursor(view: DatasetView, chosen: str) -> Cursor:
+    """The cursor of a click on a row: ``chosen`` is the page's ``{"row": index, "order": [indices]}`` (the table's
+    order as the page sorted and filtered it), checked to be distinct rows of the table holding the clicked one."""
     try:
-        return finite_number(float(text), f"the range's {name}")
-    except ValueError:
-        raise UTALError(f"the range's {name} must be a number, not {text[:40]!r}") from None
-
-
-def row_filter(text: str, label: str | None, with_video: bool, column: str | None, low: str | None,
-               high: str | None) -> RowFilter:
-    """The table's filter from the page's controls (a range without a column or bounds is no range)."""
-    bounds = (_bound(low, "lower bound"), _bound(high, "upper bound"))
-    ranges = {column: bounds} if column and bounds != (None, None) else {}
-    return RowFilter(text=(text or "").strip(), label=label or None, has_video=True if with_video else None,
-                     ranges=ranges)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return "" if value is None else html.escape(str(value))
-
-
-def table_html(line: str, columns: list[str], rows: list[dict]) -> str:
-    """One page of the video table as plain HTML, under ``line`` (which rows these are): cheap to draw, so a sort
-    redraws only this; each row carries its video id (escaped) for the click that opens it."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(f"<tr data-video='{html.escape(str(row['video']), quote=True)}'>"
-                   + "".join(f"<td>{_cell(row[c])}</td>" for c in columns) + "</tr>" for row in rows)
-    return (f"<p id='dataset-page-info'>{html.escape(line)}</p><div class='utal-scroll'><table class='utal-videos'>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        value = json.loads(chosen or "")
+        row, order = value["row"], value["order"]
+    except (ValueError, TypeError, KeyError):
+        raise UTALError("The table's choice did not come through; click the row again.") from None
+    count = len(view.videos)
+    if not (isinstance(order, list) and all(type(i) is int and 0 <= i < count for i in order)
+            and len(set(order)) == len(order) and type(row) is int and row in order):
+        raise UTALError("The table's choice did not come through; click the row again.")
+    return Cursor(tuple(order), order.index(row))
 
 
 class DatasetTab:
@@ -214,7 +221,7 @@ class DatasetTab:
     # --- loading and the summary ----------------------------------------------------------------------
 
     def load(self, truth_upload: Any, results_uploads: Any, subset: str, folder_text: str):
-        """Read the files and answer the summary, the table's choices and its first page."""
+        """Read the files and answer the summary, the table's choices and the whole table for the page."""
         if truth_upload is None:
             raise UTALError("Give a ground-truth file (ActivityNet or THUMOS14 JSON).")
         results = [_file_path(item) for item in (results_uploads or [])]
@@ -234,55 +241,19 @@ class DatasetTab:
         sortable = [c for c in video_columns(view) if c != "has_video"]
         numeric = [c for c in sortable if c not in TEXT_COLUMNS]
         labels = sorted({g.label for items in view.ground_truth.values() for g in items})
-        page = self.page(loaded, "ap", False, "", None, False, None, None, None, 0)
         return (loaded, {}, info, gr.Dataframe(value=rows, headers=header), outcomes_figure(view),
                 sensitivity_figure(view), class_ap_figure(view), gr.Dropdown(choices=sortable, value="ap"),
                 gr.Dropdown(choices=labels, value=None), gr.Dropdown(choices=numeric, value=None),
-                gr.Column(visible=True), gr.Column(visible=False), None, *page)
-
-    # --- the table ------------------------------------------------------------------------------------
-
-    def page(self, loaded: LoadedDataset | None, sort_by: str, descending: bool, text: str, label: str | None,
-             with_video: bool, column: str | None, low: str | None, high: str | None, offset: int):
-        """One page of the sorted, filtered table (under a line saying which rows) and its offset."""
-        if loaded is None:
-            raise UTALError("Load a dataset first.")
-        view = loaded.view
-        answer = view.page(sort_by or "ap", bool(descending), row_filter(text, label, with_video, column, low, high),
-                           max(int(offset or 0), 0), PAGE_SIZE)
-        if answer.total and answer.offset >= answer.total:  # past the end after a filter: its last page
-            answer = view.page(sort_by or "ap", bool(descending), row_filter(text, label, with_video, column, low, high),
-                               (answer.total - 1) // PAGE_SIZE * PAGE_SIZE, PAGE_SIZE)
-        columns = video_columns(view, compact=True)
-        first = answer.offset + 1 if answer.rows else 0
-        line = (f"Videos {first}–{answer.offset + len(answer.rows)} of {answer.total}"
-                f" (of {len(view.videos)}), sorted by {sort_by or 'ap'}"
-                f"{' descending' if descending else ''}. Click a row to open the video.")
-        return table_html(line, columns, answer.rows), answer.offset
-
-    def turn_page(self, step: int) -> Callable:
-        """A handler for the previous / next page buttons."""
-        def turn(loaded: LoadedDataset | None, sort_by: str, descending: bool, text: str, label: str | None,
-                 with_video: bool, column: str | None, low: str | None, high: str | None, offset: int):
-            return self.page(loaded, sort_by, descending, text, label, with_video, column, low, high,
-                             max(int(offset or 0) + step * PAGE_SIZE, 0))
-        return turn
+                gr.Column(visible=True), gr.Column(visible=False), None, table_payload(view))
 
     # --- one video ------------------------------------------------------------------------------------
 
-    def open_row(self, loaded: LoadedDataset | None, corrections: dict, sort_by: str, descending: bool, text: str,
-                 label: str | None, with_video: bool, column: str | None, low: str | None, high: str | None,
-                 video: str, request: gr.Request):
-        """A click on a table row (``video``: its id): that video, in the order of the table as it is sorted and
-        filtered now."""
+    def open_row(self, loaded: LoadedDataset | None, corrections: dict, chosen: str, request: gr.Request):
+        """A click on a table row (``chosen``: the row and the page's order, see :func:`chosen_cursor`): that video,
+        in the table's order as the page sorted and filtered it."""
         if loaded is None:
             raise UTALError("Load a dataset first.")
-        order = loaded.view.ordered_rows(sort_by or "ap", bool(descending),
-                                         row_filter(text, label, with_video, column, low, high))
-        positions = np.flatnonzero(np.asarray(loaded.view.videos, dtype=object)[order] == video)
-        if not len(positions):
-            raise UTALError(f"{video} is not in the table any more; sort or filter again.")
-        cursor = Cursor(tuple(int(i) for i in order), int(positions[0]))
+        cursor = chosen_cursor(loaded.view, chosen)
         return (cursor, gr.Column(visible=False), gr.Column(visible=True),
                 *self.show(loaded, cursor, corrections, None, request))
 
@@ -460,7 +431,6 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
     root = dataset_root()
     gr.HTML(f"<style>{STRIP_CSS.replace('#inspector-strips', '#dataset-strips')}{TABLE_CSS}</style>", padding=False)
     loaded, corrections, cursor, selected = gr.State(None), gr.State({}), gr.State(None), gr.State(None)
-    offset = gr.State(0)
     with gr.Row():
         truth_upload = gr.File(label="Ground truth (ActivityNet or THUMOS14 JSON)", file_types=[".json"],
                                elem_id="dataset-gt")
@@ -489,7 +459,8 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
             column = gr.Dropdown([], value=None, label="Range of", elem_id="dataset-range-column", scale=2)
             low = gr.Textbox(label="from (Enter)", elem_id="dataset-low", scale=1, max_lines=1)
             high = gr.Textbox(label="to (Enter)", elem_id="dataset-high", scale=1, max_lines=1)
-        table = gr.HTML(elem_id="dataset-table", padding=False)
+        gr.HTML(TABLE_SHELL, elem_id="dataset-table", padding=False)
+        table_data = gr.Textbox(visible=False)
         open_button = gr.Button("open", elem_id="dataset-open")
         chosen = gr.Textbox(visible=False)
         with gr.Row():
@@ -532,30 +503,31 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
                     edit_buttons["relabel"] = gr.Button("Relabel", size="sm", elem_id="dataset-edit-relabel")
 
     query = [sort_by, descending, text, label, with_video, column, low, high]
-    page_outputs = [table, offset]
     shown = [position, title, timeline, errors, truth_table, selected, player, strips]
     quiet = {"show_progress": "hidden", "api_visibility": "private"}  # none of the tab's events is the app's API
     heavy = {"concurrency_id": "heavy", "concurrency_limit": explorer.services.config.max_concurrent_analyses}
     load_button.click(handle(tab.load), [truth_upload, results_upload, subset, folder],
                       [loaded, corrections, info, map_table, outcomes_plot, sensitivity_plot, class_plot, sort_by,
-                       label, column, table_panel, video_panel, exported, *page_outputs], api_visibility="private",
-                      **heavy)
-    first_page = handle(lambda loaded_set, *values: tab.page(loaded_set, *values, 0))
+                       label, column, table_panel, video_panel, exported, table_data], api_visibility="private",
+                      **heavy).success(None, [table_data, *query], None, queue=False,
+                                       js="(data, ...query) => window.utalDatasetTable.load(data, query)", **quiet)
+    # the table's sort, filter and pages: in the page alone (ui/dataset_table.js), no request
     gr.on([sort_by.change, descending.input, text.submit, label.change, with_video.input, column.change, low.submit,
-           high.submit], first_page, [loaded, *query], page_outputs, queue=False, **quiet)
+           high.submit], None, query, None, js="(...query) => window.utalDatasetTable.query(query)", queue=False,
+          **quiet)
     for button, step in ((previous_page, -1), (next_page, +1)):
-        button.click(handle(tab.turn_page(step)), [loaded, *query, offset], page_outputs, queue=False, **quiet)
-    open_button.click(None, None, chosen, js=CHOSEN_VIDEO_JS, queue=False, **quiet).then(
-        handle(tab.open_row), [loaded, corrections, *query, chosen], [cursor, table_panel, video_panel, *shown],
-        **quiet)
+        button.click(None, None, None, js=f"() => window.utalDatasetTable.turn({step})", queue=False, **quiet)
+    open_button.click(None, None, chosen, js=CHOSEN_ROW_JS, queue=False, **quiet).then(
+        handle(tab.open_row), [loaded, corrections, chosen], [cursor, table_panel, video_panel, *shown], **quiet)
     for button, step in ((previous_video, -1), (next_video, +1)):
         button.click(handle(tab.step(step)), [loaded, cursor, corrections], [cursor, *shown],
                      trigger_mode="always_last", **quiet)
-    back.click(tab.back, None, [table_panel, video_panel], queue=False, **quiet)
+    back.click(tab.back, None, [table_panel, video_panel], queue=False, **quiet).then(
+        None, None, None, js="() => window.utalDatasetTable.draw()", queue=False, **quiet)
     errors.select(handle(tab.select_error), [loaded, cursor, corrections], shown, **quiet)
     truth_table.select(handle(tab.select_truth), [loaded, cursor, corrections], shown, **quiet)
     for action, button in edit_buttons.items():  # one edit at a time, in the order they were made
         button.click(handle(tab.edit(action)), [loaded, cursor, corrections, selected, new_label], shown,  # type: ignore[arg-type]
                      concurrency_id="dataset-edits", concurrency_limit=1, **quiet)
     export_button.click(handle(tab.export), [loaded, corrections], exported, api_visibility="private")
-    demo.load(None, None, None, js=KEYS_JS, api_visibility="private")
+    demo.load(None, None, None, js=f"() => {{ ({KEYS_JS})(); ({TABLE_JS})(); }}", api_visibility="private")
