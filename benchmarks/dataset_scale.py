@@ -8,10 +8,15 @@ predictions per video (500,000 per file). Each measurement runs in a fresh proce
    eval, diagnose, per-video table, length sensitivity;
 2. the same with ``cache_dir`` twice: the first writes the cache, the second reads it back;
 3. ``DatasetView.page`` (50 rows) sorted by each of a few columns in both directions, with and without a filter,
-   10 times each: median and p90 of the first call of each (sort, filter) and of the calls after it.
+   10 times each: median and p90 of the first call of each (sort, filter) and of the calls after it;
+4. with ``--browser``: the app (in this process) and Debian chromium (playwright); the files are loaded in the
+   Dataset tab, then 10 sorts (the "Sort by" choice clicked) and 10 filters (a "Video id contains" text entered)
+   are timed in the page, from the press on the option or the Enter key to the table showing the new first row
+   and the line above it the new count: median and p90 of each, and of its request alone (sent to answered).
 
     .venv/bin/python benchmarks/dataset_scale.py
     .venv/bin/python benchmarks/dataset_scale.py --videos 1000 --per-video 50 --detectors 2
+    .venv/bin/python benchmarks/dataset_scale.py --detectors 2 --browser
 """
 
 from __future__ import annotations
@@ -36,6 +41,25 @@ from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_g
 
 CACHE = ROOT / ".cache" / "benchmarks" / "dataset_scale"
 SORTS = ("ap", "missed", "background", "video", "coverage")
+#: Remembers when a sort option was clicked or a filter text entered (installed once in the page).
+SENT_JS = """() => {
+  document.addEventListener('pointerdown', e => { if (e.target.closest('[role=option]')) window.__sent = performance.now(); }, true);
+  document.addEventListener('keydown', e => { if (e.key === 'Enter' && e.target.closest('#dataset-text'))
+    window.__sent = performance.now(); }, true);
+}"""
+#: Waits for the table's first row ``video`` and the line above it holding ``text``; ms since the action, and ms of
+#: the request alone (sent to answered: the server's part and the loopback).
+SHOWN_JS = """async ([video, text]) => {
+  const shown = () => document.querySelector('#dataset-table tbody td')?.innerText.trim() === video
+    && document.querySelector('#dataset-page-info')?.innerText.includes(text);
+  while (!shown()) {
+    if (!(performance.now() - window.__sent <= 30000)) return [-1, -1];
+    await new Promise(resolve => requestAnimationFrame(resolve));
+  }
+  const asked = performance.getEntriesByType('resource').filter(e => e.name.endsWith('/run/predict')).pop();
+  performance.clearResourceTimings();
+  return [performance.now() - window.__sent, asked ? asked.responseEnd - asked.startTime : -1];
+}"""
 
 
 def dataset_files(videos: int, per_video: int, detectors: int) -> tuple[Path, list[Path]]:
@@ -92,6 +116,45 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(report))
 
 
+def browser_round_trips(gt: Path, results: list[Path]) -> dict[str, list[float]]:
+    """Sort and filter round trips in chromium on the app's Dataset tab (see the module docstring), in ms."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from app_harness import chromium_page, running_app
+    from utal_core.dataset import RowFilter, load_dataset
+
+    timings: dict[str, list[list[float]]] = {"sort": [], "filter": []}
+    with tempfile.TemporaryDirectory() as folder, running_app(Path(folder)) as server, \
+            chromium_page(Path(folder) / "profile", (1440, 900)) as page:
+        page.set_default_timeout(600_000)
+        page.goto(server.url)
+        page.get_by_role("tab", name="Dataset").click()
+        page.set_input_files("#dataset-gt input[type=file]", str(gt))
+        page.set_input_files("#dataset-results input[type=file]", [str(path) for path in results])
+        started = time.perf_counter()
+        page.click("#dataset-load")
+        page.wait_for_function("() => document.querySelector('#dataset-page-info')?.innerText.includes('Videos 1–')")
+        print(f"Load pressed to the first page shown: {time.perf_counter() - started:.1f} s (any upload still running "
+              "included)", flush=True)
+        page.set_default_timeout(60_000)
+        view = load_dataset(gt, results, cache_dir=Path(folder) / "work" / "datasets")  # the app's cached set
+        page.evaluate(SENT_JS)
+        sort_by = "ap"
+        for number in range(10):
+            sort_by = SORTS[(number + 1) % len(SORTS)]
+            page.click("#dataset-sort input")
+            page.get_by_role("option", name=sort_by, exact=True).click()
+            first = view.videos[view.ordered_rows(sort_by)[0]]
+            timings["sort"].append(page.evaluate(SHOWN_JS, [first, f"sorted by {sort_by}"]))
+        for number in range(10):
+            text = "abcdefghij"[number]
+            page.fill("#dataset-text textarea, #dataset-text input", text)
+            page.press("#dataset-text textarea, #dataset-text input", "Enter")
+            rows = view.ordered_rows(sort_by, row_filter=RowFilter(text=text))
+            timings["filter"].append(page.evaluate(SHOWN_JS, [view.videos[rows[0]] if len(rows) else "",
+                                                              f"of {len(rows)} (of"]))
+    return timings
+
+
 def measure(gt: Path, results: list[Path], cache_dir: Path | None = None, paging: bool = False) -> dict:
     command = [sys.executable, __file__, "--child", "--gt", str(gt), "--results", *map(str, results)]
     command += ["--cache-dir", str(cache_dir)] if cache_dir else []
@@ -107,6 +170,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=5000)
     parser.add_argument("--per-video", type=int, default=100)
     parser.add_argument("--detectors", type=int, default=1, choices=(1, 2))
+    parser.add_argument("--browser", action="store_true", help="also time sorts and filters in chromium")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gt", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, nargs="*", help=argparse.SUPPRESS)
@@ -131,6 +195,16 @@ def main() -> None:
     print(f"page of 50 rows, {len(SORTS)} sorts x 2 directions x 3 filters: first call median {first[0]:.2f} ms, "
           f"p90 {first[1]:.2f} ms, max {first[2]:.2f} ms; repeated median {later[0]:.2f} ms, p90 {later[1]:.2f} ms, "
           f"max {later[2]:.2f} ms")
+    if args.browser:
+        timings = browser_round_trips(gt, results)
+        print("\n| in chromium (10 each) | round trip median (ms) | p90 | max | its request alone: median (ms) | p90 |"
+              "\n|---|---|---|---|---|---|")
+        for name, pairs in timings.items():
+            shown, asked = np.array(pairs).T
+            if min(shown) < 0:
+                raise SystemExit(f"a {name} was not shown within 30 s: {pairs}")
+            print(f"| {name} | {np.median(shown):.0f} | {np.percentile(shown, 90):.0f} | {max(shown):.0f} "
+                  f"| {np.median(asked):.0f} | {np.percentile(asked, 90):.0f} |")
 
 
 if __name__ == "__main__":

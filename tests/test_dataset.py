@@ -3,6 +3,7 @@ the error model; the per-video table, its paging, video matching, the cache, the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -144,6 +145,22 @@ def test_page_sorts_filters_and_pages(thumos_set):
     second = view.page("ap_delta", False, None, 3, 4)
     assert second.offset == 3 and [r["video"] for r in second.rows] == \
         [view.videos[i] for i in view.ordered_rows("ap_delta")[3:7]]
+
+
+def test_ties_keep_the_ground_truths_order_either_way(tmp_path):
+    """Equal texts and numbers equal but for float noise (a video's AP of 5/12 along two paths) are ties: they keep
+    the ground truth's order, ascending and descending (the Dataset tab's page sorts the same way)."""
+    data = _write_set(tmp_path, synthetic_ground_truth(6, 3, "activitynet", seed=1), None, seeds=(1,))
+    view = load_dataset(data["gt"], data["results"])
+    table = dict(view.table, coverage=np.array([5 / 12, 0.41666666666666696, 0.41666666666666663, 0.25, np.nan, 5 / 12]),
+                 classes=np.array(["b", "a", "b", "a", "c", "b"], dtype=object))
+    tied = dataclasses.replace(view, table=table, _orders={})
+    assert tied.ordered_rows("coverage").tolist() == [3, 0, 1, 2, 5, 4]
+    assert tied.ordered_rows("coverage", True).tolist() == [0, 1, 2, 5, 3, 4]
+    assert tied.ordered_rows("classes").tolist() == [1, 3, 0, 2, 5, 4]
+    assert tied.ordered_rows("classes", True).tolist() == [4, 0, 2, 5, 1, 3]
+    assert tied.ordered_rows("coverage", row_filter=RowFilter(ranges={"coverage": (None, 0.416667)})).tolist() == \
+        [3, 0, 1, 2, 5]
 
 
 def test_video_folder_matched_with_and_without_prefix(tmp_path):

@@ -11,6 +11,7 @@ from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
 
 from .controls import PAGE_CONTROLS
 from .explorer import CLIP_HELP, CLUSTER_CHOICES, REDRAW_TIMELINE_JS, Explorer
+from .dataset_tab import build_dataset_tab
 from .diagnosis import DetectorPanel
 from .inspector import Inspector
 from .inspector_view import INSPECTOR_JS, build_inspector
@@ -144,6 +145,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
                     search_table = gr.Dataframe(headers=["video", "start (s)", "end (s)", "match", "text", "bar",
                                                          "segment", "label"],
                                                 interactive=False, elem_id="search-table")
+            with gr.Tab("Dataset", id="dataset"):
+                build_dataset_tab(demo, explorer, handle)
             with gr.Tab("Settings", id="settings"):
                 settings_summary = gr.Markdown(elem_id="settings-summary")
                 encoders = gr.Dataframe(headers=["encoder", "view", "available", "weights / reason"],

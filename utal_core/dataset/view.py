@@ -28,6 +28,9 @@ from .metrics import DETECTOR_COLUMNS, DetectorSummary
 
 #: Columns that hold text; every other column is a number.
 TEXT_COLUMNS = ("video", "classes")
+#: Decimals at which the table's numbers are compared (sorts and ranges): float noise below them is no order (two
+#: videos' AP of 5/12 computed along two paths tie, and keep the ground truth's order).
+COMPARE_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -123,17 +126,16 @@ class DatasetView:
     # -- the table -------------------------------------------------------------------------------
 
     def _order(self, sort_by: str, descending: bool) -> np.ndarray:
-        """Row indices in the sort order (NaN last either way, ties in the ground truth's order); kept per key."""
+        """Row indices in the sort order (NaN last either way, numbers compared at :data:`COMPARE_DECIMALS`,
+        ties in the ground truth's order); kept per key."""
         key = (sort_by, descending)
         if key not in self._orders:
             if sort_by not in self.table:
                 raise UTALError(f"no column {sort_by!r} to sort by (columns: {', '.join(self.table)})")
             values = self.table[sort_by]
-            if sort_by in TEXT_COLUMNS:
-                ranks = np.empty(len(values), dtype=np.float64)
-                ranks[np.argsort(values.astype(str), kind="stable")] = np.arange(len(values))
-                values = ranks
-            values = values.astype(np.float64)
+            if sort_by in TEXT_COLUMNS:  # equal texts share a rank: their ties keep the ground truth's order
+                values = np.unique(values.astype(str), return_inverse=True)[1]
+            values = np.round(values.astype(np.float64), COMPARE_DECIMALS)
             missing = np.isnan(values)
             order = np.lexsort((np.arange(len(values)), np.where(missing, 0.0, -values if descending else values),
                                 missing))
@@ -160,7 +162,7 @@ class DatasetView:
         for column, (low, high) in row_filter.ranges.items():
             if column not in self.table or column in TEXT_COLUMNS:
                 raise UTALError(f"no numeric column {column!r} to filter on")
-            values = self.table[column].astype(np.float64)
+            values = np.round(self.table[column].astype(np.float64), COMPARE_DECIMALS)
             if low is not None:
                 mask &= values >= low
             if high is not None:

@@ -1,0 +1,59 @@
+"""Screenshots at 1440x900 of the Dataset tab, into artifacts/browser/ (git-ignored):
+
+- ``dataset_summary.png``: the THUMOS14 test ground truth (../shared/data/thumos14; a generated one in its layout
+  without it) with two results files of the seeded error model (tests/test_app_dataset.py's two detectors: a
+  baseline, and one that misses less but shifts more): the mAP table, the DETAD breakdown, the length sensitivity;
+- ``dataset_classes.png``: AP per class and the first page of the video table, sorted by AP (worst first);
+- ``dataset_video.png``: the worst video opened: its ground-truth row, one row per detector, the error list,
+  the player and the frame strips (a synthetic video named after it; the real ones are not here).
+
+    .venv/bin/python benchmarks/dataset_screenshots.py
+
+Prints what the pictures show as text: the summary tables and the worst video's errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.app_harness import app_page  # noqa: E402
+from tests.test_app_dataset import load_in_tab, planted_dataset  # noqa: E402
+from utal_core.dataset.report import format_text  # noqa: E402
+
+SHOTS = ROOT / "artifacts" / "browser"
+
+
+def main() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        dataset = planted_dataset(folder)
+        os.environ["UTAL_DATASET_ROOT"] = str(folder / "data")
+        view, worst = dataset["view"], dataset["order"][0]
+        print(format_text(view, view.page("ap", limit=5).rows))
+        with app_page(folder) as (_, page):
+            load_in_tab(page, dataset)
+            page.wait_for_selector("#dataset-classes .js-plotly-plot")
+            page.locator("#dataset-info").scroll_into_view_if_needed()
+            page.evaluate("() => document.querySelector('#dataset-info').scrollIntoView({block: 'start'})")
+            page.screenshot(path=str(SHOTS / "dataset_summary.png"))
+            page.evaluate("() => document.querySelector('#dataset-classes').scrollIntoView({block: 'start'})")
+            page.screenshot(path=str(SHOTS / "dataset_classes.png"))
+            page.click("#dataset-table tbody tr:first-child td:first-child")
+            page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=worst)
+            page.wait_for_selector("#dataset-strips figure img")
+            page.wait_for_function("() => document.querySelector('#dataset-player video')?.readyState >= 2")
+            page.evaluate("() => document.querySelector('#dataset-video-panel').scrollIntoView({block: 'start'})")
+            page.screenshot(path=str(SHOTS / "dataset_video.png"))
+            print(f"\nworst video {worst}: errors as listed\n" + page.inner_text("#dataset-errors"))
+    print(f"\nwritten: {', '.join(str(SHOTS / n) for n in ('dataset_summary.png', 'dataset_classes.png', 'dataset_video.png'))}")
+
+
+if __name__ == "__main__":
+    main()
