@@ -281,3 +281,27 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
         [(round(g.start, 3), round(g.end, 3), g.label) for g in expected]
     result = evaluate_detection(corrected, load_predictions(dataset["results"][0]), [0.3, 0.5, 0.7])
     assert 0 < result.mean_map <= 1
+
+
+#: Counts clicks on the Analyze tab's inspector buttons (its shortcuts click them: ui/inspector.js).
+COUNT_INSPECTOR_PRESSES_JS = """() => { window.inspectorPresses = 0; document.addEventListener('click', (event) => {
+    if (event.target.closest('button[id^="inspector-"], button[id^="nudge-"], button[id^="set-"]'))
+        window.inspectorPresses += 1; }, true); }"""
+
+
+@pytest.mark.browser
+@needs_browser
+def test_keys_in_the_dataset_tab_never_reach_the_analyze_tabs_inspector(page):
+    assert page.evaluate("() => !!document.getElementById('inspector-accept')")  # its buttons are in the page
+    page.evaluate(COUNT_INSPECTOR_PRESSES_JS)
+    page.get_by_role("tab", name="Dataset").click()
+    page.wait_for_selector("#dataset-load", state="visible")
+    for key in ("a", "r", "n", "z", "Shift+X", "Alt+c", "u", "Control+z", "i", "o"):
+        press(page, key)
+    page.wait_for_timeout(300)  # a nudge key presses its button a frame later
+    assert page.evaluate("() => window.inspectorPresses") == 0
+    page.get_by_role("tab", name="Analyze").click()  # there, the same key does press the inspector's button
+    page.wait_for_selector("#dataset-load", state="hidden")
+    press(page, "a")
+    page.wait_for_function("() => window.inspectorPresses === 1")
+    page.get_by_role("tab", name="Dataset").click()
