@@ -305,3 +305,26 @@ def test_keys_in_the_dataset_tab_never_reach_the_analyze_tabs_inspector(page):
     press(page, "a")
     page.wait_for_function("() => window.inspectorPresses === 1")
     page.get_by_role("tab", name="Dataset").click()
+
+
+@pytest.mark.browser
+@needs_browser
+def test_video_ids_and_classes_are_drawn_as_plain_text(page, tmp_path):
+    data = synthetic_ground_truth(3, 2, "activitynet", seed=4)
+    hostile = '<img src=x onerror="window.pwned=1">'
+    first = next(iter(data["database"]))
+    data["database"][hostile] = data["database"].pop(first)
+    for entry in data["database"][hostile]["annotations"]:
+        entry["label"] = "<b>bold</b>"
+    truth_path = tmp_path / "gt.json"
+    truth_path.write_text(json.dumps(data))
+    truth = load_ground_truth(truth_path)
+    results = write_results(tmp_path / "r.json", plant_detections(truth, ground_truth_durations(truth_path),
+                                                                  ErrorModel(seed=1)))
+    view = load_dataset(truth_path, [results])
+    page.evaluate("(data) => window.utalDatasetTable.load(data, ['video', false, '<img', null, false, null, '', ''])",
+                  table_payload(view))
+    page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('of 1 (of 3)')")
+    assert video_rows(page)[0][0] == hostile and "<b>bold</b>" in video_rows(page)[0]
+    assert page.evaluate("() => document.querySelectorAll('#dataset-table img, #dataset-table b').length") == 0
+    assert page.evaluate("() => window.pwned") is None
