@@ -28,6 +28,8 @@ from ui.dataset_tab import DATASET_ROOT_ENV, DatasetTab, chosen_cursor, table_pa
 from utal_core.errors import UTALError
 
 from .app_harness import CHROMIUM, app_page
+from .test_app_browser import upload_and_analyze
+from .test_app_inspector import ANALYSIS_TIMEOUT_MS, corrections
 from .conftest import SHARED_DATA
 
 needs_browser = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
@@ -291,19 +293,31 @@ COUNT_INSPECTOR_PRESSES_JS = """() => { window.inspectorPresses = 0; document.ad
 
 @pytest.mark.browser
 @needs_browser
-def test_keys_in_the_dataset_tab_never_reach_the_analyze_tabs_inspector(page):
-    assert page.evaluate("() => !!document.getElementById('inspector-accept')")  # its buttons are in the page
+def test_keys_in_the_dataset_tab_never_reach_the_analyze_tabs_inspector(page, dataset):
+    # a video analysed in the Analyze tab, a segment selected in its inspector
+    video = make_video(dataset["folder"] / "analyze.mp4", SyntheticVideoSpec(duration=20.0, width=160, height=120,
+                                                                            fps=10.0, num_actions=2, seed=5))
+    page.get_by_role("tab", name="Analyze").click()
+    upload_and_analyze(page, video.path)
+    page.wait_for_selector("#segment-count-value", timeout=ANALYSIS_TIMEOUT_MS)
+    page.click("#segments-table [data-testid='cell-0-1']")
+    page.wait_for_function("() => /Inspecting r\\d/.test(document.querySelector('#inspector-info')?.innerText)")
+    before = (page.inner_text("#inspector-info"), corrections(page))
     page.evaluate(COUNT_INSPECTOR_PRESSES_JS)
-    page.get_by_role("tab", name="Dataset").click()
+
+    page.get_by_role("tab", name="Dataset").click()  # its keys, the inspector's letters among them
     page.wait_for_selector("#dataset-load", state="visible")
     for key in ("a", "r", "n", "z", "Shift+X", "Alt+c", "u", "Control+z", "i", "o"):
         press(page, key)
-    page.wait_for_timeout(300)  # a nudge key presses its button a frame later
+    page.wait_for_timeout(500)  # a nudge key presses its button a frame later; an edit's answer comes after
     assert page.evaluate("() => window.inspectorPresses") == 0
-    page.get_by_role("tab", name="Analyze").click()  # there, the same key does press the inspector's button
+    page.get_by_role("tab", name="Analyze").click()
     page.wait_for_selector("#dataset-load", state="hidden")
-    press(page, "a")
-    page.wait_for_function("() => window.inspectorPresses === 1")
+    assert (page.inner_text("#inspector-info"), corrections(page)) == before
+
+    press(page, "r")  # in the Analyze tab the same key does act on its inspector
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(rejected)')")
+    assert page.evaluate("() => window.inspectorPresses") == 1
     page.get_by_role("tab", name="Dataset").click()
 
 
