@@ -3,8 +3,12 @@ its layout) with two results files of the seeded error model; sort by AP, open t
 strips and player), correct it, next video by key, back to the table with the sort kept, and the corrected dataset
 ground truth exported and read back by the evaluator's reader.
 
-One app server and one page for the browser test; its steps run in order on that page. A fast test checks where a
-videos folder may be.
+The video table is the page's (ui/dataset_table.js): its rows and order after a sort and after filters are checked
+against DatasetView.ordered_rows. Keys pressed in the Dataset tab leave the Analyze tab's inspector as it was, and
+a hostile video id is drawn as plain text.
+
+One app server and one page for the browser tests; they run in order on that page. Fast tests check where a videos
+folder may be and what a click on a row may send.
 """
 
 from __future__ import annotations
