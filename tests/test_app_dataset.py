@@ -3,8 +3,12 @@ its layout) with two results files of the seeded error model; sort by AP, open t
 strips and player), correct it, next video by key, back to the table with the sort kept, and the corrected dataset
 ground truth exported and read back by the evaluator's reader.
 
-One app server and one page for the browser test; its steps run in order on that page. A fast test checks where a
-videos folder may be.
+The video table is the page's (ui/dataset_table.js): its rows and order after a sort and after filters are checked
+against DatasetView.ordered_rows. Keys pressed in the Dataset tab leave the Analyze tab's inspector as it was, and
+a hostile video id is drawn as plain text.
+
+One app server and one page for the browser tests; they run in order on that page. Fast tests check where a videos
+folder may be and what a click on a row may send.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from ui.dataset_tab import DATASET_ROOT_ENV, DatasetTab, chosen_cursor, table_pa
 from utal_core.errors import UTALError
 
 from .app_harness import CHROMIUM, app_page
+from .test_app_browser import upload_and_analyze
+from .test_app_inspector import ANALYSIS_TIMEOUT_MS, corrections
 from .conftest import SHARED_DATA
 
 needs_browser = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
@@ -281,3 +287,62 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
         [(round(g.start, 3), round(g.end, 3), g.label) for g in expected]
     result = evaluate_detection(corrected, load_predictions(dataset["results"][0]), [0.3, 0.5, 0.7])
     assert 0 < result.mean_map <= 1
+
+
+#: Counts clicks on the Analyze tab's inspector buttons (its shortcuts click them: ui/inspector.js).
+COUNT_INSPECTOR_PRESSES_JS = """() => { window.inspectorPresses = 0; document.addEventListener('click', (event) => {
+    if (event.target.closest('button[id^="inspector-"], button[id^="nudge-"], button[id^="set-"]'))
+        window.inspectorPresses += 1; }, true); }"""
+
+
+@pytest.mark.browser
+@needs_browser
+def test_keys_in_the_dataset_tab_never_reach_the_analyze_tabs_inspector(page, dataset):
+    # a video analysed in the Analyze tab, a segment selected in its inspector
+    video = make_video(dataset["folder"] / "analyze.mp4", SyntheticVideoSpec(duration=20.0, width=160, height=120,
+                                                                            fps=10.0, num_actions=2, seed=5))
+    page.get_by_role("tab", name="Analyze").click()
+    upload_and_analyze(page, video.path)
+    page.wait_for_selector("#segment-count-value", timeout=ANALYSIS_TIMEOUT_MS)
+    page.click("#segments-table [data-testid='cell-0-1']")
+    page.wait_for_function("() => /Inspecting r\\d/.test(document.querySelector('#inspector-info')?.innerText)")
+    before = (page.inner_text("#inspector-info"), corrections(page))
+    page.evaluate(COUNT_INSPECTOR_PRESSES_JS)
+
+    page.get_by_role("tab", name="Dataset").click()  # its keys, the inspector's letters among them
+    page.wait_for_selector("#dataset-load", state="visible")
+    for key in ("a", "r", "n", "z", "Shift+X", "Alt+c", "u", "Control+z", "i", "o"):
+        press(page, key)
+    page.wait_for_timeout(500)  # a nudge key presses its button a frame later; an edit's answer comes after
+    assert page.evaluate("() => window.inspectorPresses") == 0
+    page.get_by_role("tab", name="Analyze").click()
+    page.wait_for_selector("#dataset-load", state="hidden")
+    assert (page.inner_text("#inspector-info"), corrections(page)) == before
+
+    press(page, "r")  # in the Analyze tab the same key does act on its inspector
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(rejected)')")
+    assert page.evaluate("() => window.inspectorPresses") == 1
+    page.get_by_role("tab", name="Dataset").click()
+
+
+@pytest.mark.browser
+@needs_browser
+def test_video_ids_and_classes_are_drawn_as_plain_text(page, tmp_path):
+    data = synthetic_ground_truth(3, 2, "activitynet", seed=4)
+    hostile = '<img src=x onerror="window.pwned=1">'
+    first = next(iter(data["database"]))
+    data["database"][hostile] = data["database"].pop(first)
+    for entry in data["database"][hostile]["annotations"]:
+        entry["label"] = "<b>bold</b>"
+    truth_path = tmp_path / "gt.json"
+    truth_path.write_text(json.dumps(data))
+    truth = load_ground_truth(truth_path)
+    results = write_results(tmp_path / "r.json", plant_detections(truth, ground_truth_durations(truth_path),
+                                                                  ErrorModel(seed=1)))
+    view = load_dataset(truth_path, [results])
+    page.evaluate("(data) => window.utalDatasetTable.load(data, ['video', false, '<img', null, false, null, '', ''])",
+                  table_payload(view))
+    page.wait_for_function("() => document.querySelector('#dataset-page-info').innerText.includes('of 1 (of 3)')")
+    assert video_rows(page)[0][0] == hostile and "<b>bold</b>" in video_rows(page)[0]
+    assert page.evaluate("() => document.querySelectorAll('#dataset-table img, #dataset-table b').length") == 0
+    assert page.evaluate("() => window.pwned") is None

@@ -75,7 +75,7 @@ TABLE_CSS = """
 #dataset-table .utal-videos tbody tr:hover{background:#eef4fb}
 """
 KEYS_HELP = "Keys (not while typing): **J** next video · **K** previous video · **B** back to the table"
-#: Next / previous video and back to the table by key, while the video view is on screen.
+#: Next / previous video and back to the table by key, while the video view is on screen; a click on a row.
 KEYS_JS = """
 () => {
   const KEYS = {KeyJ: 'dataset-next', KeyK: 'dataset-previous', KeyB: 'dataset-back'};
@@ -85,10 +85,15 @@ KEYS_JS = """
     window.utalDatasetRow = row.dataset.row;
     document.getElementById('dataset-open').click();
   });
-  document.addEventListener('keydown', (event) => {
+  // While the tab is shown its keys are its own: they stop at the body, so the Analyze tab's shortcuts (listening
+  // on the document, ui/inspector.js) never act on its inspector from here.
+  document.body.addEventListener('keydown', (event) => {
     const target = event.target;
-    if (event.ctrlKey || event.metaKey || event.altKey || !KEYS[event.code]) return;
+    const tab = document.getElementById('dataset-load');
+    if (!tab || tab.offsetParent === null) return;
     if (target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;
+    event.stopPropagation();
+    if (event.ctrlKey || event.metaKey || event.altKey || !KEYS[event.code]) return;
     const panel = document.getElementById('dataset-video-panel');
     const button = document.getElementById(KEYS[event.code]);
     if (!panel || panel.offsetParent === null || !button) return;
