@@ -22,6 +22,7 @@ from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_cod
 
 from .app_harness import CHROMIUM, app_page
 from .test_app_browser import SHOTS, shot, upload_and_analyze
+from .test_app_defects import TOAST, close_toasts
 from .test_app_inspector import corrections, fetch_download, inspected, press, seek, wait_inspected
 
 pytestmark = [
@@ -218,6 +219,24 @@ def test_eaf_import_in_the_app_and_export_back(page):
     # the relabelled segment is exported with the label it was given last, under that label's tier
     assert [a[2] for a in exported.get_annotation_data_for_tier("wave")] == ["wave"]
 
+
+
+def test_activitynet_import_in_the_app_and_a_file_without_this_video(page):
+    other = page.folder / "other.json"
+    other.write_text(json.dumps({"database": {"elsewhere": {"annotations": [{"segment": [1, 2], "label": "x"}]}}}))
+    page.locator("#import-upload button[aria-label=Clear]").click()  # the EAF imported before
+    page.set_input_files("#import-upload input[type=file]", str(other))
+    page.wait_for_function("(selector) => [...document.querySelectorAll(selector)].some("
+                           "t => t.innerText.includes(\"has no video 'counter'\"))", arg=TOAST, timeout=30_000)
+    close_toasts(page)
+    before = len(corrections(page))
+    page.locator("#import-upload button[aria-label=Clear]").click()
+    page.set_input_files("#import-upload input[type=file]", str(page.folder / "truth.json"))
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('Imported 2')",
+                           timeout=30_000)
+    rows = corrections(page)
+    assert len(rows) == before + 2
+    assert {(2.0, 5.0, "jump"), (11.0, 14.0, "wave")} <= {(float(r[2]), float(r[3]), r[4]) for r in rows if r[1] == "added"}
 
 def test_the_inspector_opens_on_a_span(page):
     """``Inspector.inspect_span``, the entry point of other views: a span close to a segment selects it for

@@ -8,8 +8,7 @@ from typing import Callable
 
 import gradio as gr
 
-from .inspector import (CORRECTION_COLUMNS, EDIT_LEGEND, NUDGE_UNITS, RATE_MODE, SHORTCUTS, STRIP_CSS, STRIP_MODES,
-                        Inspector)
+from .inspector import CORRECTION_COLUMNS, EDIT_LEGEND, NUDGE_UNITS, RATE_MODE, SHORTCUTS, STRIP_MODES, Inspector
 from .inspector_labels import HOTKEY_LABELS, IMPORT_TYPES, LabelsAndImport
 
 #: Runs once in the page (with ui/instrument.js): shortcuts, the playhead for the server, the edits row redraw.
@@ -94,8 +93,7 @@ def build_inspector(inspector: Inspector, analysis: gr.State, cache: gr.State, t
                     handle: Callable) -> InspectorView:
     """The inspector's panel, inside the current Blocks (a column beside the player): the info line, the strips
     and their mode, the edit controls, the label list, the curves, the corrections and their import; returns
-    its view for more wiring."""
-    gr.HTML(f"<style>{STRIP_CSS}</style>", padding=False)
+    its view for more wiring. Its style rules (``ui.inspector.STRIP_CSS``) are in the page's CSS."""
     inspected = gr.State(None)
     labels = gr.State([])
     playhead = gr.Number(visible=False, elem_id="inspector-playhead")

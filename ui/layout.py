@@ -13,7 +13,7 @@ from .controls import PAGE_CONTROLS
 from .explorer import CLIP_HELP, CLUSTER_CHOICES, REDRAW_TIMELINE_JS, Explorer
 from .dataset_tab import build_dataset_tab
 from .diagnosis import DetectorPanel
-from .inspector import Inspector
+from .inspector import STRIP_CSS, Inspector
 from .inspector_view import INSPECTOR_JS, build_inspector
 from .messages import user_errors
 from .playable_video import PlayableVideo
@@ -24,13 +24,16 @@ from .threshold_bands import DRAW_BANDS_JS, STORE_BANDS_JS, THRESHOLD_RANGE, THR
 from .timeline_edits import build_timeline_edits
 
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
-PLAYER_HEIGHT = 250
+PLAYER_HEIGHT = 330
 #: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player, then the
 #: boundary inspector's shortcuts and edits-row redraw (ui/inspector.js).
 INSTRUMENT_JS = "() => { (" + Path(__file__).with_name("instrument.js").read_text(encoding="utf-8") + \
     ")(); (" + INSPECTOR_JS + ")(); }"
-#: The page's own style rules (the status line, the cluster captions).
-APP_CSS = (Path(__file__).with_name("app.css")).read_text(encoding="utf-8")
+#: The inspector and the controls beside the player are as high as the player and scroll on their own, so the
+#: timeline sits directly under the player.
+PANEL_CSS = f"#analyze-controls, #inspector-panel {{ max-height: {PLAYER_HEIGHT}px; }}"
+#: The page's own style rules (the status line, the cluster captions, the Analyze tab's top row, the strips).
+APP_CSS = (Path(__file__).with_name("app.css")).read_text(encoding="utf-8") + PANEL_CSS + STRIP_CSS
 
 
 def build_demo(services: AppServices) -> gr.Blocks:
@@ -54,8 +57,21 @@ def build_demo(services: AppServices) -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab("Analyze", id="analyze"):
                 # Player and inspector side by side, the timeline full width directly under them: the three fit a
-                # 1440x900 window together (the controls and the inspector scroll in their own columns).
+                # 1440x900 window together (the inspector and the controls scroll in their own columns, as high as
+                # the player: PANEL_CSS).
                 with gr.Row(elem_id="analyze-top"):
+                    with gr.Column(scale=4, min_width=420, elem_id="player-column"):
+                        player = PlayableVideo(show_label=False, interactive=False, elem_id="player",
+                                               height=PLAYER_HEIGHT)
+                    with gr.Column(scale=5, min_width=480, elem_id="inspector-panel"):
+                        with gr.Row(equal_height=True, elem_id="player-controls"):
+                            build_player_controls()
+                            previous_button = gr.Button("◀ Previous", size="sm", min_width=60, elem_id="prev-btn")
+                            play_button = gr.Button("▶ Play segment", size="sm", min_width=60,
+                                                    elem_id="play-segment-btn")
+                            next_button = gr.Button("Next ▶", size="sm", min_width=60, elem_id="next-btn")
+                        inspector = build_inspector(Inspector(explorer), analysis, cache, truth, handle)
+                        segment_info = gr.Markdown(elem_id="segment-info")
                     with gr.Column(scale=2, min_width=240, elem_id="analyze-controls"):
                         upload = gr.File(label="Video", file_types=["video"], elem_id="upload", height=100)
                         with gr.Row():
@@ -68,19 +84,6 @@ def build_demo(services: AppServices) -> gr.Blocks:
                             analyze_button = gr.Button("Analyze", variant="primary", elem_id="analyze-btn")
                             cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
                         status = gr.Markdown("Upload a video or pick the bundled example.", elem_id="status")
-                    with gr.Column(scale=4, min_width=420, elem_id="player-column"):
-                        player = PlayableVideo(show_label=False, interactive=False, elem_id="player",
-                                               height=PLAYER_HEIGHT)
-                        build_player_controls()
-                        with gr.Row(equal_height=True):
-                            previous_button = gr.Button("◀ Previous segment", size="sm", min_width=60,
-                                                        elem_id="prev-btn")
-                            play_button = gr.Button("▶ Play segment", size="sm", min_width=60,
-                                                    elem_id="play-segment-btn")
-                            next_button = gr.Button("Next segment ▶", size="sm", min_width=60, elem_id="next-btn")
-                        segment_info = gr.Markdown(elem_id="segment-info")
-                    with gr.Column(scale=5, min_width=480, elem_id="inspector-panel"):
-                        inspector = build_inspector(Inspector(explorer), analysis, cache, truth, handle)
                 # The timeline sits directly under the player, full width: one instrument (ui/instrument.js).
                 timeline = gr.Plot(show_label=False, elem_id="timeline")
                 segment_count = gr.Markdown(elem_id="segment-count")

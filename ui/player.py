@@ -60,14 +60,13 @@ PLAY_SEGMENT_JS = """
 
 
 def build_player_controls() -> None:
-    """The player's habits under it, in the current Blocks: one frame back / forward (keys , and .), the playback
+    """The player's habits, in the current Blocks (a row): one frame back / forward (keys , and .), the playback
     speed and the loop of the inspected segment; all run in the page (ui/inspector.js), none asks the server."""
-    with gr.Row(equal_height=True, elem_id="player-controls"):
-        back = gr.Button("◀| frame (,)", size="sm", min_width=60, elem_id="frame-back")
-        forward = gr.Button("frame |▶ (.)", size="sm", min_width=60, elem_id="frame-forward")
-        speed = gr.Dropdown(list(SPEEDS), value="1x", show_label=False, elem_id="player-speed", min_width=90,
-                            container=False)
-        loop = gr.Checkbox(label="loop segment", value=False, elem_id="player-loop", min_width=90, container=False)
+    back = gr.Button("◀| (,)", size="sm", min_width=50, elem_id="frame-back")
+    forward = gr.Button("|▶ (.)", size="sm", min_width=50, elem_id="frame-forward")
+    speed = gr.Dropdown(list(SPEEDS), value="1x", show_label=False, elem_id="player-speed", min_width=80,
+                        container=False)
+    loop = gr.Checkbox(label="loop", value=False, elem_id="player-loop", min_width=70, container=False)
     back.click(None, None, None, js="() => { window.utalStepFrame(-1); }")
     forward.click(None, None, None, js="() => { window.utalStepFrame(1); }")
     speed.change(None, speed, None, js="(speed) => { window.utalSetSpeed(parseFloat(speed)); }")
