@@ -291,13 +291,13 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
 
 #: Counts clicks on the Analyze tab's inspector buttons (its shortcuts click them: ui/inspector.js).
 COUNT_INSPECTOR_PRESSES_JS = """() => { window.inspectorPresses = 0; document.addEventListener('click', (event) => {
-    if (event.target.closest('button[id^="inspector-"], button[id^="nudge-"], button[id^="set-"]'))
+    if (event.target.closest('button[id^="inspector-"], button[id^="nudge-"], button[id^="set-"], button[id^="label-key-"]'))
         window.inspectorPresses += 1; }, true); }"""
 
 
 @pytest.mark.browser
 @needs_browser
-def test_keys_in_the_dataset_tab_never_reach_the_analyze_tabs_inspector(page, dataset):
+def test_keys_in_another_tab_never_reach_the_analyze_tabs_inspector(page, dataset):
     # a video analysed in the Analyze tab, a segment selected in its inspector
     video = make_video(dataset["folder"] / "analyze.mp4", SyntheticVideoSpec(duration=20.0, width=160, height=120,
                                                                             fps=10.0, num_actions=2, seed=5))
@@ -309,12 +309,14 @@ def test_keys_in_the_dataset_tab_never_reach_the_analyze_tabs_inspector(page, da
     before = (page.inner_text("#inspector-info"), corrections(page))
     page.evaluate(COUNT_INSPECTOR_PRESSES_JS)
 
-    page.get_by_role("tab", name="Dataset").click()  # its keys, the inspector's letters among them
-    page.wait_for_selector("#dataset-load", state="visible")
-    for key in ("a", "r", "n", "z", "Shift+X", "Alt+c", "u", "Control+z", "i", "o"):
-        press(page, key)
-    page.wait_for_timeout(500)  # a nudge key presses its button a frame later; an edit's answer comes after
-    assert page.evaluate("() => window.inspectorPresses") == 0
+    # the Dataset tab (its own keys, the inspector's letters among them), and the Search and Settings tabs
+    for tab, shown in (("Dataset", "#dataset-load"), ("Search", "#search-box"), ("Settings", "#doctor")):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_selector(shown, state="visible")
+        for key in ("a", "r", "n", "z", "Shift+X", "Alt+c", "u", "Control+z", "i", "o", "1", ","):
+            press(page, key)
+        page.wait_for_timeout(500)  # a nudge key presses its button a frame later; an edit's answer comes after
+        assert page.evaluate("() => window.inspectorPresses") == 0, tab
     page.get_by_role("tab", name="Analyze").click()
     page.wait_for_selector("#dataset-load", state="hidden")
     assert (page.inner_text("#inspector-info"), corrections(page)) == before

@@ -223,8 +223,8 @@ def test_another_detectors_results_are_a_second_row_with_their_errors(app, tmp_p
     assert "Add a ground-truth file" in page.inner_text("#detector-info")
     page.set_input_files("#gt-upload input[type=file]", str(truth))
     page.wait_for_selector("#errors-table [data-testid='cell-0-0']")
-    bars = page.evaluate(f"""() => {{ const row = {PLOT}._fullData.find(t => (t.meta || {{}}).detector);
-        return Array.from(row.x).length; }}""")
+    bars = page.evaluate(f"""() => {PLOT}._fullData.filter(t => (t.meta || {{}}).detector)
+        .reduce((count, row) => count + Array.from(row.x).length, 0)""")
     assert bars == 5
     breakdown = {row[0]: int(row[1]) for row in table_rows(page, "diagnosis-table")}
     assert breakdown == {"true positive": 1, "double detection": 1, "wrong label": 1, "localization error": 1,
@@ -236,3 +236,8 @@ def test_another_detectors_results_are_a_second_row_with_their_errors(app, tmp_p
     row = next(i for i, (kind, _) in enumerate(errors) if kind == "localization error")
     page.click(f"#errors-table [data-testid='cell-{row}-0']")
     page.wait_for_function("() => Math.abs(document.querySelector('#player video').currentTime - 28) < 0.3")
+    # ... and opens the inspector on the prediction (28-33 s): its segment when the analysis has one there, else
+    # its frames with nothing to edit (issue 22: "clicking an error opens the inspector on that prediction").
+    page.wait_for_function("""() => { const info = document.querySelector('#inspector-info').innerText;
+        return /28\\.0+–33\\.0+/.test(info) || /\\b2[78]\\.\\d+\\s*[–-]\\s*3[234]\\.\\d+/.test(info); }""")
+    page.wait_for_selector("#inspector-strips img")

@@ -203,7 +203,7 @@ def test_the_info_line_writes_bounds_as_the_page_does():
 def test_the_green_bar_marks_the_frames_on_screen_during_the_segment(tmp_path):
     """Segment 6.35-7.5 s in a 15 fps video: the frame presented at 6.34 is on screen at its start (inside), the
     one presented at 7.474 until after its end (inside), the one at 6.14 and the one at 7.54 are not."""
-    from ui.inspector import _strip_html
+    from ui.inspector import strip_html
     from utal_core.strips import StripFrame
 
     image = tmp_path / "frame.jpg"
@@ -211,7 +211,7 @@ def test_the_green_bar_marks_the_frames_on_screen_during_the_segment(tmp_path):
     frames = [StripFrame(6.2, 6.14, image, False), StripFrame(6.35, 6.34, image, True),
               StripFrame(6.4, 6.34, image, False), StripFrame(7.5, 7.474, image, True),
               StripFrame(7.54, 7.54, image, False)]
-    html = _strip_html(frames, "start", 6.35, 6.35, 7.5)
+    html = strip_html(frames, "start", 6.35, 6.35, 7.5)
     classes = [chunk.split("'", 1)[0] for chunk in html.split("<figure class='")[1:]]
     assert classes == ["", "boundary inside", "inside", "boundary inside", ""]
 

@@ -14,7 +14,7 @@ import pytest
 
 from ui.explorer import Explorer
 from ui.services import AppConfig, AppServices
-from ui.threshold_bands import drawn_by_page, slider_thresholds
+from ui.threshold_bands import trace_key, drawn_by_page, slider_thresholds
 from utal_core.pipeline import Pipeline, PipelineConfig
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
@@ -49,7 +49,10 @@ def drawn_in_page(bands: dict, threshold: float, figure: dict) -> dict:
     assert position["threshold"] == threshold
 
     def changed(trace: dict) -> dict:
-        runs = position["customdata"].get(json.dumps(trace.get("meta"), separators=(",", ":")))
+        key = trace_key(trace)
+        if key in position["traces"]:
+            return position["traces"][key]
+        runs = position["customdata"].get(key)
         return trace if runs is None else trace | {"customdata": [value for count, value in runs for _ in range(count)]}
 
     others = [changed(t) for t in figure["data"] if "segments" not in (t.get("meta") or {})]

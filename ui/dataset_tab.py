@@ -43,7 +43,7 @@ from utal_core.media import probe
 from utal_core.types import Segment
 
 from .explorer import Explorer
-from .inspector import STRIP_CSS, _strip_html
+from .inspector import STRIP_CSS, strip_html
 from .messages import markdown_text
 from .sessions import Session, is_inside
 
@@ -359,7 +359,7 @@ class DatasetTab:
         duration, video_hash = self._files[file]
         bounds = [min(max(segment.start, 0.0), duration), min(segment.end, duration)]
         strips = session.strips.strips(file, video_hash, bounds, duration)
-        return "".join(_strip_html(frames, bound, boundary, segment.start, segment.end)
+        return "".join(strip_html(frames, bound, boundary, segment.start, segment.end)
                        for frames, bound, boundary in zip(strips, ("start", "end"), bounds))
 
     def select_error(self, loaded: LoadedDataset | None, cursor: Cursor | None, corrections: dict,

@@ -174,11 +174,11 @@ def show_detector(results: DetectorResults | None, analysis: Analysis | None, tr
             offset_histograms(diagnosis))
 
 
-def error_focus(spans: list[ErrorSpan], event: gr.SelectData) -> tuple[float, str]:
-    """The clicked error: its start (where the player seeks) and the timeline's range that shows it beside its
-    ground truth (JSON ``[from, to]``)."""
+def error_focus(spans: list[ErrorSpan], event: gr.SelectData) -> tuple[float, str, float, float]:
+    """The clicked error: its start (where the player seeks), the timeline's range that shows it beside its
+    ground truth (JSON ``[from, to]``), and its span again for the inspector."""
     span = spans[int(event.index[0])]
-    return span.start, json.dumps(span.view())
+    return span.start, json.dumps(span.view()), span.start, span.end
 
 
 class DetectorPanel:
@@ -212,11 +212,14 @@ class DetectorPanel:
         self.row = gr.State(None)
         self.error_spans = gr.State([])
         self.focus = gr.Textbox(visible=False)
+        self.error_start = gr.Number(visible=False)
+        self.error_end = gr.Number(visible=False)
 
     def wire(self, analysis: gr.State, truth: gr.State, render: Callable, render_inputs: list,
-             view_outputs: list, seek_time: gr.Number, seek_js: str, heavy_limit: int = 1) -> None:
+             view_outputs: list, seek_time: gr.Number, seek_js: str, open_span: Callable, heavy_limit: int = 1) -> None:
         """The section's own events: a new file or setting redraws; a click on an error zooms the timeline onto it
-        and its ground truth and seeks the player (``seek_js``, given the time) to its start. Reading
+        and its ground truth, seeks the player (``seek_js``, given the time) to its start and opens the inspector on
+        it (``open_span(event, start, end)``: ``ui.inspector_view.InspectorView.open_span``). Reading
         a results file and judging it again at another setting take the analyses' slots (``heavy_limit`` at a
         time, with the analyses), so one visitor's million predictions cannot hold the others' analyses up."""
         self.inputs = [self.results, analysis, truth, self.tiou, self.class_agnostic]
@@ -226,8 +229,10 @@ class DetectorPanel:
         self.redraw(self.upload.change(self.handle(load_detector), self.upload, self.results, **heavy))
         gr.on([self.tiou.release, self.class_agnostic.input], self.handle(show_detector), self.inputs, self.outputs,
               show_progress="hidden", **heavy).success(render, render_inputs, view_outputs, show_progress="hidden")
-        self.errors.select(self.handle(error_focus), self.error_spans, [seek_time, self.focus]).success(
-            None, [seek_time, self.focus], None, js=FOCUS_ERROR_JS.replace("SEEK_JS", seek_js))
+        focused = self.errors.select(self.handle(error_focus), self.error_spans,
+                                     [seek_time, self.focus, self.error_start, self.error_end])
+        focused.success(None, [seek_time, self.focus], None, js=FOCUS_ERROR_JS.replace("SEEK_JS", seek_js))
+        open_span(focused, self.error_start, self.error_end)
 
     def redraw(self, event: Any) -> Any:
         """``event`` followed by the detector's row and error analysis, then the timeline."""

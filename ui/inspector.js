@@ -134,6 +134,9 @@
 
   document.addEventListener('keydown', (event) => {
     if (typing(event.target) || typing(document.activeElement)) return;
+    // Only while the inspector is on screen: in another tab its keys would edit a video that is not shown.
+    const panel = document.getElementById('inspector-panel');
+    if (!panel || panel.offsetParent === null) return;
     if (event.code === 'KeyL' && !event.ctrlKey && !event.metaKey && !event.altKey) {
       const box = document.querySelector('#inspector-label textarea, #inspector-label input');
       if (box) { event.preventDefault(); box.focus(); box.select(); }

@@ -123,8 +123,10 @@ def _data_uri(path: Path) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundary: float,
-                segment_start: float, segment_end: float, every_frame: bool) -> str:
+def strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundary: float,
+               segment_start: float, segment_end: float, every_frame: bool = False) -> str:
+    """One boundary's strip as HTML: each frame with its time, inside or outside the segment, the boundary's own
+    frame marked, under a title naming the strip's mode (``every_frame``: every frame, else the sampled rate)."""
     figures = []
     for frame in frames:
         # Inside: on screen during the segment (asked at a time in it, presented before its end); so the frame
@@ -259,8 +261,8 @@ class Inspector:
                                                            analysis.duration, info, proxy)
         strips = (f"<div data-key='{html.escape(key or '')}' data-start='{segment.start:.6f}' "
                   f"data-end='{segment.end:.6f}'>"
-                  + _strip_html(start_strip, "start", segment.start, segment.start, segment.end, every_frame)
-                  + _strip_html(end_strip, "end", segment.end, segment.start, segment.end, every_frame) + "</div>")
+                  + strip_html(start_strip, "start", segment.start, segment.start, segment.end, every_frame)
+                  + strip_html(end_strip, "end", segment.end, segment.start, segment.end, every_frame) + "</div>")
         yield strips, gr.skip()
         model = layer.raw[int(key[1:])] if key is not None and key.startswith("r") else None
         yield gr.skip(), boundary_curves_figure(analysis, segment, model)

@@ -167,7 +167,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         render_inputs = [*view_inputs, detector_panel.row]
         render = handle(explorer.render)
         detector_panel.wire(analysis, truth, render, render_inputs, view_outputs, seek_time, SEEK_JS,
-                            services.config.max_concurrent_analyses)
+                            inspector.open_span, services.config.max_concurrent_analyses)
         redraw = detector_panel.redraw
 
         def follow_up(event: gr.events.Dependency, **options) -> gr.events.Dependency:

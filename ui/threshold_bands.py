@@ -9,7 +9,8 @@ the timeline itself only when the page could not draw it (:func:`drawn_by_page`)
 
 What changes with the threshold is found by ``meta``, never by a trace's position, so the timeline may gain lanes:
 the segment-band traces (``meta.segments``: one per cluster), the ``customdata`` of any other trace that changes
-with the segments (the fused curve's hover names; traces named by their ``meta``), and the layout's shapes and
+with the segments (the fused curve's hover names; traces named by their ``meta``), whole any other trace that
+changes with them (the edits lane's outlines), and the layout's shapes and
 annotations (the threshold's line and label). The page's timeline carries its base's token in
 ``layout.meta.timeline_base`` (:data:`BASE_TOKEN`): a payload made on another base (another video, ground truth or
 detector row) is not drawn.
@@ -48,7 +49,9 @@ DRAW_BANDS_JS = """
   const isBand = (trace) => trace.meta && trace.meta.segments !== undefined;
   try {
     const others = plot.data.filter((trace) => !isBand(trace)).map((trace) => {
-      const runs = trace.meta && position.customdata[JSON.stringify(trace.meta)];
+      const key = trace.meta && JSON.stringify(trace.meta);
+      if (key && position.traces[key]) return structuredClone(position.traces[key]);
+      const runs = key && position.customdata[key];
       return runs ? {...trace, customdata: expand(runs)} : trace;
     });
     const marks = (indices) => indices.map((index) => structuredClone(bands.pool[index]));
@@ -105,9 +108,22 @@ def drawn_by_page(note: str | None, key: str, threshold: float) -> bool:
     return isinstance(drawn, dict) and drawn.get("key") == key and drawn.get("threshold") == threshold
 
 
-def _meta_key(trace: dict) -> str | None:
+def _as_in_javascript(value: object) -> object:
+    """``value`` with its whole floats as ints: JSON.stringify writes 16.0 as "16"."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {name: _as_in_javascript(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_as_in_javascript(item) for item in value]
+    return value
+
+
+def trace_key(trace: dict) -> str | None:
+    """A trace's ``meta`` as the page's ``JSON.stringify(trace.meta)`` writes it (the payload's key for it)."""
     meta = trace.get("meta")
-    return json.dumps(meta, separators=(",", ":"), ensure_ascii=False) if isinstance(meta, dict) else None
+    return json.dumps(_as_in_javascript(meta), separators=(",", ":"), ensure_ascii=False) \
+        if isinstance(meta, dict) else None
 
 
 def _is_band(trace: dict) -> bool:
@@ -137,11 +153,17 @@ def threshold_bands(pipeline: Pipeline, analysis: Analysis, cluster: int | None,
         cut = pipeline.resegment(analysis, analysis.params.with_threshold(threshold), analysis.num_clusters)
         figures.append((threshold, json.loads(figure(cut, kept_cluster(cut, cluster)))))
     customdata: dict[str, list] = {}
+    rest: dict[str, list] = {}
     for _, drawn in figures:
         for trace in drawn["data"]:
-            if not _is_band(trace) and _meta_key(trace) is not None and isinstance(trace.get("customdata"), list):
-                customdata.setdefault(_meta_key(trace) or "", []).append(trace["customdata"])
-    changing = {key for key, values in customdata.items() if any(v != values[0] for v in values)}
+            key = trace_key(trace)
+            if not _is_band(trace) and key is not None:
+                rest.setdefault(key, []).append({name: value for name, value in trace.items() if name != "customdata"})
+                if isinstance(trace.get("customdata"), list):
+                    customdata.setdefault(key, []).append(trace["customdata"])
+    # a trace that changes beyond its hover names (the edits lane's outlines of every segment) is sent whole
+    whole = {key for key, values in rest.items() if any(v != values[0] for v in values)}
+    changing = {key for key, values in customdata.items() if any(v != values[0] for v in values)} - whole
     pool: list[dict] = []
     pooled: dict[str, int] = {}
 
@@ -156,8 +178,10 @@ def threshold_bands(pipeline: Pipeline, analysis: Analysis, cluster: int | None,
         layout = drawn["layout"]
         positions.append({
             "threshold": threshold, "bands": [trace for trace in drawn["data"] if _is_band(trace)],
-            "customdata": {_meta_key(trace): _runs(trace["customdata"]) for trace in drawn["data"]
-                           if not _is_band(trace) and _meta_key(trace) in changing},
+            "customdata": {trace_key(trace): _runs(trace["customdata"]) for trace in drawn["data"]
+                           if not _is_band(trace) and trace_key(trace) in changing},
+            "traces": {trace_key(trace): trace for trace in drawn["data"]
+                       if not _is_band(trace) and trace_key(trace) in whole},
             "shapes": [pooled_index(item) for item in layout.get("shapes", [])],
             "annotations": [pooled_index(item) for item in layout.get("annotations", [])]})
     params = analysis.params

@@ -4,7 +4,7 @@ another time, or a new segment drawn on an empty stretch of the lane.
 The page draws a drag at once (its outline and the edits row, before the server answers) and sends it here as
 JSON; each drag is one operation of the analysis's edits layer, made by the same ``EditLayer`` calls as the
 inspector's keys and buttons (``set_start`` / ``set_end`` / ``add``) and answered with the inspector's own
-outputs (``Inspector._edited``), so it is saved for the visitor, listed in the corrections table, undone by
+outputs (``Inspector.edited``), so it is saved for the visitor, listed in the corrections table, undone by
 the inspector's Undo and exported with the corrected annotations like any other edit.
 """
 
@@ -86,7 +86,7 @@ class TimelineEditor:
                 to = round(float(drag.to or 0.0), 6)
                 (layer.set_start if drag.bound == "start" else layer.set_end)(key, to)
                 note = f"{str(drag.bound).capitalize()} dragged to {to:.3f} s."
-        return self.inspector._edited(analysis, cache, key, note, request)
+        return self.inspector.edited(analysis, cache, key, note, request)
 
 
 def build_timeline_edits(view: InspectorView, cache: gr.State, handle: Callable[[Callable], Callable]) -> Any:
