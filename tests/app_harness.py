@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+
 from utal_core.pipeline import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
+#: A browser test module's marks: ``browser``, and skipped with the reason where chromium or ffmpeg is missing.
+BROWSER_MODULE = [pytest.mark.browser,
+                  pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
+                                     reason="needs /usr/bin/chromium and ffmpeg")]
+#: How long a browser test waits for an analysis that runs the model (minutes on a shared, busy machine).
+ANALYSIS_TIMEOUT_MS = 420_000
 
 
 def free_port() -> int:

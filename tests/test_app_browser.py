@@ -7,7 +7,6 @@ user's session does). Screenshots of each state go to artifacts/browser/.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -15,13 +14,9 @@ import pytest
 
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
-from .app_harness import CHROMIUM, chromium_page, running_app
+from .app_harness import BROWSER_MODULE, chromium_page, running_app
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
-                       reason="needs /usr/bin/chromium and ffmpeg"),
-]
+pytestmark = BROWSER_MODULE
 
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 TIMEOUT_MS = 120_000

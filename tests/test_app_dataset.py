@@ -14,7 +14,6 @@ folder may be and what a click on a row may send.
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.request
 from pathlib import Path
 
@@ -31,13 +30,12 @@ from utal_core.synth.video import SyntheticVideoSpec, make_video
 from ui.dataset_tab import DATASET_ROOT_ENV, DatasetTab, chosen_cursor, table_payload, videos_folder
 from utal_core.errors import UTALError
 
-from .app_harness import CHROMIUM, app_page
+from .app_harness import BROWSER_MODULE, app_page
 from .test_app_browser import upload_and_analyze
 from .test_app_inspector import ANALYSIS_TIMEOUT_MS, corrections
 from .conftest import SHARED_DATA
 
-needs_browser = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
-                                   reason="needs /usr/bin/chromium and ffmpeg")
+needs_browser = BROWSER_MODULE[1]
 
 THUMOS = SHARED_DATA / "thumos14" / "thumos14.json"
 #: Videos with a synthetic file: the worst, the next in the AP order, and one more.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import shutil
 from pathlib import Path
 
 import cv2
@@ -24,16 +23,11 @@ from utal_core.evaluate import load_ground_truth
 from utal_core.features import content_hash
 from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code
 
-from .app_harness import CHROMIUM, app_page
+from .app_harness import ANALYSIS_TIMEOUT_MS, BROWSER_MODULE, app_page
 from .test_app_browser import SHOTS, shot, upload_and_analyze
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
-                       reason="needs /usr/bin/chromium and ffmpeg"),
-]
+pytestmark = BROWSER_MODULE
 
-ANALYSIS_TIMEOUT_MS = 420_000
 FPS = 25.0
 HEIGHT = 240
 EDITS_ROW_JS = """() => { const plot = document.querySelector('#timeline .js-plotly-plot');

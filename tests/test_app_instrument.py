@@ -7,24 +7,16 @@ One app server, one page and one analysed video for the module. Screenshots go t
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
-from .app_harness import CHROMIUM, chromium_page, running_app
+from .app_harness import ANALYSIS_TIMEOUT_MS, BROWSER_MODULE, chromium_page, running_app
 from .test_app_browser import SHOTS, set_slider, shot, upload_and_analyze
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
-                       reason="needs /usr/bin/chromium and ffmpeg"),
-]
+pytestmark = BROWSER_MODULE
 
-#: The first analysis runs the model on a shared, busy machine: allow it minutes.
-ANALYSIS_TIMEOUT_MS = 420_000
 PLOT = "document.querySelector('#timeline .js-plotly-plot')"
 #: The plot area's geometry in page pixels and its x range (Plotly's own layout numbers).
 PLOT_AREA_JS = f"""() => {{ const plot = {PLOT}, box = plot.getBoundingClientRect(), size = plot._fullLayout._size;

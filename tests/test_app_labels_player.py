@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 from pathlib import Path
 
 import cv2
@@ -20,16 +19,12 @@ import pytest
 
 from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code
 
-from .app_harness import CHROMIUM, app_page
+from .app_harness import BROWSER_MODULE, app_page
 from .test_app_browser import SHOTS, shot, upload_and_analyze
 from .test_app_defects import TOAST, close_toasts
 from .test_app_inspector import corrections, fetch_download, inspected, press, seek, wait_inspected
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
-                       reason="needs /usr/bin/chromium and ffmpeg"),
-]
+pytestmark = BROWSER_MODULE
 
 FPS = 25.0
 HEIGHT = 240

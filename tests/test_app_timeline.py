@@ -9,23 +9,16 @@ One app server, one page and one analysed video (with ground truth and a detecto
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
-from .app_harness import CHROMIUM, chromium_page, running_app
+from .app_harness import ANALYSIS_TIMEOUT_MS, BROWSER_MODULE, chromium_page, running_app
 from .test_app_browser import SHOTS, upload_and_analyze
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None,
-                       reason="needs /usr/bin/chromium and ffmpeg"),
-]
+pytestmark = BROWSER_MODULE
 
-ANALYSIS_TIMEOUT_MS = 420_000
 PLOT = "document.querySelector('#timeline .js-plotly-plot')"
 #: A hit over its ground truth and a shorter prediction under it: the second must not hide under the first.
 PREDICTIONS = [{"segment": [1.0, 3.4], "score": 0.9, "label": "jump"},

@@ -31,6 +31,7 @@ import gradio as gr
 import numpy as np
 
 from utal_core.dataset import DatasetView, load_dataset
+from utal_core.dataset.load import file_digest
 from utal_core.dataset.figures import class_ap_figure, outcomes_figure, sensitivity_figure, video_timeline
 from utal_core.dataset.report import summary_tables, video_columns
 from utal_core.dataset.view import COMPARE_DECIMALS, TEXT_COLUMNS
@@ -127,14 +128,6 @@ def videos_folder(text: str) -> Path | None:
 
 def _file_path(upload: Any) -> Path:
     return Path(str(getattr(upload, "name", upload)))
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -236,7 +229,7 @@ class DatasetTab:
         view = load_dataset(truth_path, results, subset=(subset or "").strip() or None,
                             videos=videos_folder(folder_text),
                             cache_dir=self.explorer.services.config.work_dir / "datasets")
-        loaded = LoadedDataset(view, _digest(truth_path))
+        loaded = LoadedDataset(view, file_digest(truth_path))
         summary = view.summary()
         names = ", ".join(markdown_text(d.name) for d in view.detectors)
         info = (f"**{summary['videos']} videos**, {summary['instances']} ground-truth instances, {summary['classes']} "

@@ -52,7 +52,8 @@ def match_video_files(folder: str | Path, video_ids: Sequence[str]) -> dict[str,
             if video.removeprefix(_ANET_PREFIX) in by_stem}
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -105,7 +106,7 @@ def load_dataset(
         for path in result_paths:
             if not path.is_file():
                 raise UTALError(f"predictions file not found: {path}")
-        key = json.dumps([CACHE_VERSION, _file_digest(ground_truth_path), [_file_digest(p) for p in result_paths],
+        key = json.dumps([CACHE_VERSION, file_digest(ground_truth_path), [file_digest(p) for p in result_paths],
                           [p.stem for p in result_paths], subset, thresholds.tolist(), diagnose_tiou, min_tiou])
         cache_file = Path(cache_dir) / f"dataset-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
         cached = _read_cache(cache_file) if cache_file.is_file() else None
