@@ -23,18 +23,21 @@
     return low + Math.min(Math.max(fraction, 0), 1) * (high - low);
   };
 
-  const playheadOf = (plot) => {
-    let line = plot.querySelector(':scope > #timeline-playhead');
-    if (!line) {
-      line = document.createElement('div');
-      line.id = 'timeline-playhead';
-      line.style.cssText = 'position:absolute;width:2px;margin-left:-1px;background:#d62728;' +
-                           'pointer-events:none;z-index:10;display:none';
+  // An element of ours laid over the plot (made once, hidden until drawn): the playhead, the drag's box.
+  const overlayOf = (plot, id, style) => {
+    let element = plot.querySelector(`:scope > #${id}`);
+    if (!element) {
+      element = document.createElement('div');
+      element.id = id;
+      element.style.cssText = `position:absolute;pointer-events:none;display:none;${style}`;
       plot.style.position = 'relative';
-      plot.appendChild(line);
+      plot.appendChild(element);
     }
-    return line;
+    return element;
   };
+
+  const playheadOf = (plot) => overlayOf(plot, 'timeline-playhead',
+                                         'width:2px;margin-left:-1px;background:#d62728;z-index:10');
 
   const drawPlayhead = () => {
     const plot = bound.plot, layout = plot && plot._fullLayout;
@@ -86,17 +89,8 @@
 
   const xPixel = (plot, time) => plot._fullLayout.xaxis._offset + plot._fullLayout.xaxis.l2p(time);
 
-  const previewOf = (plot) => {
-    let box = plot.querySelector(':scope > #timeline-drag-box');
-    if (!box) {
-      box = document.createElement('div');
-      box.id = 'timeline-drag-box';
-      box.style.cssText = 'position:absolute;background:rgba(148,103,189,.35);border:1px solid #6a3d9a;' +
-                          'pointer-events:none;z-index:11;display:none';
-      plot.appendChild(box);
-    }
-    return box;
-  };
+  const previewOf = (plot) => overlayOf(plot, 'timeline-drag-box',
+                                        'background:rgba(148,103,189,.35);border:1px solid #6a3d9a;z-index:11');
 
   // The drag's span, kept inside the video and at least one frame long, as the server's checks want it.
   const dragSpan = (grab, time) => {
