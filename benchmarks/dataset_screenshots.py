@@ -4,8 +4,11 @@
   without it) with two results files of the seeded error model (tests/test_app_dataset.py's two detectors: a
   baseline, and one that misses less but shifts more): the mAP table, the DETAD breakdown, the length sensitivity;
 - ``dataset_classes.png``: AP per class and the first page of the video table, sorted by AP (worst first);
-- ``dataset_video.png``: the worst video opened: its ground-truth row, one row per detector, the error list,
-  the player and the frame strips (a synthetic video named after it; the real ones are not here).
+- ``dataset_video.png``: the worst video opened in the Analyze tab (the dataset bar over it): the player, the
+  inspector's frame strips on the instance its first listed error was judged against, and the timeline's lanes
+  (the ground truth, one lane per detector coloured by outcome, the edits lane); a synthetic video named after
+  it (the real ones are not here);
+- ``dataset_video_errors.png``: under it, the detectors' outcome breakdown, error list and offset histograms.
 
     .venv/bin/python benchmarks/dataset_screenshots.py
 
@@ -46,13 +49,19 @@ def main() -> None:
             page.evaluate("() => document.querySelector('#dataset-classes').scrollIntoView({block: 'start'})")
             page.screenshot(path=str(SHOTS / "dataset_classes.png"))
             page.click("#dataset-table tbody tr:first-child td:first-child")
-            page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=worst)
-            page.wait_for_selector("#dataset-strips figure img")
-            page.wait_for_function("() => document.querySelector('#dataset-player video')?.readyState >= 2")
-            page.evaluate("() => document.querySelector('#dataset-video-panel').scrollIntoView({block: 'start'})")
+            page.wait_for_function("(v) => document.querySelector('#status')?.innerText.includes(v)", arg=worst)
+            page.wait_for_selector("#errors-table [data-testid='cell-0-0']")
+            page.click("#errors-table [data-testid='cell-0-0']")  # the inspector on the first error's instance
+            page.wait_for_selector("#inspector-strips figure img")
+            page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 2")
+            page.evaluate("() => window.scrollTo(0, document.querySelector('#dataset-bar').getBoundingClientRect().top"
+                          " + window.scrollY)")
             page.screenshot(path=str(SHOTS / "dataset_video.png"))
-            print(f"\nworst video {worst}: errors as listed\n" + page.inner_text("#dataset-errors"))
-    print(f"\nwritten: {', '.join(str(SHOTS / n) for n in ('dataset_summary.png', 'dataset_classes.png', 'dataset_video.png'))}")
+            page.evaluate("() => document.querySelector('#detector-info').scrollIntoView({block: 'start'})")
+            page.screenshot(path=str(SHOTS / "dataset_video_errors.png"))
+            print(f"\nworst video {worst}: errors as listed\n" + page.inner_text("#errors-table"))
+    names = ("dataset_summary.png", "dataset_classes.png", "dataset_video.png", "dataset_video_errors.png")
+    print(f"\nwritten: {', '.join(str(SHOTS / name) for name in names)}")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,23 @@
 """The Dataset tab in headless Debian chromium: the THUMOS14 ground truth (or, without ../shared, a generated one in
-its layout) with two results files of the seeded error model; sort by AP, open the worst video (its rows, errors,
-strips and player), correct it, next video by key, back to the table with the sort kept, and the corrected dataset
-ground truth exported and read back by the evaluator's reader.
+its layout) with two results files of the seeded error model; sort by AP, open the worst video in the Analyze tab
+(its ground-truth lane, one lane per detector, both detectors' errors, the player and the inspector's strips),
+correct it with the inspector's keys, next video by key, back to the table with the sort kept, and the corrected
+dataset ground truth exported and read back by the evaluator's reader.
 
 The video table is the page's (ui/dataset_table.js): its rows and order after a sort and after filters are checked
 against DatasetView.ordered_rows. Keys pressed in the Dataset tab leave the Analyze tab's inspector as it was, and
 a hostile video id is drawn as plain text.
 
 One app server and one page for the browser tests; they run in order on that page. Fast tests check where a videos
-folder may be and what a click on a row may send.
-"""
+folder may be, what a click on a row may send, and a dataset's video as the Analyze tab holds it without an
+analysis (the handlers that need one say so)."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -27,7 +29,15 @@ from utal_core.evaluate import evaluate_detection, ground_truth_durations, load_
 from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results
 from utal_core.synth.video import SyntheticVideoSpec, make_video
 
-from ui.dataset_tab import DATASET_ROOT_ENV, DatasetTab, chosen_cursor, table_payload, videos_folder
+from ui.dataset_tab import (
+    DATASET_ROOT_ENV, DatasetBar, DatasetTab, LoadedDataset, chosen_cursor, table_payload, videos_folder,
+)
+from ui.explorer import Explorer
+from ui.services import AppConfig, AppServices
+from ui.diagnosis import show_detector
+from ui.inspector import Inspector
+from utal_core.dataset.load import file_digest
+from utal_core.dataset.video import Cursor, DatasetVideo, dataset_video
 from utal_core.errors import UTALError
 
 from .app_harness import BROWSER_MODULE, app_page
@@ -64,6 +74,17 @@ def video_rows(page) -> list[list[str]]:
 def page_order(page) -> list[int]:
     """The table's rows (ground-truth indices) in the order the page sorted and filtered them."""
     return page.evaluate("() => window.utalDatasetTable.order()")
+
+
+#: The timeline's lanes: bars per lane (the ground truth, each detector's summed over its outcomes) and the
+#: edits lane's outlines ("track").
+LANES_JS = """() => { const counts = {};
+    for (const t of document.querySelector('#timeline .js-plotly-plot').data) {
+        const meta = t.meta || {};
+        const lane = meta.ground_truth ? 'ground truth' : meta.detector || (meta.track ? 'track' : null);
+        if (lane) counts[lane] = (counts[lane] || 0) + t.x.length;
+    }
+    return counts; }"""
 
 
 def press(page, key: str) -> None:
@@ -188,50 +209,72 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
 
     page.click("#dataset-table tbody tr:first-child td:first-child")
     worst = order[0]
-    page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=worst)
-    # its rows: the ground truth and one per detector, with one bar per prediction and instance
-    page.wait_for_function("() => document.querySelector('#dataset-timeline .js-plotly-plot')?.data")
-    drawn = page.evaluate("""() => document.querySelector('#dataset-timeline .js-plotly-plot').data
-        .filter(t => t.type === 'bar' && t.x.length && t.x[0] !== null).map(t => [t.name, t.x.length])""")
-    expected_rows = [["ground truth", len(view.ground_truth[worst])]] + [
-        [d.name, len(view.outcomes(worst, k))] for k, d in enumerate(view.detectors) if view.outcomes(worst, k)]
-    assert drawn == expected_rows
-    # its errors: every false positive and missed instance of both detectors, in time order (the dataframe draws
-    # the rows in view: the first ones are compared)
-    listed = DatasetTab._errors(view, worst)
+    # it opens in the Analyze tab, as the video on screen, with the dataset bar
+    page.wait_for_function("(v) => document.querySelector('#status')?.innerText.includes(v)", arg=worst)
+    page.wait_for_selector("#dataset-bar", state="visible")
+    assert page.locator("#dataset-load").is_hidden()
+    assert page.inner_text("#dataset-place").startswith(f"Dataset: video 1 of {len(order)}")
+    # its lanes on the Analyze tab's timeline: the ground truth and one per detector (one bar per instance and
+    # prediction, the detector's coloured by outcome), and the edits lane over every instance
+    page.wait_for_function("(n) => (document.querySelector('#timeline .js-plotly-plot')?.data || [])"
+                           ".filter(t => t.meta && t.meta.detector).length >= n", arg=2)
+    drawn = page.evaluate(LANES_JS)
+    expected = {"ground truth": len(view.ground_truth[worst]), "track": len(view.ground_truth[worst])} | {
+        d.name: len(view.outcomes(worst, k)) for k, d in enumerate(view.detectors)}
+    assert drawn == expected
+    assert not page.evaluate("() => document.querySelector('#timeline .js-plotly-plot').data"
+                             ".some(t => t.meta && (t.meta.curve || t.meta.segments !== undefined))")
+    # its errors: every false positive and missed instance of both detectors, in time order, as diagnose judges them
+    on_screen = dataset_video(view, Cursor(tuple(view.ordered_rows("ap").tolist()), 0), "k")
+    _, _, _, listed, spans, _ = show_detector(None, on_screen, on_screen.ground_truth, 0.5, False)
+    listed = listed.value["data"]
     assert len(listed) == sum(o.outcome != TRUE_POSITIVE for k in range(2) for o in view.outcomes(worst, k)) + \
         sum(len(view.missed(worst, k)) for k in range(2)) > 0
-    errors = table(page, "dataset-errors")
+    page.wait_for_selector("#errors-table [data-testid='cell-0-0']")
+    errors = table(page, "errors-table")
     assert len(errors) >= min(len(listed), 5)
     assert errors == [[f"{cell:g}" if isinstance(cell, float) else str(cell) for cell in row]
                       for row in listed[:len(errors)]]
-    # the file is there: the strips and the player
-    page.wait_for_selector("#dataset-strips figure img")
-    page.wait_for_function("() => document.querySelector('#dataset-player video')?.readyState >= 1")
+    assert page.evaluate("() => document.querySelectorAll('#offset-histograms svg').length") == 4
+    # the file is there: the player; an error click opens the inspector on the instance it was judged against
+    page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 1")
+    layer = on_screen.edit_layer()
+    matched = [(row, Inspector._nearest(layer, span.start, span.end)) for row, span in enumerate(spans[:len(errors)])]
+    matched = list({key: row for row, key in reversed(matched) if key is not None}.items())
+    assert matched, "no listed error overlaps an instance"
 
-    # a correction: the first instance rejected, the second one's end 0.1 s later
+    def inspect_error(row: int, key: str) -> None:
+        page.click(f"#errors-table [data-testid='cell-{row}-0']")
+        page.wait_for_function("(k) => document.querySelector('#inspector-info')?.innerText.includes('Inspecting ' + k)",
+                               arg=key)
+        page.wait_for_selector("#inspector-strips figure img")
+
+    # a correction with the inspector's keys: one instance rejected, another's end one frame (0.2 s) later
     truth = view.ground_truth[worst]
-    page.click("#dataset-truth [data-testid='cell-0-0']")
-    page.click("#dataset-edit-reject")
-    page.wait_for_function("(id) => (window.rows = (" + TABLE_JS + ")(id)) && window.rows[0]?.[1] === 'rejected'",
-                           arg="#dataset-truth")
-    if len(truth) > 1:
-        page.click("#dataset-truth [data-testid='cell-1-0']")
-        page.wait_for_function("() => document.querySelector('#dataset-timeline .js-plotly-plot').data[0]"
-                               ".marker.line.color[1] === '#d62728'")  # the second instance is the selected one
-        page.click("#dataset-edit-end-plus")
-        page.wait_for_function("(id) => (" + TABLE_JS + ")(id)[1]?.[1] === 'edited'", arg="#dataset-truth")
+    rejected, row = matched[0]
+    inspect_error(row, rejected)
+    press(page, "r")
+    page.wait_for_function("(k) => document.querySelector('#inspector-info').innerText.includes(k + ' (rejected)')",
+                           arg=rejected)
+    moved = None
+    if len(matched) > 1:
+        moved, row = matched[1]
+        inspect_error(row, moved)
+        press(page, "v")
+        page.wait_for_function("(k) => document.querySelector('#inspector-info').innerText.includes(k + ' (edited)')",
+                               arg=moved)
 
     press(page, "j")  # the next video of the AP order; nothing of the worst one stays
-    page.wait_for_function("(v) => document.querySelector('#dataset-title')?.innerText.includes(v)", arg=order[1])
-    assert worst not in page.inner_text("#dataset-video-panel")
-    assert page.inner_text("#dataset-position").startswith("Video 2 of")
-    truth_rows = table(page, "dataset-truth")
-    assert len(truth_rows) == len(view.ground_truth[order[1]]) and all(r[1] == "untouched" for r in truth_rows)
+    page.wait_for_function("(v) => document.querySelector('#status')?.innerText.includes(v)", arg=order[1])
+    page.wait_for_function("() => document.querySelector('#dataset-place').innerText.startsWith('Dataset: video 2 of')")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('No segment inspected')")
+    assert worst not in page.inner_text("#status") + page.inner_text("#dataset-place")
+    assert corrections(page) == []
+    page.wait_for_function("(n) => (document.querySelector('#timeline .js-plotly-plot')?.data || [])"
+                           ".find(t => t.meta && t.meta.ground_truth)?.x.length === n", arg=len(view.ground_truth[order[1]]))
 
     press(page, "b")  # back to the table: the same sort and page
     page.wait_for_selector("#dataset-table", state="visible")
-    assert page.locator("#dataset-video-panel").is_hidden()
     assert "sorted by ap" in page.inner_text("#dataset-page-info")
     assert [row[0] for row in video_rows(page)] == [row[0] for row in rows]
 
@@ -276,11 +319,9 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
     original = load_ground_truth(dataset["truth"], dataset["subset"])
     assert set(corrected) == set(original)
     assert all(corrected[v] == sorted(original[v], key=lambda g: (g.start, g.end)) for v in original if v != worst)
-    expected = sorted(truth[1:], key=lambda g: (g.start, g.end))
-    if len(truth) > 1:
-        edited = truth[1]
-        expected = sorted([g if g is not edited else type(g)(g.start, round(g.end + 0.1, 3), g.label)
-                           for g in truth[1:]], key=lambda g: (g.start, g.end))
+    kept = [g if f"r{j}" != moved else type(g)(g.start, round(g.end + 0.2, 3), g.label)
+            for j, g in enumerate(truth) if f"r{j}" != rejected]
+    expected = sorted(kept, key=lambda g: (g.start, g.end))
     assert [(round(g.start, 3), round(g.end, 3), g.label) for g in corrected[worst]] == \
         [(round(g.start, 3), round(g.end, 3), g.label) for g in expected]
     result = evaluate_detection(corrected, load_predictions(dataset["results"][0]), [0.3, 0.5, 0.7])
@@ -346,3 +387,71 @@ def test_video_ids_and_classes_are_drawn_as_plain_text(page, tmp_path):
     assert video_rows(page)[0][0] == hostile and "<b>bold</b>" in video_rows(page)[0]
     assert page.evaluate("() => document.querySelectorAll('#dataset-table img, #dataset-table b').length") == 0
     assert page.evaluate("() => window.pwned") is None
+
+
+def test_a_dataset_video_is_the_video_on_screen_without_an_analysis(tmp_path):
+    """A row opened in the Analyze tab: its lanes alone, every handler that needs an analysis says so, corrections
+    made with the inspector are saved under the dataset's key and exported, and kept across next / previous."""
+    truth_path = tmp_path / "gt.json"
+    truth_path.write_text(json.dumps(synthetic_ground_truth(6, 3, "activitynet", seed=2)))
+    truth_file = load_ground_truth(truth_path)
+    durations = ground_truth_durations(truth_path)
+    results = [write_results(tmp_path / f"r{k}.json", plant_detections(truth_file, durations, model))
+               for k, model in enumerate(MODELS)]
+    view = load_dataset(truth_path, results)
+    loaded = LoadedDataset(view, file_digest(truth_path))
+    explorer = Explorer(AppServices(AppConfig(library_dir=tmp_path / "library", work_dir=tmp_path / "work")))
+    explorer.services.sessions.attach_visitor("dataset-test", None)
+    tab, request = DatasetTab(explorer), SimpleNamespace(session_hash="dataset-test")
+    order = view.ordered_rows("ap").tolist()
+    tabs, video, cache, truth, *_, status, player, rows, figure, count, downloads = tab.open_row(
+        loaded, json.dumps({"row": order[1], "order": order}), {}, request)
+    assert isinstance(video, DatasetVideo) and video.video_id == view.videos[order[1]] and truth == video.ground_truth
+    assert video.content_hash == loaded.edits_key(video.video_id) and cache[video.content_hash] is video
+    assert video.video_id in status and "no video file" in status and rows == [] and downloads is None
+    assert DatasetBar.follow(video)[1].startswith(f"**Dataset**: video 2 of {len(order)}")
+    assert DatasetBar.follow(None)[1] == ""
+
+    detectors, info, breakdown, errors, spans, _ = show_detector(None, video, truth, 0.5, False)
+    assert [row.name for row in detectors] == [d.name for d in view.detectors]
+    assert {row[-1] for row in breakdown.value["data"]} == {d.name for d in view.detectors}
+    assert len(errors.value["data"]) == len(spans) == sum(
+        sum(o.outcome != TRUE_POSITIVE for o in view.outcomes(video.video_id, k)) + len(view.missed(video.video_id, k))
+        for k in range(2))
+    figure, _, _ = explorer.render(video, truth, None, detectors)
+    data = json.loads(figure.plot)
+    lanes: dict[str, int] = {}
+    for trace in data["data"]:
+        meta = trace.get("meta", {})
+        lane = "ground truth" if meta.get("ground_truth") else meta.get("detector") or ("track" if meta.get("track") else None)
+        if lane:
+            lanes[lane] = lanes.get(lane, 0) + len(trace["x"])
+    assert lanes == {"ground truth": len(truth), "track": len(truth)} | {
+        d.name: len(view.outcomes(video.video_id, k)) for k, d in enumerate(view.detectors)}
+    assert not any("curve" in t.get("meta", {}) or "segments" in t.get("meta", {}) for t in data["data"])
+    assert data["layout"]["xaxis"]["range"] == [0, video.duration]
+    assert "No analysis of this video" in " ".join(a["text"] for a in data["layout"]["annotations"]).replace("<br>", " ")
+
+    for needs_analysis in (lambda: explorer.downloads(video, request),
+                           lambda: explorer.resegment(video, truth, None, detectors, 0.3, 0.0, 0.0, 0.6, "auto"),
+                           lambda: explorer.select_segment(video, None, 0)):
+        with pytest.raises(UTALError, match="needs an analysis of the video"):
+            needs_analysis()
+    assert explorer.threshold_bands(video, truth, None, detectors, None) == (None, None)
+    assert explorer.render_media(video, truth, None, request)[:4] == ([], [], [], [])
+
+    inspector = Inspector(explorer)  # a correction through the inspector: the first instance rejected
+    selection = inspector.fast_outputs(video, "r0")[0]
+    inspector.decide("reject")(video, cache, selection, request)
+    assert explorer.services.sessions.get("dataset-test").edit_store.load(loaded.edits_key(video.video_id))[0].operations
+    exported = load_ground_truth(tab.export(loaded, {}, request))  # a page of its own: the visitor's store
+    assert exported[video.video_id] == sorted(truth[1:], key=lambda g: (g.start, g.end))
+    assert all(exported[v] == sorted(truth_file[v], key=lambda g: (g.start, g.end)) for v in view.videos
+               if v != video.video_id)
+
+    following = tab.step(+1)(loaded, video, cache, request)
+    assert following[1].video_id == view.videos[order[2]] and not following[1].edit_layer().operations
+    again = tab.step(-1)(loaded, following[1], following[2], request)[1]
+    assert again.video_id == video.video_id and [op.kind for op in again.edits.operations] == ["reject"]
+    with pytest.raises(UTALError, match="Open a video from the Dataset tab"):
+        tab.step(+1)(loaded, None, cache, request)

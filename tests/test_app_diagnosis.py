@@ -28,13 +28,15 @@ def test_the_fixture_results_are_judged_like_the_cli_and_drawn_as_a_row():
     truth = load_ground_truth(truth_path)[video]
     analysis = dataclasses.replace(synthetic_analysis(duration=224.49), video_id=video)
     results = load_detector(str(results_path))
-    row, info, breakdown, errors, spans, histograms = show_detector(results, analysis, truth, 0.5, False)
+    rows, info, breakdown, errors, spans, histograms = show_detector(results, analysis, truth, 0.5, False)
+    (row,) = rows
     cli = subprocess.run([sys.executable, "-m", "utal_core", "diagnose", str(truth_path), str(results_path), "--json"],
                          capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": "."})
     expected = json.loads(cli.stdout)
     judged = [item["outcome"] for item in expected["predictions"] if item["video"] == video]
     missed = [item for item in expected["missed"] if item["video"] == video]
-    counts = {outcome: count for outcome, count, _ in breakdown.value["data"]}
+    counts = {outcome: count for outcome, count, _, detector in breakdown.value["data"]}
+    assert {detector for *_, detector in breakdown.value["data"]} == {"anet_pred_small.json"}
     assert counts == {outcome: judged.count(outcome) for outcome in expected["counts"]} | {MISSED: len(missed)}
     assert len(errors.value["data"]) == len(spans) == len(judged) - judged.count("true positive") + len(missed)
     assert [span.start for span in spans] == sorted(span.start for span in spans)
@@ -61,6 +63,6 @@ def test_results_without_this_video_draw_nothing_and_say_so(tmp_path):
     analysis = synthetic_analysis()
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"results": {"someone_else": [{"segment": [1, 2], "score": 0.5, "label": "x"}]}}))
-    row, info, *_ = show_detector(load_detector(str(other)), analysis, [GroundTruth(1.0, 2.0, "x")], 0.5, False)
+    rows, info, *_ = show_detector(load_detector(str(other)), analysis, [GroundTruth(1.0, 2.0, "x")], 0.5, False)
     shown = re.sub(r"\\(.)", r"\1", info)  # as the page renders it (untrusted names are backslash-escaped Markdown)
-    assert row is None and "other.json has no results for clip (it has: someone_else)" in shown
+    assert rows == [] and "other.json has no results for clip (it has: someone_else)" in shown

@@ -4,15 +4,17 @@ Loading goes through :func:`utal_core.dataset.load_dataset` (cached on disk by t
 videos is a client-side table: the load sends the whole table once (:func:`table_payload`, column arrays), and
 ``ui/dataset_table.js`` sorts, filters and pages it in the page with no request, drawing only the visible page.
 A click on a row sends the page's current order with it (the page is the one owner of the order) and opens that
-video in the tab's own single-video view; the :class:`Cursor` (that order and the position in it) is the one owner
-of the open video: every part of the view (title, timeline, errors, ground truth, player, strips) is drawn from it
-in one answer, so nothing of the previous video stays on screen. Next / previous walk the order (keys J / K), B
-goes back to the table, whose sort, filter and page the page kept.
+video in the Analyze tab's single-video view: the video on screen there becomes a
+:class:`~utal_core.dataset.video.DatasetVideo` (its ground truth, every detector's predictions on it, its file when
+there is one, and its :class:`~utal_core.dataset.video.Cursor`: that order and the position in it), replacing the
+whole view at once as an analysis does, so nothing of the previous video stays. While it is on screen a bar over
+the player (:class:`DatasetBar`) says which video of the order it is; J / K open the next / previous one, B goes back
+to this tab, whose sort, filter and page the page kept.
 
-Corrections of the ground truth are an :class:`~utal_core.edits.EditLayer` per video over its instances, kept in
-the page and saved at once in the visitor's own store (the Analyze tab's, ``ui.sessions``) under a key made of the
-ground-truth file's sha256 and the video id; the export writes the whole corrected dataset as one ActivityNet
-ground-truth file, which ``python -m utal_core eval`` reads.
+Corrections of the ground truth are the Analyze tab's: its inspector and timeline drags edit the dataset video's
+:class:`~utal_core.edits.EditLayer` over its instances, saved at once in the visitor's own store (``ui.sessions``)
+under :meth:`LoadedDataset.edits_key` (the ground-truth file's sha256 and the video id); the export writes the whole
+corrected dataset as one ActivityNet ground-truth file, which ``python -m utal_core eval`` reads.
 
 A videos folder is a server-side path: a visitor may only name a folder inside the app's data folder
 (:data:`DATASET_ROOT_ENV`); without that setting the field is off.
@@ -25,26 +27,22 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import gradio as gr
 import numpy as np
 
 from utal_core.dataset import DatasetView, load_dataset
 from utal_core.dataset.load import file_digest
-from utal_core.dataset.figures import class_ap_figure, outcomes_figure, sensitivity_figure, video_timeline
+from utal_core.dataset.figures import class_ap_figure, outcomes_figure, sensitivity_figure
 from utal_core.dataset.report import summary_tables, video_columns
+from utal_core.dataset.video import Cursor, DatasetVideo, dataset_video, truth_segments, video_duration
 from utal_core.dataset.view import COMPARE_DECIMALS, TEXT_COLUMNS
-from utal_core.diagnose import TRUE_POSITIVE
-from utal_core.edits import EditLayer
 from utal_core.errors import UTALError
 from utal_core.export import GT_SUBSET, activitynet_ground_truth, atomic_write_text
-from utal_core.identity import content_hash
 from utal_core.media import probe
-from utal_core.types import Segment
 
-from .explorer import Explorer
-from .inspector import STRIP_CSS, strip_html
+from .explorer import NO_ANALYSIS, Explorer, remember
 from .messages import markdown_text
 from .sessions import Session, is_inside
 
@@ -53,10 +51,6 @@ DATASET_ROOT_ENV = "UTAL_DATASET_ROOT"
 PAGE_SIZE = 20
 #: Most results files compared at once.
 MAX_RESULTS = 2
-ERROR_COLUMNS = ["detector", "outcome", "start (s)", "end (s)", "label", "score", "ground truth", "tIoU"]
-TRUTH_COLUMNS = ["key", "status", "start (s)", "end (s)", "label", "missed by"]
-#: Nudge of a ground-truth bound by a button (s).
-NUDGE_S = 0.1
 #: The chosen row and the page's order of the table, for the server (the hidden open button's first, in-page step).
 CHOSEN_ROW_JS = "() => window.utalDatasetTable.chosen()"
 #: The video table's page: sorting, filtering, paging and drawing (see the module docstring).
@@ -75,31 +69,31 @@ TABLE_CSS = """
 #dataset-table .utal-videos tbody tr{cursor:pointer}
 #dataset-table .utal-videos tbody tr:hover{background:#eef4fb}
 """
-KEYS_HELP = "Keys (not while typing): **J** next video · **K** previous video · **B** back to the table"
-#: Next / previous video and back to the table by key, while the video view is on screen; a click on a row.
+#: A click on a row of the table presses the hidden open button. While the Dataset tab is shown its keys are its
+#: own: they stop at the body, so the Analyze tab's shortcuts (listening on the document, ui/inspector.js) never
+#: act on its inspector from here. J / K / B press the dataset bar's buttons while the bar is on screen (the
+#: Analyze tab, a dataset's video open), never while typing.
 KEYS_JS = """
 () => {
   const KEYS = {KeyJ: 'dataset-next', KeyK: 'dataset-previous', KeyB: 'dataset-back'};
+  const typing = (target) => target && (target.isContentEditable
+    || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
   document.addEventListener('click', (event) => {
     const row = event.target.closest && event.target.closest('#dataset-table tr[data-row]');
     if (!row) return;
     window.utalDatasetRow = row.dataset.row;
     document.getElementById('dataset-open').click();
   });
-  // While the tab is shown its keys are its own: they stop at the body, so the Analyze tab's shortcuts (listening
-  // on the document, ui/inspector.js) never act on its inspector from here.
   document.body.addEventListener('keydown', (event) => {
-    const target = event.target;
     const tab = document.getElementById('dataset-load');
-    if (!tab || tab.offsetParent === null) return;
-    if (target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;
-    event.stopPropagation();
-    if (event.ctrlKey || event.metaKey || event.altKey || !KEYS[event.code]) return;
-    const panel = document.getElementById('dataset-video-panel');
-    const button = document.getElementById(KEYS[event.code]);
-    if (!panel || panel.offsetParent === null || !button) return;
+    if (tab && tab.offsetParent !== null && !typing(event.target)) event.stopPropagation();
+  });
+  document.addEventListener('keydown', (event) => {
+    const bar = document.getElementById('dataset-bar');
+    if (!bar || bar.offsetParent === null || typing(event.target)) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || event.shiftKey || !KEYS[event.code]) return;
     event.preventDefault();
-    button.click();
+    document.getElementById(KEYS[event.code]).click();
   });
 }
 """
@@ -140,30 +134,6 @@ class LoadedDataset:
     def edits_key(self, video: str) -> str:
         """The visitor's store key of ``video``'s corrections (hex, as the store wants)."""
         return hashlib.sha256(f"dataset\0{self.truth_digest}\0{video}".encode()).hexdigest()
-
-    def duration(self, video: str) -> float:
-        """The video's duration from the ground truth, else the end of its last instance (at least 1 s)."""
-        duration = self.view.durations.get(video, float("nan"))
-        if np.isfinite(duration) and duration > 0:
-            return float(duration)
-        return max([g.end for g in self.view.ground_truth[video]] + [1.0])
-
-    def raw_segments(self, video: str) -> list[Segment]:
-        return [Segment(g.start, g.end, 1.0, label=g.label) for g in self.view.ground_truth[video]]
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """The open video: the table's row order when it was opened (``order``: row indices) and the position in it."""
-
-    order: tuple[int, ...]
-    position: int
-
-    def video(self, view: DatasetView) -> str:
-        return view.videos[self.order[self.position]]
-
-    def moved(self, step: int) -> "Cursor":
-        return Cursor(self.order, min(max(self.position + step, 0), len(self.order) - 1))
 
 
 def table_payload(view: DatasetView) -> str:
@@ -206,12 +176,13 @@ def chosen_cursor(view: DatasetView, chosen: str) -> Cursor:
 
 
 class DatasetTab:
-    """The tab's handlers (per-visitor state comes in as arguments: the loaded set, the cursor, the corrections)."""
+    """The tab's handlers (per-visitor state comes in as arguments: the loaded set, the video on screen, the Analyze
+    tab's cache of videos, which keeps each dataset video's corrections of this page)."""
 
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
-        #: A video file's length and content hash (the strips' cache key), probed and hashed once.
-        self._files: dict[Path, tuple[float, str]] = {}
+        #: A video file's probe (its frame rate makes a frame nudge one frame), read once.
+        self._media: dict[Path, dict] = {}
 
     def session(self, request: gr.Request) -> Session:
         return self.explorer.session(request)
@@ -239,196 +210,164 @@ class DatasetTab:
         sortable = [c for c in video_columns(view) if c != "has_video"]
         numeric = [c for c in sortable if c not in TEXT_COLUMNS]
         labels = sorted({g.label for items in view.ground_truth.values() for g in items})
-        return (loaded, {}, info, gr.Dataframe(value=rows, headers=header), outcomes_figure(view),
+        return (loaded, info, gr.Dataframe(value=rows, headers=header), outcomes_figure(view),
                 sensitivity_figure(view), class_ap_figure(view), gr.Dropdown(choices=sortable, value="ap"),
                 gr.Dropdown(choices=labels, value=None), gr.Dropdown(choices=numeric, value=None),
-                gr.Column(visible=True), gr.Column(visible=False), None, table_payload(view))
+                gr.Column(visible=True), None, table_payload(view))
 
-    # --- one video ------------------------------------------------------------------------------------
+    # --- one video, in the Analyze tab ----------------------------------------------------------------
 
-    def open_row(self, loaded: LoadedDataset | None, corrections: dict, chosen: str, request: gr.Request):
-        """A click on a table row (``chosen``: the row and the page's order, see :func:`chosen_cursor`): that video,
-        in the table's order as the page sorted and filtered it."""
+    def open_row(self, loaded: LoadedDataset | None, chosen: str, cache: dict, request: gr.Request):
+        """A click on a table row (``chosen``: the row and the page's order, see :func:`chosen_cursor`): that video
+        in the Analyze tab, in the table's order as the page sorted and filtered it."""
         if loaded is None:
             raise UTALError("Load a dataset first.")
-        cursor = chosen_cursor(loaded.view, chosen)
-        return (cursor, gr.Column(visible=False), gr.Column(visible=True),
-                *self.show(loaded, cursor, corrections, None, request))
+        return self.open_video(loaded, chosen_cursor(loaded.view, chosen), cache, request)
 
     def step(self, step: int) -> Callable:
-        """A handler for the next / previous video of the order the cursor holds."""
-        def stepped(loaded: LoadedDataset | None, cursor: Cursor | None, corrections: dict, request: gr.Request):
-            if loaded is None or cursor is None:
-                raise UTALError("Open a video from the table first.")
-            cursor = cursor.moved(step)
-            return (cursor, *self.show(loaded, cursor, corrections, None, request))
+        """A handler for the next / previous video of the order the dataset video on screen was opened in."""
+        def stepped(loaded: LoadedDataset | None, on_screen: Any, cache: dict, request: gr.Request):
+            if loaded is None or not isinstance(on_screen, DatasetVideo) or \
+                    on_screen.content_hash != loaded.edits_key(on_screen.video_id):
+                raise UTALError("Open a video from the Dataset tab's table first.")
+            return self.open_video(loaded, on_screen.cursor.moved(step), cache, request)
         return stepped
+
+    def open_video(self, loaded: LoadedDataset, cursor: Cursor, cache: dict, request: gr.Request) -> tuple:
+        """The Analyze tab shown, with the video at ``cursor`` as the video on screen (its corrections: this page's,
+        else the visitor's saved ones), in the outputs of an analysis (``ui.layout``'s ``analysis_outputs``): the
+        video, the cache, its ground truth, no cluster or segment, the status, the player, the segments table,
+        the timeline, the count and no downloads."""
+        view, session = loaded.view, self.session(request)
+        video = cursor.video(view)
+        key = loaded.edits_key(video)
+        file = view.video_files.get(video)
+        if file is not None and file not in self._media:
+            self._media[file] = probe(file).to_dict()
+        on_screen = dataset_video(view, cursor, key, self._media.get(file) if file is not None else None)
+        before = (cache or {}).get(key)
+        if isinstance(before, DatasetVideo):
+            on_screen.edits = before.edits
+            note = ""
+        else:
+            note = session.restore_edits(on_screen)
+        cache = dict(cache or {})
+        remember(cache, key, on_screen)
+        truth = on_screen.ground_truth
+        figure, rows, count = self.explorer.render(on_screen, truth, None)
+        player = gr.update(value=session.publish(file), playback_position=0.0) if file is not None else \
+            gr.update(value=None)
+        return (gr.Tabs(selected="analyze"), on_screen, cache, truth, None, None,
+                self.status(loaded, on_screen, note), player, rows, figure, count, None)
+
+    @staticmethod
+    def status(loaded: LoadedDataset, on_screen: DatasetVideo, note: str) -> str:
+        """The Analyze tab's status line for a dataset's video: what it holds, each detector's AP on it, whether
+        its file is there."""
+        view = loaded.view
+        row = view.row(on_screen.cursor.order[on_screen.cursor.position])
+        aps = " · ".join(f"AP {markdown_text(d.name)} " + (f"{row[c]:.3f}" if row[c] is not None else "–")
+                         for d, c in zip(view.detectors, ("ap", "ap_2")))
+        return (f"**{markdown_text(on_screen.video_id)}** (dataset video) — {on_screen.duration:.1f} s · "
+                f"{row['instances']} instance(s) · {markdown_text(row['classes'])} · {aps} · "
+                + ("video file found." if on_screen.video_path else "no video file: the timeline alone.")
+                + f"  \n{NO_ANALYSIS} {note}".rstrip())
 
     @staticmethod
     def back():
-        """Back to the table (as it was: its sort, filter and page are untouched)."""
-        return gr.Column(visible=True), gr.Column(visible=False)
+        """Back to the Dataset tab (the table as it was: its sort, filter and page are the page's, untouched)."""
+        return gr.Tabs(selected="dataset")
 
-    @staticmethod
-    def _saved(loaded: LoadedDataset, video: str, session: Session) -> EditLayer | None:
-        """The visitor's saved corrections of ``video`` (their revision noted for the next save), None without."""
-        if session.edit_store is None:
-            return None
-        key = loaded.edits_key(video)
-        saved, session.edit_revisions[key] = session.edit_store.load(key)
-        return saved.rebased(loaded.raw_segments(video)) if saved is not None else None
+    # --- the export -----------------------------------------------------------------------------------
 
-    def layer(self, loaded: LoadedDataset, video: str, corrections: dict, session: Session) -> EditLayer:
-        """``video``'s corrections: this page's, else the visitor's saved ones, else a fresh layer."""
-        if video not in corrections:
-            corrections[video] = self._saved(loaded, video, session) or EditLayer(
-                tuple(loaded.raw_segments(video)), loaded.duration(video))
-        return corrections[video]
-
-    def _default_selection(self, loaded: LoadedDataset, video: str) -> str | None:
-        """The first instance the first detector missed, else the first instance."""
-        missed = loaded.view.missed(video, 0)
-        if missed:
-            return f"r{min(missed)}"
-        return "r0" if loaded.view.ground_truth[video] else None
-
-    def show(self, loaded: LoadedDataset, cursor: Cursor, corrections: dict, selected: str | None,
-             request: gr.Request, player: bool = True) -> tuple:
-        """Every part of the video view, from ``cursor`` alone: position line, title, timeline, errors, ground
-        truth with corrections, the selected key, the player and the strips (empty without a video file)."""
-        view, session = loaded.view, self.session(request)
-        video = cursor.video(view)
-        layer = self.layer(loaded, video, corrections, session)
-        keys = [item.key for item in layer.segments()]
-        selected = selected if selected in keys else self._default_selection(loaded, video)
-        row = view.row(cursor.order[cursor.position])
-        aps = " · ".join(f"AP {markdown_text(d.name)} {row[c]:.3f}" if row[c] is not None else f"AP {markdown_text(d.name)} –"
-                         for d, c in zip(view.detectors, ("ap", "ap_2")))
-        file = view.video_files.get(video)
-        title = (f"### {markdown_text(video)}\n{loaded.duration(video):.1f} s · {row['instances']} instance(s) · "
-                 f"{markdown_text(row['classes'])} · {aps} · "
-                 + ("video file found" if file else "no video file: the timeline alone"))
-        position = f"Video {cursor.position + 1} of {len(cursor.order)} in the table's order. {KEYS_HELP}"
-        timeline = video_timeline(view, video, layer, selected)
-        strips = self._strips(loaded, video, layer, selected, file, session) if file else ""
-        video_update = (gr.Video(value=session.publish(file) if file else None, visible=file is not None)
-                        if player else gr.skip())
-        return (position, title, timeline, self._errors(view, video), self._truth_rows(view, video, layer), selected,
-                video_update, gr.HTML(value=strips, visible=file is not None))
-
-    @staticmethod
-    def _errors(view: DatasetView, video: str) -> list[list]:
-        """Every detector's false positives and missed instances on ``video``, in time order."""
-        rows = []
-        truth = view.ground_truth[video]
-        for k, detector in enumerate(view.detectors):
-            for item in view.outcomes(video, k):
-                if item.outcome != TRUE_POSITIVE:
-                    rows.append([detector.name, item.outcome, round(item.start, 2), round(item.end, 2), item.label,
-                                 round(item.score, 3), "" if item.gt_index is None else f"r{item.gt_index}",
-                                 round(item.tiou, 3)])
-            for j in view.missed(video, k):
-                rows.append([detector.name, "missed ground truth", round(truth[j].start, 2), round(truth[j].end, 2),
-                             truth[j].label, "", f"r{j}", ""])
-        return sorted(rows, key=lambda r: (r[2], r[0]))
-
-    @staticmethod
-    def _truth_rows(view: DatasetView, video: str, layer: EditLayer) -> list[list]:
-        missed_by = {}
-        for k, detector in enumerate(view.detectors):
-            for j in view.missed(video, k):
-                missed_by.setdefault(f"r{j}", []).append(detector.name)
-        return [[item.key, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
-                 item.segment.label or "", ", ".join(missed_by.get(item.key, []))] for item in layer.segments()]
-
-    def _strips(self, loaded: LoadedDataset, video: str, layer: EditLayer, selected: str | None, file: Path,
-                session: Session) -> str:
-        """The frame strips around the selected instance's start and end (within the video file's length)."""
-        if selected is None:
-            return "<p>No instance selected.</p>"
-        segment = layer.segment(selected)
-        if file not in self._files:
-            self._files[file] = (probe(file).duration, content_hash(file))
-        duration, video_hash = self._files[file]
-        bounds = [min(max(segment.start, 0.0), duration), min(segment.end, duration)]
-        strips = session.strips.strips(file, video_hash, bounds, duration)
-        return "".join(strip_html(frames, bound, boundary, segment.start, segment.end)
-                       for frames, bound, boundary in zip(strips, ("start", "end"), bounds))
-
-    def select_error(self, loaded: LoadedDataset | None, cursor: Cursor | None, corrections: dict,
-                     event: gr.SelectData, request: gr.Request):
-        """A click on an error: its ground-truth instance is selected and the player seeks to its start."""
-        if loaded is None or cursor is None:
-            raise UTALError("Open a video from the table first.")
-        row = event.row_value or []
-        shown = self.show(loaded, cursor, corrections, str(row[6]) if len(row) > 6 and row[6] else None, request,
-                          player=False)
-        seek = gr.Video(playback_position=float(row[2])) if loaded.view.video_files.get(cursor.video(loaded.view)) \
-            else gr.skip()
-        return (*shown[:-2], seek, shown[-1])
-
-    def select_truth(self, loaded: LoadedDataset | None, cursor: Cursor | None, corrections: dict,
-                     event: gr.SelectData, request: gr.Request):
-        """A click on a ground-truth row selects that instance for corrections."""
-        if loaded is None or cursor is None:
-            raise UTALError("Open a video from the table first.")
-        row = event.row_value or []
-        return self.show(loaded, cursor, corrections, str(row[0]) if row else None, request, player=False)
-
-    # --- corrections and the export -------------------------------------------------------------------
-
-    def edit(self, action: Literal["start-", "start+", "end-", "end+", "accept", "reject", "relabel", "undo"]
-             ) -> Callable:
-        """A handler applying ``action`` to the selected instance of the open video; saved at once."""
-        def edited(loaded: LoadedDataset | None, cursor: Cursor | None, corrections: dict, selected: str | None,
-                   label: str, request: gr.Request):
-            if loaded is None or cursor is None:
-                raise UTALError("Open a video from the table first.")
-            session = self.session(request)
-            video = cursor.video(loaded.view)
-            layer = self.layer(loaded, video, corrections, session)
-            if action == "undo":
-                layer.undo()
-            elif selected is None:
-                raise UTALError("Select a ground-truth instance first (click its row).")
-            elif action in ("start-", "start+", "end-", "end+"):
-                bound = "start" if action.startswith("start") else "end"
-                segment = layer.segment(selected)
-                moved = getattr(segment, bound) + (NUDGE_S if action.endswith("+") else -NUDGE_S)
-                (layer.set_start if bound == "start" else layer.set_end)(selected, round(moved, 6))
-            elif action == "relabel":
-                layer.relabel(selected, label)
-            else:
-                (layer.accept if action == "accept" else layer.reject)(selected)
-            if session.edit_store is not None:
-                key = loaded.edits_key(video)
-                session.edit_revisions[key] = session.edit_store.save(key, layer, session.edit_revisions.get(key, 0))
-            return self.show(loaded, cursor, corrections, selected, request, player=False)
-        return edited
-
-    def export(self, loaded: LoadedDataset | None, corrections: dict, request: gr.Request) -> str:
-        """The whole dataset's ground truth with every video's corrections (untouched instances kept, rejected
-        ones dropped), as one ActivityNet ground-truth JSON."""
+    def export(self, loaded: LoadedDataset | None, cache: dict, request: gr.Request) -> str:
+        """The whole dataset's ground truth with every video's corrections (this page's, else the visitor's saved
+        ones; untouched instances kept, rejected ones dropped), as one ActivityNet ground-truth JSON."""
         if loaded is None:
             raise UTALError("Load a dataset first.")
         session = self.session(request)
         view = loaded.view
         videos = {}
         for video in view.videos:
-            layer = corrections.get(video) or self._saved(loaded, video, session)
-            segments = layer.kept_segments(untouched="keep") if layer is not None else loaded.raw_segments(video)
-            videos[video] = (loaded.duration(video), segments)
+            key = loaded.edits_key(video)
+            raw = truth_segments(view.ground_truth[video])
+            on_page = (cache or {}).get(key)
+            layer = on_page.edits if isinstance(on_page, DatasetVideo) else None
+            if layer is None and session.edit_store is not None:
+                saved, _ = session.edit_store.load(key)
+                layer = saved.rebased(raw) if saved is not None else None
+            videos[video] = (video_duration(view, video), layer.kept_segments(untouched="keep") if layer else raw)
         data = activitynet_ground_truth(videos, subset=view.subset or GT_SUBSET)
         name = f"{Path(view.ground_truth_path).stem}.corrected.json"
         return str(atomic_write_text(session.export_dir(loaded.truth_digest) / name, json.dumps(data)))
 
 
-def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> None:
-    """The Dataset tab's components and events, inside the current ``gr.Tab`` of ``demo`` (which gets the keys)."""
+@dataclass
+class DatasetBar:
+    """The Analyze tab's bar of a dataset's video: which video of the table's order it is, previous / next, and back
+    to the table. Shown only while a dataset's video is on screen (:meth:`follow`)."""
+
+    row: gr.Row
+    place: gr.Markdown
+    previous: gr.Button
+    next: gr.Button
+    back: gr.Button
+
+    @staticmethod
+    def follow(on_screen: Any) -> tuple:
+        """After the video on screen changed: the bar (shown for a dataset's video, with its place in the order),
+        and the player (hidden for a dataset's video without its file: the timeline alone)."""
+        if not isinstance(on_screen, DatasetVideo):
+            return gr.Row(visible=False), "", gr.update(visible=True)
+        cursor = on_screen.cursor
+        place = (f"**Dataset**: video {cursor.position + 1} of {len(cursor.order)} · **K** previous · **J** next · "
+                 f"**B** back to the table — {markdown_text(on_screen.video_id)}")
+        return gr.Row(visible=True), place, gr.update(visible=bool(on_screen.video_path))
+
+
+def build_dataset_bar() -> DatasetBar:
+    """The bar's components, inside the current Blocks (the Analyze tab, over the player)."""
+    with gr.Row(visible=False, elem_id="dataset-bar", equal_height=True) as row:
+        place = gr.Markdown(elem_id="dataset-place")
+        previous = gr.Button("◀ Previous video (K)", elem_id="dataset-previous", scale=0, size="sm")
+        following = gr.Button("Next video (J) ▶", elem_id="dataset-next", scale=0, size="sm")
+        back = gr.Button("⇦ Back to the table (B)", elem_id="dataset-back", scale=0, size="sm")
+    return DatasetBar(row, place, previous, following, back)
+
+
+@dataclass
+class DatasetTabView:
+    """The tab's handlers, its loaded set and the hidden open button's steps, for the wiring to the Analyze tab."""
+
+    tab: DatasetTab
+    loaded: gr.State
+    chosen: gr.Textbox
+    open_button: gr.Button
+
+    def wire_opening(self, bar: DatasetBar, tabs: gr.Tabs, analysis: gr.State, cache: gr.State,
+                     analysis_outputs: list, handle: Callable) -> list:
+        """A click on a row, and the bar's previous / next, open a video in the Analyze tab (``analysis_outputs``:
+        what an analysis answers, see :meth:`DatasetTab.open_video`); B goes back to the table. Returns the
+        opening events, for the Analyze tab's follow-ups (detectors, inspector)."""
+        quiet = {"show_progress": "hidden", "api_visibility": "private"}  # none of these is the app's API
+        outputs = [tabs, *analysis_outputs]
+        opened = [self.open_button.click(None, None, self.chosen, js=CHOSEN_ROW_JS, queue=False, **quiet).then(
+            handle(self.tab.open_row), [self.loaded, self.chosen, cache], outputs, **quiet)]
+        for button, step in ((bar.previous, -1), (bar.next, +1)):
+            opened.append(button.click(handle(self.tab.step(step)), [self.loaded, analysis, cache], outputs,
+                                       trigger_mode="always_last", **quiet))
+        bar.back.click(self.tab.back, None, tabs, queue=False, **quiet).then(
+            None, None, None, js="() => window.utalDatasetTable.draw()", queue=False, **quiet)
+        return opened
+
+
+def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, cache: gr.State, handle: Callable) -> DatasetTabView:
+    """The Dataset tab's components and events, inside the current ``gr.Tab`` of ``demo`` (which gets the keys);
+    ``cache`` is the Analyze tab's (the export reads this page's corrections there)."""
     tab = DatasetTab(explorer)
     root = dataset_root()
-    gr.HTML(f"<style>{STRIP_CSS.replace('#inspector-strips', '#dataset-strips')}{TABLE_CSS}</style>", padding=False)
-    loaded, corrections, cursor, selected = gr.State(None), gr.State({}), gr.State(None), gr.State(None)
+    gr.HTML(f"<style>{TABLE_CSS}</style>", padding=False)
+    loaded = gr.State(None)
     with gr.Row():
         truth_upload = gr.File(label="Ground truth (ActivityNet or THUMOS14 JSON)", file_types=[".json"],
                                elem_id="dataset-gt")
@@ -457,6 +396,8 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
             column = gr.Dropdown([], value=None, label="Range of", elem_id="dataset-range-column", scale=2)
             low = gr.Textbox(label="from (Enter)", elem_id="dataset-low", scale=1, max_lines=1)
             high = gr.Textbox(label="to (Enter)", elem_id="dataset-high", scale=1, max_lines=1)
+        gr.Markdown("Click a video to open it in the **Analyze** tab (there: **J** / **K** next / previous video of "
+                    "this order, **B** back here).")
         gr.HTML(TABLE_SHELL, elem_id="dataset-table", padding=False)
         table_data = gr.Textbox(visible=False)
         open_button = gr.Button("open", elem_id="dataset-open")
@@ -468,45 +409,13 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
             export_button = gr.Button("Export the corrected ground truth", elem_id="dataset-export", scale=0)
             exported = gr.File(label="Corrected ground truth (ActivityNet JSON)", interactive=False,
                                elem_id="dataset-exported")
-    with gr.Column(visible=False, elem_id="dataset-video-panel") as video_panel:
-        with gr.Row():
-            back = gr.Button("⇦ Back to the table (B)", elem_id="dataset-back", scale=0, size="sm")
-            previous_video = gr.Button("◀ Previous video (K)", elem_id="dataset-previous", scale=0, size="sm")
-            next_video = gr.Button("Next video (J) ▶", elem_id="dataset-next", scale=0, size="sm")
-            position = gr.Markdown(elem_id="dataset-position")
-        title = gr.Markdown(elem_id="dataset-title")
-        timeline = gr.Plot(show_label=False, elem_id="dataset-timeline")
-        with gr.Row():
-            player = gr.Video(show_label=False, interactive=False, elem_id="dataset-player", height=260, visible=False)
-            errors = gr.Dataframe(headers=ERROR_COLUMNS, label="Errors (click one: its instance, and the player seeks)",
-                                  interactive=False, elem_id="dataset-errors", max_height=300)
-        strips = gr.HTML(elem_id="dataset-strips", padding=False, visible=False)
-        with gr.Row():
-            truth_table = gr.Dataframe(headers=TRUTH_COLUMNS, label="Ground truth (click an instance to correct it)",
-                                       interactive=False, elem_id="dataset-truth", max_height=260, scale=3)
-            with gr.Column(scale=2):
-                with gr.Row():
-                    edit_buttons = {action: gr.Button(text, size="sm", elem_id=f"dataset-edit-{name}")
-                                    for action, text, name in (
-                                        ("start-", f"start −{NUDGE_S:g} s", "start-minus"),
-                                        ("start+", f"start +{NUDGE_S:g} s", "start-plus"),
-                                        ("end-", f"end −{NUDGE_S:g} s", "end-minus"),
-                                        ("end+", f"end +{NUDGE_S:g} s", "end-plus"))}
-                with gr.Row():
-                    edit_buttons |= {action: gr.Button(text, size="sm", elem_id=f"dataset-edit-{action}")
-                                     for action, text in (("accept", "✓ Accept"), ("reject", "✗ Reject"),
-                                                          ("undo", "↶ Undo"))}
-                with gr.Row():
-                    new_label = gr.Textbox(show_label=False, placeholder="label", elem_id="dataset-label", max_lines=1)
-                    edit_buttons["relabel"] = gr.Button("Relabel", size="sm", elem_id="dataset-edit-relabel")
 
     query = [sort_by, descending, text, label, with_video, column, low, high]
-    shown = [position, title, timeline, errors, truth_table, selected, player, strips]
     quiet = {"show_progress": "hidden", "api_visibility": "private"}  # none of the tab's events is the app's API
     heavy = {"concurrency_id": "heavy", "concurrency_limit": explorer.services.config.max_concurrent_analyses}
     load_button.click(handle(tab.load), [truth_upload, results_upload, subset, folder],
-                      [loaded, corrections, info, map_table, outcomes_plot, sensitivity_plot, class_plot, sort_by,
-                       label, column, table_panel, video_panel, exported, table_data], api_visibility="private",
+                      [loaded, info, map_table, outcomes_plot, sensitivity_plot, class_plot, sort_by,
+                       label, column, table_panel, exported, table_data], api_visibility="private",
                       **heavy).success(None, [table_data, *query], None, queue=False,
                                        js="(data, ...query) => window.utalDatasetTable.load(data, query)", **quiet)
     # the table's sort, filter and pages: in the page alone (ui/dataset_table.js), no request
@@ -515,17 +424,6 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, handle: Callable) -> 
           **quiet)
     for button, step in ((previous_page, -1), (next_page, +1)):
         button.click(None, None, None, js=f"() => window.utalDatasetTable.turn({step})", queue=False, **quiet)
-    open_button.click(None, None, chosen, js=CHOSEN_ROW_JS, queue=False, **quiet).then(
-        handle(tab.open_row), [loaded, corrections, chosen], [cursor, table_panel, video_panel, *shown], **quiet)
-    for button, step in ((previous_video, -1), (next_video, +1)):
-        button.click(handle(tab.step(step)), [loaded, cursor, corrections], [cursor, *shown],
-                     trigger_mode="always_last", **quiet)
-    back.click(tab.back, None, [table_panel, video_panel], queue=False, **quiet).then(
-        None, None, None, js="() => window.utalDatasetTable.draw()", queue=False, **quiet)
-    errors.select(handle(tab.select_error), [loaded, cursor, corrections], shown, **quiet)
-    truth_table.select(handle(tab.select_truth), [loaded, cursor, corrections], shown, **quiet)
-    for action, button in edit_buttons.items():  # one edit at a time, in the order they were made
-        button.click(handle(tab.edit(action)), [loaded, cursor, corrections, selected, new_label], shown,  # type: ignore[arg-type]
-                     concurrency_id="dataset-edits", concurrency_limit=1, **quiet)
-    export_button.click(handle(tab.export), [loaded, corrections], exported, api_visibility="private")
+    export_button.click(handle(tab.export), [loaded, cache], exported, api_visibility="private")
     demo.load(None, None, None, js=f"() => {{ ({KEYS_JS})(); ({TABLE_JS})(); }}", api_visibility="private")
+    return DatasetTabView(tab, loaded, chosen, open_button)

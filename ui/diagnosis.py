@@ -1,10 +1,12 @@
-"""Another detector's results on the analysed video: a second prediction row on the timeline and, with
-ground truth, the error analysis of ``python -m utal_core diagnose`` (the same function) with a
-clickable list of its errors.
+"""Other detectors' results on the video on screen: a prediction lane each on the timeline and, with ground
+truth, the error analysis of ``python -m utal_core diagnose`` (the same function) with a clickable list of their
+errors.
 
-The results file is ActivityNet's (``{"results": {video: [{"segment", "score", "label"}]}}``, as
-ActionFormer, OpenTAD and the like write it); the analysed video's entry is found by its id (the
-file stem, with or without ActivityNet's ``v_`` prefix).
+The detectors are the uploaded results file's on an analysed video, or, on a dataset's video opened from the
+Dataset tab (:class:`~utal_core.dataset.video.DatasetVideo`), every results file of that dataset. A results file is
+ActivityNet's (``{"results": {video: [{"segment", "score", "label"}]}}``, as ActionFormer, OpenTAD and the like
+write it); the analysed video's entry is found by its id (the file stem, with or without ActivityNet's ``v_``
+prefix).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from utal_core.dataset.video import DatasetVideo
 from utal_core.diagnose import (
     OUTCOME_COLOURS, OUTCOMES, TRUE_POSITIVE, Diagnosis, diagnose_detection, histogram_svg,
 )
@@ -28,9 +31,9 @@ from .messages import markdown_text, warn
 
 #: The row's colour when there is no ground truth to judge the predictions against.
 DETECTOR_COLOUR = "#6a3d9a"
-BREAKDOWN_COLUMNS = ("outcome", "count", "share")
+BREAKDOWN_COLUMNS = ("outcome", "count", "share", "detector")
 ERROR_COLUMNS = ("error", "start (s)", "end (s)", "label", "score", "ground truth", "tIoU", "start offset (s)",
-                 "end offset (s)")
+                 "end offset (s)", "detector")
 MISSED = "missed ground truth"
 #: After a click on an error: the timeline shows the error's range (kept as the user's zoom by ui/instrument.js),
 #: then the player seeks (``SEEK_JS``, the player's own).
@@ -81,11 +84,11 @@ def load_detector(upload: Any) -> DetectorResults | None:
     return DetectorResults(path.name, load_predictions(path))
 
 
-def detector_row(row: DetectorRow | None, analysis: Analysis | None) -> list[BandRow]:
-    """The timeline's extra rows: the detector's, when it belongs to the analysis on screen."""
-    if row is None or analysis is None or row.content_hash != analysis.content_hash:
+def detector_rows(rows: list[DetectorRow] | None, video: Analysis | DatasetVideo | None) -> list[BandRow]:
+    """The timeline's extra lanes: the detectors' rows that belong to the video on screen."""
+    if not rows or video is None:
         return []
-    return [row.band_row()]
+    return [row.band_row() for row in rows if row.content_hash == video.content_hash]
 
 
 @dataclass(frozen=True)
@@ -109,69 +112,92 @@ def _offset(value: float | None) -> float | str:
     return "" if value is None else round(value, 2)
 
 
-def _error_rows(diagnosis: Diagnosis) -> tuple[list[list], list[ErrorSpan]]:
-    """The error list (false positives by type and missed ground truth, in time order) with the offsets of each
-    prediction from its ground truth (prediction minus ground truth, as ``diagnose`` reports them), and each row's
-    spans."""
+def _error_rows(diagnosis: Diagnosis, detector: str) -> list[tuple[list, ErrorSpan]]:
+    """The error list of one detector (false positives by type and missed ground truth) with the offsets of each
+    prediction from its ground truth (prediction minus ground truth, as ``diagnose`` reports them), each row with
+    its span."""
     listed: list[tuple[list, ErrorSpan]] = []
     for item in diagnosis.predictions:
         if item.outcome != TRUE_POSITIVE:
             matched = f"{item.gt_label} {item.gt_start:.2f}–{item.gt_end:.2f}" if item.gt_start is not None else ""
             listed.append(([item.outcome, round(item.start, 2), round(item.end, 2), item.label, round(item.score, 3),
-                            matched, round(item.tiou, 3), _offset(item.start_offset), _offset(item.end_offset)],
-                           ErrorSpan(item.start, item.end, item.gt_start, item.gt_end)))
+                            matched, round(item.tiou, 3), _offset(item.start_offset), _offset(item.end_offset),
+                            detector], ErrorSpan(item.start, item.end, item.gt_start, item.gt_end)))
     for _, _, gt in diagnosis.missed:
-        listed.append(([MISSED, round(gt.start, 2), round(gt.end, 2), gt.label, "", "", "", "", ""],
+        listed.append(([MISSED, round(gt.start, 2), round(gt.end, 2), gt.label, "", "", "", "", "", detector],
                        ErrorSpan(gt.start, gt.end, gt.start, gt.end)))
-    listed.sort(key=lambda pair: pair[1].start)
-    return [row for row, _ in listed], [span for _, span in listed]
+    return listed
 
 
-def offset_histograms(diagnosis: Diagnosis) -> str:
+def offset_histograms(diagnosis: Diagnosis, detector: str = "") -> str:
     """The start and end offset histograms of the true positives and localization errors, as ``diagnose``'s
-    HTML report draws them (inline SVG)."""
-    return (f"<div id='offset-histograms' style='display:flex;gap:12px;flex-wrap:wrap'>"
+    HTML report draws them (inline SVG), under the ``detector``'s name when given."""
+    title = f"<div style='width:100%;font-weight:600'>{html.escape(detector)}</div>" if detector else ""
+    return (f"<div class='offset-histograms' style='display:flex;gap:12px;flex-wrap:wrap'>{title}"
             f"{histogram_svg('start offset (prediction − ground truth)', diagnosis.start_offsets)}"
             f"{histogram_svg('end offset (prediction − ground truth)', diagnosis.end_offsets)}</div>")
 
 
-def show_detector(results: DetectorResults | None, analysis: Analysis | None, truth: list[GroundTruth] | None,
-                  tiou: float, class_agnostic: bool):
-    """The detector's lane for the analysis on screen, a line saying what it holds, the outcome breakdown, the
-    list of errors (false positives by type, then missed ground truth; with ground truth only) with their
-    offsets, the span of each listed error (what a click on it shows), and the offset histograms."""
-    hidden = gr.Dataframe(visible=False)
-    if results is None or analysis is None:
-        return None, "", hidden, hidden, [], ""
-    predictions = results.for_video(analysis.video_id)
+def shown_detectors(results: DetectorResults | None,
+                    video: Analysis | DatasetVideo) -> tuple[list[tuple[str, list[Prediction]]], str]:
+    """The detectors shown with the video on screen, each its name and predictions on it: a dataset's video has its
+    dataset's; an analysed one the uploaded file's entry for it (none, with a line saying so, when it has none)."""
+    if isinstance(video, DatasetVideo):
+        ignored = f" (the uploaded {markdown_text(results.name)} is for analysed videos)" if results is not None else ""
+        return video.detectors, f"The dataset's results files{ignored}:"
+    if results is None:
+        return [], ""
+    predictions = results.for_video(video.video_id)
     if predictions is None:
         videos = ", ".join(list(results.predictions)[:5]) or "none"
-        return (None, f"{markdown_text(results.name)} has no results for {markdown_text(analysis.video_id)} (it has: "
-                      f"{markdown_text(videos)}), so no second "
-                      "lane is drawn.", hidden, hidden, [], "")
-    info = (f"**{markdown_text(results.name)}**: {len(predictions)} prediction(s) on {markdown_text(analysis.video_id)}, "
-            "drawn in its own lane of the timeline.")
-    beyond = sum(p.end > analysis.duration + 1e-3 for p in predictions)
-    if beyond:
-        outside = (f"{beyond} of them end after the video does ({analysis.duration:.1f} s): they are drawn and judged "
-                   "as they are; is it the right results file?")
-        warn(f"{results.name}: {outside}")
-        info += f" {outside}"
-    if truth is None:
-        return (DetectorRow(analysis.content_hash, results.name, predictions, None),
-                info + " Add a ground-truth file for its error analysis.", hidden, hidden, [], "")
-    video = analysis.video_id
-    diagnosis = diagnose_detection({video: truth}, {video: predictions}, float(tiou),
-                                   class_agnostic=bool(class_agnostic))
-    counts = diagnosis.counts
-    total = max(len(predictions), 1)
-    breakdown = [[outcome, counts[outcome], f"{100 * counts[outcome] / total:.0f}%"] for outcome in OUTCOMES]
-    breakdown.append([MISSED, len(diagnosis.missed), f"of {len(truth)} ground truth"])
-    errors, spans = _error_rows(diagnosis)
-    row = DetectorRow(analysis.content_hash, results.name, predictions, [item.outcome for item in diagnosis.predictions])
-    info += f" At tIoU {float(tiou):g}: {counts[TRUE_POSITIVE]} true positive(s), {len(errors)} error(s) listed below."
-    return (row, info, gr.Dataframe(value=breakdown, visible=True), gr.Dataframe(value=errors, visible=True), spans,
-            offset_histograms(diagnosis))
+        return [], (f"{markdown_text(results.name)} has no results for {markdown_text(video.video_id)} (it has: "
+                    f"{markdown_text(videos)}), so no second lane is drawn.")
+    return [(results.name, predictions)], ""
+
+
+def show_detector(results: DetectorResults | None, video: Analysis | DatasetVideo | None,
+                  truth: list[GroundTruth] | None, tiou: float, class_agnostic: bool):
+    """The detectors' lanes for the video on screen (:func:`shown_detectors`), a line saying what each holds, the
+    outcome breakdown, the list of errors (false positives by type and missed ground truth, every detector's in
+    time order; with ground truth only) with their offsets, the span of each listed error (what a click on it
+    shows), and the offset histograms."""
+    hidden = gr.Dataframe(visible=False)
+    if video is None:
+        return [], "", hidden, hidden, [], ""
+    sources, note = shown_detectors(results, video)
+    rows, lines, breakdown, histograms = [], [note] if note else [], [], []
+    listed: list[tuple[list, ErrorSpan]] = []
+    for name, predictions in sources:
+        line = (f"**{markdown_text(name)}**: {len(predictions)} prediction(s) on {markdown_text(video.video_id)}, "
+                "drawn in its own lane of the timeline.")
+        beyond = sum(p.end > video.duration + 1e-3 for p in predictions)
+        if beyond:
+            outside = (f"{beyond} of them end after the video does ({video.duration:.1f} s): they are drawn and "
+                       "judged as they are; is it the right results file?")
+            warn(f"{name}: {outside}")
+            line += f" {outside}"
+        if truth is None:
+            rows.append(DetectorRow(video.content_hash, name, predictions, None))
+            lines.append(line + " Add a ground-truth file for its error analysis.")
+            continue
+        diagnosis = diagnose_detection({video.video_id: truth}, {video.video_id: predictions}, float(tiou),
+                                       class_agnostic=bool(class_agnostic))
+        counts = diagnosis.counts
+        total = max(len(predictions), 1)
+        breakdown += [[outcome, counts[outcome], f"{100 * counts[outcome] / total:.0f}%", name] for outcome in OUTCOMES]
+        breakdown.append([MISSED, len(diagnosis.missed), f"of {len(truth)} ground truth", name])
+        errors = _error_rows(diagnosis, name)
+        listed += errors
+        rows.append(DetectorRow(video.content_hash, name, predictions, [item.outcome for item in diagnosis.predictions]))
+        lines.append(line + f" At tIoU {float(tiou):g}: {counts[TRUE_POSITIVE]} true positive(s), {len(errors)} "
+                            "error(s) listed below.")
+        histograms.append(offset_histograms(diagnosis, name if len(sources) > 1 else ""))
+    if truth is None or not sources:
+        return rows, "  \n".join(lines), hidden, hidden, [], ""
+    listed.sort(key=lambda pair: pair[1].start)
+    return (rows, "  \n".join(lines), gr.Dataframe(value=breakdown, visible=True),
+            gr.Dataframe(value=[row for row, _ in listed], visible=True), [span for _, span in listed],
+            f"<div id='offset-histograms'>{''.join(histograms)}</div>")
 
 
 def error_focus(spans: list[ErrorSpan], event: gr.SelectData) -> tuple[float, str, float, float]:
@@ -182,10 +208,11 @@ def error_focus(spans: list[ErrorSpan], event: gr.SelectData) -> tuple[float, st
 
 
 class DetectorPanel:
-    """The page's section for another detector's results: its components and their events.
+    """The page's section for other detectors' results (the uploaded file's, or a dataset video's own): its
+    components and their events.
 
-    ``redraw`` chains, after an event that changes the analysis or the ground truth, the detector's
-    row and error analysis and then ``render`` (the timeline), so that both follow the video on screen.
+    ``redraw`` chains, after an event that changes the video on screen or its ground truth, the detectors' rows
+    and error analysis and then ``render`` (the timeline), so that both follow the video on screen.
     """
 
     def __init__(self, handle: Callable[[Callable], Callable]) -> None:
@@ -209,7 +236,7 @@ class DetectorPanel:
                                              "truth, and in the player)", elem_id="errors-table", scale=2)
         self.histograms = gr.HTML(elem_id="diagnosis-offsets", padding=False)
         self.results = gr.State(None)
-        self.row = gr.State(None)
+        self.rows = gr.State([])
         self.error_spans = gr.State([])
         self.focus = gr.Textbox(visible=False)
         self.error_start = gr.Number(visible=False)
@@ -223,7 +250,7 @@ class DetectorPanel:
         a results file and judging it again at another setting take the analyses' slots (``heavy_limit`` at a
         time, with the analyses), so one visitor's million predictions cannot hold the others' analyses up."""
         self.inputs = [self.results, analysis, truth, self.tiou, self.class_agnostic]
-        self.outputs = [self.row, self.info, self.breakdown, self.errors, self.error_spans, self.histograms]
+        self.outputs = [self.rows, self.info, self.breakdown, self.errors, self.error_spans, self.histograms]
         self.render, self.render_inputs, self.view_outputs = render, render_inputs, view_outputs
         heavy = {"concurrency_id": "heavy", "concurrency_limit": heavy_limit}
         self.redraw(self.upload.change(self.handle(load_detector), self.upload, self.results, **heavy))

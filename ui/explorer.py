@@ -18,6 +18,7 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 from utal_core import media
+from utal_core.dataset.video import DatasetVideo
 from utal_core.errors import UTALError
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, ground_truth_durations, load_ground_truth
 from utal_core.examples import example_path
@@ -29,12 +30,12 @@ from utal_core.localize import LocalizeParams
 from utal_core.pipeline import Analysis, NumClusters
 from utal_core.text import check_query, reference_action_vectors
 from utal_core.viz import (
-    cluster_rows, detection_rows, ground_truth_for_video, runner_ups, segment_rows,
+    cluster_rows, detection_rows, ground_truth_for_video, lanes_timeline_json, runner_ups, segment_rows,
     timeline_base, timeline_json, visible_segments,
 )
 
 from .controls import Controls
-from .diagnosis import DetectorRow, detector_row
+from .diagnosis import DetectorRow, detector_rows
 from .messages import error_message, markdown_text, plain_message, strip_paths, warn
 from .player import CONVERTING, browser_video
 from .saved_analyses import media_info, saved_analyses_for
@@ -87,6 +88,24 @@ CLIP_HELP = ("CLIP weights are missing, so the CLIP view is off and text search 
              "bridge. To add them, put `ViT-B-32_laion2b_s34b_b79k.safetensors` in `checkpoints/` "
              "(or pass `clip` weights in the pipeline config) and restart; `python -m utal_core doctor` "
              "shows what is found.")
+
+
+#: What the Analyze tab says of a dataset's video (no analysis of its own: ``utal_core.dataset.video``), on the
+#: timeline and where a control needs the analysis.
+NO_ANALYSIS = ("No analysis of this video (the localizer did not run): its ground truth, with your corrections in the "
+               "edits lane, and the detectors' results.")
+NEEDS_ANALYSIS = ("This needs an analysis of the video, and a dataset's video has none: the segments, their "
+                  "thresholds, clusters and downloads come from Analyze. Its corrected ground truth is exported "
+                  "from the Dataset tab.")
+
+
+def analysed(video: Analysis | DatasetVideo | None) -> Analysis:
+    """``video`` when it is an analysis; a plain message when it is a dataset's video or nothing."""
+    if isinstance(video, DatasetVideo):
+        raise UTALError(NEEDS_ANALYSIS)
+    if video is None:
+        raise UTALError("Analyse a video first.")
+    return video
 
 
 #: The status after Cancel (the previous video, if any, stays on screen).
@@ -289,9 +308,12 @@ class Explorer:
             return f"**{note}** Upload a video or pick a bundled example."
         return f"**{note}**  \n" + status_markdown(self.services, analysis, "This is still the previous video, with its edits.")
 
-    def ground_truth(self, truth_upload: Any, analysis: Analysis | None) -> list | None:
+    def ground_truth(self, truth_upload: Any, analysis: Analysis | DatasetVideo | None) -> list | None:
         """The ground truth of the analysed video from an ActivityNet JSON file (matched by video id, file
-        stem or duration), or None without a file or without an entry for this video (then one warning)."""
+        stem or duration), or None without a file or without an entry for this video (then one warning). A
+        dataset's video keeps its dataset's."""
+        if isinstance(analysis, DatasetVideo):
+            return analysis.ground_truth
         path = _file_path(truth_upload)
         if path is None or analysis is None:
             return None
@@ -303,7 +325,7 @@ class Explorer:
         return truth
 
     def resegment(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
-                  detector: DetectorRow | None, threshold: float, min_duration: float, merge_gap: float,
+                  detector: list[DetectorRow] | None, threshold: float, min_duration: float, merge_gap: float,
                   nms_iou: float, clusters_choice: str, drawn: str | None = None):
         """Re-segment from the cached curves (no model run): the new timeline (``{"threshold", "figure"}`` with its
         Plotly JSON: the page redraws the plot in place with it, ``REDRAW_TIMELINE_JS``), the table and the count.
@@ -311,8 +333,9 @@ class Explorer:
         ``DRAW_BANDS_JS`` answered on the slider's release)."""
         if analysis is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        analysis = analysed(analysis)
         params, num_clusters = _params(threshold, min_duration, merge_gap, nms_iou), _num_clusters(clusters_choice)
-        rows = detector_row(detector, analysis)
+        rows = detector_rows(detector, analysis)
         key = bands_key(analysis, params, num_clusters, cluster, self.timeline_token(analysis, truth, rows))
         analysis = self.services.pipeline.resegment(analysis, params, num_clusters)
         cluster = kept_cluster(analysis, cluster)
@@ -322,15 +345,20 @@ class Explorer:
         figure = self.timeline(analysis, truth, cluster, rows)
         return analysis, cluster, f'{{"threshold": {json.dumps(float(threshold))}, "figure": {figure}}}', table, count
 
-    def render(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
-               detector: DetectorRow | None = None, with_figure: bool = True):
-        """Timeline figure (with the other detector's row, when there is one; None without ``with_figure``),
-        segments table and segment count (all cleared without an analysis)."""
+    def render(self, analysis: Analysis | DatasetVideo | None, truth: list | None, cluster: int | None,
+               detector: list[DetectorRow] | None = None, with_figure: bool = True):
+        """Timeline figure (with the other detectors' rows, when there are some; None without ``with_figure``),
+        segments table and segment count (all cleared without a video; a dataset's video: its lanes alone)."""
         if analysis is None:
             return None, [], ""
+        if isinstance(analysis, DatasetVideo):
+            plot = lanes_timeline_json(analysis.content_hash, analysis.duration, analysis.edit_layer(), truth,
+                                       NO_ANALYSIS, TIMELINE_HEIGHT, detector_rows(detector, analysis))
+            return (PlotData(type="plotly", plot=plot) if with_figure else None), [], \
+                "No segments: this dataset video has no analysis."
         figure = None
         if with_figure:
-            figure = PlotData(type="plotly", plot=self.timeline(analysis, truth, cluster, detector_row(detector, analysis)))
+            figure = PlotData(type="plotly", plot=self.timeline(analysis, truth, cluster, detector_rows(detector, analysis)))
         return figure, segment_rows(analysis, cluster), _segment_count(self.services, analysis, cluster)
 
     @staticmethod
@@ -353,13 +381,14 @@ class Explorer:
         """The timeline of this segmentation as Plotly JSON."""
         return timeline_json(analysis, truth, cluster, TIMELINE_HEIGHT, rows, self.timeline_base(analysis, truth, rows))
 
-    def threshold_bands(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
-                        detector: DetectorRow | None, sent: str | None):
+    def threshold_bands(self, analysis: Analysis | DatasetVideo | None, truth: list | None, cluster: int | None,
+                        detector: list[DetectorRow] | None, sent: str | None):
         """The threshold's segments at every slider position for the page (ui/threshold_bands.py) and their key, or
-        no change when the page has them already (``sent``: the key of the last ones sent)."""
-        if analysis is None:
+        no change when the page has them already (``sent``: the key of the last ones sent); none without an
+        analysis."""
+        if not isinstance(analysis, Analysis):
             return None, None
-        rows = detector_row(detector, analysis)
+        rows = detector_rows(detector, analysis)
         token = self.timeline_token(analysis, truth, rows)
         if sent == bands_key(analysis, analysis.params, analysis.num_clusters, cluster, token):
             return gr.skip(), gr.skip()
@@ -367,10 +396,11 @@ class Explorer:
                                 lambda cut, shown: self.timeline(cut, truth, shown, rows))
         return bands, bands["key"]
 
-    def render_media(self, analysis: Analysis | None, truth: list | None, cluster: int | None,
+    def render_media(self, analysis: Analysis | DatasetVideo | None, truth: list | None, cluster: int | None,
                      request: gr.Request):
-        """Thumbnails, clusters view, subtitles and mAP (the slower, second half of a refresh)."""
-        if analysis is None:
+        """Thumbnails, clusters view, subtitles and mAP (the slower, second half of a refresh); all cleared without
+        an analysis."""
+        if not isinstance(analysis, Analysis):
             return [], [], [], [], gr.skip(), gr.Dataframe(visible=False)
         session = self.session(request)
         shown = visible_segments(analysis, cluster)
@@ -417,11 +447,10 @@ class Explorer:
             written.append(str(atomic_write_text(folder / f"{analysis.video_id}{version}{suffix}", text)))
         return written
 
-    def downloads(self, analysis: Analysis | None, request: gr.Request) -> list[str]:
+    def downloads(self, analysis: Analysis | DatasetVideo | None, request: gr.Request) -> list[str]:
         """Analysis JSON (server paths reduced to file names, with its edits layer), every export format of the
         current segments, and the corrected ones (CORRECTED_FORMATS) once there are edits."""
-        if analysis is None:
-            raise UTALError("Analyse a video first.")
+        analysis = analysed(analysis)
         session = self.session(request)
         data = strip_paths(analysis.to_dict())
         analysis_json = atomic_write_text(session.export_dir(analysis.content_hash) / f"{analysis.video_id}.analysis.json",
@@ -441,9 +470,9 @@ class Explorer:
 
     # --- selection and playback ---------------------------------------------------------------
 
-    def select_segment(self, analysis: Analysis | None, cluster: int | None, position: int):
+    def select_segment(self, analysis: Analysis | DatasetVideo | None, cluster: int | None, position: int):
         """Seek the player to the ``position``-th visible segment; returns its index, start and end."""
-        shown = visible_segments(analysis, cluster) if analysis is not None else []
+        shown = visible_segments(analysed(analysis), cluster) if analysis is not None else []
         if not shown:
             raise UTALError("There is no segment to show.")
         position = min(max(position, 0), len(shown) - 1)
@@ -468,7 +497,7 @@ class Explorer:
 
     def select_cluster(self, analysis: Analysis | None, event: gr.SelectData) -> int | None:
         """The cluster of the clicked cluster thumbnail (galleries list clusters in id order)."""
-        if analysis is None:
+        if not isinstance(analysis, Analysis):
             return None
         with_members = [c.id for c in analysis.clusters if any(s.cluster == c.id for s in analysis.segments)]
         return with_members[int(event.index)]

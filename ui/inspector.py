@@ -245,7 +245,11 @@ class Inspector:
         yield from self._span_views(analysis, segment, key, mode, request)
 
     def _span_views(self, analysis: Analysis, segment: Segment, key: str | None, mode: str, request: gr.Request):
-        """:meth:`views` of ``segment`` (the layer's segment ``key``, or a span of no segment when None)."""
+        """:meth:`views` of ``segment`` (the layer's segment ``key``, or a span of no segment when None); a dataset's
+        video without its file has no frames, one without an analysis no curves."""
+        if not analysis.video_path:
+            yield "<p>No video file for this video: the timeline alone.</p>", None
+            return
         layer = analysis.edit_layer()
         session = self.explorer.session(request)
         info, proxy = _media_info(analysis), self._proxy(analysis)
@@ -265,7 +269,7 @@ class Inspector:
                   + strip_html(end_strip, "end", segment.end, segment.start, segment.end, every_frame) + "</div>")
         yield strips, gr.skip()
         model = layer.raw[int(key[1:])] if key is not None and key.startswith("r") else None
-        yield gr.skip(), boundary_curves_figure(analysis, segment, model)
+        yield gr.skip(), boundary_curves_figure(analysis, segment, model) if isinstance(analysis, Analysis) else None
         count = self.explorer.services.config.prefetch_strips
         session.strips.prefetch_in_background(analysis.video_path, analysis.content_hash, analysis.duration, info,
                                               around=bounds, segments=self.neighbours(layer, key, count) if key else [],

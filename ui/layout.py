@@ -11,7 +11,7 @@ from utal_core.viz import CLUSTER_COLUMNS, SEGMENT_COLUMNS
 
 from .controls import PAGE_CONTROLS
 from .explorer import CLIP_HELP, CLUSTER_CHOICES, REDRAW_TIMELINE_JS, Explorer
-from .dataset_tab import build_dataset_tab
+from .dataset_tab import DatasetBar, build_dataset_bar, build_dataset_tab
 from .diagnosis import DetectorPanel
 from .inspector import STRIP_CSS, Inspector
 from .inspector_view import INSPECTOR_JS, build_inspector
@@ -56,6 +56,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         banner = gr.Markdown(visible=False, elem_id="clip-banner")
         with gr.Tabs() as tabs:
             with gr.Tab("Analyze", id="analyze"):
+                dataset_bar = build_dataset_bar()  # a dataset's video: which of the table's order, J / K / B
                 # Player and inspector side by side, the timeline full width directly under them: the three fit a
                 # 1440x900 window together (the inspector and the controls scroll in their own columns, as high as
                 # the player: PANEL_CSS).
@@ -149,7 +150,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                                                          "segment", "label"],
                                                 interactive=False, elem_id="search-table")
             with gr.Tab("Dataset", id="dataset"):
-                build_dataset_tab(demo, explorer, handle)
+                dataset = build_dataset_tab(demo, explorer, cache, handle)
             with gr.Tab("Settings", id="settings"):
                 settings_summary = gr.Markdown(elem_id="settings-summary")
                 encoders = gr.Dataframe(headers=["encoder", "view", "available", "weights / reason"],
@@ -164,11 +165,17 @@ def build_demo(services: AppServices) -> gr.Blocks:
         view_outputs = [timeline, table, segment_count]
         media_outputs = [segment_gallery, thumbnail_positions, cluster_gallery, cluster_table, player, detection]
         view_inputs = [analysis, truth, cluster]
-        render_inputs = [*view_inputs, detector_panel.row]
+        render_inputs = [*view_inputs, detector_panel.rows]
         render = handle(explorer.render)
         detector_panel.wire(analysis, truth, render, render_inputs, view_outputs, seek_time, SEEK_JS,
                             inspector.open_span, services.config.max_concurrent_analyses)
-        redraw = detector_panel.redraw
+
+        def redraw(event: gr.events.Dependency) -> gr.events.Dependency:
+            """After ``event`` replaced the video on screen (or its ground truth): the dataset bar and the player as
+            that video wants them, then the detectors' rows and the timeline."""
+            event.success(DatasetBar.follow, analysis, [dataset_bar.row, dataset_bar.place, player], queue=False,
+                          show_progress="hidden", api_visibility="private")
+            return detector_panel.redraw(event)
 
         def follow_up(event: gr.events.Dependency, **options) -> gr.events.Dependency:
             """After ``event`` drew a segmentation: thumbnails, clusters and subtitles (``options``), and beside them
@@ -192,7 +199,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         inspector.refresh_labels(truth_changed)
         follow_up(redraw(truth_changed))
 
-        resegment_inputs = [analysis, truth, cluster, detector_panel.row, *controls]
+        resegment_inputs = [analysis, truth, cluster, detector_panel.rows, *controls]
         resegment_outputs = [analysis, cluster, timeline_redraw, table, segment_count]
         for control in controls:
             event, inputs = control.input if isinstance(control, gr.Dropdown) else control.release, resegment_inputs
@@ -230,6 +237,10 @@ def build_demo(services: AppServices) -> gr.Blocks:
                        search_table.select(handle(results.open_table_hit), [hits, *hit_inputs], hit_outputs)):
             inspector.follow_video(opened)
             follow_up(redraw(opened)).success(None, seek_time, None, js=SEEK_JS)
+
+        for opened in dataset.wire_opening(dataset_bar, tabs, analysis, cache, analysis_outputs, handle):
+            inspector.follow_video(opened)
+            follow_up(redraw(opened))
 
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
         demo.unload(explorer.end_session)

@@ -12,12 +12,15 @@ from .tables import (
     Thumbnailer, cluster_colour, cluster_names, cluster_rows, detection_rows, ground_truth_for_video, runner_ups,
     segment_rows, visible_segments,
 )
-from .timeline import CURVE_STYLES, GROUND_TRUTH_COLOUR, OPTIONAL_CURVES, timeline_base, timeline_figure, timeline_json
+from .timeline import (
+    CURVE_STYLES, GROUND_TRUTH_COLOUR, OPTIONAL_CURVES, lanes_timeline_json, timeline_base, timeline_figure,
+    timeline_json,
+)
 
 __all__ = [
     "CLUSTER_COLOURS", "CLUSTER_COLUMNS", "CURVE_STYLES", "DURATION_MATCH_S", "EDIT_COLOURS", "GROUND_TRUTH_COLOUR",
     "LANE_PITCH", "OPTIONAL_CURVES", "SEGMENT_COLUMNS", "THUMBNAIL_WIDTH", "UNCLUSTERED_COLOUR", "BandRow",
     "Thumbnailer", "cluster_colour", "cluster_names", "cluster_rows", "detection_rows", "edits_row",
-    "ground_truth_for_video", "loudness_envelope", "pack_rows", "runner_ups", "segment_rows", "timeline_base",
-    "timeline_figure", "timeline_json", "visible_segments",
+    "ground_truth_for_video", "lanes_timeline_json", "loudness_envelope", "pack_rows", "runner_ups", "segment_rows",
+    "timeline_base", "timeline_figure", "timeline_json", "visible_segments",
 ]

@@ -153,9 +153,10 @@ def absent_note(notes: Sequence[str]) -> list[str]:
     return textwrap.wrap("absent views — " + "; ".join(notes), NOTE_CHARS) if notes else []
 
 
-def _layout(analysis: "Analysis", plan: LanePlan, note: list[str], height: int) -> dict:
-    """Axes, margins and legend: the curves' panel over the lanes, each lane :data:`ROW_PX` per sub-row, the
-    curves at least :data:`MIN_CURVES_PX` tall (the figure grows past ``height`` when the lanes need it)."""
+def _layout(revision: str, duration: float, band_height: float, plan: LanePlan, note: list[str], height: int) -> dict:
+    """Axes, margins and legend: the curves' panel (``band_height`` high) over the lanes, each lane :data:`ROW_PX`
+    per sub-row, the curves at least :data:`MIN_CURVES_PX` tall (the figure grows past ``height`` when the lanes
+    need it); zoom and legend clicks kept while ``revision`` stays."""
     top = TOP_PX + NOTE_LINE_PX * len(note)
     lanes_px = (plan.rows * LANE_PITCH + LANE_PITCH - 1) * ROW_PX / LANE_PITCH
     curves_px = max(height - top - BOTTOM_PX - lanes_px - LANES_GAP_PX, MIN_CURVES_PX)
@@ -165,15 +166,15 @@ def _layout(analysis: "Analysis", plan: LanePlan, note: list[str], height: int) 
                     "font": {"size": 11, "color": "#a33"}, "name": "absent"}] if note else []
     return {
         "height": round(top + plot_px + BOTTOM_PX), "barmode": "overlay", "bargap": 0, "hovermode": "x unified",
-        "uirevision": analysis.content_hash, "template": _template(),
+        "uirevision": revision, "template": _template(),
         "margin": {"l": LEFT_PX, "r": 10, "t": top, "b": BOTTOM_PX},
         "legend": {"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top", "font": {"size": 10},
                    "tracegroupgap": 6, "maxheight": round(curves_px)},  # beside the curves (it scrolls past that)
-        "xaxis": {"range": [0, analysis.duration], "anchor": LANE_AXIS_KEY.replace("axis", ""), "domain": [0, 1],
+        "xaxis": {"range": [0, duration], "anchor": LANE_AXIS_KEY.replace("axis", ""), "domain": [0, 1],
                   "title": {"text": "time (s)", "standoff": 4}, "hoverformat": ".1f"},
         "yaxis": {"domain": [round((lanes_px + LANES_GAP_PX) / plot_px, 6), 1], "anchor": "x",
                   "title": {"text": "actionness", "font": {"size": 11}},
-                  "range": [0, _band_height(analysis) * 1.02]},
+                  "range": [0, band_height * 1.02]},
         LANE_AXIS_KEY: plan.axis((0, round(lanes_px / plot_px, 6))),
         "annotations": annotations,
     }
@@ -192,6 +193,21 @@ def _layer_of(analysis: "Analysis") -> EditLayer:
     return EditLayer(tuple(analysis.segments), analysis.duration, analysis.media.get("fps"))
 
 
+def _lanes(plan: LanePlan, ground_truth: Sequence[GroundTruth] | None, extra_rows: Sequence[BandRow]) -> list[dict]:
+    """The ground truth's lane (when given) and one lane per ``extra_rows``, in ``plan``."""
+    rows = [*([BandRow("ground truth", [(g.start, g.end) for g in ground_truth],
+                       [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth],
+                       GROUND_TRUTH_COLOUR, {"ground_truth": True})] if ground_truth is not None else []),
+            *extra_rows]
+    return [trace for row in rows for trace in band_lane(row, plan)]
+
+
+def _with_kinds_legend(lanes: list[dict], layout: dict) -> dict:
+    if any(trace.get("legend") == KINDS_LEGEND for trace in lanes):  # beside the lanes, under the curves' legend
+        layout[KINDS_LEGEND] = layout["legend"] | {"y": 0, "yanchor": "bottom", "maxheight": None}
+    return layout
+
+
 def timeline_base(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None, height: int = 420,
                   extra_rows: Sequence[BandRow] = ()) -> dict:
     """What no re-segmentation of ``analysis`` changes in its timeline (see :func:`timeline_figure`): the curves,
@@ -199,19 +215,26 @@ def timeline_base(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | No
     segments and the edits."""
     curves, notes = _curve_traces(analysis)
     plan = LanePlan([], [])
-    rows = [*([BandRow("ground truth", [(g.start, g.end) for g in ground_truth],
-                       [f"ground truth: {g.label}<br>{g.start:.2f}–{g.end:.2f} s" for g in ground_truth],
-                       GROUND_TRUTH_COLOUR, {"ground_truth": True})] if ground_truth is not None else []),
-            *extra_rows]
     lanes = waveform_lane(analysis, plan)
-    for row in rows:
-        lanes += band_lane(row, plan)
+    lanes += _lanes(plan, ground_truth, extra_rows)
     rows = edits_lane_rows(analysis.segments)
     lanes += edits_lane(None, plan.take(EDITS_LANE, rows)[0], rows)
-    layout = _layout(analysis, plan, absent_note(notes), height)
-    if any(trace.get("legend") == KINDS_LEGEND for trace in lanes):  # beside the lanes, under the curves' legend
-        layout[KINDS_LEGEND] = layout["legend"] | {"y": 0, "yanchor": "bottom", "maxheight": None}
-    return {"data": [*curves, *lanes], "layout": layout}
+    layout = _layout(analysis.content_hash, analysis.duration, _band_height(analysis), plan, absent_note(notes),
+                     height)
+    return {"data": [*curves, *lanes], "layout": _with_kinds_legend(lanes, layout)}
+
+
+def lanes_timeline_json(revision: str, duration: float, layer: EditLayer, ground_truth: Sequence[GroundTruth] | None,
+                        note: str, height: int = 420, extra_rows: Sequence[BandRow] = ()) -> str:
+    """The timeline of a video with no analysis (a dataset's video): the same figure as :func:`timeline_json`'s,
+    its curves' panel empty under ``note`` (why), the lanes (ground truth, ``extra_rows``) and the edits lane of
+    ``layer`` (what a drag edits), over ``duration`` seconds, as Plotly JSON."""
+    plan = LanePlan([], [])
+    lanes = _lanes(plan, ground_truth, extra_rows)
+    rows = edits_lane_rows(layer.raw)
+    lanes += edits_lane(layer, plan.take(EDITS_LANE, rows)[0], rows)
+    layout = _layout(revision, duration, 1.0, plan, textwrap.wrap(note, NOTE_CHARS), height)
+    return json.dumps({"data": lanes, "layout": _with_kinds_legend(lanes, layout)})
 
 
 def timeline_json(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
