@@ -5,7 +5,7 @@
   baseline, and one that misses less but shifts more): the mAP table, the DETAD breakdown, the length sensitivity;
 - ``dataset_classes.png``: AP per class and the first page of the video table, sorted by AP (worst first);
 - ``dataset_video.png``: the worst video opened in the Analyze tab (the dataset bar over it): the player, the
-  inspector's frame strips on the instance its first listed error was judged against, and the timeline's lanes
+  inspector's frame strips on the instance of its first missed instance or localization error, the timeline's lanes
   (the ground truth, one lane per detector coloured by outcome, the edits lane); a synthetic video named after
   it (the real ones are not here);
 - ``dataset_video_errors.png``: under it, the detectors' outcome breakdown, error list and offset histograms.
@@ -51,7 +51,11 @@ def main() -> None:
             page.click("#dataset-table tbody tr:first-child td:first-child")
             page.wait_for_function("(v) => document.querySelector('#status')?.innerText.includes(v)", arg=worst)
             page.wait_for_selector("#errors-table [data-testid='cell-0-0']")
-            page.click("#errors-table [data-testid='cell-0-0']")  # the inspector on the first error's instance
+            # the inspector on the instance of the first error that has one (a missed one, a localization error)
+            row = page.evaluate("""() => { const cell = [...document.querySelectorAll('#errors-table [data-testid^="cell-"]')]
+                .find(c => /^cell-\\d+-0$/.test(c.dataset.testid) && /missed|localization/.test(c.innerText));
+                return cell ? Number(cell.dataset.testid.split('-')[1]) : 0; }""")
+            page.click(f"#errors-table [data-testid='cell-{row}-0']")
             page.wait_for_selector("#inspector-strips figure img")
             page.wait_for_function("() => document.querySelector('#player video')?.readyState >= 2")
             page.evaluate("() => window.scrollTo(0, document.querySelector('#dataset-bar').getBoundingClientRect().top"

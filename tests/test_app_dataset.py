@@ -414,7 +414,11 @@ def test_a_dataset_video_is_the_video_on_screen_without_an_analysis(tmp_path):
 
     detectors, info, breakdown, errors, spans, _ = show_detector(None, video, truth, 0.5, False)
     assert [row.name for row in detectors] == [d.name for d in view.detectors]
-    assert {row[-1] for row in breakdown.value["data"]} == {d.name for d in view.detectors}
+    counts = {row[0]: row[1:] for row in breakdown.value["data"]}  # a column per detector: "count · share"
+    assert breakdown.value["headers"] == ["outcome", "detector 1", "detector 2"]
+    assert [int(counts["missed ground truth"][k].split(" · ")[0]) for k in range(2)] == [
+        len(view.missed(video.video_id, k)) for k in range(2)]
+    assert {row[3] for row in errors.value["data"]} <= {d.name for d in view.detectors}
     assert len(errors.value["data"]) == len(spans) == sum(
         sum(o.outcome != TRUE_POSITIVE for o in view.outcomes(video.video_id, k)) + len(view.missed(video.video_id, k))
         for k in range(2))

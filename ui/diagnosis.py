@@ -31,9 +31,10 @@ from .messages import markdown_text, warn
 
 #: The row's colour when there is no ground truth to judge the predictions against.
 DETECTOR_COLOUR = "#6a3d9a"
-BREAKDOWN_COLUMNS = ("outcome", "count", "share", "detector")
-ERROR_COLUMNS = ("error", "start (s)", "end (s)", "label", "score", "ground truth", "tIoU", "start offset (s)",
-                 "end offset (s)", "detector")
+#: The breakdown's columns for one detector; with more, one column per detector ("count · share").
+BREAKDOWN_COLUMNS = ("outcome", "count", "share")
+ERROR_COLUMNS = ("error", "start (s)", "end (s)", "detector", "label", "score", "ground truth", "tIoU",
+                 "start offset (s)", "end offset (s)")
 MISSED = "missed ground truth"
 #: After a click on an error: the timeline shows the error's range (kept as the user's zoom by ui/instrument.js),
 #: then the player seeks (``SEEK_JS``, the player's own).
@@ -120,11 +121,11 @@ def _error_rows(diagnosis: Diagnosis, detector: str) -> list[tuple[list, ErrorSp
     for item in diagnosis.predictions:
         if item.outcome != TRUE_POSITIVE:
             matched = f"{item.gt_label} {item.gt_start:.2f}–{item.gt_end:.2f}" if item.gt_start is not None else ""
-            listed.append(([item.outcome, round(item.start, 2), round(item.end, 2), item.label, round(item.score, 3),
-                            matched, round(item.tiou, 3), _offset(item.start_offset), _offset(item.end_offset),
-                            detector], ErrorSpan(item.start, item.end, item.gt_start, item.gt_end)))
+            listed.append(([item.outcome, round(item.start, 2), round(item.end, 2), detector, item.label,
+                            round(item.score, 3), matched, round(item.tiou, 3), _offset(item.start_offset),
+                            _offset(item.end_offset)], ErrorSpan(item.start, item.end, item.gt_start, item.gt_end)))
     for _, _, gt in diagnosis.missed:
-        listed.append(([MISSED, round(gt.start, 2), round(gt.end, 2), gt.label, "", "", "", "", "", detector],
+        listed.append(([MISSED, round(gt.start, 2), round(gt.end, 2), detector, gt.label, "", "", "", "", ""],
                        ErrorSpan(gt.start, gt.end, gt.start, gt.end)))
     return listed
 
@@ -165,10 +166,10 @@ def show_detector(results: DetectorResults | None, video: Analysis | DatasetVide
     if video is None:
         return [], "", hidden, hidden, [], ""
     sources, note = shown_detectors(results, video)
-    rows, lines, breakdown, histograms = [], [note] if note else [], [], []
+    rows, lines, counted, histograms = [], [note] if note else [], [], []
     listed: list[tuple[list, ErrorSpan]] = []
-    for name, predictions in sources:
-        line = (f"**{markdown_text(name)}**: {len(predictions)} prediction(s) on {markdown_text(video.video_id)}, "
+    for number, (name, predictions) in enumerate(sources, 1):
+        line = (f"**{f'{number}. ' if len(sources) > 1 else ''}{markdown_text(name)}**: {len(predictions)} prediction(s) on {markdown_text(video.video_id)}, "
                 "drawn in its own lane of the timeline.")
         beyond = sum(p.end > video.duration + 1e-3 for p in predictions)
         if beyond:
@@ -184,8 +185,8 @@ def show_detector(results: DetectorResults | None, video: Analysis | DatasetVide
                                        class_agnostic=bool(class_agnostic))
         counts = diagnosis.counts
         total = max(len(predictions), 1)
-        breakdown += [[outcome, counts[outcome], f"{100 * counts[outcome] / total:.0f}%", name] for outcome in OUTCOMES]
-        breakdown.append([MISSED, len(diagnosis.missed), f"of {len(truth)} ground truth", name])
+        counted.append([[counts[outcome], f"{100 * counts[outcome] / total:.0f}%"] for outcome in OUTCOMES]
+                       + [[len(diagnosis.missed), f"of {len(truth)} ground truth"]])
         errors = _error_rows(diagnosis, name)
         listed += errors
         rows.append(DetectorRow(video.content_hash, name, predictions, [item.outcome for item in diagnosis.predictions]))
@@ -195,7 +196,13 @@ def show_detector(results: DetectorResults | None, video: Analysis | DatasetVide
     if truth is None or not sources:
         return rows, "  \n".join(lines), hidden, hidden, [], ""
     listed.sort(key=lambda pair: pair[1].start)
-    return (rows, "  \n".join(lines), gr.Dataframe(value=breakdown, visible=True),
+    outcomes = [*OUTCOMES, MISSED]
+    if len(counted) == 1:
+        headers, breakdown = list(BREAKDOWN_COLUMNS), [[outcome, *counted[0][k]] for k, outcome in enumerate(outcomes)]
+    else:  # one column per detector (numbered as the lines above), its count and share in one cell
+        headers = ["outcome", *(f"detector {number}" for number in range(1, len(counted) + 1))]
+        breakdown = [[outcome, *(f"{each[k][0]} · {each[k][1]}" for each in counted)] for k, outcome in enumerate(outcomes)]
+    return (rows, "  \n".join(lines), gr.Dataframe(value=breakdown, headers=headers, visible=True),
             gr.Dataframe(value=[row for row, _ in listed], visible=True), [span for _, span in listed],
             f"<div id='offset-histograms'>{''.join(histograms)}</div>")
 

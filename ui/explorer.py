@@ -353,7 +353,7 @@ class Explorer:
             return None, [], ""
         if isinstance(analysis, DatasetVideo):
             plot = lanes_timeline_json(analysis.content_hash, analysis.duration, analysis.edit_layer(), truth,
-                                       NO_ANALYSIS, TIMELINE_HEIGHT, detector_rows(detector, analysis))
+                                       NO_ANALYSIS, detector_rows(detector, analysis))
             return (PlotData(type="plotly", plot=plot) if with_figure else None), [], \
                 "No segments: this dataset video has no analysis."
         figure = None

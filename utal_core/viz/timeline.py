@@ -225,15 +225,16 @@ def timeline_base(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | No
 
 
 def lanes_timeline_json(revision: str, duration: float, layer: EditLayer, ground_truth: Sequence[GroundTruth] | None,
-                        note: str, height: int = 420, extra_rows: Sequence[BandRow] = ()) -> str:
+                        note: str, extra_rows: Sequence[BandRow] = ()) -> str:
     """The timeline of a video with no analysis (a dataset's video): the same figure as :func:`timeline_json`'s,
-    its curves' panel empty under ``note`` (why), the lanes (ground truth, ``extra_rows``) and the edits lane of
-    ``layer`` (what a drag edits), over ``duration`` seconds, as Plotly JSON."""
+    its curves' panel empty (at its least, :data:`MIN_CURVES_PX`) under ``note`` (why), the lanes (ground truth,
+    ``extra_rows``) and the edits lane of ``layer`` (what a drag edits), over ``duration`` seconds, as Plotly
+    JSON."""
     plan = LanePlan([], [])
     lanes = _lanes(plan, ground_truth, extra_rows)
     rows = edits_lane_rows(layer.raw)
     lanes += edits_lane(layer, plan.take(EDITS_LANE, rows)[0], rows)
-    layout = _layout(revision, duration, 1.0, plan, textwrap.wrap(note, NOTE_CHARS), height)
+    layout = _layout(revision, duration, 1.0, plan, textwrap.wrap(note, NOTE_CHARS), height=0)
     return json.dumps({"data": lanes, "layout": _with_kinds_legend(lanes, layout)})
 
 
