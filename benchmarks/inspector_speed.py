@@ -27,6 +27,9 @@ The analysis of the video is cached in ``--scratch`` (its feature cache), so onl
 
     .venv/bin/python benchmarks/inspector_speed.py --fresh --json             # analysis + proxy, then the phases
     .venv/bin/python benchmarks/inspector_speed.py --fresh --no-proxy --json  # the same without a proxy
+
+``--code DIR`` measures the app of another checkout (e.g. a worktree of an older commit) with this script, so
+two versions are compared by the same measurement; give both runs the same ``--scratch`` to share the features.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+#: The checkout whose app is measured (``--code``, read before the app's modules are imported), else this one.
+CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv[1:-1] else ROOT
+sys.path.insert(0, str(CODE))
 
 from tests.app_harness import app_page  # noqa: E402
 from utal_core.features import content_hash  # noqa: E402
@@ -158,6 +163,7 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=ROOT / ".cache" / "benchmarks" / "inspector")
     parser.add_argument("--tries", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose app is measured (default: this one)")
     parser.add_argument("--fresh", action="store_true", help="analyse with an empty feature cache (and no proxy)")
     parser.add_argument("--no-proxy", action="store_true",
                         help="no proxy written (the builder closed before Analyze): the analysis time without it "
@@ -170,7 +176,7 @@ def main() -> None:
     if args.no_proxy:
         shutil.rmtree(args.scratch / "features" / "proxies", ignore_errors=True)
     args.scratch.mkdir(parents=True, exist_ok=True)
-    report: dict = {"video": args.video.name, "uptime_before": uptime()}
+    report: dict = {"video": args.video.name, "code": str(CODE), "uptime_before": uptime()}
     pipeline = PipelineConfig(cache_dir=str(args.scratch / "features"))
     with tempfile.TemporaryDirectory(dir=args.scratch) as folder, \
             app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000, analysis_time_limit_s=3600.0,

@@ -245,7 +245,7 @@ def test_the_inspector_opens_on_a_span(page):
     inspector, request = Inspector(Explorer(page.server.services)), SimpleNamespace(session_hash="span-test")
     first = analysis.segments[0]
     answers = list(inspector.inspect_span(analysis, first.start + 0.04, first.end, EVERY_FRAME_MODE, request))
-    assert answers[0][0].key == "r0" and "Inspecting **r0**" in answers[0][1]
+    assert answers[0][0].key == "r0" and f"Inspecting **#{first.number}**" in answers[0][1]
     answers = list(inspector.inspect_span(analysis, 0.5, 0.6, EVERY_FRAME_MODE, request))
     selection, info, _, _, strips, _ = answers[0]
     assert selection is None and "No segment of this analysis matches 0.500–0.600 s" in info

@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal
 import gradio as gr
 
 from utal_core.checks import finite_number
-from utal_core.edits import EditLayer
+from utal_core.edits import NUMBER_MATCH_TIOU, EditLayer, segment_tag
 from utal_core.errors import UTALError
 from utal_core.media import MediaInfo, ProxyVideo
 from utal_core.pipeline import Analysis
@@ -42,7 +42,7 @@ ADDED_LENGTH_S = 2.0
 #: Nudge buttons: (element id part, unit of ``EditLayer.nudge``, button text).
 NUDGE_UNITS: tuple[tuple[str, str, str], ...] = (("second", "1s", "1 s"), ("tenth", "0.1s", "0.1 s"),
                                                  ("frame", "frame", "1 frame"))
-CORRECTION_COLUMNS = ["key", "status", "start (s)", "end (s)", "label", "model start", "model end"]
+CORRECTION_COLUMNS = ["#", "status", "start (s)", "end (s)", "label", "model start", "model end"]
 #: Keyboard shortcuts (ui/inspector.js), as the legend shows them; none fires while typing in a text box.
 SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Z / X", "start 1 frame earlier / later (Shift: 0.1 s, Alt: 1 s)"),
@@ -83,20 +83,21 @@ STRIP_CSS = f"""
 @dataclass(frozen=True)
 class Selection:
     """The inspected segment as the page holds it (``gr.State``): its key in the edits layer, the video and the
-    segmentation it belongs to, and its bounds when it was selected. A key is only ever used on the video and
-    segmentation it was made for, so no key of a video shown before can edit the one on screen."""
+    segmentation it belongs to, its bounds when it was selected and its number (``#7``). A key is only ever used on
+    the video and segmentation it was made for, so no key of a video shown before can edit the one on screen."""
 
     key: str
     video: str
     base: str
     start: float
     end: float
+    tag: str
 
     @classmethod
     def of(cls, analysis: Analysis, key: str) -> "Selection":
         layer = analysis.edit_layer()
         segment = layer.segment(key)
-        return cls(key, analysis.content_hash, layer.base, segment.start, segment.end)
+        return cls(key, analysis.content_hash, layer.base, segment.start, segment.end, segment_tag(segment))
 
     def key_in(self, analysis: Analysis | None) -> str | None:
         """The key when the selection belongs to ``analysis`` as it is segmented now, else None."""
@@ -186,7 +187,7 @@ class Inspector:
         else:
             item = keys[key]
             segment = item.segment
-            info = (f"Inspecting **{key}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
+            info = (f"Inspecting **{item.tag}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
                     f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
                     f"{markdown_text(segment.label or 'unlabelled')}. {note}")
         selection = Selection.of(analysis, key) if key is not None else None
@@ -195,24 +196,29 @@ class Inspector:
     def follow_video(self, analysis: Analysis | None, selection: Selection | None) -> tuple:
         """After the video on screen or its segmentation changed: the inspector of *this* analysis. A selection of
         another video is dropped; one of another segmentation of this video moves to the segment it became (the
-        same bounds, else the one that overlaps it most, at tIoU >= 0.5), or is dropped. Strips and curves follow."""
+        same number where it still overlaps, else the one that overlaps it most, at tIoU >= 0.5), or is dropped.
+        Strips and curves follow."""
         if analysis is None:
             return None, "No segment inspected.", json.dumps(edits_row(None)), self.corrections(None), "", None
         key = selection.key_in(analysis) if selection is not None else None
         if selection is not None and key is None and selection.video == analysis.content_hash:
-            key = self._nearest(analysis.edit_layer(), selection.start, selection.end)
+            key = self._nearest(analysis.edit_layer(), selection.start, selection.end, selection.tag)
         fast = self.fast_outputs(analysis, key)
         if fast[0] == selection:
             return (*fast, gr.skip(), gr.skip())
         return (*fast, "", None)
 
     @staticmethod
-    def _nearest(layer: EditLayer, start: float, end: float) -> str | None:
+    def _nearest(layer: EditLayer, start: float, end: float, tag: str | None = None) -> str | None:
+        """The key of the segment numbered ``tag`` when it overlaps ``start``-``end`` (at the tIoU that keeps a
+        number, ``NUMBER_MATCH_TIOU``), else of the one that overlaps it most at tIoU >= 0.5, else None."""
         best, overlap = None, 0.5
         for item in layer.segments():
             inter = max(0.0, min(end, item.segment.end) - max(start, item.segment.start))
             union = max(end, item.segment.end) - min(start, item.segment.start)
             tiou = inter / union if union > 0 else 0.0
+            if item.tag == tag and tiou >= NUMBER_MATCH_TIOU:
+                return item.key
             if tiou >= overlap:
                 best, overlap = item.key, tiou
         return best
@@ -228,7 +234,7 @@ class Inspector:
             if item.status == "untouched":
                 continue
             before = model.get(item.key)
-            rows.append([item.key, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
+            rows.append([item.tag, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
                          item.segment.label or "", round(before.start, 3) if before else "",
                          round(before.end, 3) if before else ""])
         return rows or [[""] * len(CORRECTION_COLUMNS)]
@@ -376,7 +382,8 @@ class Inspector:
     def select_correction(self, analysis: Analysis | None, event: gr.SelectData) -> tuple:
         """Inspect the segment of a clicked corrections row."""
         row = event.row_value if event.row_value is not None else []
-        return self.fast_outputs(analysis, str(row[0]) if row and row[0] else None)
+        key = analysis.edit_layer().key_of(str(row[0])) if analysis is not None and row and row[0] else None
+        return self.fast_outputs(analysis, key)
 
     # --- editing ------------------------------------------------------------------------------------
 
