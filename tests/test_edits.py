@@ -217,6 +217,25 @@ def test_the_green_bar_marks_the_frames_on_screen_during_the_segment(tmp_path):
     assert classes == ["", "boundary inside", "inside", "boundary inside", ""]
 
 
+def test_strip_frames_carry_their_size_so_the_page_lays_them_out_once(tmp_path):
+    """Each strip image has the JPEG's own width and height (read from its header), so the page lays the strip
+    out before the images decode, not again as each one does; a file without a frame header gets none."""
+    import numpy as np
+
+    from ui.inspector import strip_html
+    from utal_core.strips import StripFrame, _jpeg
+
+    wide, tall, broken = tmp_path / "wide.jpg", tmp_path / "tall.jpg", tmp_path / "broken.jpg"
+    wide.write_bytes(_jpeg(np.zeros((90, 160, 3), np.uint8)))
+    tall.write_bytes(_jpeg(np.zeros((160, 90, 3), np.uint8)))
+    broken.write_bytes(b"\xff\xd8\xff\xd9")
+    html = strip_html([StripFrame(1.0, 1.0, wide, True), StripFrame(1.2, 1.2, tall, False),
+                       StripFrame(1.4, 1.4, broken, False)], "start", 1.0, 1.0, 2.0)
+    images = [chunk.split(" src=", 1)[0] for chunk in html.split("<img ")[1:]]
+    assert images == ["alt='1.000 s' width='160' height='90'", "alt='1.200 s' width='90' height='160'",
+                      "alt='1.400 s'"]
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "3.0", "nan", True, None, 10**400])
 def test_every_time_entering_the_layer_is_a_finite_number(bad) -> None:
     """NaN, infinities, strings, booleans and huge integers are refused by every bound check, with one plain

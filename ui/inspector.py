@@ -72,7 +72,7 @@ STRIP_CSS = f"""
                             position:relative}}
 #inspector-strips .utal-strip-title{{font-size:12px;font-weight:600;margin:2px 0 0}}
 #inspector-strips figure{{flex:0 0 {STRIP_FRAME_PX}px;width:{STRIP_FRAME_PX}px;margin:0;cursor:pointer}}
-#inspector-strips figure img{{width:100%;display:block;border-bottom:3px solid #ccc}}
+#inspector-strips figure img{{width:100%;height:auto;display:block;border-bottom:3px solid #ccc}}
 #inspector-strips figure.inside img{{border-bottom-color:#2ca02c}}
 #inspector-strips figure.boundary img{{outline:3px solid #d62728;outline-offset:-3px}}
 #inspector-strips figcaption{{font-size:12px;text-align:center;line-height:1.3;color:#333}}
@@ -120,8 +120,24 @@ def _millis(seconds: float) -> str:
     return str(Decimal(seconds).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's frame header, None when there is none."""
+    at = 2
+    while at + 9 <= len(data) and data[at] == 0xFF:
+        marker, length = data[at + 1], int.from_bytes(data[at + 2:at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+            return int.from_bytes(data[at + 7:at + 9], "big"), int.from_bytes(data[at + 5:at + 7], "big")
+        at += 2 + length
+    return None
+
+
+def _image(path: Path, alt: str) -> str:
+    """An ``<img>`` of the JPEG at ``path`` inline (a data URI: no request per frame), with its size, so that
+    the page lays the strip out once, not again as each image decodes."""
+    data = path.read_bytes()
+    size = _jpeg_size(data)
+    sized = f" width='{size[0]}' height='{size[1]}'" if size else ""
+    return f"<img alt='{alt}'{sized} src='data:image/jpeg;base64,{base64.b64encode(data).decode('ascii')}'>"
 
 
 def strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundary: float,
@@ -136,8 +152,8 @@ def strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundar
         classes = " ".join(name for name, on in (("boundary", frame.at_boundary), ("inside", inside)) if on)
         caption = f"{frame.shown:.3f}" if frame.at_boundary else f"{frame.shown:.2f}"
         figures.append(f"<figure class='{classes}' data-time='{frame.shown:.6f}' title='frame at {frame.shown:.3f} s"
-                       f" (asked {frame.time:.3f} s); click to seek'><img alt='{frame.shown:.3f} s' "
-                       f"src='{_data_uri(frame.path)}'><figcaption>{caption}</figcaption>"
+                       f" (asked {frame.time:.3f} s); click to seek'>{_image(frame.path, f'{frame.shown:.3f} s')}"
+                       f"<figcaption>{caption}</figcaption>"
                        "</figure>")
     mode = EVERY_FRAME_MODE if every_frame else RATE_MODE
     title = f"{bound} {boundary:.3f} s — {mode}; red: the boundary's own frame, green bar: inside"

@@ -22,7 +22,6 @@ them only when asked (``untouched="keep"``), as a researcher who reviewed everyt
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -202,6 +201,14 @@ class _Replay:
         return "accepted" if self.decision.get(key) == "accept" else "untouched"
 
 
+def _copied(segment: Segment) -> Segment:
+    """A shallow copy of ``segment``, as ``copy.copy`` makes it, several times faster (the layer hands out copies
+    of every segment on each read)."""
+    copied = object.__new__(Segment)
+    copied.__dict__.update(segment.__dict__)
+    return copied
+
+
 def segments_fingerprint(segments: Sequence[Segment]) -> str:
     """A short hash of the segments' bounds (to the millisecond): which segmentation a layer was made on."""
     rows = [[round(s.start, 3), round(s.end, 3)] for s in segments]
@@ -229,7 +236,7 @@ class EditLayer:
     _state: "_Replay | None" = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.raw = tuple(copy.copy(s) for s in self.raw)
+        self.raw = tuple(_copied(s) for s in self.raw)
         self.raw = tuple(with_numbers(self.raw))
         try:
             self.duration = finite_number(self.duration, "the video's duration")
@@ -256,13 +263,13 @@ class EditLayer:
 
     def segments(self) -> list[EditedSegment]:
         """Every segment, raw ones first in their order then added ones, with corrections applied (copies)."""
-        return [EditedSegment(key, copy.copy(segment), self._replayed().status(key))
+        return [EditedSegment(key, _copied(segment), self._replayed().status(key))
                 for key, segment in self._replayed().current.items()]
 
     def _replayed(self) -> "_Replay":
         """The operations replayed on the raw segments (kept up to date by each new operation)."""
         if self._state is None:
-            state = _Replay({f"{RAW_PREFIX}{i}": copy.copy(s) for i, s in enumerate(self.raw)})
+            state = _Replay({f"{RAW_PREFIX}{i}": _copied(s) for i, s in enumerate(self.raw)})
             for operation in self.operations:
                 state.apply(operation)
             self._state = state
@@ -272,7 +279,7 @@ class EditLayer:
         """The current state of one segment (a copy); a plain error for an unknown key."""
         segment = self._replayed().current.get(key) if isinstance(key, str) else None
         if segment is not None:
-            return copy.copy(segment)
+            return _copied(segment)
         raise UTALError(f"no segment {str(key)[:40]!r} in this analysis (raw segments are r0..r{len(self.raw) - 1})")
 
     def key_of(self, tag: str) -> str | None:
