@@ -59,7 +59,7 @@ def main() -> None:
             page.click(f"#segments-table [data-testid='cell-{row}-1']")
             key = page.wait_for_function(
                 """(before) => { const key = document.querySelector('#inspector-info')?.innerText
-                    .match(/Inspecting (r\\d+)/)?.[1]; return key && key !== before && key; }""",
+                    .match(/Inspecting (#\\d+)/)?.[1]; return key && key !== before && key; }""",
                 arg=key).json_value()
             page.wait_for_function(STRIPS_LOADED, arg=key)
             if row == 0:

@@ -27,6 +27,9 @@ The analysis of the video is cached in ``--scratch`` (its feature cache), so onl
 
     .venv/bin/python benchmarks/inspector_speed.py --fresh --json             # analysis + proxy, then the phases
     .venv/bin/python benchmarks/inspector_speed.py --fresh --no-proxy --json  # the same without a proxy
+
+``--code DIR`` measures the app of another checkout (e.g. a worktree of an older commit) with this script, so
+two versions are compared by the same measurement; give both runs the same ``--scratch`` to share the features.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+#: The checkout whose app is measured (``--code``, read before the app's modules are imported), else this one.
+CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv[1:-1] else ROOT
+sys.path.insert(0, str(CODE))
 
 from tests.app_harness import app_page  # noqa: E402
 from utal_core.features import content_hash  # noqa: E402
@@ -63,6 +68,8 @@ WAIT_JS = """(condition) => new Promise((resolve, reject) => {
 STRIPS_SHOWN = """(() => { const box = document.querySelector('#inspector-strips div[data-key]');
     const imgs = box ? [...box.querySelectorAll('img')] : [];
     return !!box && box.dataset.key !== 'BEFORE' && imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()"""
+#: ... in the page, whether their images are decoded or not (the rest of STRIPS_SHOWN's time is the page's drawing).
+STRIPS_INSERTED = STRIPS_SHOWN.replace("imgs.every(i => i.complete && i.naturalWidth > 0)", "true")
 #: The inspected start moved from BEFORE in the info line, and the timeline's edits row shows it.
 NUDGE_DRAWN = """(() => { const start = Number(document.querySelector('#inspected-start')?.textContent);
     if (!(Math.abs(start - BEFORE) > 1e-4)) return false;
@@ -92,13 +99,13 @@ def start_clock_on(page, event: str) -> None:
                   " {capture: true, once: true})", event)
 
 
-def click_timed(page, selector: str, condition: str) -> float:
-    """A real click (playwright's mouse) on ``selector``; ms from the press until ``condition`` holds (polled
-    from before the press on, as in :func:`press_timed`)."""
+def click_timed(page, selector: str, *conditions: str) -> list[float]:
+    """A real click (playwright's mouse) on ``selector``; ms from the press until each of ``conditions`` holds
+    (polled from before the press on, as in :func:`press_timed`)."""
     start_clock_on(page, "mousedown")
-    poll_from_now(page, [condition])
+    poll_from_now(page, list(conditions))
     page.click(selector)
-    return page.evaluate("() => window.benchWaits[0]")
+    return page.evaluate("() => Promise.all(window.benchWaits)")
 
 
 def poll_from_now(page, conditions: list[str]) -> None:
@@ -131,10 +138,14 @@ def inspected(page) -> dict:
     return page.evaluate("() => ({...(document.querySelector('#inspector-strips div[data-key]')?.dataset || {})})")
 
 
-def step_timed(page, button: str) -> tuple[float, tuple[float, float]]:
-    """Click *Next* / *Previous segment*; ms until the new segment's strips are shown, and its bounds."""
+def step_timed(page, button: str, inserted: list[float] | None = None) -> tuple[float, tuple[float, float]]:
+    """Click *Next* / *Previous segment*; ms until the new segment's strips are shown (and, appended to
+    ``inserted``, until they were in the page, their images not yet decoded), and its bounds."""
     before = inspected(page).get("key", "")
-    elapsed = click_timed(page, button, STRIPS_SHOWN.replace("BEFORE", before))
+    put, elapsed = click_timed(page, button, STRIPS_INSERTED.replace("BEFORE", before),
+                               STRIPS_SHOWN.replace("BEFORE", before))
+    if inserted is not None:
+        inserted.append(put)
     shown = inspected(page)
     return elapsed, (float(shown["start"]), float(shown["end"]))
 
@@ -158,6 +169,7 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=ROOT / ".cache" / "benchmarks" / "inspector")
     parser.add_argument("--tries", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose app is measured (default: this one)")
     parser.add_argument("--fresh", action="store_true", help="analyse with an empty feature cache (and no proxy)")
     parser.add_argument("--no-proxy", action="store_true",
                         help="no proxy written (the builder closed before Analyze): the analysis time without it "
@@ -170,7 +182,7 @@ def main() -> None:
     if args.no_proxy:
         shutil.rmtree(args.scratch / "features" / "proxies", ignore_errors=True)
     args.scratch.mkdir(parents=True, exist_ok=True)
-    report: dict = {"video": args.video.name, "uptime_before": uptime()}
+    report: dict = {"video": args.video.name, "code": str(CODE), "uptime_before": uptime()}
     pipeline = PipelineConfig(cache_dir=str(args.scratch / "features"))
     with tempfile.TemporaryDirectory(dir=args.scratch) as folder, \
             app_page(Path(folder), pipeline=pipeline, timeout_ms=120_000, analysis_time_limit_s=3600.0,
@@ -194,7 +206,8 @@ def main() -> None:
             if built:
                 report["proxy_ready_s"] = round(time.monotonic() - began, 1)
             report["proxy_mb"] = round(proxy.path.stat().st_size / 1e6, 1)
-        strips: dict[str, list[float]] = {"cold": [], "cold_no_proxy": [], "prefetched": [], "cached": []}
+        strips: dict[str, list[float]] = {"cold": [], "cold_no_proxy": [], "prefetched": [], "cached": [],
+                                          "cached_inserted": []}
         bounds: list[tuple[float, float]] = []
         for _ in range(tries):
             elapsed, segment = step_timed(page, "#next-btn")
@@ -222,7 +235,7 @@ def main() -> None:
         for session in list(sessions):
             session.strips.wait_prefetch(120)
         for _ in range(tries):
-            strips["cached"].append(step_timed(page, "#prev-btn")[0])
+            strips["cached"].append(step_timed(page, "#prev-btn", strips["cached_inserted"])[0])
         nudges: dict[str, list[float]] = {"drawn": [], "confirmed": []}
         for _ in range(args.tries):
             before = f"{float(page.inner_text('#inspected-start')):.6f}"

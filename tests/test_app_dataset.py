@@ -344,7 +344,7 @@ def test_keys_in_another_tab_never_reach_the_analyze_tabs_inspector(page, datase
     upload_and_analyze(page, video.path)
     page.wait_for_selector("#segment-count-value", timeout=ANALYSIS_TIMEOUT_MS)
     page.click("#segments-table [data-testid='cell-0-1']")
-    page.wait_for_function("() => /Inspecting r\\d/.test(document.querySelector('#inspector-info')?.innerText)")
+    page.wait_for_function("() => /Inspecting #\\d/.test(document.querySelector('#inspector-info')?.innerText)")
     before = (page.inner_text("#inspector-info"), corrections(page))
     page.evaluate(COUNT_INSPECTOR_PRESSES_JS)
 

@@ -24,7 +24,8 @@ from utal_core.features import content_hash
 from utal_core.synth.video import SyntheticVideoSpec, make_video, read_frame_code
 
 from .app_harness import ANALYSIS_TIMEOUT_MS, BROWSER_MODULE, app_page
-from .test_app_browser import SHOTS, shot, upload_and_analyze
+from .test_app_browser import SHOTS, set_slider, shot, upload_and_analyze, wait_for_threshold
+from .test_app_defects import table_rows
 
 pytestmark = BROWSER_MODULE
 
@@ -97,8 +98,8 @@ def test_selecting_a_segment_shows_frame_accurate_strips(page):
     page.wait_for_function("""() => { const imgs = [...document.querySelectorAll('#inspector-strips img')];
         return imgs.length >= 40 && imgs.every(i => i.complete && i.naturalWidth > 0); }""", timeout=30_000)
     assert inspected(page)[0] == pytest.approx(start, abs=0.01)
-    page.key = page.inner_text("#inspector-info").split()[1]  # "Inspecting r<i> (...)": the raw segment's key
-    assert page.key.startswith("r")
+    page.key = page.inner_text("#inspector-info").split()[1]  # "Inspecting #<n> (...)": the segment's number
+    assert page.key == "#" + page.inner_text(f"#segments-table [data-testid='cell-{row}-0']")  # as in the table
     frames = page.evaluate("""() => [...document.querySelectorAll('#inspector-strips figure')].map(f => ({
         time: Number(f.dataset.time), src: f.querySelector('img').src, boundary: f.classList.contains('boundary'),
         bound: f.parentElement.dataset.bound, caption: f.querySelector('figcaption').textContent}))""")
@@ -204,7 +205,7 @@ def test_accept_reject_undo_redo_and_add_from_the_playhead(page):
     page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('Accepted')")
     seek(page, 1.0)
     press(page, "n")
-    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('a0')")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(added)')")
     wait_inspected(page, 1.0, 3.0)
     seek(page, 1.52)
     press(page, "i")
@@ -216,9 +217,9 @@ def test_accept_reject_undo_redo_and_add_from_the_playhead(page):
     assert len(row["x"]) == 2 and row["color"][1] == "#9467bd"
     page.wait_for_function("() => [...document.querySelectorAll('#inspector-strips img')].every(i => i.complete)")
     shot(page, "13_inspector_edited")
-    rows = {r[0]: r for r in corrections(page)}
-    assert set(rows) == {"a0", page.key} and rows["a0"][1] == "added" and rows[page.key][1] == "edited"
-    assert [float(b) for b in rows["a0"][2:4]] == [1.52, 2.68]
+    rows = {r[1]: r for r in corrections(page)}
+    assert set(rows) == {"added", "edited"} and rows["edited"][0] == page.key
+    assert rows["added"][0] not in (page.key, "") and [float(b) for b in rows["added"][2:4]] == [1.52, 2.68]
 
 
 def fetch_download(page, suffix: str) -> Path:
@@ -253,3 +254,39 @@ def test_analysing_again_brings_the_edits_back(page):
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('Reused')", timeout=60_000)
     page.wait_for_function("""() => { const plot = document.querySelector('#timeline .js-plotly-plot');
         const t = plot && plot.data.find(t => t.meta && t.meta.edits); return t && t.x.length === 2; }""")
+
+
+def test_one_segment_number_in_the_table_the_inspector_and_the_corrections(page):
+    """Issue 22, defect 8: a segment has one number, the same in the segments table, the inspector, the corrections
+    table and the timeline's edits lane, and it keeps it when the threshold moves and the segment survives."""
+
+    def shown_everywhere(tag: str) -> None:
+        page.wait_for_function("""(tag) => { const words = document.querySelector('#inspector-info').innerText.split(' ');
+            const plot = document.querySelector('#timeline .js-plotly-plot');
+            const lane = plot.data.find(t => t.meta && t.meta.edits);
+            const corrected = [...document.querySelectorAll('#corrections-table [data-testid^="cell-"]')]
+                .some(c => /^cell-\\d+-0$/.test(c.dataset.testid) && c.innerText.trim() === tag);
+            return words[1] === tag && window.utalPendingEdits() === 0 && corrected
+                && Array.from(lane.customdata).some(text => text.split(':')[0].split(' ')[1] === tag); }""",
+                               arg=tag, timeout=30_000)
+        assert tag in ["#" + row[0] for row in table_rows(page, "segments-table")]
+
+    rows = table_rows(page, "segments-table")
+    row = next(i for i, r in enumerate(rows) if "#" + r[0] != page.key)  # not the segment edited above
+    tag = "#" + rows[row][0]
+    page.click(f"#segments-table [data-testid='cell-{row}-1']")
+    page.wait_for_function("(tag) => document.querySelector('#inspector-info').innerText.split(' ')[1] === tag",
+                           arg=tag, timeout=30_000)
+    press(page, "a")
+    shown_everywhere(tag)
+    assert next(r for r in corrections(page) if r[0] == tag)[1] == "accepted"
+    for threshold in (0.55, 0.45):  # the planted actions' segments survive a small move
+        set_slider(page, "threshold", threshold)
+        wait_for_threshold(page, threshold)
+        shown_everywhere(tag)
+        assert {r[0] for r in corrections(page)} >= {tag, page.key}
+    # selecting its row again inspects the same number
+    row = next(i for i, r in enumerate(table_rows(page, "segments-table")) if "#" + r[0] == tag)
+    page.click(f"#segments-table [data-testid='cell-{row}-2']")
+    shown_everywhere(tag)
+    shot(page, "14_one_segment_number")

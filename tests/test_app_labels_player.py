@@ -31,6 +31,9 @@ HEIGHT = 240
 #: The ground truth's labels (the label list starts with them) and an ELAN file's tiers with their annotations.
 TRUTH_LABELS = ["jump", "wave"]
 EAF_TIERS = {"clap": [(1000, 2480, "clap"), (7040, 9000, "clap")], "kick": [(4000, 5200, "kick")]}
+#: The corrections' import slot holds no file (none shown, nothing to clear).
+SLOT_EMPTY_JS = """() => !document.querySelector('#import-upload .file-preview')
+    && !document.querySelector('#import-upload button[aria-label=Clear]')"""
 FRAMES_JS = """() => [...document.querySelectorAll('#inspector-strips .utal-strip')].map(s => ({
     bound: s.dataset.bound, mode: s.dataset.mode,
     frames: [...s.querySelectorAll('figure')].map(f => ({time: Number(f.dataset.time),
@@ -203,6 +206,7 @@ def test_eaf_import_in_the_app_and_export_back(page):
                            timeout=30_000)
     added = {(float(r[2]), float(r[3]), r[4]) for r in corrections(page) if r[1] == "added"}
     assert added == {(s / 1000, e / 1000, v) for a in EAF_TIERS.values() for s, e, v in a}
+    page.wait_for_function(SLOT_EMPTY_JS)  # the import slot is free for the next file
     page.wait_for_function("() => ['clap', 'kick'].every(l => [...document.querySelectorAll('#label-list button')]"
                            ".some(b => b.innerText.trim().endsWith(' ' + l)))")
     page.click("#prepare-downloads")
@@ -219,13 +223,12 @@ def test_eaf_import_in_the_app_and_export_back(page):
 def test_activitynet_import_in_the_app_and_a_file_without_this_video(page):
     other = page.folder / "other.json"
     other.write_text(json.dumps({"database": {"elsewhere": {"annotations": [{"segment": [1, 2], "label": "x"}]}}}))
-    page.locator("#import-upload button[aria-label=Clear]").click()  # the EAF imported before
     page.set_input_files("#import-upload input[type=file]", str(other))
     page.wait_for_function("(selector) => [...document.querySelectorAll(selector)].some("
                            "t => t.innerText.includes(\"has no video 'counter'\"))", arg=TOAST, timeout=30_000)
     close_toasts(page)
     before = len(corrections(page))
-    page.locator("#import-upload button[aria-label=Clear]").click()
+    page.wait_for_function(SLOT_EMPTY_JS)  # a refused file leaves the slot free too
     page.set_input_files("#import-upload input[type=file]", str(page.folder / "truth.json"))
     page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('Imported 2')",
                            timeout=30_000)
@@ -245,7 +248,7 @@ def test_the_inspector_opens_on_a_span(page):
     inspector, request = Inspector(Explorer(page.server.services)), SimpleNamespace(session_hash="span-test")
     first = analysis.segments[0]
     answers = list(inspector.inspect_span(analysis, first.start + 0.04, first.end, EVERY_FRAME_MODE, request))
-    assert answers[0][0].key == "r0" and "Inspecting **r0**" in answers[0][1]
+    assert answers[0][0].key == "r0" and f"Inspecting **#{first.number}**" in answers[0][1]
     answers = list(inspector.inspect_span(analysis, 0.5, 0.6, EVERY_FRAME_MODE, request))
     selection, info, _, _, strips, _ = answers[0]
     assert selection is None and "No segment of this analysis matches 0.500–0.600 s" in info

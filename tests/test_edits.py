@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from utal_core.edit_files import load_edits, save_edits
-from utal_core.edits import EditLayer, segments_fingerprint
+from utal_core.edits import EditLayer, numbered_segments, segment_tag, segments_fingerprint
 from utal_core.errors import UTALError
-from utal_core.pipeline import read_analysis
+from utal_core.pipeline import Analysis, read_analysis
 from utal_core.types import Segment
 
 from .test_viz import synthetic_analysis
@@ -135,7 +135,8 @@ def test_rebased_carries_kept_corrections_onto_new_segments() -> None:
     edits.reject("r1")
     new_raw = [Segment(1.0, 3.0, 0.5)]
     moved = edits.rebased(new_raw)
-    assert moved.base == segments_fingerprint(new_raw) and moved.raw == tuple(new_raw)
+    assert moved.base == segments_fingerprint(new_raw)
+    assert [dataclasses.replace(s, number=None) for s in moved.raw] == new_raw
     assert [(i.key, i.status, i.segment.start, i.segment.end) for i in moved.segments()] == [
         ("r0", "untouched", 1.0, 3.0), ("a0", "added", 2.0, 6.0)]
     assert edits.rebased(RAW) is edits
@@ -216,6 +217,25 @@ def test_the_green_bar_marks_the_frames_on_screen_during_the_segment(tmp_path):
     assert classes == ["", "boundary inside", "inside", "boundary inside", ""]
 
 
+def test_strip_frames_carry_their_size_so_the_page_lays_them_out_once(tmp_path):
+    """Each strip image has the JPEG's own width and height (read from its header), so the page lays the strip
+    out before the images decode, not again as each one does; a file without a frame header gets none."""
+    import numpy as np
+
+    from ui.inspector import strip_html
+    from utal_core.strips import StripFrame, _jpeg
+
+    wide, tall, broken = tmp_path / "wide.jpg", tmp_path / "tall.jpg", tmp_path / "broken.jpg"
+    wide.write_bytes(_jpeg(np.zeros((90, 160, 3), np.uint8)))
+    tall.write_bytes(_jpeg(np.zeros((160, 90, 3), np.uint8)))
+    broken.write_bytes(b"\xff\xd8\xff\xd9")
+    html = strip_html([StripFrame(1.0, 1.0, wide, True), StripFrame(1.2, 1.2, tall, False),
+                       StripFrame(1.4, 1.4, broken, False)], "start", 1.0, 1.0, 2.0)
+    images = [chunk.split(" src=", 1)[0] for chunk in html.split("<img ")[1:]]
+    assert images == ["alt='1.000 s' width='160' height='90'", "alt='1.200 s' width='90' height='160'",
+                      "alt='1.400 s'"]
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "3.0", "nan", True, None, 10**400])
 def test_every_time_entering_the_layer_is_a_finite_number(bad) -> None:
     """NaN, infinities, strings, booleans and huge integers are refused by every bound check, with one plain
@@ -265,3 +285,60 @@ def test_labels_are_one_line_of_visible_text() -> None:
     for bad in ("\u200b", "  ", None, 5):
         with pytest.raises(UTALError, match="label"):
             edits.relabel("r1", bad)
+
+
+def bounds_and_numbers(segments) -> list[tuple[float, float, int | None]]:
+    return [(s.start, s.end, s.number) for s in segments]
+
+
+def test_segments_are_numbered_in_time_order_and_keep_their_order() -> None:
+    numbered = numbered_segments([Segment(10.0, 12.0, 0.9), Segment(1.0, 3.0, 0.5), Segment(5.0, 6.0, 0.7)])
+    assert bounds_and_numbers(numbered) == [(10.0, 12.0, 3), (1.0, 3.0, 1), (5.0, 6.0, 2)]
+    assert [segment_tag(s) for s in numbered] == ["#3", "#1", "#2"]
+
+
+def test_numbers_survive_a_resegmentation_and_new_segments_get_new_ones() -> None:
+    """Issue 22, defect 8: a segment that survives a new threshold keeps its number; a new one never takes the
+    number of another (nor of one that went, nor of a corrected segment's)."""
+    before = numbered_segments([Segment(1.0, 3.0, 0.5), Segment(5.0, 8.0, 0.9), Segment(10.0, 12.0, 0.6),
+                                Segment(15.0, 16.0, 0.4)])
+    assert [s.number for s in before] == [1, 2, 3, 4]
+    # 5-8 shrank, 10-12 grew and a piece split off it, 1-3 and 15-16 went, 18-19 is new; score order changed
+    after = numbered_segments([Segment(10.0, 12.5, 0.7), Segment(5.5, 7.5, 0.95), Segment(12.6, 13.5, 0.3),
+                               Segment(18.0, 19.0, 0.5)], before, taken=[5])
+    assert bounds_and_numbers(after) == [(10.0, 12.5, 3), (5.5, 7.5, 2), (12.6, 13.5, 6), (18.0, 19.0, 7)]
+    # each number at most once: of two segments over one old one, the one that overlaps it most keeps it
+    split = numbered_segments([Segment(5.0, 6.0, 0.5), Segment(6.2, 8.0, 0.5)], before)
+    assert bounds_and_numbers(split) == [(5.0, 6.0, 5), (6.2, 8.0, 2)]
+
+
+def test_corrected_segments_keep_their_numbers_when_carried_onto_new_segments() -> None:
+    edits = EditLayer(tuple(numbered_segments(RAW)), duration=20.0, fps=25.0)
+    edits.accept("r0")
+    edits.nudge("r1", "start", 1, "1s")  # #2 edited to 11-14
+    edits.add(16.0, 18.0, "jumping")  # #3
+    assert [(i.key, i.tag) for i in edits.segments()] == [("r0", "#1"), ("r1", "#2"), ("a0", "#3")]
+    # a re-threshold: #2 survives as 9.5-13.5 (listed first), #1 as 2.5-5.5, a new segment at 6-7
+    new_raw = numbered_segments([Segment(9.5, 13.5, 0.7), Segment(2.5, 5.5, 0.6), Segment(6.0, 7.0, 0.2)],
+                                edits.raw, taken=[3])
+    moved = edits.rebased(new_raw)
+    assert [(i.key, i.tag, i.status, i.segment.start, i.segment.end) for i in moved.segments()] == [
+        ("r0", "#2", "edited", 11.0, 14.0), ("r1", "#1", "edited", 2.0, 5.0), ("r2", "#4", "untouched", 6.0, 7.0),
+        ("a0", "#3", "added", 16.0, 18.0)]
+    assert moved.segment("r1").label == "waving", "the accepted label is kept"
+    # the carried log replays (so it saves and reads back), and an added segment's number is kept in it
+    back = EditLayer.from_dict(json.loads(json.dumps(moved.to_dict())), new_raw)
+    assert [(i.tag, i.status, i.segment.start, i.segment.end) for i in back.segments()] == [
+        (i.tag, i.status, i.segment.start, i.segment.end) for i in moved.segments()]
+    assert moved.key_of("#3") == "a0" and moved.key_of("#9") is None
+    assert moved.add(0.0, 1.0).number is None and moved.segment("a1").number == 5  # the next free number
+
+
+def test_segments_of_an_older_file_are_numbered_in_time_order(tmp_path: Path) -> None:
+    analysis = synthetic_analysis()
+    payload = analysis.to_dict()
+    for item in payload["segments"]:
+        del item["number"]  # written before segments had numbers
+    back = Analysis.from_dict(payload)
+    ordered = sorted(back.segments, key=lambda s: (s.start, s.end))
+    assert [s.number for s in ordered] == list(range(1, len(ordered) + 1))

@@ -66,6 +66,29 @@ def test_clusters_are_fitted_once_and_their_names_kept_across_thresholds(pipelin
     assert refitted.cluster_model is not model and refitted.cluster_model.num_clusters == 2
 
 
+def test_segment_numbers_are_kept_across_thresholds_where_the_segment_survives(pipeline, analysis):
+    """Issue 22, defect 8: one number per segment, given once per analysis (1, 2, 3 in time order) and kept by a
+    segment that a new threshold keeps (same bounds, or overlapping at tIoU >= 0.3); a new segment gets a new one."""
+    ordered = sorted(analysis.segments, key=lambda s: (s.start, s.end))
+    assert [s.number for s in ordered] == list(range(1, len(ordered) + 1))
+    by_bounds = {(s.start, s.end): s.number for s in analysis.segments}
+    highest = max(by_bounds.values())
+    kept = 0
+    for threshold in (0.3, 0.6, 0.8):
+        cut = pipeline.resegment(analysis, LocalizeParams().with_threshold(threshold), analysis.num_clusters)
+        numbers = [s.number for s in cut.segments]
+        assert len(set(numbers)) == len(numbers)
+        for s in cut.segments:
+            overlaps = [o for o in analysis.segments
+                        if min(s.end, o.end) - max(s.start, o.start) >= 0.3 * (max(s.end, o.end) - min(s.start, o.start))]
+            if (s.start, s.end) in by_bounds:
+                assert s.number == by_bounds[(s.start, s.end)]
+                kept += 1
+            if not overlaps:
+                assert s.number > highest
+    assert kept, "no segment survived any threshold"
+
+
 def test_second_analysis_is_served_from_the_feature_cache(pipeline, synthetic_video, analysis):
     again = pipeline.analyze(synthetic_video.path)
     assert pipeline.extractor.last_from_cache

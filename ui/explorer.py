@@ -19,10 +19,11 @@ from gradio.components.plot import PlotData
 
 from utal_core import media
 from utal_core.dataset.video import DatasetVideo
+from utal_core.edits import segment_tag
 from utal_core.errors import UTALError
 from utal_core.evaluate import THUMOS_TIOUS, Prediction, evaluate_detection, ground_truth_durations, load_ground_truth
 from utal_core.examples import example_path
-from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text, cue_numbers
+from utal_core.export import EXPORT_FORMATS, AnalysisExport, atomic_write_text
 from utal_core.features import content_hash
 from utal_core.library import add_analysis_to_library
 from utal_core.library.search import no_good_match, no_good_match_note
@@ -407,7 +408,7 @@ class Explorer:
         best = sorted(sorted(range(len(shown)), key=lambda p: -shown[p][1].score)[:MAX_THUMBNAILS])
         segments = [shown[p][1] for p in best]
         thumbs = session.thumbnails.for_segments(analysis.video_path, segments)
-        gallery = [(str(path), f"{s.start:.1f}–{s.end:.1f} s · {s.label or s.cluster}")
+        gallery = [(str(path), f"{segment_tag(s)} · {s.start:.1f}–{s.end:.1f} s · {s.label or s.cluster}")
                    for path, s in zip(thumbs, segments)]
         (subtitles,) = self.write_exports(session, analysis, ("vtt",), versioned=True)
         return (gallery, best, self.cluster_gallery(session, analysis), cluster_rows(analysis),
@@ -476,9 +477,8 @@ class Explorer:
         if not shown:
             raise UTALError("There is no segment to show.")
         position = min(max(position, 0), len(shown) - 1)
-        index, segment = shown[position]
-        number = cue_numbers(analysis.segments).get(index, "")  # as in the table and the subtitles
-        info = (f"Segment #{number}: {segment.start:.2f}–{segment.end:.2f} s, score {segment.score:.3f}, "
+        _, segment = shown[position]
+        info = (f"Segment {segment_tag(segment)}: {segment.start:.2f}–{segment.end:.2f} s, score {segment.score:.3f}, "
                 f"{segment.label or 'cluster ' + str(segment.cluster)}")
         return position, segment.start, segment.end, info, gr.Video(playback_position=float(segment.start))
 

@@ -103,6 +103,15 @@
     drawRow(row);
   };
 
+  // Whether no element from ``element`` up is hidden (Gradio hides a tab's content by its inline style), read
+  // without a layout of the page (as offsetParent would force on each key).
+  const shown = (element) => {
+    if (!element || !element.isConnected) return false;
+    for (let node = element; node; node = node.parentElement) {
+      if (node.hidden || node.style.display === 'none') return false;
+    }
+    return true;
+  };
   const typing = (element) => element && (element.isContentEditable ||
                                           ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName));
   const press = (id) => {
@@ -135,8 +144,7 @@
   document.addEventListener('keydown', (event) => {
     if (typing(event.target) || typing(document.activeElement)) return;
     // Only while the inspector is on screen: in another tab its keys would edit a video that is not shown.
-    const panel = document.getElementById('inspector-panel');
-    if (!panel || panel.offsetParent === null) return;
+    if (!shown(document.getElementById('inspector-panel'))) return;
     if (event.code === 'KeyL' && !event.ctrlKey && !event.metaKey && !event.altKey) {
       const box = document.querySelector('#inspector-label textarea, #inspector-label input');
       if (box) { event.preventDefault(); box.focus(); box.select(); }
@@ -163,8 +171,12 @@
     } else if (id && press(id)) event.preventDefault();
   });
 
-  // Each time strips are drawn, the boundary's frame of each strip is scrolled to its middle.
+  // Each time strips are drawn, the boundary's frame of each strip is scrolled to its middle: in the next
+  // animation frame, where the page is laid out for painting anyway (in the mutation's own callback the
+  // layout it reads would be forced early, and done again once the rest of the answer is in the page).
+  let centring = false;
   const centre = () => {
+    centring = false;
     for (const strip of document.querySelectorAll('#inspector-strips .utal-strip')) {
       const frame = strip.querySelector('figure.boundary');
       if (frame) strip.scrollLeft = frame.offsetLeft - (strip.clientWidth - frame.offsetWidth) / 2;
@@ -172,7 +184,9 @@
   };
   const watchStrips = (tries) => {
     const box = document.getElementById('inspector-strips');
-    if (box) new MutationObserver(centre).observe(box, {childList: true, subtree: true});
+    if (box) new MutationObserver(() => {
+      if (!centring) { centring = true; requestAnimationFrame(centre); }
+    }).observe(box, {childList: true, subtree: true});
     else if (tries > 0) setTimeout(() => watchStrips(tries - 1), 200);
   };
   watchStrips(300);

@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal
 import gradio as gr
 
 from utal_core.checks import finite_number
-from utal_core.edits import EditLayer
+from utal_core.edits import NUMBER_MATCH_TIOU, EditLayer, segment_tag
 from utal_core.errors import UTALError
 from utal_core.media import MediaInfo, ProxyVideo
 from utal_core.pipeline import Analysis
@@ -42,7 +42,7 @@ ADDED_LENGTH_S = 2.0
 #: Nudge buttons: (element id part, unit of ``EditLayer.nudge``, button text).
 NUDGE_UNITS: tuple[tuple[str, str, str], ...] = (("second", "1s", "1 s"), ("tenth", "0.1s", "0.1 s"),
                                                  ("frame", "frame", "1 frame"))
-CORRECTION_COLUMNS = ["key", "status", "start (s)", "end (s)", "label", "model start", "model end"]
+CORRECTION_COLUMNS = ["#", "status", "start (s)", "end (s)", "label", "model start", "model end"]
 #: Keyboard shortcuts (ui/inspector.js), as the legend shows them; none fires while typing in a text box.
 SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Z / X", "start 1 frame earlier / later (Shift: 0.1 s, Alt: 1 s)"),
@@ -72,7 +72,7 @@ STRIP_CSS = f"""
                             position:relative}}
 #inspector-strips .utal-strip-title{{font-size:12px;font-weight:600;margin:2px 0 0}}
 #inspector-strips figure{{flex:0 0 {STRIP_FRAME_PX}px;width:{STRIP_FRAME_PX}px;margin:0;cursor:pointer}}
-#inspector-strips figure img{{width:100%;display:block;border-bottom:3px solid #ccc}}
+#inspector-strips figure img{{width:100%;height:auto;display:block;border-bottom:3px solid #ccc}}
 #inspector-strips figure.inside img{{border-bottom-color:#2ca02c}}
 #inspector-strips figure.boundary img{{outline:3px solid #d62728;outline-offset:-3px}}
 #inspector-strips figcaption{{font-size:12px;text-align:center;line-height:1.3;color:#333}}
@@ -83,20 +83,21 @@ STRIP_CSS = f"""
 @dataclass(frozen=True)
 class Selection:
     """The inspected segment as the page holds it (``gr.State``): its key in the edits layer, the video and the
-    segmentation it belongs to, and its bounds when it was selected. A key is only ever used on the video and
-    segmentation it was made for, so no key of a video shown before can edit the one on screen."""
+    segmentation it belongs to, its bounds when it was selected and its number (``#7``). A key is only ever used on
+    the video and segmentation it was made for, so no key of a video shown before can edit the one on screen."""
 
     key: str
     video: str
     base: str
     start: float
     end: float
+    tag: str
 
     @classmethod
     def of(cls, analysis: Analysis, key: str) -> "Selection":
         layer = analysis.edit_layer()
         segment = layer.segment(key)
-        return cls(key, analysis.content_hash, layer.base, segment.start, segment.end)
+        return cls(key, analysis.content_hash, layer.base, segment.start, segment.end, segment_tag(segment))
 
     def key_in(self, analysis: Analysis | None) -> str | None:
         """The key when the selection belongs to ``analysis`` as it is segmented now, else None."""
@@ -119,8 +120,24 @@ def _millis(seconds: float) -> str:
     return str(Decimal(seconds).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's frame header, None when there is none."""
+    at = 2
+    while at + 9 <= len(data) and data[at] == 0xFF:
+        marker, length = data[at + 1], int.from_bytes(data[at + 2:at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+            return int.from_bytes(data[at + 7:at + 9], "big"), int.from_bytes(data[at + 5:at + 7], "big")
+        at += 2 + length
+    return None
+
+
+def _image(path: Path, alt: str) -> str:
+    """An ``<img>`` of the JPEG at ``path`` inline (a data URI: no request per frame), with its size, so that
+    the page lays the strip out once, not again as each image decodes."""
+    data = path.read_bytes()
+    size = _jpeg_size(data)
+    sized = f" width='{size[0]}' height='{size[1]}'" if size else ""
+    return f"<img alt='{alt}'{sized} src='data:image/jpeg;base64,{base64.b64encode(data).decode('ascii')}'>"
 
 
 def strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundary: float,
@@ -135,8 +152,8 @@ def strip_html(frames: list[StripFrame], bound: Literal["start", "end"], boundar
         classes = " ".join(name for name, on in (("boundary", frame.at_boundary), ("inside", inside)) if on)
         caption = f"{frame.shown:.3f}" if frame.at_boundary else f"{frame.shown:.2f}"
         figures.append(f"<figure class='{classes}' data-time='{frame.shown:.6f}' title='frame at {frame.shown:.3f} s"
-                       f" (asked {frame.time:.3f} s); click to seek'><img alt='{frame.shown:.3f} s' "
-                       f"src='{_data_uri(frame.path)}'><figcaption>{caption}</figcaption>"
+                       f" (asked {frame.time:.3f} s); click to seek'>{_image(frame.path, f'{frame.shown:.3f} s')}"
+                       f"<figcaption>{caption}</figcaption>"
                        "</figure>")
     mode = EVERY_FRAME_MODE if every_frame else RATE_MODE
     title = f"{bound} {boundary:.3f} s — {mode}; red: the boundary's own frame, green bar: inside"
@@ -186,7 +203,7 @@ class Inspector:
         else:
             item = keys[key]
             segment = item.segment
-            info = (f"Inspecting **{key}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
+            info = (f"Inspecting **{item.tag}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
                     f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
                     f"{markdown_text(segment.label or 'unlabelled')}. {note}")
         selection = Selection.of(analysis, key) if key is not None else None
@@ -195,24 +212,29 @@ class Inspector:
     def follow_video(self, analysis: Analysis | None, selection: Selection | None) -> tuple:
         """After the video on screen or its segmentation changed: the inspector of *this* analysis. A selection of
         another video is dropped; one of another segmentation of this video moves to the segment it became (the
-        same bounds, else the one that overlaps it most, at tIoU >= 0.5), or is dropped. Strips and curves follow."""
+        same number where it still overlaps, else the one that overlaps it most, at tIoU >= 0.5), or is dropped.
+        Strips and curves follow."""
         if analysis is None:
             return None, "No segment inspected.", json.dumps(edits_row(None)), self.corrections(None), "", None
         key = selection.key_in(analysis) if selection is not None else None
         if selection is not None and key is None and selection.video == analysis.content_hash:
-            key = self._nearest(analysis.edit_layer(), selection.start, selection.end)
+            key = self._nearest(analysis.edit_layer(), selection.start, selection.end, selection.tag)
         fast = self.fast_outputs(analysis, key)
         if fast[0] == selection:
             return (*fast, gr.skip(), gr.skip())
         return (*fast, "", None)
 
     @staticmethod
-    def _nearest(layer: EditLayer, start: float, end: float) -> str | None:
+    def _nearest(layer: EditLayer, start: float, end: float, tag: str | None = None) -> str | None:
+        """The key of the segment numbered ``tag`` when it overlaps ``start``-``end`` (at the tIoU that keeps a
+        number, ``NUMBER_MATCH_TIOU``), else of the one that overlaps it most at tIoU >= 0.5, else None."""
         best, overlap = None, 0.5
         for item in layer.segments():
             inter = max(0.0, min(end, item.segment.end) - max(start, item.segment.start))
             union = max(end, item.segment.end) - min(start, item.segment.start)
             tiou = inter / union if union > 0 else 0.0
+            if item.tag == tag and tiou >= NUMBER_MATCH_TIOU:
+                return item.key
             if tiou >= overlap:
                 best, overlap = item.key, tiou
         return best
@@ -228,7 +250,7 @@ class Inspector:
             if item.status == "untouched":
                 continue
             before = model.get(item.key)
-            rows.append([item.key, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
+            rows.append([item.tag, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
                          item.segment.label or "", round(before.start, 3) if before else "",
                          round(before.end, 3) if before else ""])
         return rows or [[""] * len(CORRECTION_COLUMNS)]
@@ -380,7 +402,8 @@ class Inspector:
     def select_correction(self, analysis: Analysis | None, event: gr.SelectData) -> tuple:
         """Inspect the segment of a clicked corrections row."""
         row = event.row_value if event.row_value is not None else []
-        return self.fast_outputs(analysis, str(row[0]) if row and row[0] else None)
+        key = analysis.edit_layer().key_of(str(row[0])) if analysis is not None and row and row[0] else None
+        return self.fast_outputs(analysis, key)
 
     # --- editing ------------------------------------------------------------------------------------
 

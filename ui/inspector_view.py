@@ -159,6 +159,9 @@ def build_inspector(inspector: Inspector, analysis: gr.State, cache: gr.State, t
     imported = import_upload.upload(handle(labelling.import_corrections), [*with_key, import_upload], fast,
                                     **EDIT_QUEUE)
     view.refresh_labels(view.follow(imported))
+    # the slot empties after each import, taken or refused, so the next file (or the same one again) can come
+    for after in (imported.success, imported.failure):
+        after(lambda: None, None, import_upload, show_progress="hidden", api_visibility="private")
     view.follow(add.click(None, None, playhead, js=PLAYHEAD_JS).then(
         handle(inspector.add), [analysis, cache, playhead, label], fast, **EDIT_QUEUE))
     view.follow(undo.click(handle(inspector.undo), with_key, fast, **EDIT_QUEUE))

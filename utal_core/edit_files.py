@@ -151,7 +151,7 @@ def update_edits(path: str | os.PathLike, change: Callable[[EditLayer], T], warn
 
 def carried_edits(previous: EditLayer, segments: list[Segment]) -> tuple[EditLayer, str | None]:
     """``previous`` over new ``segments`` of the same video: the same layer when the segments did not change,
-    else re-based (its accepted, edited and added segments become added ones), with a message saying so and
+    else re-based (:meth:`EditLayer.rebased`: its accepted, edited and added segments carried over), with a message saying so and
     what did not carry over (rejections and untouched segments of the old segmentation)."""
     if segments_fingerprint(segments) == previous.base:
         return EditLayer.from_dict(previous.to_dict(), segments), None
@@ -159,8 +159,8 @@ def carried_edits(previous: EditLayer, segments: list[Segment]) -> tuple[EditLay
     kept = sum(item.kept for item in items)
     rejected = sum(item.status == "rejected" for item in items)
     layer = previous.rebased(segments)
-    note = (f"the segments changed since the corrections were made: {kept} corrected segment(s) were kept as added "
-            f"segments on the new ones" + (f"; {rejected} rejection(s) of old segments no longer apply" if rejected else ""))
+    note = (f"the segments changed since the corrections were made: {kept} corrected segment(s) were carried "
+            f"onto the new ones" + (f"; {rejected} rejection(s) of old segments no longer apply" if rejected else ""))
     return layer, note
 
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .checks import plain_label
+from .edits import segment_tag, with_numbers
 from .errors import UTALError
 from .types import Segment
 
@@ -163,10 +164,10 @@ def segments_csv(rows: Sequence[tuple[str, Segment]]) -> str:
     return buffer.getvalue()
 
 
-def cue_text(number: int, segment: Segment) -> str:
-    """Subtitle cue text, e.g. ``#3 playing guitar (0.82)``; an arrow ``-->`` in a label (a cue timing line's
-    marker) is written ``->``."""
-    return f"#{number} {segment_label(segment).replace('-->', '->')} ({segment.score:.2f})"
+def cue_text(segment: Segment) -> str:
+    """Subtitle cue text, e.g. ``#3 playing guitar (0.82)`` (the segment's number, as the app shows it); an arrow
+    ``-->`` in a label (a cue timing line's marker) is written ``->``."""
+    return f"{segment_tag(segment)} {segment_label(segment).replace('-->', '->')} ({segment.score:.2f})"
 
 
 def _timestamp(seconds: float, decimal_mark: str) -> str:
@@ -178,30 +179,25 @@ def _timestamp(seconds: float, decimal_mark: str) -> str:
 
 
 def _cues(segments: Sequence[Segment]) -> list[tuple[int, Segment]]:
-    """Segments in time order, numbered from 1, skipping empty spans (players reject them)."""
-    ordered = sorted((s for s in segments if s.end > s.start), key=lambda s: (s.start, s.end))
+    """Segments in time order (numbered, :func:`~utal_core.edits.with_numbers`), counted from 1, skipping empty
+    spans (players reject them)."""
+    ordered = sorted((s for s in with_numbers(segments) if s.end > s.start), key=lambda s: (s.start, s.end))
     return list(enumerate(ordered, start=1))
 
 
-def cue_numbers(segments: Sequence[Segment]) -> dict[int, int]:
-    """Index in ``segments`` -> the number its subtitle cue shows (the app's table and info line use it too)."""
-    number_of = {id(s): number for number, s in _cues(segments)}
-    return {index: number_of[id(s)] for index, s in enumerate(segments) if id(s) in number_of}
-
-
 def subtitles_vtt(segments: Sequence[Segment]) -> str:
-    """WebVTT text with one cue per segment (usable as ``gr.Video`` subtitles)."""
+    """WebVTT text with one cue per segment (usable as ``gr.Video`` subtitles), identified by its number."""
     blocks = ["WEBVTT"]
-    for number, s in _cues(segments):
-        blocks.append(f"{number}\n{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{html.escape(cue_text(number, s), quote=False)}")
+    for _, s in _cues(segments):
+        blocks.append(f"{s.number}\n{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{html.escape(cue_text(s), quote=False)}")
     return "\n\n".join(blocks) + "\n"
 
 
 def subtitles_srt(segments: Sequence[Segment]) -> str:
-    """SubRip text with one cue per segment."""
+    """SubRip text with one cue per segment (SubRip counts its cues 1, 2, 3; the text names the segment's number)."""
     blocks = [
-        f"{number}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{cue_text(number, s)}"
-        for number, s in _cues(segments)
+        f"{count}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{cue_text(s)}"
+        for count, s in _cues(segments)
     ]
     return "\n\n".join(blocks) + "\n"
 
@@ -230,6 +226,7 @@ def load_analysis_json(path: str | Path) -> AnalysisExport:
                 cluster=int(item.get("cluster", -1)),
                 label=item.get("label"),
                 label_score=item.get("label_score"),
+                number=None if item.get("number") is None else int(item["number"]),
             )
             for item in payload["segments"]
         ]

@@ -24,7 +24,7 @@ import numpy as np
 from . import media
 from .cache import default_cache_dir
 from .cluster import ClusterModel, SegmentPooler, fit_cluster_model, label_segments
-from .edits import EditLayer
+from .edits import EditLayer, numbered_segments, with_numbers
 from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
@@ -158,6 +158,9 @@ class Analysis:
     #: What every re-segmentation of this video reuses, computed from ``features`` on first use (not saved).
     reusable: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        self.segments = with_numbers(self.segments)
+
     @property
     def times(self) -> np.ndarray:
         return self.grid.times
@@ -207,7 +210,7 @@ class Analysis:
 
         if data.get("format") != ANALYSIS_FORMAT:
             raise UTALError(f"unsupported analysis file format {data.get('format')!r}")
-        segments = [Segment(**s) for s in data["segments"]]
+        segments = with_numbers([Segment(**s) for s in data["segments"]])
         return cls(
             video_path=data["video_path"], video_id=data["video"], content_hash=data["content_hash"],
             duration=float(data["duration"]), grid=SnippetGrid(**data["grid"]), media=data["media"],
@@ -523,7 +526,8 @@ class Pipeline:
 
         The clusters are fitted and named once (the first segmentation, or when ``num_clusters`` changes) and
         kept in ``Analysis.cluster_model``; any other segmentation assigns its segments to their nearest
-        centroid, so a cluster that survives a new threshold keeps its id and name."""
+        centroid, so a cluster that survives a new threshold keeps its id and name. Likewise a segment that
+        survives keeps its number (:func:`~utal_core.edits.numbered_segments`); new ones get new numbers."""
         if analysis.features is None:
             raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
         fused = analysis.curves["fused"]
@@ -542,6 +546,9 @@ class Pipeline:
             sizes = np.bincount(result.labels, minlength=result.k)
             clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c]), list(n.alternatives))
                         for c, n in enumerate(model.names) if sizes[c]]
+        corrected = analysis.edits.segments() if analysis.edits is not None else []
+        segments = numbered_segments(segments, analysis.segments,
+                                     [item.segment.number for item in corrected if item.segment.number is not None])
         edits = analysis.edits.rebased(segments) if analysis.edits is not None else None
         return dataclasses.replace(analysis, params=params, segments=segments, clusters=clusters,
                                    segment_embeddings=embeddings, num_clusters=num_clusters, edits=edits,

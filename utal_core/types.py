@@ -53,6 +53,9 @@ class Segment:
     label_score: float | None = None
     #: The curve that scored it best (a view's evidence or "fused"; see localize.localize_sources), when known.
     source: str | None = None
+    #: The segment's number, the one id the researcher sees everywhere (table, inspector, corrections, cues):
+    #: given once per analysis and kept by a segment that survives a re-segmentation (edits.numbered_segments).
+    number: int | None = None
 
     @property
     def duration(self) -> float:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from ..edits import EditLayer
+from ..edits import EditedSegment, EditLayer
 from ..export import segment_label
 from ..signals import AUDIO_RMS_FINE_KEY
 from ..types import Segment
@@ -192,9 +192,10 @@ def edits_row(layer: EditLayer | None, selected: str | None = None) -> dict:
     items = [item for item in everything if item.status != "untouched" or item.key == selected]
     raw = {f"r{i}": s for i, s in enumerate(layer.raw)} if layer is not None else {}
 
-    def hover(key: str, status: str, segment: Segment) -> str:
-        text = f"{status} {key}: {segment.start:.3f}–{segment.end:.3f} s, {segment_label(segment)}"
-        before = raw.get(key)
+    def hover(item: EditedSegment) -> str:
+        segment, status = item.segment, item.status
+        text = f"{status} {item.tag}: {segment.start:.3f}–{segment.end:.3f} s, {segment_label(segment)}"
+        before = raw.get(item.key)
         if status == "edited" and before is not None and (before.start, before.end) != (segment.start, segment.end):
             text += f"<br>model: {before.start:.3f}–{before.end:.3f} s"
         return text
@@ -210,7 +211,7 @@ def edits_row(layer: EditLayer | None, selected: str | None = None) -> dict:
             "color": [EDIT_COLOURS[i.status] for i in items],
             "pattern": ["x" if i.status == "rejected" else "" for i in items],
             "line": [3 if i.key == selected else 0 for i in items],
-            "hover": [hover(i.key, i.status, i.segment) for i in items], "selected": selected,
+            "hover": [hover(i) for i in items], "selected": selected,
             "frame": layer.frame_s if layer is not None else None,
             "duration": layer.duration if layer is not None else None,
             "track": {"x": middles(everything), "width": widths(everything), "rows": [packed[i.key] for i in everything]}}

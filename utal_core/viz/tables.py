@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..evaluate import DetectionResult, GroundTruth, GroundTruthByVideo
-from ..export import atomic_write_bytes, cue_numbers, segment_label
+from ..export import atomic_write_bytes, segment_label
 from ..media import thumbnail_jpeg
 from ..types import Segment
 
@@ -49,12 +49,12 @@ def visible_segments(analysis: "Analysis", cluster: int | None = None) -> list[t
 
 
 def segment_rows(analysis: "Analysis", cluster: int | None = None) -> list[list]:
-    """Table rows (see ``SEGMENT_COLUMNS``) of the visible segments, in time order; ``#`` is the
-    segment's subtitle cue number (:func:`utal_core.export.cue_numbers`)."""
-    names, numbers = cluster_names(analysis), cue_numbers(analysis.segments)
-    return [[numbers.get(index, ""), round(s.start, 2), round(s.end, 2), round(s.duration, 2), round(s.score, 3),
+    """Table rows (see ``SEGMENT_COLUMNS``) of the visible segments, in time order; ``#`` is the segment's number,
+    as the inspector, the corrections and the subtitles show it (:attr:`Segment.number`)."""
+    names = cluster_names(analysis)
+    return [[s.number, round(s.start, 2), round(s.end, 2), round(s.duration, 2), round(s.score, 3),
              names.get(s.cluster, str(s.cluster)), segment_label(s)]
-            for index, s in visible_segments(analysis, cluster)]
+            for _, s in visible_segments(analysis, cluster)]
 
 
 def cluster_rows(analysis: "Analysis") -> list[list]:

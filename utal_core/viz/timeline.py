@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..edits import EditLayer
+from ..edits import EditLayer, segment_tag
 from ..evaluate import GroundTruth
 from ..types import Segment
 from .lanes import (
@@ -61,7 +61,7 @@ def _segment_hover_labels(analysis: "Analysis") -> np.ndarray:
     names = cluster_names(analysis)
     for segment in sorted(analysis.segments, key=lambda s: s.score):
         inside = (times >= segment.start) & (times <= segment.end)
-        labels[inside] = f"segment: {names.get(segment.cluster, segment.cluster)} ({segment.score:.2f})"
+        labels[inside] = f"segment {segment_tag(segment)}: {names.get(segment.cluster, segment.cluster)} ({segment.score:.2f})"
     return labels
 
 
@@ -119,7 +119,7 @@ def _segment_bands(analysis: "Analysis", height: float, selected_cluster: int | 
         by_cluster.setdefault(segment.cluster, []).append(segment)
     bands = []
     for cluster, segments in sorted(by_cluster.items()):
-        hover = [f"{names.get(cluster, cluster)}<br>{s.start:.2f}–{s.end:.2f} s<br>score {s.score:.3f}"
+        hover = [f"{segment_tag(s)} {names.get(cluster, cluster)}<br>{s.start:.2f}–{s.end:.2f} s<br>score {s.score:.3f}"
                  for s in segments]
         visible = True if selected_cluster is None or cluster == selected_cluster else "legendonly"
         bands.append(_band([(s.start, s.end) for s in segments], height, names.get(cluster, str(cluster)),
