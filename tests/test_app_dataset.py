@@ -25,6 +25,7 @@ import pytest
 from utal_core.dataset import RowFilter, load_dataset
 from utal_core.dataset.report import summary_tables
 from utal_core.diagnose import TRUE_POSITIVE
+from utal_core.edits import segment_tag
 from utal_core.evaluate import evaluate_detection, ground_truth_durations, load_ground_truth, load_predictions
 from utal_core.synth.detections import ErrorModel, plant_detections, synthetic_ground_truth, write_results
 from utal_core.synth.video import SyntheticVideoSpec, make_video
@@ -243,26 +244,29 @@ def test_sort_open_worst_next_back_and_export(page, dataset):
     matched = list({key: row for row, key in reversed(matched) if key is not None}.items())
     assert matched, "no listed error overlaps an instance"
 
-    def inspect_error(row: int, key: str) -> None:
+    def inspect_error(row: int, key: str) -> str:
+        """Opens the inspector on the error of ``row``; the tag (``#n``) it shows for the instance ``key``."""
+        tag = segment_tag(layer.segment(key))
         page.click(f"#errors-table [data-testid='cell-{row}-0']")
         page.wait_for_function("(k) => document.querySelector('#inspector-info')?.innerText.includes('Inspecting ' + k)",
-                               arg=key)
+                               arg=tag)
         page.wait_for_selector("#inspector-strips figure img")
+        return tag
 
     # a correction with the inspector's keys: one instance rejected, another's end one frame (0.2 s) later
     truth = view.ground_truth[worst]
     rejected, row = matched[0]
-    inspect_error(row, rejected)
+    tag = inspect_error(row, rejected)
     press(page, "r")
     page.wait_for_function("(k) => document.querySelector('#inspector-info').innerText.includes(k + ' (rejected)')",
-                           arg=rejected)
+                           arg=tag)
     moved = None
     if len(matched) > 1:
         moved, row = matched[1]
-        inspect_error(row, moved)
+        tag = inspect_error(row, moved)
         press(page, "v")
         page.wait_for_function("(k) => document.querySelector('#inspector-info').innerText.includes(k + ' (edited)')",
-                               arg=moved)
+                               arg=tag)
 
     press(page, "j")  # the next video of the AP order; nothing of the worst one stays
     page.wait_for_function("(v) => document.querySelector('#status')?.innerText.includes(v)", arg=order[1])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..edits import EditLayer
+from ..edits import EditLayer, numbered_segments
 from ..evaluate import GroundTruth, Prediction
 from ..types import Segment
 from .view import DatasetView
@@ -70,8 +70,9 @@ class DatasetVideo:
 
 
 def truth_segments(ground_truth: list[GroundTruth]) -> list[Segment]:
-    """Ground-truth instances as segments, in the file's order (instance ``j`` is an edits layer's ``rj``)."""
-    return [Segment(g.start, g.end, 1.0, label=g.label) for g in ground_truth]
+    """Ground-truth instances as segments, in the file's order (instance ``j`` is an edits layer's ``rj``), numbered
+    as an analysis's segments are (``#1``, ``#2``... in time order: the number the researcher sees)."""
+    return numbered_segments([Segment(g.start, g.end, 1.0, label=g.label) for g in ground_truth])
 
 
 def video_duration(view: DatasetView, video: str) -> float:
