@@ -288,6 +288,11 @@ def analysis_segments(features: ViewFeatures, fused: np.ndarray, grid: SnippetGr
     return drop_edge_stubs(segments, grid.duration, params.min_edge_duration_s, reach_s=grid.stride)
 
 
+def _check_features(analysis: Analysis) -> None:
+    if analysis.features is None:
+        raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
+
+
 def resolve_checkpoint(config: PipelineConfig) -> Path | None:
     """The checkpoint an analysis under ``config`` uses: its explicit path, else the shipped default,
     else none; a plain UTALError when the explicit file is missing."""
@@ -527,20 +532,21 @@ class Pipeline:
         The clusters are fitted and named once (the first segmentation, or when ``num_clusters`` changes) and
         kept in ``Analysis.cluster_model``; any other segmentation assigns its segments to their nearest
         centroid, so a cluster that survives a new threshold keeps its id and name."""
+        _check_features(analysis)
         return self._resegment(analysis, params, num_clusters, None)
 
     def resegment_thresholds(self, analysis: Analysis, thresholds: Iterable[float],
                              num_clusters: NumClusters = "auto") -> Iterator[Analysis]:
         """:meth:`resegment` of ``analysis`` at each of ``thresholds`` with its other settings, the same analyses,
         made together: the runs of snippets that several of these segmentations share are pooled once."""
+        _check_features(analysis)
         kept = PooledRuns()
         for threshold in thresholds:
             yield self._resegment(analysis, analysis.params.with_threshold(threshold), num_clusters, kept)
 
     def _resegment(self, analysis: Analysis, params: LocalizeParams, num_clusters: NumClusters,
                    kept: PooledRuns | None) -> Analysis:
-        if analysis.features is None:
-            raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
+        assert analysis.features is not None
         fused = analysis.curves["fused"]
         reusable = analysis.reusable
         segments = analysis_segments(analysis.features, fused, analysis.grid, params, reusable)
