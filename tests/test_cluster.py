@@ -6,8 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from utal_core.cluster import (ClusterResult, NamingConfig, cluster_means, cluster_segments, label_segments,
-                               name_clusters, name_z_scores, segment_embeddings, segment_snippets)
+from utal_core.cluster import (ClusterResult, NamingConfig, PooledRuns, SegmentPooler, cluster_means, cluster_segments,
+                               label_segments, name_clusters, name_z_scores, segment_embeddings, segment_snippets)
 from utal_core.grid import SnippetGrid
 from utal_core.types import Segment, ViewFeatures
 
@@ -57,6 +57,36 @@ def test_segment_embeddings_are_actionness_weighted_means() -> None:
     np.testing.assert_allclose(pooled["clip"][0], [(2 + 3 * 3) / 4, (4 + 3 * 9) / 4])
     np.testing.assert_allclose(pooled["clip"][1], [7.0, (36 + 49 + 64) / 3])  # zero actionness: plain mean
     np.testing.assert_allclose(pooled["cbp_probs"].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_runs_kept_between_segmentations_pool_to_the_same_embeddings() -> None:
+    """A pooler that keeps the runs it pooled (the threshold slider's positions) gives each segmentation the
+    embeddings pooled afresh, bit for bit, also once its store is full; and the runs of an earlier segmentation
+    are not pooled again."""
+    grid = SnippetGrid(duration=40.0)
+    rng = np.random.default_rng(4)
+    features = ViewFeatures(times=grid.times, views={"cbp": rng.standard_normal((grid.num_snippets, 24)).astype(np.float32)},
+                            extras={"cbp_probs": rng.dirichlet(np.ones(1000), grid.num_snippets).astype(np.float32)})
+    weights = np.clip(rng.standard_normal(grid.num_snippets), 0.0, None)
+    weights[10:14] = 0.0  # a run without actionness: the plain mean
+    pooler = SegmentPooler(features, weights)
+    runs = [(rng.integers(0, 36), rng.integers(1, 5)) for _ in range(30)] + [(10, 3), (10, 3)]
+    segmentations = [[Segment(*grid.span_seconds(int(first), int(first + length)), 0.5) for first, length in runs[i:i + 12]]
+                     for i in range(0, len(runs), 5)]
+    for kept in (PooledRuns(), PooledRuns(max_bytes=20_000)):  # the second fills after a few runs
+        for segments in segmentations:
+            fresh = pooler.embeddings(segments, grid)
+            again = pooler.embeddings(segments, grid, kept)
+            assert fresh.keys() == again.keys()
+            for view, values in fresh.items():
+                assert values.dtype == again[view].dtype and np.array_equal(values, again[view]), view
+        assert 0 < len(kept.runs) <= len({(first, length) for first, length in runs})
+    pooled = []
+    pooler._pool = lambda first, after, pool=pooler._pool: pooled.append(len(first)) or pool(first, after)
+    kept = PooledRuns()
+    pooler.embeddings(segmentations[0], grid, kept)
+    pooler.embeddings(segmentations[0][::-1], grid, kept)
+    assert pooled == [len({(s.start, s.end) for s in segmentations[0]}), 0]
 
 
 def three_groups(per_group: int = 5, seed: int = 0) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import gradio as gr
+import numpy as np
 import pytest
 
 from ui.explorer import Explorer
@@ -43,6 +44,12 @@ def server_answer(explorer: Explorer, analysis, threshold: float, cluster=None, 
     return new, cluster, redraw
 
 
+def payload(explorer: Explorer, analysis, cluster=None) -> tuple[dict, str]:
+    """The payload the page is sent (parsed, as STORE_BANDS_JS keeps it) and its key."""
+    text, key = explorer.threshold_bands(analysis, None, cluster, None, None)
+    return json.loads(text), key
+
+
 def drawn_in_page(bands: dict, threshold: float, figure: dict) -> dict:
     """``figure`` after the page drew the position of ``threshold`` on it (what DRAW_BANDS_JS does)."""
     position = bands["positions"][round(threshold / bands["step"])]
@@ -63,7 +70,7 @@ def drawn_in_page(bands: dict, threshold: float, figure: dict) -> dict:
 
 @pytest.mark.parametrize("cluster", [None, 0])
 def test_every_position_draws_what_the_server_draws_at_that_threshold(explorer, analysis, cluster):
-    bands, key = explorer.threshold_bands(analysis, None, cluster, None, None)
+    bands, key = payload(explorer, analysis, cluster)
     assert key == bands["key"] and [p["threshold"] for p in bands["positions"]] == slider_thresholds()
     assert len(bands["positions"]) == 101 and bands["controls"] == [0.0, 0.0, 0.6, "auto"]
     on_screen = json.loads(server_answer(explorer, analysis, 0.5, cluster)[2])["figure"]
@@ -77,7 +84,7 @@ def test_every_position_draws_what_the_server_draws_at_that_threshold(explorer, 
 
 
 def test_the_server_redraws_only_what_the_page_did_not_draw(explorer, analysis):
-    bands, key = explorer.threshold_bands(analysis, None, None, None, None)
+    bands, key = payload(explorer, analysis)
     note = json.dumps({"key": key, "threshold": 0.37})
     assert drawn_by_page(note, key, 0.37)
     assert server_answer(explorer, analysis, 0.37, drawn=note)[2] == ""
@@ -90,3 +97,20 @@ def test_the_server_redraws_only_what_the_page_did_not_draw(explorer, analysis):
     # a page that has this payload already is not sent it again; another selection gets its own
     assert explorer.threshold_bands(analysis, None, None, None, key) == (gr.skip(), gr.skip())
     assert explorer.threshold_bands(analysis, None, 0, None, key)[1] != key
+
+
+def test_the_positions_cut_together_are_the_per_position_resegments(explorer, analysis):
+    """The payload's segmentations (``Pipeline.resegment_thresholds``: runs of snippets pooled once for all positions)
+    are those of ``Pipeline.resegment`` at each position, embeddings bit for bit."""
+    pipeline, thresholds = explorer.services.pipeline, slider_thresholds()
+    together = list(pipeline.resegment_thresholds(analysis, thresholds, analysis.num_clusters))
+    assert len(together) == len(thresholds)
+    for threshold, cut in zip(thresholds, together):
+        alone = pipeline.resegment(analysis, analysis.params.with_threshold(threshold), analysis.num_clusters)
+        assert (cut.params, cut.segments, cut.clusters, cut.num_clusters) == \
+            (alone.params, alone.segments, alone.clusters, alone.num_clusters), threshold
+        assert cut.segment_embeddings.keys() == alone.segment_embeddings.keys()
+        for view, values in alone.segment_embeddings.items():
+            assert values.dtype == cut.segment_embeddings[view].dtype
+            assert np.array_equal(values, cut.segment_embeddings[view]), (threshold, view)
+    assert sum(bool(cut.segments) for cut in together) > 10

@@ -42,7 +42,7 @@ from .player import CONVERTING, browser_video
 from .saved_analyses import media_info, saved_analyses_for
 from .services import AppServices
 from .sessions import AnalysisRun, AnalysisStopped, Session
-from .threshold_bands import BASE_TOKEN, bands_key, drawn_by_page, kept_cluster, threshold_bands
+from .threshold_bands import BASE_TOKEN, bands_key, drawn_by_page, kept_cluster, meta_only, threshold_bands
 
 try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
     import spaces
@@ -384,18 +384,19 @@ class Explorer:
 
     def threshold_bands(self, analysis: Analysis | DatasetVideo | None, truth: list | None, cluster: int | None,
                         detector: list[DetectorRow] | None, sent: str | None):
-        """The threshold's segments at every slider position for the page (ui/threshold_bands.py) and their key, or
-        no change when the page has them already (``sent``: the key of the last ones sent); none without an
-        analysis."""
+        """The threshold's segments at every slider position for the page (ui/threshold_bands.py; JSON text) and
+        their key, or no change when the page has them already (``sent``: the key of the last ones sent); none
+        without an analysis."""
         if not isinstance(analysis, Analysis):
             return None, None
         rows = detector_rows(detector, analysis)
         token = self.timeline_token(analysis, truth, rows)
         if sent == bands_key(analysis, analysis.params, analysis.num_clusters, cluster, token):
             return gr.skip(), gr.skip()
+        base = meta_only(self.timeline_base(analysis, truth, rows))
         bands = threshold_bands(self.services.pipeline, analysis, cluster, token,
-                                lambda cut, shown: self.timeline(cut, truth, shown, rows))
-        return bands, bands["key"]
+                                lambda cut, shown: timeline_json(cut, truth, shown, TIMELINE_HEIGHT, rows, base))
+        return json.dumps(bands, separators=(",", ":")), bands["key"]
 
     def render_media(self, analysis: Analysis | DatasetVideo | None, truth: list | None, cluster: int | None,
                      request: gr.Request):

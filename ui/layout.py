@@ -95,7 +95,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 timeline_redraw = gr.Textbox(visible=False)
                 #: The threshold's segments at every slider position (ui/threshold_bands.py), the key of the
                 #: last ones sent, and what the page drew itself on the slider's last release.
-                threshold_bands = gr.JSON(visible=False)
+                threshold_bands = gr.Textbox(visible=False)
                 bands_sent = gr.State(None)
                 drawn_by_page = gr.Textbox(visible=False)
                 build_timeline_edits(inspector, cache, handle)  # drags on the timeline's edits lane

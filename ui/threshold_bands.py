@@ -36,8 +36,10 @@ BASE_TOKEN = "timeline_base"
 #: Runs in the page on the threshold slider's release: draws the position's segments from the payload that
 #: STORE_BANDS_JS kept (one Plotly.react that changes only the bands, the segment-dependent hover names and the
 #: threshold's marks) and returns what it drew for the server (:func:`drawn_by_page`), or "" when it could not.
+#: It answers only after the browser has painted the new timeline: Gradio goes on with the server's re-segmentation
+#: (tens of ms of its own work in the page) once the function has answered, and would otherwise hold the paint back.
 DRAW_BANDS_JS = """
-(threshold, minDuration, mergeGap, nmsIou, clusters) => {
+async (threshold, minDuration, mergeGap, nmsIou, clusters) => {
   const bands = window.utalThresholdBands;
   const plot = document.querySelector('#timeline .js-plotly-plot');
   const settings = [Number(minDuration), Number(mergeGap), Number(nmsIou), String(clusters)];
@@ -62,11 +64,21 @@ DRAW_BANDS_JS = """
     return '';
   }
   plot.dataset.thresholdDrawn = String(threshold);
+  await new Promise((painted) => {  // a message sent from the next frame's callbacks comes after its paint
+    setTimeout(painted, 100);  // a hidden tab paints no frame
+    requestAnimationFrame(() => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = painted;
+      channel.port2.postMessage(null);
+    });
+  });
   return JSON.stringify({key: bands.key, threshold: Number(threshold)});
 }
 """ % {"token": BASE_TOKEN}
-#: Keeps a plain copy of the payload the server sent in the page (the slider's release reads it there).
-STORE_BANDS_JS = "(bands) => { window.utalThresholdBands = bands ? JSON.parse(JSON.stringify(bands)) : null; }"
+#: Keeps the payload the server sent (JSON text) in the page, parsed (the slider's release reads it there). It comes as
+#: text, not as a gr.JSON value: Gradio copies the value of a JSON component (megabytes here) several times on every
+#: event of the page, the slider's release included.
+STORE_BANDS_JS = "(bands) => { window.utalThresholdBands = bands ? JSON.parse(bands) : null; }"
 
 
 def slider_thresholds() -> list[float]:
@@ -142,15 +154,24 @@ def _runs(values: list) -> list[list]:
     return runs
 
 
+def meta_only(base: dict) -> dict:
+    """A timeline base (``viz.timeline_base``) with each trace cut down to its ``meta``, for ``viz.timeline_json``:
+    what a segmentation changes comes out whole, and the rest (the curves and lanes, which the page has already) as
+    stubs, not written to JSON and read back at every position."""
+    return {"data": [{"meta": trace["meta"]} if "meta" in trace else {} for trace in base["data"]],
+            "layout": base["layout"]}
+
+
 def threshold_bands(pipeline: Pipeline, analysis: Analysis, cluster: int | None, base_token: str,
                     figure: Callable[[Analysis, int | None], str]) -> dict:
     """The payload of ``DRAW_BANDS_JS``: for every slider position, what ``figure`` (the timeline JSON of a
-    segmentation with a selected cluster, on the base of ``base_token``) changes with the threshold, from
-    ``analysis`` re-segmented there with its other settings (no model run). Shapes and annotations are listed once
-    in ``pool``; a per-snippet ``customdata`` as runs."""
+    segmentation with a selected cluster, on the base of ``base_token``; its unchanging traces may be stubs:
+    :func:`meta_only`) changes with the threshold, from ``analysis`` re-segmented there with its other settings
+    (``Pipeline.resegment_thresholds``; no model run). Shapes and annotations are listed once in ``pool``; a
+    per-snippet ``customdata`` as runs."""
     positions, figures = [], []
-    for threshold in slider_thresholds():
-        cut = pipeline.resegment(analysis, analysis.params.with_threshold(threshold), analysis.num_clusters)
+    thresholds = slider_thresholds()
+    for threshold, cut in zip(thresholds, pipeline.resegment_thresholds(analysis, thresholds, analysis.num_clusters)):
         figures.append((threshold, json.loads(figure(cut, kept_cluster(cut, cluster)))))
     customdata: dict[str, list] = {}
     rest: dict[str, list] = {}

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cache
 from statistics import NormalDist
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .errors import UTALError
 from .grid import SnippetGrid
@@ -29,13 +30,36 @@ from .types import VIEW_NAMES, Segment, ViewFeatures
 ACTION_VOCABULARY = "actions"
 
 
+@cache
+def _threads() -> ThreadpoolController:
+    """The BLAS and OpenMP thread pools, looked up once (each lookup reads every loaded library: milliseconds)."""
+    return ThreadpoolController()
+
+
 def segment_snippets(segment: Segment, grid: SnippetGrid, num_snippets: int) -> tuple[int, int]:
     """First and last snippet (inclusive) whose windows make up ``segment``, per the grid convention."""
+    first, last = segment_spans([segment], grid, num_snippets)
+    return int(first[0]), int(last[0])
+
+
+def segment_spans(segments: Sequence[Segment], grid: SnippetGrid, num_snippets: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`segment_snippets` of every segment: first and last snippets [N] (inclusive)."""
     half_stride = grid.stride / 2
-    first = int(grid.nearest_index(segment.start + half_stride))
-    last = int(grid.nearest_index(segment.end - half_stride))
-    first = min(first, num_snippets - 1)
-    return first, min(max(last, first), num_snippets - 1)
+    first = np.minimum(grid.nearest_index(np.array([s.start for s in segments], dtype=np.float64) + half_stride),
+                       num_snippets - 1)
+    last = grid.nearest_index(np.array([s.end for s in segments], dtype=np.float64) - half_stride)
+    return first, np.minimum(np.maximum(last, first), num_snippets - 1)
+
+
+@dataclass
+class PooledRuns:
+    """Embeddings of runs of snippets that a :class:`SegmentPooler` pooled, kept for its next segmentations (those of
+    the threshold slider's positions share most of their runs), up to ``max_bytes``."""
+
+    max_bytes: int = 64 << 20
+    #: Per-view embeddings of each run ``(first, after)``: snippets first..after - 1.
+    runs: dict[tuple[int, int], dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+    size: int = 0
 
 
 class SegmentPooler:
@@ -56,10 +80,26 @@ class SegmentPooler:
                           for name, values in sources.items()}
         self._sources = sources
 
-    def embeddings(self, segments: Sequence[Segment], grid: SnippetGrid) -> dict[str, np.ndarray]:
-        """Per-view embeddings [N, D] of ``segments``."""
-        spans = np.array([segment_snippets(s, grid, self.num_snippets) for s in segments], dtype=np.int64).reshape(-1, 2)
-        first, after = spans[:, 0], spans[:, 1] + 1
+    def embeddings(self, segments: Sequence[Segment], grid: SnippetGrid,
+                   kept: PooledRuns | None = None) -> dict[str, np.ndarray]:
+        """Per-view embeddings [N, D] of ``segments``; with ``kept``, the runs of snippets found there are not pooled
+        again, and the new ones are kept there (each embedding is its run's alone, so the same either way)."""
+        first, last = segment_spans(segments, grid, self.num_snippets)
+        if kept is None or not len(segments):
+            return self._pool(first, last + 1)
+        spans = list(zip(first.tolist(), (last + 1).tolist()))
+        found = {span: kept.runs[span] for span in spans if span in kept.runs}
+        missing = np.array([span for span in dict.fromkeys(spans) if span not in found], dtype=np.int64).reshape(-1, 2)
+        pooled = self._pool(missing[:, 0], missing[:, 1])
+        for row, span in enumerate(map(tuple, missing.tolist())):
+            found[span] = {name: values[row] for name, values in pooled.items()}
+            if kept.size < kept.max_bytes:
+                kept.runs[span] = found[span]
+                kept.size += sum(values.nbytes for values in found[span].values())
+        return {name: np.stack([found[span][name] for span in spans]) for name in self._weighted}
+
+    def _pool(self, first: np.ndarray, after: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-view embeddings [N, D] of the runs of snippets ``first..after - 1``; each row from its run alone."""
         totals = self._weight[after] - self._weight[first]
         # Weights too small to tell from zero in running totals count as none: the segment's plain mean then.
         weighted = totals > 1e-9 * max(float(self._weight[-1]), 1e-300)
@@ -225,7 +265,7 @@ def cluster_segments(embeddings: Mapping[str, np.ndarray] | np.ndarray, k: int |
     distinct = len(np.unique(points.round(6), axis=0))
     # k-means and silhouette only need distances, which N points keep exactly in their own
     # N-dimensional span; fitting there (single-threaded) keeps re-clustering interactive.
-    with threadpool_limits(1):
+    with _threads().limit(limits=1):
         span = _span_coordinates(points)
         sample = np.unique(np.linspace(0, len(span) - 1, min(len(span), config.auto_k_sample)).round().astype(np.int64))
         if k == "auto":
@@ -375,7 +415,8 @@ class ClusterModel:
         """Each segment's nearest centroid (the k-means rule)."""
         points = joint_features(embeddings, self.views).astype(np.float64)
         centroids = self.centroids.astype(np.float64)
-        distances = -2 * points @ centroids.T + np.einsum("ij,ij->i", centroids, centroids)[None, :]
+        with _threads().limit(limits=1):  # a few hundred points: threads cost more than they give, most on a busy machine
+            distances = -2 * points @ centroids.T + np.einsum("ij,ij->i", centroids, centroids)[None, :]
         return ClusterResult(labels=distances.argmin(axis=1), k=len(centroids), centroids=self.centroids, quality=None)
 
     def to_dict(self) -> dict:

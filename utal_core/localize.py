@@ -165,12 +165,16 @@ def localize(
     return [Segment(float(start_s[i]), float(end_s[i]), float(scores[i]), int(clusters[i])) for i in keep]
 
 
-def localize_sources(sources: Mapping[str, np.ndarray], grid: SnippetGrid, params: LocalizeParams = LocalizeParams(),
-                     cuts: np.ndarray | None = None) -> list[Segment]:
-    """Segments (seconds, best score first, ``cluster = -1``) from several curves [T] of one video, by name:
-    proposals from every source at every scale, each scored by its best source (see the module docstring)."""
+#: Each source's curves at the sorted time scales (None where flat at that scale), upsampled: see :func:`ranged_sources`.
+RangedSources = dict[str, list[np.ndarray | None]]
+
+
+def ranged_sources(sources: Mapping[str, np.ndarray], grid: SnippetGrid, params: LocalizeParams) -> RangedSources:
+    """Every source smoothed at each of ``params.scales_s`` (sorted), placed on its own range and upsampled by
+    ``params.upsample``; a source flat at every scale is left out. All that :func:`localize_ranged` reads of the
+    curves; no threshold enters it, so a caller that cuts the same curves at many thresholds keeps it."""
     scales = np.sort(np.asarray(params.scales_s))
-    ranged: dict[str, list[np.ndarray | None]] = {}
+    ranged: RangedSources = {}
     for name, signal in sources.items():
         signal = np.nan_to_num(np.asarray(signal, dtype=np.float64))
         if signal.ndim != 1 or signal.shape[0] != grid.num_snippets:
@@ -178,6 +182,20 @@ def localize_sources(sources: Mapping[str, np.ndarray], grid: SnippetGrid, param
         curves = [ranged_curve(signal, grid.stride, scale) for scale in scales]
         if any(curve is not None for curve in curves):
             ranged[name] = [None if curve is None else _upsample(curve, params.upsample) for curve in curves]
+    return ranged
+
+
+def localize_sources(sources: Mapping[str, np.ndarray], grid: SnippetGrid, params: LocalizeParams = LocalizeParams(),
+                     cuts: np.ndarray | None = None) -> list[Segment]:
+    """Segments (seconds, best score first, ``cluster = -1``) from several curves [T] of one video, by name:
+    proposals from every source at every scale, each scored by its best source (see the module docstring)."""
+    return localize_ranged(ranged_sources(sources, grid, params), grid, params, cuts)
+
+
+def localize_ranged(ranged: RangedSources, grid: SnippetGrid, params: LocalizeParams = LocalizeParams(),
+                    cuts: np.ndarray | None = None) -> list[Segment]:
+    """:func:`localize_sources` from the sources' curves made by :func:`ranged_sources` with the same ``params``."""
+    scales = np.sort(np.asarray(params.scales_s))
     if not ranged:
         return []
     first, last, start_s, end_s = _timed_proposals([c for curves in ranged.values() for c in curves if c is not None],

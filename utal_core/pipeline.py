@@ -17,20 +17,20 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Literal
 
 import numpy as np
 
 from . import media
 from .cache import default_cache_dir
-from .cluster import ClusterModel, SegmentPooler, fit_cluster_model, label_segments
+from .cluster import ClusterModel, PooledRuns, SegmentPooler, fit_cluster_model, label_segments
 from .edits import EditLayer, numbered_segments, with_numbers
 from .errors import UTALError
 from .export import atomic_write_text
 from .features import FeatureExtractor, content_hash, library_versions
 from .grid import ADAPTIVE_MAX_SNIPPETS, ADAPTIVE_MIN_SNIPPETS, SnippetGrid, make_grid
 from .limits import Limits
-from .localize import LocalizeParams, drop_edge_stubs, localize, localize_sources, refine_boundaries
+from .localize import LocalizeParams, drop_edge_stubs, localize, localize_ranged, ranged_sources, refine_boundaries
 from .encoders.base import file_sha256
 from .model.checkpoint_metadata import checkpoint_views
 from .model.defaults import DEFAULT_ATTENTION_WINDOW
@@ -274,18 +274,26 @@ def analysis_segments(features: ViewFeatures, fused: np.ndarray, grid: SnippetGr
     (:func:`~utal_core.localize.localize_sources`), then, when ``params.refine_boundaries``, each boundary
     moved to the strongest rise or fall of the fine evidence within half a snippet; sub-second stubs within a
     snippet of the video's edges dropped (:func:`~utal_core.localize.drop_edge_stubs`). ``reusable`` keeps what
-    does not depend on ``params`` (the views' signals, shot cuts, fine evidence) for the next call on the
-    same ``features`` and ``fused``."""
+    does not depend on ``params`` (the views' signals, shot cuts, fine evidence) or on its thresholds (the curves
+    smoothed at its scales) for the next call on the same ``features`` and ``fused``."""
     kept = {} if reusable is None else reusable
     if "sources" not in kept:
         kept["sources"] = view_signals(features, list(VIEW_NAMES)) | {"fused": fused}
         kept["cuts"] = shot_cuts(features)
         kept["fine"] = fine_evidence(features, grid.window)
-    segments = localize_sources(kept["sources"], grid, params, cuts=kept["cuts"] if params.split_at_cuts else None)
+    curves = ("ranged", params.scales_s, params.upsample)  # the smoothed curves: the same at every threshold
+    if curves not in kept:
+        kept[curves] = ranged_sources(kept["sources"], grid, params)
+    segments = localize_ranged(kept[curves], grid, params, cuts=kept["cuts"] if params.split_at_cuts else None)
     fine: tuple[np.ndarray, np.ndarray] | None = kept["fine"] if params.refine_boundaries else None
     if fine is not None:
         segments = refine_boundaries(segments, *fine, grid.stride / 2, grid.duration)
     return drop_edge_stubs(segments, grid.duration, params.min_edge_duration_s, reach_s=grid.stride)
+
+
+def _check_features(analysis: Analysis) -> None:
+    if analysis.features is None:
+        raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
 
 
 def resolve_checkpoint(config: PipelineConfig) -> Path | None:
@@ -528,14 +536,27 @@ class Pipeline:
         kept in ``Analysis.cluster_model``; any other segmentation assigns its segments to their nearest
         centroid, so a cluster that survives a new threshold keeps its id and name. Likewise a segment that
         survives keeps its number (:func:`~utal_core.edits.numbered_segments`); new ones get new numbers."""
-        if analysis.features is None:
-            raise UTALError("This analysis was loaded without its features; analyse the video again to re-segment.")
+        _check_features(analysis)
+        return self._resegment(analysis, params, num_clusters, None)
+
+    def resegment_thresholds(self, analysis: Analysis, thresholds: Iterable[float],
+                             num_clusters: NumClusters = "auto") -> Iterator[Analysis]:
+        """:meth:`resegment` of ``analysis`` at each of ``thresholds`` with its other settings, the same analyses,
+        made together: the runs of snippets that several of these segmentations share are pooled once."""
+        _check_features(analysis)
+        kept = PooledRuns()
+        for threshold in thresholds:
+            yield self._resegment(analysis, analysis.params.with_threshold(threshold), num_clusters, kept)
+
+    def _resegment(self, analysis: Analysis, params: LocalizeParams, num_clusters: NumClusters,
+                   kept: PooledRuns | None) -> Analysis:
+        assert analysis.features is not None
         fused = analysis.curves["fused"]
         reusable = analysis.reusable
         segments = analysis_segments(analysis.features, fused, analysis.grid, params, reusable)
         if "pooler" not in reusable:
             reusable["pooler"] = SegmentPooler(analysis.features, fused)
-        embeddings = reusable["pooler"].embeddings(segments, analysis.grid) if segments else {}
+        embeddings = reusable["pooler"].embeddings(segments, analysis.grid, kept) if segments else {}
         model, clusters = analysis.cluster_model, []
         if segments:
             if model is not None and model.fits(embeddings, num_clusters):
@@ -546,6 +567,9 @@ class Pipeline:
             sizes = np.bincount(result.labels, minlength=result.k)
             clusters = [ClusterInfo(c, n.name, n.score, n.encoder, int(sizes[c]), list(n.alternatives))
                         for c, n in enumerate(model.names) if sizes[c]]
+        corrected = analysis.edits.segments() if analysis.edits is not None else []
+        segments = numbered_segments(segments, analysis.segments,
+                                     [item.segment.number for item in corrected if item.segment.number is not None])
         corrected = analysis.edits.segments() if analysis.edits is not None else []
         segments = numbered_segments(segments, analysis.segments,
                                      [item.segment.number for item in corrected if item.segment.number is not None])
