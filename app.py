@@ -27,6 +27,7 @@ from starlette.middleware import Middleware  # noqa: E402
 from ui.explorer import Explorer  # noqa: E402,F401 - re-exported for tests and scripts
 from ui.layout import APP_CSS, INSTRUMENT_JS, build_demo  # noqa: E402
 from ui.limits import BodySizeLimit  # noqa: E402
+from ui.page_head import page_head  # noqa: E402
 from ui.saved_analyses import start_preparing_example  # noqa: E402
 from ui.services import AppConfig, AppServices  # noqa: E402
 from utal_core.examples import DEFAULT_EXAMPLE, EXAMPLES  # noqa: E402
@@ -48,7 +49,7 @@ def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: 
     body_limit = Middleware(BodySizeLimit, limit_bytes=config.max_upload_bytes, message=too_large)
     return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
                          allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False, js=INSTRUMENT_JS,
-                         css=APP_CSS, app_kwargs={"middleware": [body_limit]}, **kwargs)
+                         css=APP_CSS, head=page_head(), app_kwargs={"middleware": [body_limit]}, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from utal_core.examples import DEFAULT_EXAMPLE
 
-from .app_harness import app_process, chromium_page
+from .app_harness import app_process, chromium_page, running_app
 from .test_app_browser import pytestmark  # noqa: F401 - the browser marks
 from .test_app_defects import model_runs_shown, wait_for_status
 
@@ -26,3 +26,17 @@ def test_the_first_visitor_of_a_fresh_server_gets_the_example_from_disk(tmp_path
         assert model_runs_shown(page) == 1  # the preparation's run; none for the visitor
     assert len(list((tmp_path / "app" / "analyses").glob("*.analysis.json"))) == 1
     assert f"the example {DEFAULT_EXAMPLE} is ready" in (tmp_path / "server.log").read_text()
+
+
+def test_plotly_is_fetched_while_the_page_starts_not_after_its_first_answer(tmp_path):
+    """The timeline's Plotly chunk is requested before the page's first request to the server (its load
+    events), so a first visitor's timeline does not wait for that download after the example's answer."""
+    with running_app(tmp_path) as server, chromium_page(tmp_path / "profile") as page:
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(server.url)
+        page.wait_for_selector("#analyze-btn", timeout=120_000)
+        page.wait_for_function("() => performance.getEntriesByType('resource').some(e => e.name.includes('/queue/join'))",
+                               timeout=120_000)
+    first_join = next(n for n, url in enumerate(requested) if "/queue/join" in url)
+    assert [url for url in requested[:first_join] if "/PlotlyPlot-" in url]
