@@ -53,6 +53,8 @@ Untouched = Literal["drop", "keep"]
 RAW_PREFIX, ADDED_PREFIX = "r", "a"
 #: A segment of a new segmentation keeps the number of the previous one it overlaps most, at this tIoU or more.
 NUMBER_MATCH_TIOU = 0.3
+#: Segments compared at once with every previous one when numbers are carried over (bounds the memory).
+PAIR_ROWS = 256
 
 
 def segment_tag(segment: Segment) -> str:
@@ -68,19 +70,21 @@ def _tiou(a: Segment, b: Segment) -> float:
 
 def _overlapping_pairs(segments: Sequence[Segment], previous: Sequence[Segment]) -> list[tuple[float, int, int]]:
     """``(tIoU, i, j)`` for every segment ``i`` and previous segment ``j`` at ``NUMBER_MATCH_TIOU`` or more,
-    best first (ties by position); only the previous segments that can overlap are compared."""
+    best first (ties by position); the tIoU as :func:`_tiou` gives it, computed for ``PAIR_ROWS`` segments at a
+    time against every previous one (a re-threshold of a long video compares hundreds with hundreds)."""
     if not segments or not previous:
         return []
-    order = sorted(range(len(previous)), key=lambda j: previous[j].start)
-    starts = np.array([previous[j].start for j in order])
-    longest = max(s.duration for s in previous)
-    pairs = []
-    for i, segment in enumerate(segments):
-        low, high = np.searchsorted(starts, [segment.start - longest, segment.end])
-        for j in order[low:high]:
-            tiou = _tiou(segment, previous[j])
-            if tiou >= NUMBER_MATCH_TIOU:
-                pairs.append((tiou, i, j))
+    bounds = np.array([(s.start, s.end) for s in segments], dtype=np.float64)
+    before = np.array([(s.start, s.end) for s in previous], dtype=np.float64)
+    pairs: list[tuple[float, int, int]] = []
+    for first in range(0, len(bounds), PAIR_ROWS):
+        rows = bounds[first:first + PAIR_ROWS, None, :]
+        inter = np.minimum(rows[..., 1], before[:, 1]) - np.maximum(rows[..., 0], before[:, 0])
+        union = np.maximum(rows[..., 1], before[:, 1]) - np.minimum(rows[..., 0], before[:, 0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tiou = np.where((inter > 0) & (union > 0), inter / union, 0.0)
+        for i, j in zip(*np.nonzero(tiou >= NUMBER_MATCH_TIOU)):
+            pairs.append((float(tiou[i, j]), first + int(i), int(j)))
     return sorted(pairs, key=lambda pair: (-pair[0], pair[1], pair[2]))
 
 
