@@ -148,7 +148,7 @@ def test_opening_a_search_hit_loads_its_video_analysis_and_seeks(app):
         .flatMap(t => Array.from(t.x).map((x, i) => x - t.width[i] / 2))""")
     assert any(abs(s - start) < 0.01 for s in starts), (start, starts)  # the hit is one of the bands drawn
     captions = page.evaluate("() => [...document.querySelectorAll('#segment-gallery .caption-label')].map(c => c.innerText)")
-    assert any(float(c.split("–")[0]) > 7 for c in captions), captions
+    assert any(float(c.split(" · ")[1].split("–")[0]) > 7 for c in captions), captions  # "#n · start–end s · name"
     assert services.pipeline.model_runs == 2
     shot(page, "22_search_hit_opened")
 
