@@ -197,6 +197,7 @@ def test_accept_reject_undo_redo_and_add_from_the_playhead(page):
     assert row["color"] == ["#9e9e9e"] and row["pattern"] == ["x"]
     press(page, "u")
     page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(edited)')")
+    page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('Undone')")
     press(page, "Shift+U")
     page.wait_for_function("() => document.querySelector('#inspector-info').innerText.includes('(rejected)')")
     press(page, "Control+z")

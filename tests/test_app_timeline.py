@@ -151,6 +151,8 @@ def test_dragging_an_end_and_drawing_a_segment_are_edits_in_the_table_and_the_ex
     new_end = bar["end"] - 0.25 * (bar["right"] - bar["left"]) * track["secondsPerPx"]
     page.wait_for_function(f"([start, end]) => ({TRACK_JS})().bars.some(b => Math.abs(b.start - start) < 1e-3 && "
                            "Math.abs(b.end - end) < 0.1)", arg=[bar["start"], new_end])
+    # the restyle is noted one painted frame after it is drawn: waited for, then it must be the only one
+    page.wait_for_function("() => window.utalDragTimes().restyled.length > 0")
     assert len(page.evaluate("() => window.utalDragTimes().restyled")) == 1
     wait_for_correction(page, "row[1] === 'edited' && Math.abs(Number(row[3]) - arg) < 0.1", new_end)
     # A new segment drawn on an empty stretch of the lane's first row (found from the outlines there, as the
