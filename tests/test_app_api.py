@@ -1,4 +1,4 @@
-"""The app's named endpoints (/analyze, /search) called through gradio_client."""
+"""The app's named endpoints (/analyze, /search, /downloads) called through gradio_client."""
 
 from __future__ import annotations
 
@@ -55,3 +55,12 @@ def test_api_errors_are_plain_messages(client_and_video, tmp_path):
     assert not re.search(r"Invalid data found|moov atom|@ 0x", message)  # ffmpeg's own wording
     with pytest.raises(Exception, match="search for"):
         client.predict("   ", 5, api_name="/search")
+
+
+def test_only_the_apps_api_is_described(client_and_video):
+    """The page's own events (re-segmentation, thumbnails, the inspector...) are not named endpoints: the API
+    description (which every page load carries in its HTML) lists the app's three."""
+    client, _, _ = client_and_video
+    described = client.view_api(print_info=False, return_format="dict")
+    assert set(described["named_endpoints"]) == {"/analyze", "/search", "/downloads"}
+    assert not described["unnamed_endpoints"]

@@ -268,7 +268,13 @@ class DetectorPanel:
         focused.success(None, [seek_time, self.focus], None, js=FOCUS_ERROR_JS.replace("SEEK_JS", seek_js))
         open_span(focused, self.error_start, self.error_end)
 
-    def redraw(self, event: Any) -> Any:
-        """``event`` followed by the detector's row and error analysis, then the timeline."""
+    def redraw(self, event: Any, drawn_without_rows: bool = False) -> Any:
+        """``event`` followed by the detector's row and error analysis, then the timeline. When ``event`` drew the
+        timeline itself without detectors' lanes (``drawn_without_rows``, an analysis), the timeline is drawn again
+        only if the video has some: a first visit's page does not plot the same figure twice."""
+        render = self.render
+        if drawn_without_rows:
+            def render(*inputs: Any) -> tuple:
+                return self.render(*inputs) if inputs[-1] else (gr.skip(),) * len(self.view_outputs)
         return event.success(self.handle(show_detector), self.inputs, self.outputs, show_progress="hidden").success(
-            self.render, self.render_inputs, self.view_outputs, show_progress="hidden")
+            render, self.render_inputs, self.view_outputs, show_progress="hidden")

@@ -23,6 +23,8 @@ from .services import AppServices
 from .threshold_bands import DRAW_BANDS_JS, STORE_BANDS_JS, THRESHOLD_RANGE, THRESHOLD_STEP
 from .timeline_edits import build_timeline_edits
 
+#: The app's API (gradio_client): an analysis, a search and an analysis's downloads.
+PUBLIC_API = ("analyze", "search", "downloads")
 #: Player height in pixels; with the timeline's (``ui.explorer.TIMELINE_HEIGHT``) both fit a 1440x900 window.
 PLAYER_HEIGHT = 330
 #: Runs once in the page: click-to-seek on the timeline and the playhead that follows the player, then the
@@ -170,12 +172,12 @@ def build_demo(services: AppServices) -> gr.Blocks:
         detector_panel.wire(analysis, truth, render, render_inputs, view_outputs, seek_time, SEEK_JS,
                             inspector.open_span, services.config.max_concurrent_analyses)
 
-        def redraw(event: gr.events.Dependency) -> gr.events.Dependency:
+        def redraw(event: gr.events.Dependency, drawn_without_rows: bool = False) -> gr.events.Dependency:
             """After ``event`` replaced the video on screen (or its ground truth): the dataset bar and the player as
-            that video wants them, then the detectors' rows and the timeline."""
+            that video wants them, then the detectors' rows and the timeline (``DetectorPanel.redraw``)."""
             event.success(DatasetBar.follow, analysis, [dataset_bar.row, dataset_bar.place, player], queue=False,
                           show_progress="hidden", api_visibility="private")
-            return detector_panel.redraw(event)
+            return detector_panel.redraw(event, drawn_without_rows)
 
         def follow_up(event: gr.events.Dependency, **options) -> gr.events.Dependency:
             """After ``event`` drew a segmentation: thumbnails, clusters and subtitles (``options``), and beside them
@@ -193,7 +195,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         )
         analyzing.failure(handle(explorer.after_failure), analysis, status, show_progress="hidden")
         inspector.follow_video(analyzing)
-        follow_up(redraw(analyzing), show_progress="hidden")
+        follow_up(redraw(analyzing, drawn_without_rows=True), show_progress="hidden")
         cancel_button.click(handle(explorer.after_cancel), analysis, status, cancels=[analyzing])
         truth_changed = truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)
         inspector.refresh_labels(truth_changed)
@@ -220,7 +222,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 (previous_button.click, inspecting.inspect_step(-1), [analysis, cluster, position]),
                 (next_button.click, inspecting.inspect_step(+1), [analysis, cluster, position])):
             inspector.wire_selection(event, handler, inputs, seek_outputs)
-        prepare_downloads.click(handle(explorer.downloads), analysis, downloads)
+        prepare_downloads.click(handle(explorer.downloads), analysis, downloads, api_name="downloads")
         play_button.click(None, [segment_start, segment_end], None, js=PLAY_SEGMENT_JS)
 
         for event in (cluster_gallery.select(handle(explorer.select_cluster), analysis, cluster),
@@ -249,7 +251,12 @@ def build_demo(services: AppServices) -> gr.Blocks:
         preloaded = demo.load(handle(explorer.preload), [visitor, cache, *controls],
                               [visitor, upload, truth_upload, *analysis_outputs])
         inspector.follow_video(preloaded)
-        follow_up(redraw(preloaded))
+        follow_up(redraw(preloaded, drawn_without_rows=True))
+    # Every other event is the page's own: out of the API description that each page load carries (300 KB of the
+    # first visitor's HTML when the follow-ups were named endpoints too).
+    for function in demo.fns.values():
+        if function.api_name not in PUBLIC_API:
+            function.api_visibility = "private"
     demo.queue(default_concurrency_limit=4)
     return demo
 
