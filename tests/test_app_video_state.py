@@ -46,6 +46,7 @@ def test_the_page_belongs_to_the_video_on_screen(videos):
         page.wait_for_selector("#segment-count-value")
         page.click("#segments-table [data-testid='cell-1-1']")  # inspect a segment of the first video
         page.wait_for_function("() => document.querySelector('#inspected-start')")
+        page.wait_for_function("() => document.querySelector('#segment-info').innerText.includes('Segment #')")
         page.click("#prepare-downloads")
         page.wait_for_function("() => document.querySelectorAll('#downloads a').length > 0")
         names = page.evaluate(PAGE_STATE_JS)["downloads"]
@@ -62,6 +63,13 @@ def test_the_page_belongs_to_the_video_on_screen(videos):
         toast = page.wait_for_selector(".toast-body, [data-testid='toast-body']", timeout=30_000).inner_text()
         assert "Select a segment first" in toast or "segment of this video" in toast, toast
         assert corrections(page) == []
+        # The first video's selected segment is forgotten: no line naming it, and Play segment plays nothing.
+        page.wait_for_function("() => !document.querySelector('#segment-info').innerText.includes('Segment #')")
+        paused_at = page.evaluate("() => document.querySelector('#player video').currentTime")
+        page.click("#play-segment-btn")
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => document.querySelector('#player video').paused")
+        assert page.evaluate("() => document.querySelector('#player video').currentTime") == paused_at
         page.click("#prepare-downloads")
         page.wait_for_function("() => document.querySelectorAll('#downloads a').length > 0")
         assert all(name.startswith("second_clip") for name in page.evaluate(PAGE_STATE_JS)["downloads"])

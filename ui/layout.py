@@ -172,11 +172,16 @@ def build_demo(services: AppServices) -> gr.Blocks:
         detector_panel.wire(analysis, truth, render, render_inputs, view_outputs, seek_time, SEEK_JS,
                             inspector.open_span, services.config.max_concurrent_analyses)
 
-        def redraw(event: gr.events.Dependency, drawn_without_rows: bool = False) -> gr.events.Dependency:
-            """After ``event`` replaced the video on screen (or its ground truth): the dataset bar and the player as
-            that video wants them, then the detectors' rows and the timeline (``DetectorPanel.redraw``)."""
+        def redraw(event: gr.events.Dependency, drawn_without_rows: bool = False,
+                   new_video: bool = True) -> gr.events.Dependency:
+            """After ``event`` replaced the video on screen (or, not ``new_video``, its ground truth): the dataset bar
+            and the player as that video wants them, the last video's selected segment forgotten (its line, and the
+            bounds Play segment would play), then the detectors' rows and the timeline (``DetectorPanel.redraw``)."""
             event.success(DatasetBar.follow, analysis, [dataset_bar.row, dataset_bar.place, player], queue=False,
                           show_progress="hidden", api_visibility="private")
+            if new_video:
+                event.success(lambda: ("", None, None), None, [segment_info, segment_start, segment_end], queue=False,
+                              show_progress="hidden")
             return detector_panel.redraw(event, drawn_without_rows)
 
         def follow_up(event: gr.events.Dependency, **options) -> gr.events.Dependency:
@@ -199,7 +204,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         cancel_button.click(handle(explorer.after_cancel), analysis, status, cancels=[analyzing])
         truth_changed = truth_upload.change(handle(explorer.ground_truth), [truth_upload, analysis], truth)
         inspector.refresh_labels(truth_changed)
-        follow_up(redraw(truth_changed))
+        follow_up(redraw(truth_changed, new_video=False))
 
         resegment_inputs = [analysis, truth, cluster, detector_panel.rows, *controls]
         resegment_outputs = [analysis, cluster, timeline_redraw, table, segment_count]
