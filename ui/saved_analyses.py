@@ -101,8 +101,8 @@ def prepare_example(services: AppServices, name: str) -> None:
     where every page loads it from, unless it is saved already; its proxy for the inspector is requested too. A
     visitor's analysis waits for this one's slot, then finds it saved, segmented with the page's opening controls
     (``PAGE_CONTROLS``), so the page shows it as it is. What a page then does with it once per process (load the
-    pipeline, embed the cluster-name vocabulary, build the timeline's Plotly classes) is done here too, so the first
-    visitor does not wait for it either."""
+    pipeline, embed the cluster-name vocabulary, build the timeline's Plotly classes, describe the encoders) is
+    done here too, so the first visitor does not wait for it either."""
     video = example_path(name)
     key = content_hash(video)
     services.request_proxy(video, key)
@@ -114,6 +114,7 @@ def prepare_example(services: AppServices, name: str) -> None:
             analysis = services.pipeline.resegment(analysis, params, num_clusters)
             saved.save(analysis, services.pipeline)
     timeline_figure(services.pipeline.resegment(analysis, analysis.params, analysis.num_clusters))
+    services.pipeline.doctor()  # the Settings tab's report, which each page load asks for beside the example
 
 
 def start_preparing_example(services: AppServices, name: str) -> threading.Thread:
