@@ -34,6 +34,21 @@ INSTRUMENT_JS = "() => { (" + Path(__file__).with_name("instrument.js").read_tex
 #: The inspector and the controls beside the player are as high as the player and scroll on their own, so the
 #: timeline sits directly under the player.
 PANEL_CSS = f"#analyze-controls, #inspector-panel {{ max-height: {PLAYER_HEIGHT}px; }}"
+#: Resolves once the page shows a timeline (at most 3 s): a first visitor's page fetches and starts Plotly (a second
+#: of its two cores) while the server would otherwise compute the thumbnails and every threshold's segments.
+TIMELINE_SHOWN_JS = """() => new Promise((done) => {
+  const started = performance.now();
+  const check = () => {
+    const plot = document.querySelector('#timeline .js-plotly-plot');
+    if ((plot && plot._fullLayout && plot.data && plot.data.length) || performance.now() - started > 3000) {
+      requestAnimationFrame(() => setTimeout(done, 0));  // once it is painted
+      setTimeout(done, 200);  // a page in the background paints no frame
+    } else {
+      setTimeout(check, 20);
+    }
+  };
+  check();
+})"""
 #: The page's own style rules (the status line, the cluster captions, the Analyze tab's top row, the strips).
 APP_CSS = (Path(__file__).with_name("app.css")).read_text(encoding="utf-8") + PANEL_CSS + STRIP_CSS
 
@@ -185,12 +200,13 @@ def build_demo(services: AppServices) -> gr.Blocks:
             return detector_panel.redraw(event, drawn_without_rows)
 
         def follow_up(event: gr.events.Dependency, **options) -> gr.events.Dependency:
-            """After ``event`` drew a segmentation: thumbnails, clusters and subtitles (``options``), and beside them
-            the threshold's segments at every slider position for the page."""
-            event.success(handle(explorer.threshold_bands), [*render_inputs, bands_sent], [threshold_bands, bands_sent],
+            """After ``event`` drew a segmentation, once the page shows a timeline: thumbnails, clusters and subtitles
+            (``options``), and beside them the threshold's segments at every slider position for the page."""
+            drawn = event.success(None, None, None, js=TIMELINE_SHOWN_JS, show_progress="hidden")
+            drawn.success(handle(explorer.threshold_bands), [*render_inputs, bands_sent], [threshold_bands, bands_sent],
                           show_progress="hidden", trigger_mode="always_last").success(
                 None, threshold_bands, None, js=STORE_BANDS_JS)
-            return event.success(handle(explorer.render_media), view_inputs, media_outputs, **options)
+            return drawn.success(handle(explorer.render_media), view_inputs, media_outputs, **options)
 
         use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
         analyzing = analyze_button.click(explorer.starting, None, status, queue=False, show_progress="hidden").then(
