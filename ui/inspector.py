@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal
 import gradio as gr
 
 from utal_core.checks import finite_number
-from utal_core.edits import NUMBER_MATCH_TIOU, EditLayer, segment_tag
+from utal_core.edits import NUMBER_MATCH_TIOU, EditedSegment, EditLayer, segment_tag
 from utal_core.errors import UTALError
 from utal_core.media import MediaInfo, ProxyVideo
 from utal_core.pipeline import Analysis
@@ -195,19 +195,18 @@ class Inspector:
     def fast_outputs(self, analysis: Analysis, key: str | Selection | None, note: str = "") -> tuple:
         """(the inspected selection, info line, edits row data for ui/inspector.js, corrections table)."""
         layer = self.layer(analysis)
-        keys = {item.key: item for item in layer.segments()}
+        items = layer.segments()
         key = key.key_in(analysis) if isinstance(key, Selection) else key
-        key = key if key in keys else None
-        if key is None:
-            info = "No segment inspected. " + note
+        item = next((item for item in items if item.key == key), None)
+        if item is None:
+            info, selection = "No segment inspected. " + note, None
         else:
-            item = keys[key]
             segment = item.segment
             info = (f"Inspecting **{item.tag}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
                     f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
                     f"{markdown_text(segment.label or 'unlabelled')}. {note}")
-        selection = Selection.of(analysis, key) if key is not None else None
-        return selection, info, json.dumps(edits_row(layer, key)), self.corrections(layer)
+            selection = Selection(item.key, analysis.content_hash, layer.base, segment.start, segment.end, item.tag)
+        return selection, info, json.dumps(edits_row(layer, item.key if item is not None else None)), self.corrections(layer, items)
 
     def follow_video(self, analysis: Analysis | None, selection: Selection | None) -> tuple:
         """After the video on screen or its segmentation changed: the inspector of *this* analysis. A selection of
@@ -240,15 +239,15 @@ class Inspector:
         return best
 
     @staticmethod
-    def corrections(layer: EditLayer | None) -> list[list[Any]]:
-        """One row per reviewed, edited or added segment, in time order (see CORRECTION_COLUMNS)."""
+    def corrections(layer: EditLayer | None, items: list[EditedSegment] | None = None) -> list[list[Any]]:
+        """One row per reviewed, edited or added segment, in time order (see CORRECTION_COLUMNS); ``items``: the
+        layer's segments when the caller has them already."""
         if layer is None:
             return [[""] * len(CORRECTION_COLUMNS)]
         model = {f"r{i}": s for i, s in enumerate(layer.raw)}
         rows = []
-        for item in sorted(layer.segments(), key=lambda i: (i.segment.start, i.segment.end)):
-            if item.status == "untouched":
-                continue
+        touched = (item for item in (layer.segments() if items is None else items) if item.status != "untouched")
+        for item in sorted(touched, key=lambda i: (i.segment.start, i.segment.end)):
             before = model.get(item.key)
             rows.append([item.tag, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
                          item.segment.label or "", round(before.start, 3) if before else "",

@@ -238,10 +238,13 @@ class EditLayer:
     redo_stack: list[EditOperation] = field(default_factory=list, repr=False)
     #: The replayed log (see ``_replayed``), kept up to date operation by operation, so that N edits cost O(N).
     _state: "_Replay | None" = field(default=None, init=False, repr=False, compare=False)
+    #: :attr:`base`, computed once (the raw segments are the layer's own copies, never changed).
+    _base: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.raw = tuple(_copied(s) for s in self.raw)
         self.raw = tuple(with_numbers(self.raw))
+        self._base = segments_fingerprint(self.raw)
         try:
             self.duration = finite_number(self.duration, "the video's duration")
         except UTALError:
@@ -263,7 +266,7 @@ class EditLayer:
     @property
     def base(self) -> str:
         """Fingerprint of the raw segments this layer replays on."""
-        return segments_fingerprint(self.raw)
+        return self._base
 
     def segments(self) -> list[EditedSegment]:
         """Every segment, raw ones first in their order then added ones, with corrections applied (copies)."""
