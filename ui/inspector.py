@@ -465,18 +465,23 @@ class Inspector:
         start = round(float(playhead or 0.0), 6)
         with self.edit_lock:
             operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
-        return self.edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.", request)
+        tag = segment_tag(layer.segment(operation.key))
+        return self.edited(analysis, cache, operation.key, f"Added {tag} at the playhead.", request)
 
     def undo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request,
              redo: bool = False):
         layer = self.layer(analysis)
         with self.edit_lock:
+            # the segment's number as it was before an undo (an undone add has none after) or is after a redo
+            numbers = {item.key: item.tag for item in layer.segments()}
             operation = layer.redo() if redo else layer.undo()
+            if operation is not None:
+                numbers.update((item.key, item.tag) for item in layer.segments())
         if operation is None:
             return self.edited(analysis, cache, selection, f"Nothing to {'redo' if redo else 'undo'}.", request)
         verb = "Redone" if redo else "Undone"
-        return self.edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.",
-                            request)
+        return self.edited(analysis, cache, operation.key,
+                           f"{verb}: {operation.kind.replace('_', ' ')} {numbers[operation.key]}.", request)
 
     def redo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):
         return self.undo(analysis, cache, selection, request, redo=True)
