@@ -2,7 +2,8 @@
 
 - nudge: from a key press (``X``: the start one frame later) to the info line and the timeline's edits row
   showing the new start ("drawn", target < 150 ms; the page draws it before the server answers), and to the
-  corrections table showing it as well ("confirmed": the server's answer on screen);
+  corrections table showing it as well ("confirmed": the server's answer on screen); each press comes once the
+  strips of the last nudge's boundary are shown, so that a nudge is not timed over the last one's follow-ups;
 - strips: from a click on *Next segment* to both frame strips of that segment shown, every image loaded
   (target < 500 ms), in four phases:
   - "cold": the strip prefetch off (``prefetch_strips=0``), so each segment's frames are decoded on demand,
@@ -70,6 +71,11 @@ STRIPS_SHOWN = """(() => { const box = document.querySelector('#inspector-strips
     return !!box && box.dataset.key !== 'BEFORE' && imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()"""
 #: ... in the page, whether their images are decoded or not (the rest of STRIPS_SHOWN's time is the page's drawing).
 STRIPS_INSERTED = STRIPS_SHOWN.replace("imgs.every(i => i.complete && i.naturalWidth > 0)", "true")
+#: The strips are those of a segment starting at START (to the millisecond the info line shows), every image loaded.
+STRIPS_MOVED = """() => { const box = document.querySelector('#inspector-strips div[data-key]');
+    const imgs = box ? [...box.querySelectorAll('img')] : [];
+    return !!box && Math.abs(Number(box.dataset.start) - START) < 1.1e-3 && imgs.length > 0
+        && imgs.every(i => i.complete && i.naturalWidth > 0); }"""
 #: The inspected start moved from BEFORE in the info line, and the timeline's edits row shows it.
 NUDGE_DRAWN = """(() => { const start = Number(document.querySelector('#inspected-start')?.textContent);
     if (!(Math.abs(start - BEFORE) > 1e-4)) return false;
@@ -244,7 +250,11 @@ def main() -> None:
                                            NUDGE_CONFIRMED.replace("BEFORE", before))
             nudges["drawn"].append(drawn)
             nudges["confirmed"].append(confirmed)
-            page.wait_for_timeout(300)  # let the strips of the moved boundary follow before the next press
+            # the next press once the strips of the moved boundary are shown (each nudge timed alone, not over the
+            # last one's follow-ups), then a settle for the curves after them
+            moved = f"{float(page.inner_text('#inspected-start')):.6f}"
+            page.wait_for_function(STRIPS_MOVED.replace("START", moved), timeout=60_000)
+            page.wait_for_timeout(150)
         for name, values in strips.items():
             if values:
                 report[f"strips_{name}"] = summary(values)

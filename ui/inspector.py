@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal
 import gradio as gr
 
 from utal_core.checks import finite_number
-from utal_core.edits import NUMBER_MATCH_TIOU, EditLayer, segment_tag
+from utal_core.edits import NUMBER_MATCH_TIOU, EditedSegment, EditLayer, segment_tag
 from utal_core.errors import UTALError
 from utal_core.media import MediaInfo, ProxyVideo
 from utal_core.pipeline import Analysis
@@ -195,19 +195,18 @@ class Inspector:
     def fast_outputs(self, analysis: Analysis, key: str | Selection | None, note: str = "") -> tuple:
         """(the inspected selection, info line, edits row data for ui/inspector.js, corrections table)."""
         layer = self.layer(analysis)
-        keys = {item.key: item for item in layer.segments()}
+        items = layer.segments()
         key = key.key_in(analysis) if isinstance(key, Selection) else key
-        key = key if key in keys else None
-        if key is None:
-            info = "No segment inspected. " + note
+        item = next((item for item in items if item.key == key), None)
+        if item is None:
+            info, selection = "No segment inspected. " + note, None
         else:
-            item = keys[key]
             segment = item.segment
             info = (f"Inspecting **{item.tag}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
                     f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
                     f"{markdown_text(segment.label or 'unlabelled')}. {note}")
-        selection = Selection.of(analysis, key) if key is not None else None
-        return selection, info, json.dumps(edits_row(layer, key)), self.corrections(layer)
+            selection = Selection(item.key, analysis.content_hash, layer.base, segment.start, segment.end, item.tag)
+        return selection, info, json.dumps(edits_row(layer, item.key if item is not None else None)), self.corrections(layer, items)
 
     def follow_video(self, analysis: Analysis | None, selection: Selection | None) -> tuple:
         """After the video on screen or its segmentation changed: the inspector of *this* analysis. A selection of
@@ -240,15 +239,15 @@ class Inspector:
         return best
 
     @staticmethod
-    def corrections(layer: EditLayer | None) -> list[list[Any]]:
-        """One row per reviewed, edited or added segment, in time order (see CORRECTION_COLUMNS)."""
+    def corrections(layer: EditLayer | None, items: list[EditedSegment] | None = None) -> list[list[Any]]:
+        """One row per reviewed, edited or added segment, in time order (see CORRECTION_COLUMNS); ``items``: the
+        layer's segments when the caller has them already."""
         if layer is None:
             return [[""] * len(CORRECTION_COLUMNS)]
         model = {f"r{i}": s for i, s in enumerate(layer.raw)}
         rows = []
-        for item in sorted(layer.segments(), key=lambda i: (i.segment.start, i.segment.end)):
-            if item.status == "untouched":
-                continue
+        touched = (item for item in (layer.segments() if items is None else items) if item.status != "untouched")
+        for item in sorted(touched, key=lambda i: (i.segment.start, i.segment.end)):
             before = model.get(item.key)
             rows.append([item.tag, item.status, round(item.segment.start, 3), round(item.segment.end, 3),
                          item.segment.label or "", round(before.start, 3) if before else "",
@@ -466,18 +465,23 @@ class Inspector:
         start = round(float(playhead or 0.0), 6)
         with self.edit_lock:
             operation = layer.add(start, round(min(start + ADDED_LENGTH_S, layer.duration), 6), label or "action")
-        return self.edited(analysis, cache, operation.key, f"Added {operation.key} at the playhead.", request)
+        tag = segment_tag(layer.segment(operation.key))
+        return self.edited(analysis, cache, operation.key, f"Added {tag} at the playhead.", request)
 
     def undo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request,
              redo: bool = False):
         layer = self.layer(analysis)
         with self.edit_lock:
+            # the segment's number as it was before an undo (an undone add has none after) or is after a redo
+            numbers = {item.key: item.tag for item in layer.segments()}
             operation = layer.redo() if redo else layer.undo()
+            if operation is not None:
+                numbers.update((item.key, item.tag) for item in layer.segments())
         if operation is None:
             return self.edited(analysis, cache, selection, f"Nothing to {'redo' if redo else 'undo'}.", request)
         verb = "Redone" if redo else "Undone"
-        return self.edited(analysis, cache, operation.key, f"{verb}: {operation.kind.replace('_', ' ')} {operation.key}.",
-                            request)
+        return self.edited(analysis, cache, operation.key,
+                           f"{verb}: {operation.kind.replace('_', ' ')} {numbers[operation.key]}.", request)
 
     def redo(self, analysis: Analysis | None, cache: dict, selection: Selection | None, request: gr.Request):
         return self.undo(analysis, cache, selection, request, redo=True)

@@ -23,7 +23,11 @@ DRAW_EDITS_THEN_PAINT_JS = ("(data) => new Promise((done) => { window.utalDrawEd
                             "requestAnimationFrame(() => setTimeout(done, 0)); })")
 #: The same two for the answer to a nudge, which the page drew already: the row is redrawn from the last answer.
 ANSWERED_JS = "(data) => { window.utalDrawEdits(data, true); }"
-ANSWERED_THEN_PAINT_JS = DRAW_EDITS_THEN_PAINT_JS.replace("utalDrawEdits(data)", "utalDrawEdits(data, true)")
+#: ... and, after an answer that was taken, only once the answer (the info line, the corrections table) is painted:
+#: the row on screen is already the nudged one, and its redraw (the timeline restyled, tens of ms on a long
+#: video's page) would otherwise hold back the paint of the table.
+ANSWERED_THEN_PAINT_JS = ("(data) => new Promise((done) => requestAnimationFrame(() => setTimeout(() => { "
+                          "window.utalDrawEdits(data, true); requestAnimationFrame(() => setTimeout(done, 0)); }, 0)))")
 #: Edits run one at a time in the order they were sent, so their answers come back in that order: the page
 #: draws a nudge before its answer (ui/inspector.js), and a quick second key must not be undone by the first
 #: answer arriving last. ``Inspector`` changes an edits layer under its lock. Not part of the app's API.

@@ -17,7 +17,7 @@ from typing import Any, Callable, Literal
 import gradio as gr
 
 from utal_core.checks import finite_number
-from utal_core.edits import EditLayer
+from utal_core.edits import EditLayer, segment_tag
 from utal_core.errors import UTALError
 from utal_core.pipeline import Analysis
 
@@ -80,7 +80,7 @@ class TimelineEditor:
         with self.inspector.edit_lock:
             if drag.kind == "add":
                 key = layer.add(round(drag.start, 6), round(drag.end, 6)).key
-                note = f"Added {key}, {drag.start:.3f}–{drag.end:.3f} s, drawn on the timeline."
+                note = f"Added {segment_tag(layer.segment(key))}, {drag.start:.3f}–{drag.end:.3f} s, drawn on the timeline."
             else:
                 key = dragged_key(layer, drag.start, drag.end)
                 to = round(float(drag.to or 0.0), 6)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -238,10 +239,16 @@ class EditLayer:
     redo_stack: list[EditOperation] = field(default_factory=list, repr=False)
     #: The replayed log (see ``_replayed``), kept up to date operation by operation, so that N edits cost O(N).
     _state: "_Replay | None" = field(default=None, init=False, repr=False, compare=False)
+    #: :attr:`base`, computed once (the raw segments are the layer's own copies, never changed).
+    _base: str = field(default="", init=False, repr=False, compare=False)
+    #: The app reads a layer from several threads while an edit changes it: each read and each change of the log
+    #: and its replay is whole (a read never keeps a replay an undo or redo made stale meanwhile).
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.raw = tuple(_copied(s) for s in self.raw)
         self.raw = tuple(with_numbers(self.raw))
+        self._base = segments_fingerprint(self.raw)
         try:
             self.duration = finite_number(self.duration, "the video's duration")
         except UTALError:
@@ -263,32 +270,37 @@ class EditLayer:
     @property
     def base(self) -> str:
         """Fingerprint of the raw segments this layer replays on."""
-        return segments_fingerprint(self.raw)
+        return self._base
 
     def segments(self) -> list[EditedSegment]:
         """Every segment, raw ones first in their order then added ones, with corrections applied (copies)."""
-        return [EditedSegment(key, _copied(segment), self._replayed().status(key))
-                for key, segment in self._replayed().current.items()]
+        with self._lock:
+            state = self._replayed()
+            return [EditedSegment(key, _copied(segment), state.status(key)) for key, segment in state.current.items()]
 
     def _replayed(self) -> "_Replay":
         """The operations replayed on the raw segments (kept up to date by each new operation)."""
-        if self._state is None:
-            state = _Replay({f"{RAW_PREFIX}{i}": _copied(s) for i, s in enumerate(self.raw)})
-            for operation in self.operations:
-                state.apply(operation)
-            self._state = state
-        return self._state
+        with self._lock:
+            if self._state is None:
+                state = _Replay({f"{RAW_PREFIX}{i}": _copied(s) for i, s in enumerate(self.raw)})
+                for operation in self.operations:
+                    state.apply(operation)
+                self._state = state
+            return self._state
 
     def segment(self, key: str) -> Segment:
         """The current state of one segment (a copy); a plain error for an unknown key."""
-        segment = self._replayed().current.get(key) if isinstance(key, str) else None
-        if segment is not None:
-            return _copied(segment)
+        with self._lock:
+            segment = self._replayed().current.get(key) if isinstance(key, str) else None
+            if segment is not None:
+                return _copied(segment)
         raise UTALError(f"no segment {str(key)[:40]!r} in this analysis (raw segments are r0..r{len(self.raw) - 1})")
 
     def key_of(self, tag: str) -> str | None:
         """The key of the segment shown as ``tag`` (``#7``, :func:`segment_tag`), None when no segment has it."""
-        return next((key for key, segment in self._replayed().current.items() if segment_tag(segment) == tag), None)
+        with self._lock:
+            return next((key for key, segment in self._replayed().current.items() if segment_tag(segment) == tag),
+                        None)
 
     def kept_segments(self, untouched: Untouched = "drop") -> list[Segment]:
         """The corrected annotations in time order: accepted, edited and added segments, plus the untouched
@@ -314,9 +326,10 @@ class EditLayer:
                             f"{_format_time(start)} to {_format_time(end)} is shorter")
 
     def _apply(self, operation: EditOperation) -> EditOperation:
-        self._replayed().apply(operation)
-        self.operations.append(operation)
-        self.redo_stack.clear()
+        with self._lock:
+            self._replayed().apply(operation)
+            self.operations.append(operation)
+            self.redo_stack.clear()
         return operation
 
     def accept(self, key: str) -> EditOperation:
@@ -383,11 +396,12 @@ class EditLayer:
         return self._move_last(self.redo_stack, self.operations)
 
     def _move_last(self, source: list[EditOperation], target: list[EditOperation]) -> EditOperation | None:
-        if not source:
-            return None
-        target.append(source.pop())
-        self._state = None  # replayed again on the next read (an undo is rare; each edit stays O(1))
-        return target[-1]
+        with self._lock:
+            if not source:
+                return None
+            target.append(source.pop())
+            self._state = None  # replayed again on the next read (an undo is rare; each edit stays O(1))
+            return target[-1]
 
     # -- persistence -------------------------------------------------------------------------
 
