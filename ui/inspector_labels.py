@@ -66,10 +66,12 @@ class LabelsAndImport:
         kept = label_list(None, None, [*(labels or []), label])
         return (kept, *hotkey_buttons(kept))
 
-    def relabel_with(self, number: int) -> Callable:
-        """A handler relabelling the inspected segment with the list's ``number``-th label (hotkey ``number``)."""
+    def relabel_with(self, buttons: dict[str, int]) -> Callable:
+        """One handler for the label list's buttons: ``buttons`` maps a button's ``elem_id`` to its number (hotkey);
+        the inspected segment is relabelled with the list's label of that number."""
         def relabel_handler(analysis: Analysis | None, cache: dict, selection: Selection | None,
-                            labels: list[str] | None, request: gr.Request) -> tuple:
+                            labels: list[str] | None, event: gr.EventData, request: gr.Request) -> tuple:
+            number = buttons[event.target.elem_id]
             if not labels or number > len(labels):
                 raise UTALError(f"The label list has no label {number}: type one in the label box and add it.")
             return self.inspector.relabel(analysis, cache, selection, labels[number - 1], request)

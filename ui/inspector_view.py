@@ -144,10 +144,11 @@ def build_inspector(inspector: Inspector, analysis: gr.State, cache: gr.State, t
                          [analysis, truth, labels], [labels, *label_buttons])
 
     with_key = [analysis, cache, inspected]
-    for button, bound, sign, unit in nudges:
-        nudged = button.click(handle(inspector.nudge(bound, sign, unit)), with_key, fast, **EDIT_QUEUE)
-        nudged.failure(None, [edits_data], None, js=ANSWERED_JS)  # a refused nudge: the row as it was
-        view.follow(nudged, ANSWERED_THEN_PAINT_JS)
+    nudged = gr.on([button.click for button, *_ in nudges],
+                   handle(inspector.nudge({button.elem_id: (bound, sign, unit) for button, bound, sign, unit in nudges})),
+                   with_key, fast, **EDIT_QUEUE)
+    nudged.failure(None, [edits_data], None, js=ANSWERED_JS)  # a refused nudge: the row as it was
+    view.follow(nudged, ANSWERED_THEN_PAINT_JS)
     for bound, button in playhead_buttons.items():
         view.follow(button.click(None, None, playhead, js=PLAYHEAD_JS).then(
             handle(inspector.set_bound(bound)), [*with_key, playhead], fast, **EDIT_QUEUE))
@@ -158,8 +159,9 @@ def build_inspector(inspector: Inspector, analysis: gr.State, cache: gr.State, t
     labelling = LabelsAndImport(inspector)
     add_label.click(handle(labelling.add_typed), [labels, label], view.label_outputs, show_progress="hidden",
                     api_visibility="private")
-    for number, button in enumerate(label_buttons, start=1):
-        view.follow(button.click(handle(labelling.relabel_with(number)), [*with_key, labels], fast, **EDIT_QUEUE))
+    numbers = {button.elem_id: number for number, button in enumerate(label_buttons, start=1)}
+    view.follow(gr.on([button.click for button in label_buttons], handle(labelling.relabel_with(numbers)),
+                      [*with_key, labels], fast, **EDIT_QUEUE))
     imported = import_upload.upload(handle(labelling.import_corrections), [*with_key, import_upload], fast,
                                     **EDIT_QUEUE)
     view.refresh_labels(view.follow(imported))
