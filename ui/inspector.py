@@ -94,10 +94,10 @@ class Selection:
     tag: str
 
     @classmethod
-    def of(cls, analysis: Analysis, key: str) -> "Selection":
-        layer = analysis.edit_layer()
-        segment = layer.segment(key)
-        return cls(key, analysis.content_hash, layer.base, segment.start, segment.end, segment_tag(segment))
+    def of(cls, analysis: Analysis, item: EditedSegment) -> "Selection":
+        """The selection of ``item``, one of ``analysis``'s edited segments as read from its layer."""
+        segment = item.segment
+        return cls(item.key, analysis.content_hash, analysis.edit_layer().base, segment.start, segment.end, item.tag)
 
     def key_in(self, analysis: Analysis | None) -> str | None:
         """The key when the selection belongs to ``analysis`` as it is segmented now, else None."""
@@ -205,8 +205,9 @@ class Inspector:
             info = (f"Inspecting **{item.tag}** ({item.status}): <span id='inspected-start'>{_millis(segment.start)}"
                     f"</span>–<span id='inspected-end'>{_millis(segment.end)}</span> s, "
                     f"{markdown_text(segment.label or 'unlabelled')}. {note}")
-            selection = Selection(item.key, analysis.content_hash, layer.base, segment.start, segment.end, item.tag)
-        return selection, info, json.dumps(edits_row(layer, item.key if item is not None else None)), self.corrections(layer, items)
+            selection = Selection.of(analysis, item)
+        return (selection, info, json.dumps(edits_row(layer, item.key if item is not None else None)),
+                self.corrections(layer, items))
 
     def follow_video(self, analysis: Analysis | None, selection: Selection | None) -> tuple:
         """After the video on screen or its segmentation changed: the inspector of *this* analysis. A selection of
