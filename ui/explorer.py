@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import gradio as gr
 from gradio.components.plot import PlotData
@@ -43,6 +43,9 @@ from .saved_analyses import media_info, saved_analyses_for
 from .services import AppServices
 from .sessions import AnalysisRun, AnalysisStopped, Session
 from .threshold_bands import BASE_TOKEN, bands_key, drawn_by_page, kept_cluster, meta_only, threshold_bands
+
+if TYPE_CHECKING:
+    from .opening_view import OpeningViewSlot
 
 try:  # Hugging Face Spaces (ZeroGPU): the heavy step asks for a GPU while it runs.
     import spaces
@@ -111,6 +114,11 @@ def analysed(video: Analysis | DatasetVideo | None) -> Analysis:
 
 #: The status after Cancel (the previous video, if any, stays on screen).
 CANCELLED = "Analysis cancelled; nothing of it was kept."
+#: The status's note for an analysis loaded from disk.
+LOADED_NOTE = "Loaded the saved analysis of this video (no model run)."
+#: The page load's answer after the visitor's token (``Explorer.preload``), part by part.
+PRELOAD_PARTS = ("upload", "truth_upload", "analysis", "cache", "truth", "cluster", "position", "status", "player",
+                 "table", "timeline", "segment_count", "downloads")
 #: What to do after an analysis failed for a reason the message does not fix.
 RETRY = "Try again, or try another video."
 #: The containers the app's ffmpeg reads that browsers and cameras write.
@@ -170,6 +178,8 @@ class Explorer:
 
     def __init__(self, services: AppServices) -> None:
         self.services = services
+        #: The page's opening view of the bundled example, once the page has one (``ui.opening_view``).
+        self.opening: OpeningViewSlot | None = None
 
     def session(self, request: gr.Request) -> Session:
         """The visitor's session (its folders, stored videos and library)."""
@@ -243,7 +253,7 @@ class Explorer:
         if analysis is None:
             progress(0.0, desc="looking for a saved analysis")
             analysis = saved.load(video, key, self.services.pipeline)
-            note = "Loaded the saved analysis of this video (no model run)."
+            note = LOADED_NOTE
         if analysis is None:
             if self.services.running_analyses >= self.services.config.max_concurrent_analyses:
                 progress(0.0, desc="waiting for the analysis before this one to finish")
@@ -559,17 +569,23 @@ class Explorer:
         banner = gr.Markdown(f"⚠️ {warning}", visible=warning is not None)
         return rows, summary, banner
 
-    async def preload(self, token: str | None, cache: dict, threshold: float, min_duration: float, merge_gap: float,
-                      nms_iou: float, clusters_choice: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+    async def preload(self, token: str | None, upload: Any, cache: dict, threshold: float, min_duration: float,
+                      merge_gap: float, nms_iou: float, clusters_choice: str, request: gr.Request,
+                      progress: gr.Progress = gr.Progress()):
         """When the page loads, in one request: the visitor's saved corrections attached (:meth:`attach_visitor`:
         the token for the browser first), then with ``--example`` the bundled example filled in and analysed (its
-        saved copy, with those corrections)."""
+        saved copy, with those corrections). A page that opened on the example (``upload``: its config had the
+        opening view) gets only the parts it does not show already."""
         token = self.attach_visitor(token, request)
         if not self.services.config.example:
-            return (token, *(gr.skip(),) * 13)
+            return (token, *(gr.skip(),) * len(PRELOAD_PARTS))
         video, truth = self.use_example(self.services.config.example)
-        return (token, video, truth, *(await self.analyze(video, truth, cache, threshold, min_duration, merge_gap,
-                                                          nms_iou, clusters_choice, request, progress)))
+        answer = dict(zip(PRELOAD_PARTS, (video, truth, *(await self.analyze(
+            video, truth, cache, threshold, min_duration, merge_gap, nms_iou, clusters_choice, request, progress)))))
+        opening = self.opening.view if self.opening is not None else None
+        if upload is not None and opening is not None:
+            answer = opening.unshown(answer)
+        return (token, *answer.values())
 
 
 def run_heavy(explorer: Explorer, path: str, progress: gr.Progress, run: AnalysisRun) -> Analysis:

@@ -16,6 +16,7 @@ from .diagnosis import DetectorPanel
 from .inspector import STRIP_CSS, Inspector
 from .inspector_view import INSPECTOR_JS, build_inspector
 from .messages import user_errors
+from .opening_view import OpeningViewSlot
 from .playable_video import PlayableVideo
 from .player import PLAY_SEGMENT_JS, SEEK_JS, build_player_controls
 from .search_tab import SearchResults
@@ -268,8 +269,9 @@ def build_demo(services: AppServices) -> gr.Blocks:
         demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
         demo.unload(explorer.end_session)
         # one request: the visitor's saved corrections attached, then the example preloaded with them (an analysis it
-        # has to run waits for its slot: AppServices.analysis_slot)
-        preloaded = demo.load(handle(explorer.preload), [visitor, cache, *controls],
+        # has to run waits for its slot: AppServices.analysis_slot); a page that opened on the example's view (its
+        # config, ui.opening_view) gets only what it does not show yet
+        preloaded = demo.load(handle(explorer.preload), [visitor, upload, cache, *controls],
                               [visitor, upload, truth_upload, *analysis_outputs])
         inspector.follow_video(preloaded)
         follow_up(redraw(preloaded, drawn_without_rows=True))
@@ -279,5 +281,9 @@ def build_demo(services: AppServices) -> gr.Blocks:
         if function.api_name not in PUBLIC_API:
             function.api_visibility = "private"
     demo.queue(default_concurrency_limit=4)
+    opening = OpeningViewSlot(demo, explorer, {"upload": upload, "truth_upload": truth_upload, "status": status,
+                                               "player": player, "table": table, "timeline": timeline,
+                                               "segment_count": segment_count})
+    services.example_ready.append(opening.example_ready)
     return demo
 

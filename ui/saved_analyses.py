@@ -96,13 +96,13 @@ def saved_analyses_for(work_dir: Path, session: Session, video: Path, shared_lib
     return SavedAnalyses(session.private / "analyses")
 
 
-def prepare_example(services: AppServices, name: str) -> None:
+def prepare_example(services: AppServices, name: str) -> Analysis:
     """Analyse the bundled example ``name`` as a visitor's page does (the same pipeline and settings) and save it
     where every page loads it from, unless it is saved already; its proxy for the inspector is requested too. A
     visitor's analysis waits for this one's slot, then finds it saved, segmented with the page's opening controls
     (``PAGE_CONTROLS``), so the page shows it as it is. What a page then does with it once per process (load the
     pipeline, embed the cluster-name vocabulary, build the timeline's Plotly classes, describe the encoders) is
-    done here too, so the first visitor does not wait for it either."""
+    done here too, so the first visitor does not wait for it either. Returns the analysis as the page cuts it."""
     video = example_path(name)
     key = content_hash(video)
     services.request_proxy(video, key)
@@ -115,15 +115,18 @@ def prepare_example(services: AppServices, name: str) -> None:
             saved.save(analysis, services.pipeline)
     timeline_figure(services.pipeline.resegment(analysis, analysis.params, analysis.num_clusters))
     services.pipeline.doctor()  # the Settings tab's report, which each page load asks for beside the example
+    return analysis
 
 
 def start_preparing_example(services: AppServices, name: str) -> threading.Thread:
-    """:func:`prepare_example` in a background thread (at server start: the page is served meanwhile); a failure
-    is logged and only costs the first visitor a model run."""
+    """:func:`prepare_example` in a background thread (at server start: the page is served meanwhile), then
+    ``services.example_ready`` told; a failure is logged and only costs the first visitor a model run."""
     def prepare() -> None:
         started = time.monotonic()
         try:
-            prepare_example(services, name)
+            analysis = prepare_example(services, name)
+            for ready in services.example_ready:
+                ready(name, analysis)
         except UTALError as error:
             LOG.warning("the example %s was not prepared: %s", name, error)
             return

@@ -9,7 +9,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from gradio.utils import get_upload_folder
 
@@ -18,7 +18,7 @@ from utal_core.errors import UTALError
 from utal_core.examples import EXAMPLES_DIR
 from utal_core.export import atomic_write_text
 from utal_core.library import SegmentLibrary
-from utal_core.pipeline import Pipeline, PipelineConfig
+from utal_core.pipeline import Analysis, Pipeline, PipelineConfig
 from utal_core.strips import ProxyBuilder
 
 from .limits import parse_size
@@ -126,6 +126,8 @@ class AppServices:
         self._running_lock = threading.Lock()
         #: Analyses whose worker thread is running now (a cancelled one counts until it has stopped).
         self.running_analyses = 0
+        #: Called with the bundled example's name and analysis once the start-up preparation has it.
+        self.example_ready: list[Callable[[str, Analysis], None]] = []
         #: Writes each analysed video's proxy for the inspector's frame strips, in the background.
         self.proxies = ProxyBuilder()
         atexit.register(self.proxies.close)  # no ffmpeg left writing a proxy after the server
