@@ -2,11 +2,14 @@
 
 ``python app.py --example`` (as a Space or ``make demo`` starts it) analyses the example in the background
 when it starts; a visitor who comes before that has finished waits for it and then loads the saved copy,
-so the server runs the model once, for the preparation, never for a visitor. Timings:
+so the server runs the model once, for the preparation, never for a visitor. A page served after that opens
+on the example (its config carries the opening view, ``ui.opening_view``). Timings:
 ``benchmarks/first_visit.py``.
 """
 
 from __future__ import annotations
+
+import urllib.request
 
 from utal_core.examples import DEFAULT_EXAMPLE
 
@@ -24,8 +27,26 @@ def test_the_first_visitor_of_a_fresh_server_gets_the_example_from_disk(tmp_path
         page.wait_for_selector("#segments-table [data-testid^='cell-0-']")
         assert "Loaded the saved analysis" in page.inner_text("#status")
         assert model_runs_shown(page) == 1  # the preparation's run; none for the visitor
+        assert f"the example {DEFAULT_EXAMPLE} is ready" in (tmp_path / "server.log").read_text()
+
+        # a page served now opens on the example: its config has the status, and its first answer only attaches
+        # the analysis (the player keeps the config's file, not the session's copy an answer would bring)
+        with urllib.request.urlopen(url) as served:
+            assert "Loaded the saved analysis" in served.read().decode()
+        tab = page.context.new_page()
+        tab.goto(url)
+        wait_for_status(tab, f"{DEFAULT_EXAMPLE}.mp4 —", timeout=60_000)
+        tab.wait_for_function("() => document.querySelector('#timeline .js-plotly-plot')?._fullLayout", timeout=60_000)
+        opening_player = tab.eval_on_selector("#player video", "video => video.src")
+        tab.click("#segments-table [data-testid='cell-0-0']")
+        tab.wait_for_function("() => document.querySelector('#segment-info').innerText.includes('Segment #1')",
+                              timeout=60_000)  # the session has the analysis
+        assert tab.eval_on_selector("#player video", "video => video.src") == opening_player
+        # the margins hold the legend and the lane names, so Plotly drew the timeline once, without growing them
+        grown = tab.evaluate("""() => { const plot = document.querySelector('#timeline .js-plotly-plot');
+            return ['l', 'r', 'b'].filter(side => plot._fullLayout._size[side] > plot.layout.margin[side]); }""")
+        assert grown == []
     assert len(list((tmp_path / "app" / "analyses").glob("*.analysis.json"))) == 1
-    assert f"the example {DEFAULT_EXAMPLE} is ready" in (tmp_path / "server.log").read_text()
 
 
 def test_plotly_is_fetched_while_the_page_starts_not_after_its_first_answer(tmp_path):

@@ -48,7 +48,13 @@ GROUND_TRUTH_COLOUR = "#444444"
 #: least the curves' panel keeps (the figure grows past its height for more lanes).
 ROW_PX, LANES_GAP_PX, MIN_CURVES_PX = 15, 10, 150
 #: Margins (px): above the plot (the modebar; plus one line per line of the absent-views note) and below it.
-TOP_PX, NOTE_LINE_PX, BOTTOM_PX, LEFT_PX = 28, 14, 36, 60
+TOP_PX, NOTE_LINE_PX, BOTTOM_PX, LEFT_PX = 28, 14, 44, 60
+#: The margins beside the plot are made wide enough for what Plotly puts there (the legend on the right, the lane
+#: names on the left), a little wider than measured, so that Plotly does not have to grow them once it has drawn
+#: the figure, which costs it a second drawing of the whole figure. A legend entry: its symbol and gaps, and per
+#: character of its name (font size 10); a lane name: its gap, and per character (font size 11).
+LEGEND_ENTRY_PX, LEGEND_CHAR_PX = 48, 5
+LANE_NAME_GAP_PX, LANE_NAME_CHAR_PX = 16, 5.6
 #: The absent-views note is wrapped at this many characters (about 500 px: clear of the modebar on the right).
 NOTE_CHARS = 90
 ABSENT_REASON_CHARS = 80
@@ -202,6 +208,17 @@ def _lanes(plan: LanePlan, ground_truth: Sequence[GroundTruth] | None, extra_row
     return [trace for row in rows for trace in band_lane(row, plan)]
 
 
+def _with_margins(data: list[dict], layout: dict) -> dict:
+    """``layout`` with the right margin as wide as the legend and the left one as the lane names (see
+    :data:`LEGEND_ENTRY_PX`)."""
+    margin = layout["margin"]
+    legend = [len(trace["name"]) for trace in data if trace.get("showlegend", True) and trace.get("name")]
+    lanes = [len(name) for name in layout[LANE_AXIS_KEY].get("ticktext", [])]
+    return layout | {"margin": margin | {
+        "r": LEGEND_ENTRY_PX + LEGEND_CHAR_PX * max(legend) if legend else margin["r"],
+        "l": max(margin["l"], round(LANE_NAME_GAP_PX + LANE_NAME_CHAR_PX * max(lanes, default=0)))}}
+
+
 def _with_kinds_legend(lanes: list[dict], layout: dict) -> dict:
     if any(trace.get("legend") == KINDS_LEGEND for trace in lanes):  # beside the lanes, under the curves' legend
         layout[KINDS_LEGEND] = layout["legend"] | {"y": 0, "yanchor": "bottom", "maxheight": None}
@@ -235,7 +252,7 @@ def lanes_timeline_json(revision: str, duration: float, layer: EditLayer, ground
     rows = edits_lane_rows(layer.raw)
     lanes += edits_lane(layer, plan.take(EDITS_LANE, rows)[0], rows)
     layout = _layout(revision, duration, 1.0, plan, textwrap.wrap(note, NOTE_CHARS), height=0)
-    return json.dumps({"data": lanes, "layout": _with_kinds_legend(lanes, layout)})
+    return json.dumps({"data": lanes, "layout": _with_margins(lanes, _with_kinds_legend(lanes, layout))})
 
 
 def timeline_json(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
@@ -256,7 +273,7 @@ def timeline_json(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | No
                                "annotations": [label, *base["layout"].get("annotations", [])]}
     data = [*_segment_bands(analysis, _band_height(analysis), selected_cluster), *traces,
             *edits_lane(_layer_of(analysis), lane[0], round((lane[1] - lane[0]) / LANE_PITCH) + 1)]
-    return json.dumps({"data": data, "layout": layout})
+    return json.dumps({"data": data, "layout": _with_margins(data, layout)})
 
 
 def timeline_figure(analysis: "Analysis", ground_truth: Sequence[GroundTruth] | None = None,
