@@ -272,7 +272,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         # has to run waits for its slot: AppServices.analysis_slot); a page that opened on the example's view (its
         # config, ui.opening_view) gets only what it does not show yet
         preloaded = demo.load(handle(explorer.preload), [visitor, upload, cache, *controls],
-                              [visitor, upload, truth_upload, *analysis_outputs])
+                              [visitor, upload, truth_upload, *analysis_outputs], show_progress_on=status)
         inspector.follow_video(preloaded)
         follow_up(redraw(preloaded, drawn_without_rows=True))
     # Every other event is the page's own: out of the API description that each page load carries (300 KB of the
