@@ -180,6 +180,44 @@ def test_a_nudge_is_drawn_before_the_server_answers(page):
     wait_inspected(page, start, end)
 
 
+#: The inspected segment's bar of the edits row as drawn in the timeline's SVG (its path's box: x and width in the
+#: plot's pixels), found by its start (s) in the trace's data.
+EDITS_BAR_JS = """(start) => { const plot = document.querySelector('#timeline .js-plotly-plot');
+    const index = plot.data.findIndex(t => t.meta && t.meta.edits), trace = plot.data[index];
+    const at = Array.from(trace.x).findIndex((x, i) => Math.abs(x - trace.width[i] / 2 - start) < 1.1e-3);
+    const group = [...plot.querySelectorAll('g.trace.bars')].find(g => g.__data__[0].trace.index === index);
+    const box = group.querySelectorAll('g.point')[at].querySelector('path').getBBox();
+    return {at, left: box.x, right: box.x + box.width}; }"""
+
+
+def test_a_nudge_moves_the_bar_at_the_key_and_one_restyle_redraws_the_lane(page):
+    """At the key, before any Plotly redraw, the edits row's bar has moved on screen by the nudge (0.1 s); the
+    server's answer then redraws the edits row and the outlines in one Plotly call, at the same place."""
+    start, end = inspected(page)
+    moved = round(start + 0.1, 6)
+    before = page.evaluate(EDITS_BAR_JS, start)
+    page.evaluate("""(s) => { window.restyles = []; const real = window.Plotly.restyle;
+        window.realRestyle = real;
+        window.Plotly.restyle = (...args) => { window.restyles.push(args[2]); return real(...args); };
+        window.addEventListener('keydown', (event) => { if (event.code === 'KeyX') window.atKey = {
+            restyles: window.restyles.length, bar: (""" + EDITS_BAR_JS + """)(s)}; }); }""", moved)
+    try:
+        press(page, "Shift+X")
+        wait_inspected(page, moved, end)
+        at_key, restyles = page.evaluate("() => [window.atKey, window.restyles]")
+        after = page.evaluate(EDITS_BAR_JS, moved)
+    finally:
+        page.evaluate("() => { window.Plotly.restyle = window.realRestyle; }")
+    pixels_per_second = (before["right"] - before["left"]) / (end - start)
+    assert at_key["restyles"] == 0 and at_key["bar"]["at"] == before["at"]
+    assert at_key["bar"]["left"] - before["left"] == pytest.approx(0.1 * pixels_per_second, abs=1.5)
+    assert at_key["bar"]["right"] == pytest.approx(before["right"], abs=1.5)
+    assert len(restyles) == 1 and len(restyles[0]) == 2  # the edits row and the outlines together
+    assert (after["left"], after["right"]) == pytest.approx((at_key["bar"]["left"], at_key["bar"]["right"]), abs=1.5)
+    press(page, "Shift+Z")
+    wait_inspected(page, start, end)
+
+
 def test_typing_a_label_fires_no_shortcut_and_relabels(page):
     before = inspected(page)
     page.click("#inspector-label textarea, #inspector-label input")

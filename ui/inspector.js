@@ -66,19 +66,14 @@
     if (text) lastRow = JSON.parse(text);
     drawRow(lastRow);
   };
-  const drawRow = (row) => {
-    const plot = document.querySelector('#timeline .js-plotly-plot');
-    if (!row || !plot || !plot.data || !window.Plotly) return;
-    const index = plot.data.findIndex((trace) => trace.meta && trace.meta.edits);
-    if (index < 0) return;
-    window.Plotly.restyle(plot, {
-      x: [row.x], y: [row.x.map(() => 1)], width: [row.width], customdata: [row.hover],
-      'marker.color': [row.color], 'marker.pattern.shape': [row.pattern], 'marker.line.width': [row.line],
-    }, [index]);
-  };
+  // It redraws the outlines of the edits lane too (tests and benchmarks wait for this mark).
+  window.utalDrawEdits.withTrack = true;
+  const drawRow = (row) => { if (window.utalDrawRow) window.utalDrawRow(row); };
 
   // A nudge drawn at once (info line and edits row), as the server will compute it (EditLayer.nudge and its
-  // bound checks); the server's answer then redraws both, and a refused nudge redraws the last row it sent.
+  // bound checks); the server's answer then redraws both, and a refused nudge redraws the last row it sent. The
+  // bar is moved in the timeline's SVG (ui/instrument.js's utalSketchSpan), which costs nothing next to Plotly's
+  // redraw of the whole figure: that redraw comes with the server's answer.
   const STEPS = {frame: null, tenth: 0.1, second: 1.0};
   const NUDGE_ID = /^nudge-(start|end)-(frame|tenth|second)-(minus|plus)$/;
   const drawNudge = (bound, unit, direction) => {
@@ -89,18 +84,22 @@
     if (!startBox || !endBox || index < 0) return;
     const micro = (value) => Math.round(value * 1e6) / 1e6;
     const step = (direction === 'plus' ? 1 : -1) * (STEPS[unit] === null ? lastRow.frame : STEPS[unit]);
-    let start = micro(lastRow.x[index] - lastRow.width[index] / 2);
-    let end = micro(lastRow.x[index] + lastRow.width[index] / 2);
+    const from = [micro(lastRow.x[index] - lastRow.width[index] / 2), micro(lastRow.x[index] + lastRow.width[index] / 2)];
+    let [start, end] = from;
     if (bound === 'start') start = micro(start + step);
     else end = micro(end + step);
     if (start < 0 || end > lastRow.duration + 1e-9 || end - start < lastRow.frame - 1e-9) return;
     startBox.textContent = start.toFixed(3);
     endBox.textContent = end.toFixed(3);
     const row = JSON.parse(JSON.stringify(lastRow));
-    row.x[index] = micro((start + end) / 2);
-    row.width[index] = micro(end - start);
+    const move = (bars, at) => { if (at >= 0) { bars.x[at] = micro((start + end) / 2); bars.width[at] = micro(end - start); } };
+    move(row, index);
+    if (row.track) {  // the segment's outline
+      move(row.track, row.track.x.findIndex((x, i) => Math.abs(x - row.track.width[i] / 2 - from[0]) < 1e-5
+                                                     && Math.abs(x + row.track.width[i] / 2 - from[1]) < 1e-5));
+    }
     lastRow = row;  // a second nudge before the answer starts from this one, as the server will
-    drawRow(row);
+    if (!window.utalSketchSpan || !window.utalSketchSpan(from, [start, end])) drawRow(row);
   };
 
   // Whether no element from ``element`` up is hidden (Gradio hides a tab's content by its inline style), read
@@ -174,13 +173,20 @@
   // Each time strips are drawn, the boundary's frame of each strip is scrolled to its middle: in the next
   // animation frame, where the page is laid out for painting anyway (in the mutation's own callback the
   // layout it reads would be forced early, and done again once the rest of the answer is in the page).
+  // Only strips not centred yet: the box also changes while a request is pending (Gradio's status), and a layout
+  // read then costs a few ms for nothing (and would undo the user's own scrolling).
   let centring = false;
+  let centred = null;
   const centre = () => {
     centring = false;
-    for (const strip of document.querySelectorAll('#inspector-strips .utal-strip')) {
+    const strips = document.querySelector('#inspector-strips div[data-key]');
+    if (!strips || strips === centred) return;
+    for (const strip of strips.querySelectorAll('.utal-strip')) {
       const frame = strip.querySelector('figure.boundary');
+      if (!strip.clientWidth) return;  // not laid out (the panel hidden): centred once it is
       if (frame) strip.scrollLeft = frame.offsetLeft - (strip.clientWidth - frame.offsetWidth) / 2;
     }
+    centred = strips;
   };
   const watchStrips = (tries) => {
     const box = document.getElementById('inspector-strips');

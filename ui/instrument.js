@@ -111,9 +111,10 @@
     const track = plot.data[grab.index], editsIndex = traceIndex(plot, 'edits');
     const trackX = Array.from(track.x), trackWidth = Array.from(track.width), trackBase = Array.from(basesOf(track));
     const middle = micro((span[0] + span[1]) / 2), width = micro(span[1] - span[0]);
-    const update = [[{x: [trackX], width: [trackWidth], base: [trackBase], y: [trackX.map(() => 1)]}, [grab.index]]];
+    const changes = {[grab.index]: {x: trackX, width: trackWidth, base: trackBase}};
     if (grab.kind === 'add') { trackX.push(middle); trackWidth.push(width); trackBase.push(grab.base); }
     else { trackX[grab.bar] = middle; trackWidth[grab.bar] = width; }
+    changes[grab.index].y = trackX.map(() => 1);
     if (editsIndex >= 0) {
       const edits = plot.data[editsIndex], marker = edits.marker;
       const columns = {x: Array.from(edits.x), width: Array.from(edits.width), customdata: Array.from(edits.customdata || []),
@@ -132,34 +133,86 @@
       if (at >= 0) {
         columns.x[at] = middle; columns.width[at] = width; columns.y = columns.x.map(() => 1);
         if (grab.kind === 'move' && columns['marker.color'][at] !== '#9467bd') columns['marker.color'][at] = '#1f77b4';
-        update.push([Object.fromEntries(Object.entries(columns).map(([key, value]) => [key, [value]])), [editsIndex]]);
+        changes[editsIndex] = columns;
       }
     }
-    // One restyle for both traces (one redraw): an attribute a trace does not change is undefined for it.
-    const keys = [...new Set(update.flatMap(([change]) => Object.keys(change)))];
-    window.Plotly.restyle(plot, Object.fromEntries(keys.map((key) => [key, update.map(([change]) => (change[key] || [undefined])[0])])),
-                          update.map(([, indices]) => indices[0]));
+    restyleChanged(plot, changes);
   };
 
-  // The outlines and the sub-rows of the edits row, from an edit's answer (``utal_core.viz.edits_row``).
-  const drawTrack = (row) => {
-    const plot = bound.plot, index = plot && plot.data ? traceIndex(plot, 'track') : -1;
-    const editsIndex = index < 0 ? -1 : traceIndex(plot, 'edits'), lane = index < 0 ? null : laneBox(plot);
-    if (!lane || !row || !row.track || !window.Plotly) return;
-    const bases = (rows) => rows.map((r) => baseOfRow(lane, r));
-    window.Plotly.restyle(plot, {x: [row.track.x], width: [row.track.width], y: [row.track.x.map(() => 1)],
-                                 base: [bases(row.track.rows)]}, [index]);
-    if (editsIndex >= 0 && plot.data[editsIndex].x.length === row.rows.length) {
-      window.Plotly.restyle(plot, {base: [bases(row.rows)]}, [editsIndex]);
-    }
+  // Plotly redraws the whole figure on a restyle of a trace's data (tens of ms on a long video's timeline; a
+  // style attribute alone, such as the outline's width, costs far less): so the traces' changes go in one call,
+  // each attribute only when it differs from the figure's. ``changes`` maps a trace's index to its attributes
+  // (``marker.color``: dotted paths); a trace whose bars were sketched (:func:`sketchSpan`) gets its ``x`` and
+  // ``width`` redrawn by Plotly in any case.
+  const valueAt = (trace, path) => path.split('.').reduce((value, key) => (value == null ? value : value[key]), trace);
+  const same = (a, b) => a === b || (a != null && b != null && typeof a === 'object' && typeof b === 'object'
+                                     && a.length === b.length && Array.prototype.every.call(a, (value, i) => value === b[i]));
+  const restyleChanged = (plot, changes) => {
+    const stale = plot._utalSketched || new Set();
+    const update = Object.entries(changes).map(([index, change]) => [Number(index), Object.fromEntries(
+      Object.entries(change).filter(([key, value]) => (stale.has(Number(index)) && (key === 'x' || key === 'width'))
+                                                      || !same(valueAt(plot.data[index], key), value)))])
+      .filter(([, change]) => Object.keys(change).length > 0);
+    for (const [index, change] of update) if ('x' in change) stale.delete(index);
+    if (!update.length) return;
+    // An attribute a trace does not change is undefined for it.
+    const keys = [...new Set(update.flatMap(([, change]) => Object.keys(change)))];
+    window.Plotly.restyle(plot, Object.fromEntries(keys.map((key) => [key, update.map(([, change]) => change[key])])),
+                          update.map(([index]) => index));
   };
-  // The inspector's redraw of the edits row (ui/inspector.js) redraws the outlines too, from the same answer.
-  const withTrack = () => {
-    const draw = window.utalDrawEdits;
-    if (!draw || draw.withTrack) return;
-    const drawBoth = (text, answered) => { draw(text, answered); if (text) drawTrack(JSON.parse(text)); };
-    drawBoth.withTrack = true;
-    window.utalDrawEdits = drawBoth;
+
+  // The edits row and the outlines of every segment from an edit's or a selection's answer (``edits_row`` of
+  // ``utal_core.viz``: the row's bars, their sub-rows, and ``track``), in one restyle of what changed: a
+  // selection changes the edits row alone, and an answer that matches what the page drew changes little.
+  window.utalDrawRow = (row) => {
+    const plot = document.querySelector('#timeline .js-plotly-plot');
+    if (!row || !plot || !plot.data || !plot._fullLayout || !window.Plotly) return;
+    const editsIndex = traceIndex(plot, 'edits'), lane = laneBox(plot);
+    if (editsIndex < 0) return;
+    const bases = (rows) => rows.map((r) => baseOfRow(lane, r));
+    const changes = {[editsIndex]: {x: row.x, y: row.x.map(() => 1), width: row.width, customdata: row.hover,
+                                    'marker.color': row.color, 'marker.pattern.shape': row.pattern,
+                                    'marker.line.width': row.line}};
+    if (lane && row.rows && row.track) {
+      changes[editsIndex].base = bases(row.rows);
+      changes[lane.index] = {x: row.track.x, y: row.track.x.map(() => 1), width: row.track.width,
+                             base: bases(row.track.rows)};
+    }
+    restyleChanged(plot, changes);
+  };
+
+  // A bar moved at once, before Plotly redraws it: each bar of the edits row and of the outlines that spans
+  // ``from`` (s, the first of each trace) is drawn over ``to`` in the figure's SVG, as Plotly draws a bar, and its
+  // trace's ``x`` and ``width`` say so; the next restyle of those traces (:func:`restyleChanged`) is Plotly's own
+  // drawing of them. True when the edits row's bar was drawn so (else nothing changed).
+  window.utalSketchSpan = (from, to) => {
+    const plot = document.querySelector('#timeline .js-plotly-plot');
+    const axis = plot && plot._fullLayout && plot._fullLayout.xaxis;
+    if (!axis || !plot.data) return false;
+    const moves = [];
+    for (const key of ['edits', 'track']) {
+      const index = traceIndex(plot, key);
+      const at = index < 0 ? -1 : spansOf(plot.data[index]).findIndex(
+        ([start, end]) => Math.abs(start - from[0]) < 1e-5 && Math.abs(end - from[1]) < 1e-5);
+      const group = at < 0 ? null : Array.from(plot.querySelectorAll('g.trace.bars')).find(
+        (trace) => trace.__data__ && trace.__data__[0] && trace.__data__[0].trace.index === index);
+      const point = group && group.querySelectorAll('g.point')[at];
+      const path = point && point.querySelector('path');
+      const corners = path && /^M[^,]+,([^V]+)V([^H]+)H[^V]+V[^Z]+Z$/.exec(path.getAttribute('d'));
+      if (corners) moves.push({index, at, path, corners});
+      else if (key === 'edits') return false;
+    }
+    const stale = plot._utalSketched || (plot._utalSketched = new Set());
+    for (const {index, at, path, corners: [, low, high]} of moves) {
+      const trace = plot.data[index];
+      path.setAttribute('d', `M${axis.c2p(to[0])},${low}V${high}H${axis.c2p(to[1])}V${low}Z`);
+      trace.x = Array.from(trace.x);
+      trace.width = Array.from(trace.width);
+      trace.x[at] = micro((to[0] + to[1]) / 2);
+      trace.width[at] = micro(to[1] - to[0]);
+      stale.add(index);
+    }
+    return true;
   };
 
   const grabAt = (plot, event) => {
@@ -280,6 +333,5 @@
     if (plot && plot !== bound.plot) bindPlot(plot);
     if (video && video !== bound.video) bindVideo(video);
     if (plot && video && plot.querySelector(':scope > #timeline-playhead') === null) drawPlayhead();
-    withTrack();
   }, 300);
 }
