@@ -48,7 +48,7 @@ GROUND_TRUTH_COLOUR = "#444444"
 #: least the curves' panel keeps (the figure grows past its height for more lanes).
 ROW_PX, LANES_GAP_PX, MIN_CURVES_PX = 15, 10, 150
 #: Margins (px): above the plot (the modebar; plus one line per line of the absent-views note) and below it.
-TOP_PX, NOTE_LINE_PX, BOTTOM_PX, LEFT_PX = 28, 14, 44, 60
+TOP_PX, NOTE_LINE_PX, BOTTOM_PX, LEFT_PX = 28, 14, 36, 60
 #: The margins beside the plot are made wide enough for what Plotly puts there (the legend on the right, the lane
 #: names on the left), a little wider than measured, so that Plotly does not have to grow them once it has drawn
 #: the figure, which costs it a second drawing of the whole figure. A legend entry: its symbol and gaps, and per
@@ -177,7 +177,7 @@ def _layout(revision: str, duration: float, band_height: float, plan: LanePlan, 
         "legend": {"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top", "font": {"size": 10},
                    "tracegroupgap": 6, "maxheight": round(curves_px)},  # beside the curves (it scrolls past that)
         "xaxis": {"range": [0, duration], "anchor": LANE_AXIS_KEY.replace("axis", ""), "domain": [0, 1],
-                  "title": {"text": "time (s)", "standoff": 4}, "hoverformat": ".1f"},
+                  "ticksuffix": " s", "hoverformat": ".1f"},  # the unit on the ticks: no title under them
         "yaxis": {"domain": [round((lanes_px + LANES_GAP_PX) / plot_px, 6), 1], "anchor": "x",
                   "title": {"text": "actionness", "font": {"size": 11}},
                   "range": [0, band_height * 1.02]},
