@@ -72,6 +72,8 @@ def test_adaptive_grid_keeps_its_bounds_and_round_trips(duration):
 
 def test_adaptive_grid_examples():
     assert (SnippetGrid.adaptive(10.0).stride, SnippetGrid.adaptive(10.0).num_snippets) == (0.25, 40)
+    # 5.6 / 40 / 0.01 is 13.999... in floating point: the largest stride with 40 snippets is still found
+    assert (SnippetGrid.adaptive(5.6).stride, SnippetGrid.adaptive(5.6).num_snippets) == (0.14, 40)
     assert SnippetGrid.adaptive(600.0).stride == 1.0
     hour = SnippetGrid.adaptive(3600.0)
     assert (hour.stride, hour.num_snippets) == (2.0, 1800)

@@ -67,12 +67,14 @@ class SnippetGrid:
             stride = num_steps * ADAPTIVE_STRIDE_STEP_S
             return cls(duration=duration, stride=stride, window=stride).num_snippets
 
+        # Each search starts one step on the near side of the division's estimate, which floating point can put a
+        # step off (5.6 s / 40 / 10 ms = 13.999...), and walks to the bound.
         if count(steps) > max_snippets:  # the fewest 10 ms steps that keep at most max_snippets
-            steps = math.floor(duration / (max_snippets + 1) / ADAPTIVE_STRIDE_STEP_S) + 1
+            steps = max(1, math.floor(duration / (max_snippets + 1) / ADAPTIVE_STRIDE_STEP_S))
             while count(steps) > max_snippets:
                 steps += 1
         elif count(steps) < min_snippets:  # the most 10 ms steps that keep at least min_snippets
-            steps = max(1, math.floor(duration / min_snippets / ADAPTIVE_STRIDE_STEP_S))
+            steps = math.floor(duration / min_snippets / ADAPTIVE_STRIDE_STEP_S) + 1
             while steps > 1 and count(steps) < min_snippets:
                 steps -= 1
             steps = max(steps, min_stride / ADAPTIVE_STRIDE_STEP_S)
