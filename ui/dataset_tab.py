@@ -416,7 +416,7 @@ def build_dataset_tab(demo: gr.Blocks, explorer: Explorer, cache: gr.State, hand
     load_button.click(handle(tab.load), [truth_upload, results_upload, subset, folder],
                       [loaded, info, map_table, outcomes_plot, sensitivity_plot, class_plot, sort_by,
                        label, column, table_panel, exported, table_data], api_visibility="private",
-                      **heavy).success(None, [table_data, *query], None, queue=False,
+                      show_progress_on=[info, map_table], **heavy).success(None, [table_data, *query], None, queue=False,
                                        js="(data, ...query) => window.utalDatasetTable.load(data, query)", **quiet)
     # the table's sort, filter and pages: in the page alone (ui/dataset_table.js), no request
     gr.on([sort_by.change, descending.input, text.submit, label.change, with_video.input, column.change, low.submit,

@@ -54,6 +54,23 @@ TIMELINE_SHOWN_JS = """() => new Promise((done) => {
 APP_CSS = (Path(__file__).with_name("app.css")).read_text(encoding="utf-8") + PANEL_CSS + STRIP_CSS
 
 
+def quiet_progress(demo: gr.Blocks, sink: gr.State) -> None:
+    """Every event of ``demo`` that shows no progress reports it to ``sink`` instead of its outputs.
+
+    On each status change of any event, Gradio's page copies the value of every component that was ever a progress
+    target, and of every component inside a layout target (``update_loading_stati_state``): a session's outputs
+    (timeline, tables, the inspector's curves, which Plotly then draws again) made each click pay for all of them.
+    A state shows nothing, so a hidden progress loses nothing there; no event shows its progress on a layout block.
+    """
+    for function in demo.fns.values():
+        if function.show_progress == "hidden" and function.show_progress_on is None:
+            function.show_progress_on = [sink]
+        targets = function.show_progress_on or function.outputs
+        layouts = [target for target in targets if isinstance(target, gr.blocks.BlockContext)]
+        if layouts:
+            raise ValueError(f"{function.name} shows its progress on a layout block: {layouts}")
+
+
 def build_demo(services: AppServices) -> gr.Blocks:
     """The whole UI; ``services`` supplies the pipeline, the library and the file folders."""
     explorer = Explorer(services)
@@ -67,6 +84,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
         hits = gr.State([])
         gallery_hits = gr.State([])
         thumbnail_positions = gr.State([])
+        progress_sink = gr.State(None)  # where the events that show no progress report it (quiet_progress)
         #: The visitor's token, kept in the browser's local storage: it names the folder of their saved corrections.
         visitor = gr.BrowserState(None, storage_key="utal-visitor", secret=services.visitor_secret)
         gr.Markdown("# CLIP-AE Explorer\nFind actions in a video without annotations: upload it, press **Analyze**, "
@@ -252,13 +270,15 @@ def build_demo(services: AppServices) -> gr.Blocks:
             follow_up(event.then(render, render_inputs, view_outputs))
 
         gr.on([search_button.click, query.submit], handle(explorer.search), [query, result_count],
-              [hits, gallery_hits, search_gallery, search_table, search_info, search_box], api_name="search")
+              [hits, gallery_hits, search_gallery, search_table, search_info, search_box], api_name="search",
+              show_progress_on=[search_gallery, search_table])
         results = SearchResults(explorer)
         hit_outputs = [tabs, analysis, cache, truth, cluster, position, upload, status, player, seek_time, downloads]
         hit_inputs = [cache, truth_upload, *controls]
         for opened in (search_gallery.select(handle(results.open_gallery_hit), [hits, gallery_hits, *hit_inputs],
-                                             hit_outputs),
-                       search_table.select(handle(results.open_table_hit), [hits, *hit_inputs], hit_outputs)):
+                                             hit_outputs, show_progress_on=status),
+                       search_table.select(handle(results.open_table_hit), [hits, *hit_inputs], hit_outputs,
+                                           show_progress_on=status)):
             inspector.follow_video(opened)
             follow_up(redraw(opened)).success(None, seek_time, None, js=SEEK_JS)
 
@@ -280,6 +300,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
     for function in demo.fns.values():
         if function.api_name not in PUBLIC_API:
             function.api_visibility = "private"
+    quiet_progress(demo, progress_sink)
     demo.queue(default_concurrency_limit=4)
     opening = OpeningViewSlot(demo, explorer, {"upload": upload, "truth_upload": truth_upload, "status": status,
                                                "player": player, "table": table, "timeline": timeline,
