@@ -24,6 +24,7 @@ import gradio as gr  # noqa: E402
 
 from starlette.middleware import Middleware  # noqa: E402
 
+from ui.compressed_assets import ASSETS, CompressedAssetsMiddleware  # noqa: E402
 from ui.explorer import Explorer  # noqa: E402,F401 - re-exported for tests and scripts
 from ui.layout import APP_CSS, INSTRUMENT_JS, build_demo  # noqa: E402
 from ui.limits import BodySizeLimit  # noqa: E402
@@ -37,7 +38,8 @@ demo = build_demo(services)
 
 
 def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: str = "127.0.0.1", **kwargs) -> Any:
-    """Launch with the app's limits: upload size, the folders files may be sent from, no share link.
+    """Launch with the app's limits: upload size, the folders files may be sent from, no share link; Gradio's
+    front-end assets are sent compressed once per server (``ui.compressed_assets``).
 
     ``show_error=False``: only our plain ``gr.Error`` messages reach the page, never Gradio's own
     exception text (which can name server paths)."""
@@ -46,10 +48,12 @@ def launch(blocks: gr.Blocks, config: AppConfig, port: int | None = None, host: 
         folder.mkdir(parents=True, exist_ok=True)
     too_large = (f"This file is larger than the server's upload limit of {config.max_file_size} "
                  "(UTAL_MAX_UPLOAD); try a shorter or smaller video.")
-    body_limit = Middleware(BodySizeLimit, limit_bytes=config.max_upload_bytes, message=too_large)
+    middleware = [Middleware(BodySizeLimit, limit_bytes=config.max_upload_bytes, message=too_large),
+                  Middleware(CompressedAssetsMiddleware)]
+    ASSETS.warm()
     return blocks.launch(server_name=host, server_port=port, share=False, max_file_size=config.max_file_size,
                          allowed_paths=config.allowed_paths, show_error=False, ssr_mode=False, js=INSTRUMENT_JS,
-                         css=APP_CSS, head=page_head(), app_kwargs={"middleware": [body_limit]}, **kwargs)
+                         css=APP_CSS, head=page_head(), app_kwargs={"middleware": middleware}, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:

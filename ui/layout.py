@@ -63,7 +63,7 @@ def quiet_progress(demo: gr.Blocks, sink: gr.State) -> None:
     A state shows nothing, so a hidden progress loses nothing there; no event shows its progress on a layout block.
     """
     for function in demo.fns.values():
-        if function.show_progress == "hidden" and function.show_progress_on is None:
+        if function.show_progress == "hidden":
             function.show_progress_on = [sink]
         targets = function.show_progress_on or function.outputs
         layouts = [target for target in targets if isinstance(target, gr.blocks.BlockContext)]
@@ -225,7 +225,8 @@ def build_demo(services: AppServices) -> gr.Blocks:
             drawn.success(handle(explorer.threshold_bands), [*render_inputs, bands_sent], [threshold_bands, bands_sent],
                           show_progress="hidden", trigger_mode="always_last").success(
                 None, threshold_bands, None, js=STORE_BANDS_JS)
-            return drawn.success(handle(explorer.render_media), view_inputs, media_outputs, **options)
+            return drawn.success(handle(explorer.render_media), view_inputs, media_outputs,
+                                 show_progress_on=[segment_gallery, cluster_gallery], **options)
 
         use_example.click(handle(explorer.use_example), example, [upload, truth_upload])
         analyzing = analyze_button.click(explorer.starting, None, status, queue=False, show_progress="hidden").then(
@@ -286,7 +287,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
             inspector.follow_video(opened)
             follow_up(redraw(opened))
 
-        demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner])
+        demo.load(handle(explorer.settings), None, [encoders, settings_summary, banner], show_progress="hidden")
         demo.unload(explorer.end_session)
         # one request: the visitor's saved corrections attached, then the example preloaded with them (an analysis it
         # has to run waits for its slot: AppServices.analysis_slot); a page that opened on the example's view (its
