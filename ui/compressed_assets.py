@@ -32,6 +32,7 @@ class CompressedAssets:
         self.names = {path.name for path in folder.iterdir() if path.suffix in TEXT_SUFFIXES} \
             if folder.is_dir() else set()
         self._compressed: dict[str, bytes] = {}
+        self._validators: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._warming: threading.Thread | None = None
         self.compressions = 0
@@ -45,10 +46,17 @@ class CompressedAssets:
             with self._lock:
                 found = self._compressed.get(name)
                 if found is None:
-                    found = brotli.compress((self.folder / name).read_bytes(), quality=QUALITY)
+                    path = self.folder / name
+                    plain = FileResponse(path, stat_result=path.stat())
+                    self._validators[name] = {key: plain.headers[key] for key in ("etag", "last-modified")}
+                    found = brotli.compress(path.read_bytes(), quality=QUALITY)
                     self._compressed[name] = found
                     self.compressions += 1
         return found
+
+    def validators(self, name: str) -> dict[str, str]:
+        """The ``ETag`` and ``Last-Modified`` Gradio's own answer gives asset ``name`` (once :meth:`get` made it)."""
+        return self._validators[name]
 
     def warm(self) -> threading.Thread:
         """Compress every text asset in a background thread, once (about half a second of CPU for Gradio's
@@ -61,7 +69,7 @@ class CompressedAssets:
         return self._warming
 
 
-#: The server's one set of compressed assets (:class:`CompressedAssetsMiddleware` and ``app.main``'s warm-up).
+#: The server's one set of compressed assets (:class:`CompressedAssetsMiddleware` and ``app.launch``'s warm-up).
 ASSETS = CompressedAssets()
 
 
@@ -80,13 +88,7 @@ class CompressedAssetsMiddleware:
             name = path[len("/assets/"):]
             body = self.assets.get(name)
             if body is not None:
-                return await self._compressed(name, body)(scope, receive, send)
+                headers = {**self.assets.validators(name), "content-encoding": "br", "vary": "Accept-Encoding"}
+                answer = Response(body, media_type=TEXT_SUFFIXES[Path(name).suffix], headers=headers)
+                return await answer(scope, receive, send)
         return await self.app(scope, receive, send)
-
-    def _compressed(self, name: str, body: bytes) -> Response:
-        """The compressed answer, with the validators Gradio's own answer has (``ETag``, ``Last-Modified``)."""
-        path = self.assets.folder / name
-        plain = FileResponse(path, stat_result=path.stat())
-        headers = {key: plain.headers[key] for key in ("etag", "last-modified")}
-        headers.update({"content-encoding": "br", "vary": "Accept-Encoding"})
-        return Response(body, media_type=TEXT_SUFFIXES[path.suffix], headers=headers)
