@@ -6,22 +6,25 @@ import urllib.request
 
 import brotli
 
-from ui.compressed_assets import ASSETS, CompressedAssets
+from ui.compressed_assets import ASSETS, COMPILE_HINT, CompressedAssets
 from ui.page_head import plotly_chunk
 
 from .app_harness import running_app
 
 
-def test_each_text_asset_is_compressed_once(tmp_path):
+def test_each_text_asset_is_compressed_once_and_javascript_carries_the_compile_hint(tmp_path):
     (tmp_path / "page.js").write_text("console.log('page');\n" * 200)
+    (tmp_path / "page.css").write_text("body { margin: 0; }\n" * 200)
     (tmp_path / "logo.png").write_bytes(b"\x89PNG not text")
     assets = CompressedAssets(tmp_path)
     first = assets.get("page.js")
-    assert brotli.decompress(first) == (tmp_path / "page.js").read_bytes() and len(first) < 200
-    assert assets.get("page.js") is first and assets.compressions == 1
+    assert brotli.decompress(first) == COMPILE_HINT + (tmp_path / "page.js").read_bytes() and len(first) < 200
+    assert COMPILE_HINT.startswith(b"//# allFunctionsCalledOnLoad") and COMPILE_HINT.endswith(b"\n")
+    assert brotli.decompress(assets.get("page.css")) == (tmp_path / "page.css").read_bytes()
+    assert assets.get("page.js") is first and assets.compressions == 2
     assert assets.get("logo.png") is None and assets.get("../page.js") is None and assets.get("other.js") is None
     assets.warm().join(timeout=30)
-    assert assets.compressions == 1
+    assert assets.compressions == 2
 
 
 def fetch(url: str, encoding: str) -> tuple[dict, bytes]:
@@ -38,8 +41,9 @@ def test_the_server_sends_the_compressed_copy_to_a_browser_that_takes_brotli(tmp
         before = ASSETS.compressions
         headers, body = fetch(f"{server.url}assets/{chunk}", "gzip, deflate, br")
         assert headers["content-encoding"] == "br" and headers["content-type"].startswith("text/javascript")
-        assert brotli.decompress(body) == plain and "etag" in headers and "last-modified" in headers
+        assert brotli.decompress(body) == COMPILE_HINT + plain and "last-modified" in headers
         again_headers, again = fetch(f"{server.url}assets/{chunk}", "br")
         assert again == body and ASSETS.compressions == before  # from memory, not compressed again
         identity_headers, identity = fetch(f"{server.url}assets/{chunk}", "identity")
         assert "content-encoding" not in identity_headers and identity == plain
+        assert headers["etag"] != identity_headers["etag"]  # two representations, two entity tags
