@@ -40,7 +40,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -61,6 +61,10 @@ RESULT_SHOWN_JS = f"""() => {{
 #: What the server logs once the start-up preparation is done (``ui.saved_analyses.start_preparing_example``).
 READY = f"the example {DEFAULT_EXAMPLE} is ready"
 CASES = ("first visitor, right after start", "new tab", "reload", "first visitor, after start-up preparation")
+#: The suffix of a case's main-thread CPU figure (``--main-thread``).
+MAIN_THREAD = ": page main-thread CPU"
+#: The trace events that are a renderer main thread's own top-level work (nested events are inside them).
+TOP_LEVEL_TASKS = ("ThreadControllerImpl::RunTask", "BlinkScheduler_PerformMicrotaskCheckpoint")
 
 
 def server_folders(folder: Path) -> dict[str, str]:
@@ -87,10 +91,6 @@ def main_thread_cpu_s(events: list[dict]) -> float:
     return max(tasks.values(), default=0.0)
 
 
-#: The trace events that are a renderer main thread's own top-level work (nested events are inside them).
-TOP_LEVEL_TASKS = ("ThreadControllerImpl::RunTask", "BlinkScheduler_PerformMicrotaskCheckpoint")
-
-
 @contextmanager
 def traced_main_thread(page, enabled: bool) -> Iterator[list[float]]:
     """Inside the block, Chrome's ``toplevel`` trace when ``enabled``; the page's main-thread CPU seconds are then
@@ -115,18 +115,15 @@ def traced_main_thread(page, enabled: bool) -> Iterator[list[float]]:
     cpu.append(main_thread_cpu_s(events))
 
 
-def open_and_time(page, url: str, times: dict[str, float], case: str, trace: bool = False) -> None:
-    """Open ``url`` in ``page``: ``times[case]`` is the seconds until the result, and with ``trace`` also
-    ``times[case + MAIN_THREAD]`` its page's main-thread CPU seconds."""
+def visit_and_time(page, navigate: Callable[[], object], times: dict[str, float], case: str,
+                   trace: bool = False) -> None:
+    """``navigate`` ``page`` (open or reload it): ``times[case]`` is the seconds until the result, and with ``trace``
+    also ``times[case + MAIN_THREAD]`` its page's main-thread CPU seconds."""
     with traced_main_thread(page, trace) as cpu:
-        page.goto(url)
+        navigate()
         times[case] = shown_after_s(page)
     if cpu:
         times[case + MAIN_THREAD] = cpu[0]
-
-
-#: The suffix of a case's main-thread CPU figure (``--main-thread``).
-MAIN_THREAD = ": page main-thread CPU"
 
 
 def visit_right_after_start(folder: Path, code: Path, settle_s: float, trace: bool = False) -> dict[str, float]:
@@ -135,15 +132,11 @@ def visit_right_after_start(folder: Path, code: Path, settle_s: float, trace: bo
             chromium_page(folder / "profile") as page:
         page.wait_for_timeout(settle_s * 1000)
         times = {"server start": start_s}
-        open_and_time(page, url, times, CASES[0], trace)
+        visit_and_time(page, lambda: page.goto(url), times, CASES[0], trace)
         tab = page.context.new_page()
-        open_and_time(tab, url, times, CASES[1], trace)
+        visit_and_time(tab, lambda: tab.goto(url), times, CASES[1], trace)
         tab.close()
-        with traced_main_thread(page, trace) as cpu:
-            page.reload()
-            times[CASES[2]] = shown_after_s(page)
-        if cpu:
-            times[CASES[2] + MAIN_THREAD] = cpu[0]
+        visit_and_time(page, page.reload, times, CASES[2], trace)
         return times
 
 
@@ -160,7 +153,7 @@ def visit_after_preparation(folder: Path, code: Path, settle_s: float, wait_s: f
         with chromium_page(folder / "profile", viewport=(1440, 900)) as page:
             page.wait_for_timeout(settle_s * 1000)
             times: dict[str, float] = {}
-            open_and_time(page, url, times, case, trace)
+            visit_and_time(page, lambda: page.goto(url), times, case, trace)
             if screenshot is not None:
                 page.wait_for_selector("#segment-gallery img")
                 page.wait_for_timeout(1000)
