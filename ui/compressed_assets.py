@@ -21,7 +21,8 @@ import brotli
 from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
 
-from .page_head import FRONTEND_ASSETS
+from .page_head import FRONTEND_ASSETS, PLOTLY_CHUNK
+from .plotly_bundle import served_chunk
 
 #: Brotli quality: Gradio's own (4) costs about as much as reading the file; 6 is about 8 % smaller for 25 % more
 #: CPU, paid once per asset and server.
@@ -34,9 +35,14 @@ COMPILE_HINT = b"//# allFunctionsCalledOnLoad\n"
 
 
 def served_text(path: Path) -> bytes:
-    """What the page gets for asset ``path``: a JavaScript file with :data:`COMPILE_HINT` before it, else the file."""
+    """What the page gets for asset ``path``: a JavaScript file with :data:`COMPILE_HINT` before it (Gradio's
+    Plotly chunk as :func:`~ui.plotly_bundle.served_chunk` makes it), else the file."""
     text = path.read_bytes()
-    return COMPILE_HINT + text if path.suffix == ".js" else text
+    if path.suffix != ".js":
+        return text
+    if path.match(PLOTLY_CHUNK):
+        text = served_chunk(text.decode()).encode()
+    return COMPILE_HINT + text
 
 
 class CompressedAssets:

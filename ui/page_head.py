@@ -14,12 +14,14 @@ import gradio
 
 #: Gradio's built front-end chunks, served under ``assets/`` of the page.
 FRONTEND_ASSETS = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
+#: The file names of Gradio's Plotly chunk.
+PLOTLY_CHUNK = "PlotlyPlot-*.js"
 
 
 def plotly_chunk(assets: Path = FRONTEND_ASSETS) -> str | None:
     """The file name of Gradio's Plotly chunk (``PlotlyPlot-<hash>.js``) in ``assets``, or None when there is
     not exactly one (another Gradio build: then nothing is preloaded)."""
-    found = list(assets.glob("PlotlyPlot-*.js"))
+    found = list(assets.glob(PLOTLY_CHUNK))
     return found[0].name if len(found) == 1 else None
 
 
