@@ -12,6 +12,7 @@ from __future__ import annotations
 import urllib.request
 
 from utal_core.examples import DEFAULT_EXAMPLE
+from utal_core.viz import TRACE_TYPES
 
 from .app_harness import app_process, chromium_page, running_app
 from .test_app_browser import pytestmark  # noqa: F401 - the browser marks
@@ -38,7 +39,16 @@ def test_the_first_visitor_of_a_fresh_server_gets_the_example_from_disk(tmp_path
         wait_for_status(tab, f"{DEFAULT_EXAMPLE}.mp4 —", timeout=60_000)
         tab.wait_for_function("() => document.querySelector('#timeline .js-plotly-plot')?._fullLayout", timeout=60_000)
         opening_player = tab.eval_on_selector("#player video", "video => video.src")
+        # the segments shown before the load answer attached the session take no clicks until then (a click would
+        # find no analysis); the click below waits for that
+        inert = tab.evaluate("""() => { const attached = document.body.classList.contains('utal-attached');
+            document.body.classList.remove('utal-attached');
+            const before = getComputedStyle(document.querySelector('#segments-table')).pointerEvents;
+            if (attached) document.body.classList.add('utal-attached');
+            return before; }""")
+        assert inert == "none"
         tab.click("#segments-table [data-testid='cell-0-0']")
+        assert tab.evaluate("() => document.body.classList.contains('utal-attached')")
         tab.wait_for_function("() => document.querySelector('#segment-info').innerText.includes('Segment #1')",
                               timeout=60_000)  # the session has the analysis
         assert tab.eval_on_selector("#player video", "video => video.src") == opening_player
@@ -46,6 +56,11 @@ def test_the_first_visitor_of_a_fresh_server_gets_the_example_from_disk(tmp_path
         grown = tab.evaluate("""() => { const plot = document.querySelector('#timeline .js-plotly-plot');
             return ['l', 'r', 'b'].filter(side => plot._fullLayout._size[side] > plot.layout.margin[side]); }""")
         assert grown == []
+        # the page's Plotly knows the app's trace types only (ui.plotly_bundle), and each trace drew with its own
+        assert sorted(tab.evaluate("() => Object.keys(window.Plotly.PlotSchema.get().traces)")) == sorted(TRACE_TYPES)
+        drawn = tab.evaluate("""() => document.querySelector('#timeline .js-plotly-plot')._fullData
+            .map(trace => [trace.type, trace._module && trace._module.name])""")
+        assert drawn and all(kind == module for kind, module in drawn)
     assert len(list((tmp_path / "app" / "analyses").glob("*.analysis.json"))) == 1
 
 

@@ -35,6 +35,12 @@ INSTRUMENT_JS = "() => { (" + Path(__file__).with_name("instrument.js").read_tex
 #: The inspector and the controls beside the player are as high as the player and scroll on their own, so the
 #: timeline sits directly under the player.
 PANEL_CSS = f"#analyze-controls, #inspector-panel {{ max-height: {PLAYER_HEIGHT}px; }}"
+#: Marks the page as its visitor's once the page-load answer attached the session (its analysis, corrections and
+#: library): a page that opens on the example shows its segments before that, and until then the parts that act on
+#: them take no clicks (``SESSION_PARTS``, app.css), so no click goes to a session that has no analysis yet.
+SESSION_ATTACHED_JS = "() => { document.body.classList.add('utal-attached'); }"
+#: The class of the parts of the Analyze tab that act on the session's analysis.
+SESSION_PARTS = ["needs-session"]
 #: Resolves once the page shows a timeline (at most 3 s): a first visitor's page fetches and starts Plotly (a second
 #: of its two cores) while the server would otherwise compute the thumbnails and every threshold's segments.
 TIMELINE_SHOWN_JS = """() => new Promise((done) => {
@@ -100,7 +106,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                     with gr.Column(scale=4, min_width=420, elem_id="player-column"):
                         player = PlayableVideo(show_label=False, interactive=False, elem_id="player",
                                                height=PLAYER_HEIGHT)
-                    with gr.Column(scale=5, min_width=480, elem_id="inspector-panel"):
+                    with gr.Column(scale=5, min_width=480, elem_id="inspector-panel", elem_classes=SESSION_PARTS):
                         with gr.Row(equal_height=True, elem_id="player-controls"):
                             build_player_controls()
                             previous_button = gr.Button("◀ Previous", size="sm", min_width=60, elem_id="prev-btn")
@@ -122,7 +128,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                             cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
                         status = gr.Markdown("Upload a video or pick the bundled example.", elem_id="status")
                 # The timeline sits directly under the player, full width: one instrument (ui/instrument.js).
-                timeline = gr.Plot(show_label=False, elem_id="timeline")
+                timeline = gr.Plot(show_label=False, elem_id="timeline", elem_classes=SESSION_PARTS)
                 segment_count = gr.Markdown(elem_id="segment-count")
                 segment_start = gr.Number(visible=False)
                 segment_end = gr.Number(visible=False)
@@ -136,7 +142,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                 drawn_by_page = gr.Textbox(visible=False)
                 build_timeline_edits(inspector, cache, handle)  # drags on the timeline's edits lane
                 gr.Markdown("### Segmentation (instant, no model rerun)")
-                with gr.Row():
+                with gr.Row(elem_classes=SESSION_PARTS):
                     threshold = gr.Slider(*THRESHOLD_RANGE, value=PAGE_CONTROLS.threshold, step=THRESHOLD_STEP,
                                           label="Threshold", elem_id="threshold")
                     min_duration = gr.Slider(0, 30, value=PAGE_CONTROLS.min_duration, step=0.5,
@@ -147,7 +153,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                                         elem_id="nms-iou")
                     num_clusters = gr.Dropdown(CLUSTER_CHOICES, value=PAGE_CONTROLS.clusters,
                                                label="Number of clusters", elem_id="num-clusters")
-                with gr.Row():
+                with gr.Row(elem_classes=SESSION_PARTS):
                     with gr.Column(scale=3):
                         table = gr.Dataframe(headers=list(SEGMENT_COLUMNS), label="Segments (click a row to seek)",
                                              interactive=False, elem_id="segments-table", max_height=320)
@@ -155,14 +161,14 @@ def build_demo(services: AppServices) -> gr.Blocks:
                         segment_gallery = gr.Gallery(label="Segment thumbnails", columns=4, height=320,
                                                      allow_preview=False, elem_id="segment-gallery")
                 gr.Markdown("### Pseudo-action clusters (click one to filter)")
-                with gr.Row():
+                with gr.Row(elem_classes=SESSION_PARTS):
                     cluster_gallery = gr.Gallery(label="Clusters", columns=5, height=340, allow_preview=False,
                                                  elem_id="clusters-gallery", scale=3)
                     with gr.Column(scale=2):
                         cluster_table = gr.Dataframe(headers=list(CLUSTER_COLUMNS), interactive=False,
                                                      elem_id="clusters-table")
                         show_all = gr.Button("Show all clusters", elem_id="show-all-clusters")
-                with gr.Row():
+                with gr.Row(elem_classes=SESSION_PARTS):
                     prepare_downloads = gr.Button("Prepare downloads", elem_id="prepare-downloads", scale=0)
                     downloads = gr.File(label="Downloads (analysis JSON with the edits layer, ActivityNet JSON, CSV, VTT, "
                                               "SRT; corrected ActivityNet GT, CSV, EAF)",
@@ -296,6 +302,7 @@ def build_demo(services: AppServices) -> gr.Blocks:
                               [visitor, upload, truth_upload, *analysis_outputs], show_progress_on=status)
         inspector.follow_video(preloaded)
         follow_up(redraw(preloaded, drawn_without_rows=True))
+        preloaded.then(None, None, None, js=SESSION_ATTACHED_JS, show_progress="hidden")
     # Every other event is the page's own: out of the API description that each page load carries (300 KB of the
     # first visitor's HTML when the follow-ups were named endpoints too).
     for function in demo.fns.values():
