@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import urllib.request
 
 import brotli
@@ -25,6 +26,8 @@ def test_each_text_asset_is_compressed_once_and_javascript_carries_the_compile_h
     assert assets.get("logo.png") is None and assets.get("../page.js") is None and assets.get("other.js") is None
     assets.warm().join(timeout=30)
     assert assets.compressions == 2
+    assert gzip.decompress(assets.get("page.js", "gzip")) == COMPILE_HINT + (tmp_path / "page.js").read_bytes()
+    assert assets.get("page.js", "gzip") is assets.get("page.js", "gzip") and assets.compressions == 3
 
 
 def fetch(url: str, encoding: str) -> tuple[dict, bytes]:
@@ -33,7 +36,7 @@ def fetch(url: str, encoding: str) -> tuple[dict, bytes]:
         return {key.lower(): value for key, value in answer.headers.items()}, answer.read()
 
 
-def test_the_server_sends_the_compressed_copy_to_a_browser_that_takes_brotli(tmp_path):
+def test_the_server_sends_the_compressed_copy_to_a_browser_that_takes_brotli_or_gzip(tmp_path):
     chunk = plotly_chunk()
     plain = (ASSETS.folder / chunk).read_bytes()
     with running_app(tmp_path) as server:
@@ -46,6 +49,10 @@ def test_the_server_sends_the_compressed_copy_to_a_browser_that_takes_brotli(tmp
         assert served.startswith(COMPILE_HINT) and len(served) < len(COMPILE_HINT + plain)  # fewer modules registered
         again_headers, again = fetch(f"{server.url}assets/{chunk}", "br")
         assert again == body and ASSETS.compressions == before  # from memory, not compressed again
+        # a browser that takes no brotli (Chrome over plain HTTP to another host) gets the same text gzipped
+        gzip_headers, gzipped = fetch(f"{server.url}assets/{chunk}", "gzip, deflate")
+        assert gzip_headers["content-encoding"] == "gzip" and gzip.decompress(gzipped) == served
         identity_headers, identity = fetch(f"{server.url}assets/{chunk}", "identity")
         assert "content-encoding" not in identity_headers and identity == plain
-        assert headers["etag"] != identity_headers["etag"]  # two representations, two entity tags
+        etags = {headers["etag"], gzip_headers["etag"], identity_headers["etag"]}
+        assert len(etags) == 3  # three representations, three entity tags
