@@ -2,7 +2,8 @@
 
 Gradio bundles all of Plotly (49 trace types and components beyond its core: 3D, maps, polar, tables...) and
 registers every one as the chunk loads. Each registration runs that module's code and the libraries under it
-(WebGL, map and geo code), about half of a first visitor's main-thread time on this page. The app draws only
+(WebGL, map and geo code): about 0.6 s of the 1.6 s of main-thread CPU a first visit of this page took
+(``benchmarks/first_visit.py --main-thread``). The app draws only
 scatter and bar traces (:data:`utal_core.viz.TRACE_TYPES`; scatter is part of Plotly's core), so the served chunk
 registers only those, as Plotly's own partial bundles do; the other modules stay in the file, never run.
 
