@@ -151,3 +151,20 @@ def test_search_shows_hits_of_unreadable_videos_without_thumbnails(server, visit
     assert captions and not any(c.startswith(media["gone"].name) for c in captions)
     assert all(c.startswith((media["b"].name, media["cut"].name)) for c in captions)
     assert len(gallery) < len(table["data"]) and f"{len(table['data']) - len(gallery)} without a thumbnail" in info
+
+
+def test_a_closed_tabs_requests_are_refused_and_an_idle_clients_get_a_new_session(tmp_path):
+    from ui.sessions import TAB_CLOSED, SessionStore
+
+    store = SessionStore(tmp_path / "work")
+    first = store.get("tab")
+    assert first.public.is_dir()
+    store.close("tab", tab_closed=True)
+    assert not first.public.exists()
+    with pytest.raises(UTALError, match="reload the page") as refused:
+        store.get("tab")  # a follow-up that comes after the tab closed: no new session for a dead tab
+    assert str(refused.value) == TAB_CLOSED and len(store) == 0
+    idle = store.get("client")
+    store.close("client")  # idle: an API client that comes back gets a new session
+    assert store.get("client") is not idle and len(store) == 1
+    store.close("client", tab_closed=True)

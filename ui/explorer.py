@@ -192,7 +192,7 @@ class Explorer:
 
     def end_session(self, request: gr.Request) -> None:
         """The tab was closed: delete the session's files."""
-        self.services.sessions.close(request.session_hash)
+        self.services.sessions.close(request.session_hash, tab_closed=True)
 
     # --- analysis ---------------------------------------------------------------------------
 

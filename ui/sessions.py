@@ -25,6 +25,7 @@ are public, so theirs is copied and left in place.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import os
@@ -56,6 +57,10 @@ SESSIONS_FOLDER = "utal_sessions"
 _UPLOAD_DIR_NAME = re.compile(r"[0-9a-f]{64}")
 #: A visitor's token as ``secrets.token_urlsafe(32)`` writes it (kept in their browser's local storage).
 VISITOR_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+#: How many closed tabs' keys are remembered (each about 50 bytes).
+CLOSED_TABS_KEPT = 100_000
+#: The answer to a request of a tab whose session ended (its files are deleted).
+TAB_CLOSED = "This tab's session has ended (the tab was closed); reload the page."
 
 
 def served_root() -> Path:
@@ -310,6 +315,9 @@ class SessionStore:
         self.idle_s = idle_s
         self.uploads = UploadRegistry()
         self._sessions: dict[str, Session] = {}
+        #: The keys of sessions whose tab was closed (the most recent CLOSED_TABS_KEPT): a request that comes for one
+        #: after its files were deleted is refused, not given a new, empty session that no tab will ever close.
+        self._closed_tabs: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: str | None) -> Session:
@@ -318,6 +326,8 @@ class SessionStore:
             raise UTALError("This request has no session; reload the page.")
         now = time.monotonic()
         with self._lock:
+            if key in self._closed_tabs:
+                raise UTALError(TAB_CLOSED)
             idle = [k for k, s in self._sessions.items() if k != key and now - s.last_used > self.idle_s]
             session = self._sessions.get(key)
             if session is None:
@@ -349,10 +359,15 @@ class SessionStore:
                               lambda: SegmentLibrary.open(private / "library"), owns_library=True, uploads=self.uploads)
         return session
 
-    def close(self, key: str | None) -> None:
-        """End a session and delete its files (when the visitor's tab closes, or when idle)."""
+    def close(self, key: str | None, tab_closed: bool = False) -> None:
+        """End a session and delete its files: when the visitor's tab closes (``tab_closed``: later requests of
+        ``key`` are refused), or when idle (a client that comes back gets a new session)."""
         with self._lock:
             session = self._sessions.pop(key or "", None)
+            if tab_closed and key:
+                self._closed_tabs[key] = None
+                while len(self._closed_tabs) > CLOSED_TABS_KEPT:
+                    self._closed_tabs.popitem(last=False)
         if session is not None:
             session.close()
 
