@@ -54,11 +54,7 @@ def module_name(bodies: dict[str, str], factory: str, depth: int = 0) -> str | N
 
 def registered_modules(text: str) -> list[tuple[str, str | None]]:
     """The chunk's registered factories, in order, each with its module's name (None where it cannot be read)."""
-    call = _register_call(text)
-    if call is None:
-        return []
-    bodies = factory_bodies(text)
-    return [(factory, module_name(bodies, factory)) for factory in CALL.findall(call.group(1))]
+    return _named(text, _register_call(text))
 
 
 def registering_only(text: str, kept: Iterable[str]) -> str:
@@ -67,7 +63,7 @@ def registering_only(text: str, kept: Iterable[str]) -> str:
     ``kept`` there, is not found."""
     kept = set(kept) - set(CORE_TRACE_TYPES)
     call = _register_call(text)
-    modules = registered_modules(text)
+    modules = _named(text, call)
     if call is None or not kept <= {name for _, name in modules}:
         return text
     calls = ",".join(f"{factory}()" for factory, name in modules if name in kept)
@@ -77,6 +73,13 @@ def registering_only(text: str, kept: Iterable[str]) -> str:
 def served_chunk(text: str) -> str:
     """The Plotly chunk as the page gets it: only :data:`utal_core.viz.TRACE_TYPES` registered."""
     return registering_only(text, TRACE_TYPES)
+
+
+def _named(text: str, call: re.Match[str] | None) -> list[tuple[str, str | None]]:
+    if call is None:
+        return []
+    bodies = factory_bodies(text)
+    return [(factory, module_name(bodies, factory)) for factory in CALL.findall(call.group(1))]
 
 
 def _register_call(text: str) -> re.Match[str] | None:
